@@ -1,0 +1,116 @@
+package keygate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Expiry says when a new or regenerated key stops working. The zero Expiry
+// is invalid: every key states its expiry explicitly, "never" included.
+// Build one with [ExpireAfterDays], [ExpireAfter], [ExpireAt], [NeverExpire]
+// or [ParseExpiry].
+type Expiry struct {
+	kind  expiryKind
+	after time.Duration
+	at    time.Time
+}
+
+type expiryKind uint8
+
+const (
+	expiryUnset expiryKind = iota
+	expiryAfter
+	expiryAt
+	expiryNever
+)
+
+// ExpireAfterDays returns an expiry days days after creation: the presets
+// offered by the platforms keygate is modelled on are 7, 30, 60 and 90.
+func ExpireAfterDays(days int) Expiry {
+	return ExpireAfter(time.Duration(days) * 24 * time.Hour)
+}
+
+// ExpireAfter returns an expiry d after creation; d must be positive.
+func ExpireAfter(d time.Duration) Expiry {
+	return Expiry{kind: expiryAfter, after: d}
+}
+
+// ExpireAt returns an expiry at a custom time, which must be in the future
+// when the key is created.
+func ExpireAt(t time.Time) Expiry {
+	return Expiry{kind: expiryAt, at: t}
+}
+
+// NeverExpire returns the expiry of a key that does not expire.
+func NeverExpire() Expiry {
+	return Expiry{kind: expiryNever}
+}
+
+// ParseExpiry parses the textual forms used by the REST API and command
+// lines: "never"; a number of days such as "7d", "30d", "60d", "90d"; an
+// RFC 3339 time; or a date "2006-01-02", meaning the end of that day in UTC
+// (the key works through that whole day).
+func ParseExpiry(s string) (Expiry, error) {
+	switch {
+	case s == "never" || s == "none":
+		return NeverExpire(), nil
+	case strings.HasSuffix(s, "d"):
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n <= 0 || n > 36500 {
+			return Expiry{}, fmt.Errorf("%w: %w: %q is not a number of days", ErrInvalidRequest, ErrInvalidExpiry, s)
+		}
+		return ExpireAfterDays(n), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return ExpireAt(t.AddDate(0, 0, 1)), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return ExpireAt(t), nil
+	}
+	return Expiry{}, fmt.Errorf("%w: %w: %q is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, s)
+}
+
+// String returns the expiry in the form ParseExpiry reads.
+func (e Expiry) String() string {
+	switch e.kind {
+	case expiryNever:
+		return "never"
+	case expiryAfter:
+		if e.after%(24*time.Hour) == 0 {
+			return strconv.FormatInt(int64(e.after/(24*time.Hour)), 10) + "d"
+		}
+		return e.after.String()
+	case expiryAt:
+		return e.at.UTC().Format(time.RFC3339Nano)
+	}
+	return "unset"
+}
+
+// resolve returns the expiry time for a key created at now; the zero time
+// means never.
+func (e Expiry) resolve(now time.Time) (time.Time, error) {
+	switch e.kind {
+	case expiryNever:
+		return time.Time{}, nil
+	case expiryAfter:
+		if e.after <= 0 {
+			return time.Time{}, fmt.Errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)
+		}
+		return canonicalTime(now.Add(e.after)), nil
+	case expiryAt:
+		at := canonicalTime(e.at)
+		if !at.After(now) {
+			return time.Time{}, fmt.Errorf("%w: %w: %s is not in the future", ErrInvalidRequest, ErrInvalidExpiry, at.Format(time.RFC3339))
+		}
+		return at, nil
+	}
+	return time.Time{}, fmt.Errorf("%w: %w: an expiry is required (use NeverExpire for none)", ErrInvalidRequest, ErrInvalidExpiry)
+}
+
+// canonicalTime is the form every stored time takes: UTC, to the
+// microsecond, as SQL engines keep it.
+func canonicalTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}

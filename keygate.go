@@ -1,0 +1,658 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+)
+
+// Config configures a [Manager]. Store and Hasher are required; every other
+// field has a documented default.
+type Config struct {
+	// Store keeps the key records. Required.
+	Store store.Store
+	// Hasher computes the peppered storage hash of tokens. Required: build
+	// it with apikey.NewHasher from a pepper kept outside the database.
+	Hasher *apikey.Hasher
+	// Prefix is the token prefix, e.g. "acme_live". Default "kg".
+	Prefix string
+	// Roles resolves role names. Default: permission.NewDefaultRegistry().
+	Roles *permission.Registry
+	// Auditor receives audit events. Default: a SlogAuditor over Logger.
+	Auditor Auditor
+	// Logger receives operational messages (never secrets). Default:
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+
+	// CacheTTL is how long a verified key is served from the in-process
+	// cache. Changes made through this Manager take effect at the next
+	// request regardless; changes made by other instances are seen within
+	// CacheTTL, or sooner with a ChangeFeed. Default 30s; negative disables
+	// the cache.
+	CacheTTL time.Duration
+	// NegativeCacheTTL is how long a well-formed token that matches no key
+	// is remembered as unknown. Default 5s; negative disables it.
+	NegativeCacheTTL time.Duration
+	// CacheSize bounds the number of cached tokens. Default 10000.
+	CacheSize int
+	// ChangeFeed, when set, tells this Manager about keys changed by other
+	// instances, so their cache entries are dropped at once.
+	ChangeFeed store.ChangeFeed
+	// LastUsedInterval is how often last-used times are written to the
+	// store, in one batch: at most one write per key per interval,
+	// whatever the request rate. Default 1m; negative disables recording.
+	LastUsedInterval time.Duration
+}
+
+// Manager issues, verifies and manages API keys. It is safe for concurrent
+// use by multiple goroutines.
+type Manager struct {
+	store   store.Store
+	hasher  *apikey.Hasher
+	format  apikey.Format
+	roles   *permission.Registry
+	auditor Auditor
+	logger  *slog.Logger
+	now     func() time.Time
+
+	cache       *cache
+	cacheTTL    time.Duration
+	negativeTTL time.Duration
+	states      states
+	lastUsed    lastUsed
+
+	stop      context.CancelFunc
+	done      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New returns a Manager for cfg, or an error if cfg is incomplete or
+// invalid.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("keygate: Config.Store is required")
+	}
+	if cfg.Hasher == nil {
+		return nil, errors.New("keygate: Config.Hasher is required")
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = apikey.DefaultPrefix
+	}
+	format, err := apikey.NewFormat(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("keygate: %w", err)
+	}
+	m := &Manager{
+		store:   cfg.Store,
+		hasher:  cfg.Hasher,
+		format:  format,
+		roles:   cfg.Roles,
+		auditor: cfg.Auditor,
+		logger:  cfg.Logger,
+		now:     cfg.Now,
+	}
+	if m.roles == nil {
+		if m.roles, err = permission.NewDefaultRegistry(); err != nil {
+			return nil, fmt.Errorf("keygate: %w", err)
+		}
+	}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	if m.auditor == nil {
+		m.auditor = SlogAuditor{Logger: m.logger}
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	m.cacheTTL = durationOr(cfg.CacheTTL, 30*time.Second)
+	m.negativeTTL = durationOr(cfg.NegativeCacheTTL, 5*time.Second)
+	size := cfg.CacheSize
+	if size <= 0 {
+		size = 10000
+	}
+	m.cache = newCache(size)
+	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
+	var ctx context.Context
+	ctx, m.stop = context.WithCancel(context.Background())
+	if m.lastUsed.interval > 0 {
+		m.done.Go(func() { m.flushLoop(ctx) })
+	}
+	if cfg.ChangeFeed != nil {
+		m.done.Go(func() { m.watch(ctx, cfg.ChangeFeed) })
+	}
+	return m, nil
+}
+
+// durationOr returns d, or def when d is zero; a negative d stays negative
+// (disabled).
+func durationOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return max(d, 0)
+}
+
+// Roles returns the manager's role registry.
+func (m *Manager) Roles() *permission.Registry {
+	return m.roles
+}
+
+// clock returns the current time in the canonical stored form.
+func (m *Manager) clock() time.Time {
+	return canonicalTime(m.now())
+}
+
+// The permissions that guard key management.
+func permKeysRead() permission.Permission {
+	return permission.Permission{Resource: "apikey", Action: "read"}
+}
+
+func permKeysWrite() permission.Permission {
+	return permission.Permission{Resource: "apikey", Action: "write"}
+}
+
+// Permission strings that guard key management, for building roles and
+// scopes: reading keys (Get, List) and changing them (Create, Update,
+// Regenerate, Revoke, Delete).
+const (
+	PermissionKeysRead  = "apikey:read"
+	PermissionKeysWrite = "apikey:write"
+)
+
+// Field limits enforced on every key.
+const (
+	MaxNameLength        = 128
+	MaxDescriptionLength = 1024
+	MaxIdentLength       = 128 // owner, workspace
+	MaxScopes            = 64
+	MaxMetadataEntries   = 32
+	MaxMetadataKeyLength = 64
+	MaxMetadataValueLen  = 512
+	MaxAllowedCIDRs      = 64
+)
+
+// RateLimit allows Requests per Window for one key. The zero RateLimit
+// means no limit.
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
+}
+
+// Limits restricts how a key may be used.
+type Limits struct {
+	// Rate limits requests per window, per key.
+	Rate RateLimit
+	// Uses, when set, is the number of successful verifications the key
+	// allows in all; each one takes a use, atomically in the store.
+	Uses *int64
+	// AllowedCIDRs, when not empty, restricts the client addresses a key
+	// is accepted from.
+	AllowedCIDRs []netip.Prefix
+}
+
+// CreateRequest describes a new key.
+type CreateRequest struct {
+	// Name is required, and unique within the workspace.
+	Name        string
+	Description string
+	// Owner names the user or service the key belongs to.
+	Owner string
+	// Workspace binds the key to one workspace; required by roles such as
+	// editor and viewer.
+	Workspace string
+	// Role is a role name in the registry, e.g. "viewer".
+	Role string
+	// Scopes are extra granular permissions such as "billing:write".
+	// A key needs a role, scopes, or both.
+	Scopes []string
+	// Metadata is a small map kept with the key.
+	Metadata map[string]string
+	// Expiry is required: see ExpireAfterDays, ExpireAt, NeverExpire.
+	Expiry Expiry
+	// Limits restricts the key's use.
+	Limits Limits
+}
+
+// Created is the result of creating or regenerating a key. Token is the
+// plaintext key: show it to its user once; it cannot be recovered.
+type Created struct {
+	Token apikey.Token
+	Key   *store.Key
+}
+
+// Create issues a key on behalf of by, which must hold apikey:write in the
+// key's workspace and every permission the new key would hold. It returns
+// the plaintext token exactly once. Validation errors wrap
+// [ErrInvalidRequest]; a name already used in the workspace is
+// [ErrDuplicateName]; a store failure is [ErrUnavailable].
+func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (*Created, error) {
+	now := m.clock()
+	rec := &store.Key{
+		Name:        req.Name,
+		Description: req.Description,
+		Owner:       req.Owner,
+		Workspace:   req.Workspace,
+		Metadata:    cloneMap(req.Metadata),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if err := m.applyGrant(rec, req.Role, req.Scopes); err != nil {
+		return nil, err
+	}
+	if err := applyLimits(rec, req.Limits); err != nil {
+		return nil, err
+	}
+	if err := validateFields(rec); err != nil {
+		return nil, err
+	}
+	expires, err := req.Expiry.resolve(now)
+	if err != nil {
+		return nil, err
+	}
+	rec.ExpiresAt = expires
+	granted, err := m.principalOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	if !by.Allows(permKeysWrite(), rec.Workspace) || !by.covers(&granted) {
+		return nil, fmt.Errorf("%w: %s may not create this key", ErrForbidden, by.ID)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: new key id: %w", err)
+	}
+	rec.ID = id
+	tok, err := m.format.Generate()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: generate token: %w", err)
+	}
+	rec.Hash, rec.PepperID = m.hasher.Hash(tok)
+	rec.Hint = tok.Hint()
+	if err := m.store.Create(ctx, rec); err != nil {
+		return nil, m.storeError("create key", err)
+	}
+	m.audit(ctx, EventCreated, rec, by.ID, "")
+	return &Created{Token: tok, Key: rec.Clone()}, nil
+}
+
+// Get returns the key with the given id, if by holds apikey:read in its
+// workspace.
+func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+	rec, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, m.storeError("get key", err)
+	}
+	if !by.Allows(permKeysRead(), rec.Workspace) {
+		return nil, fmt.Errorf("%w: %s may not read key %s", ErrForbidden, by.ID, id)
+	}
+	return rec, nil
+}
+
+// ListRequest filters and pages [Manager.List]; see [store.ListOptions].
+type ListRequest = store.ListOptions
+
+// List returns one page of keys. A principal bound to a workspace lists
+// only that workspace (asking for another is [ErrForbidden]); others need
+// apikey:read outside any workspace to list across workspaces.
+func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
+	if by.Workspace != "" && !by.SuperAdmin {
+		if req.Workspace != "" && req.Workspace != by.Workspace {
+			return nil, fmt.Errorf("%w: %s may not list workspace %q", ErrForbidden, by.ID, req.Workspace)
+		}
+		req.Workspace = by.Workspace
+	}
+	if !by.Allows(permKeysRead(), req.Workspace) {
+		return nil, fmt.Errorf("%w: %s may not list keys", ErrForbidden, by.ID)
+	}
+	page, err := m.store.List(ctx, req)
+	if err != nil {
+		return nil, m.storeError("list keys", err)
+	}
+	return page, nil
+}
+
+// UpdateRequest changes a key; nil fields are left as they are. A change of
+// permissions or expiry applies from the next verification.
+type UpdateRequest struct {
+	// Version, when not zero, must equal the key's current version, or the
+	// update fails with ErrConflict (optimistic concurrency for callers
+	// that showed the key to a user). When zero, the update is retried on
+	// concurrent changes.
+	Version     int64
+	Name        *string
+	Description *string
+	Role        *string
+	Scopes      *[]string
+	Metadata    *map[string]string
+	Expiry      *Expiry
+	Limits      *Limits
+}
+
+// Update changes a key on behalf of by, which must hold apikey:write in the
+// key's workspace and cover the key both before and after the change.
+func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (*store.Key, error) {
+	return m.mutate(ctx, by, id, req.Version, EventUpdated, func(rec *store.Key, now time.Time) error {
+		if req.Name != nil {
+			rec.Name = *req.Name
+		}
+		if req.Description != nil {
+			rec.Description = *req.Description
+		}
+		if req.Metadata != nil {
+			rec.Metadata = cloneMap(*req.Metadata)
+		}
+		if req.Role != nil || req.Scopes != nil {
+			role, scopes := rec.Role, rec.Scopes
+			if req.Role != nil {
+				role = *req.Role
+			}
+			if req.Scopes != nil {
+				scopes = *req.Scopes
+			}
+			if err := m.applyGrant(rec, role, scopes); err != nil {
+				return err
+			}
+		}
+		if req.Limits != nil {
+			if err := applyLimits(rec, *req.Limits); err != nil {
+				return err
+			}
+		}
+		if req.Expiry != nil {
+			expires, err := req.Expiry.resolve(now)
+			if err != nil {
+				return err
+			}
+			rec.ExpiresAt = expires
+		}
+		return validateFields(rec)
+	})
+}
+
+// RegenerateRequest sets the expiry of a regenerated key and how long its
+// old secret keeps working.
+type RegenerateRequest struct {
+	// Expiry is required, as for a new key.
+	Expiry Expiry
+	// GracePeriod keeps the old secret working for this long; zero stops
+	// it at once.
+	GracePeriod time.Duration
+}
+
+// Regenerate gives a key a new secret and expiry, keeping its id, name and
+// permissions. The old secret stops working at once, or after
+// req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
+func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (*Created, error) {
+	if req.GracePeriod < 0 {
+		return nil, fmt.Errorf("%w: %w: negative grace period", ErrInvalidRequest, ErrInvalidField)
+	}
+	tok, err := m.format.Generate()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: generate token: %w", err)
+	}
+	hash, pepperID := m.hasher.Hash(tok)
+	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, func(rec *store.Key, now time.Time) error {
+		if !rec.RevokedAt.IsZero() {
+			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
+		}
+		expires, err := req.Expiry.resolve(now)
+		if err != nil {
+			return err
+		}
+		rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = nil, "", time.Time{}
+		if req.GracePeriod > 0 {
+			rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = rec.Hash, rec.PepperID, canonicalTime(now.Add(req.GracePeriod))
+		}
+		rec.Hash, rec.PepperID, rec.Hint = hash, pepperID, tok.Hint()
+		rec.ExpiresAt = expires
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Created{Token: tok, Key: rec}, nil
+}
+
+// Revoke stops a key from working, at once, keeping its record for audit.
+// Revoking a revoked key changes nothing and is not an error.
+func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+	return m.mutate(ctx, by, id, 0, EventRevoked, func(rec *store.Key, now time.Time) error {
+		if !rec.RevokedAt.IsZero() {
+			return errUnchanged
+		}
+		rec.RevokedAt = now
+		rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = nil, "", time.Time{}
+		return nil
+	})
+}
+
+// Delete removes a key and its record. Applications and scripts using it
+// stop working at once.
+func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error {
+	rec, err := m.store.Get(ctx, id)
+	if err != nil {
+		return m.storeError("delete key", err)
+	}
+	if err := m.authorizeChange(&by, rec); err != nil {
+		return err
+	}
+	if err := m.store.Delete(ctx, id); err != nil {
+		return m.storeError("delete key", err)
+	}
+	m.invalidate(rec)
+	m.states.drop(id)
+	m.audit(ctx, EventDeleted, rec, by.ID, "")
+	return nil
+}
+
+// errUnchanged tells mutate that fn left the key as it was.
+var errUnchanged = errors.New("keygate: unchanged")
+
+// maxUpdateAttempts bounds the retries of a read-modify-write that keeps
+// meeting concurrent changes.
+const maxUpdateAttempts = 8
+
+// mutate reads key id, checks that by may change it, applies fn, checks that
+// by covers the result, and stores it guarded by version, retrying on a
+// concurrent change unless the caller gave an expected version.
+func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
+	for attempt := 1; ; attempt++ {
+		rec, err := m.store.Get(ctx, id)
+		if err != nil {
+			return nil, m.storeError(string(event), err)
+		}
+		if version != 0 && rec.Version != version {
+			return nil, fmt.Errorf("%w: key %s is at version %d, not %d", ErrConflict, id, rec.Version, version)
+		}
+		if err := m.authorizeChange(&by, rec); err != nil {
+			return nil, err
+		}
+		now := m.clock()
+		if err := fn(rec, now); err != nil {
+			if errors.Is(err, errUnchanged) {
+				return rec, nil
+			}
+			return nil, err
+		}
+		if err := m.authorizeChange(&by, rec); err != nil {
+			return nil, err
+		}
+		rec.UpdatedAt = now
+		err = m.store.Update(ctx, rec)
+		if errors.Is(err, store.ErrConflict) && version == 0 && attempt < maxUpdateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, m.storeError(string(event), err)
+		}
+		m.invalidate(rec)
+		m.audit(ctx, event, rec, by.ID, "")
+		return rec.Clone(), nil
+	}
+}
+
+// authorizeChange checks that by may change rec: apikey:write in its
+// workspace and every permission rec holds.
+func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
+	target, err := m.principalOf(rec)
+	if err != nil && !by.SuperAdmin {
+		return err
+	}
+	if !by.Allows(permKeysWrite(), rec.Workspace) || !by.covers(&target) {
+		return fmt.Errorf("%w: %s may not change key %s", ErrForbidden, by.ID, rec.ID)
+	}
+	return nil
+}
+
+// applyGrant validates role and scopes for rec's workspace and stores them
+// in canonical form.
+func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) error {
+	if roleName == "" && len(scopes) == 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, ErrNoPermissions)
+	}
+	rec.Role = ""
+	if roleName != "" {
+		role, err := m.roles.Role(roleName)
+		if err != nil {
+			return fmt.Errorf("%w: %w: %q", ErrInvalidRequest, ErrUnknownRole, roleName)
+		}
+		if role.RequiresWorkspace && rec.Workspace == "" {
+			return fmt.Errorf("%w: %w: role %q", ErrInvalidRequest, ErrWorkspaceRequired, role.Name)
+		}
+		rec.Role = role.Name
+	}
+	if len(scopes) > MaxScopes {
+		return fmt.Errorf("%w: %w: more than %d scopes", ErrInvalidRequest, ErrInvalidField, MaxScopes)
+	}
+	set, err := permission.ParseSet(scopes...)
+	if err != nil {
+		return fmt.Errorf("%w: %w: %w", ErrInvalidRequest, ErrInvalidScope, err)
+	}
+	rec.Scopes = set.Strings()
+	return nil
+}
+
+// principalOf resolves what rec grants: its role's permissions and its
+// scopes, in its workspace. It fails closed when the role or a scope no
+// longer resolves.
+func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
+	p := Principal{ID: "key:" + rec.ID.String(), Workspace: rec.Workspace}
+	set, err := permission.ParseSet(rec.Scopes...)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: key %s has an invalid scope: %w", ErrInvalid, rec.ID, err)
+	}
+	if rec.Role != "" {
+		role, err := m.roles.Role(rec.Role)
+		if err != nil {
+			return Principal{}, fmt.Errorf("%w: key %s has an unknown role %q", ErrInvalid, rec.ID, rec.Role)
+		}
+		set = set.Union(role.Permissions)
+		p.SuperAdmin = role.SuperAdmin
+	}
+	p.Permissions = set
+	return p, nil
+}
+
+// applyLimits validates l and stores it in rec.
+func applyLimits(rec *store.Key, l Limits) error {
+	if l.Rate.Requests < 0 || (l.Rate.Requests > 0 && l.Rate.Window <= 0) {
+		return fmt.Errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
+	}
+	if l.Uses != nil && *l.Uses < 0 {
+		return fmt.Errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
+	}
+	if len(l.AllowedCIDRs) > MaxAllowedCIDRs {
+		return fmt.Errorf("%w: %w: more than %d allowed CIDRs", ErrInvalidRequest, ErrInvalidField, MaxAllowedCIDRs)
+	}
+	rec.RateLimit, rec.RateWindow = l.Rate.Requests, l.Rate.Window
+	if l.Rate.Requests == 0 {
+		rec.RateWindow = 0
+	}
+	rec.RemainingUses = nil
+	if l.Uses != nil {
+		n := *l.Uses
+		rec.RemainingUses = &n
+	}
+	rec.AllowedCIDRs = nil
+	for _, p := range l.AllowedCIDRs {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: %w: invalid CIDR", ErrInvalidRequest, ErrInvalidField)
+		}
+		rec.AllowedCIDRs = append(rec.AllowedCIDRs, p.Masked())
+	}
+	return nil
+}
+
+// validateFields checks the free-text fields of rec.
+func validateFields(rec *store.Key) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
+	}
+	switch {
+	case rec.Name == "":
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, ErrNameRequired)
+	case len(rec.Name) > MaxNameLength:
+		return bad("name longer than %d bytes", MaxNameLength)
+	case len(rec.Description) > MaxDescriptionLength:
+		return bad("description longer than %d bytes", MaxDescriptionLength)
+	case len(rec.Owner) > MaxIdentLength:
+		return bad("owner longer than %d bytes", MaxIdentLength)
+	case len(rec.Workspace) > MaxIdentLength:
+		return bad("workspace longer than %d bytes", MaxIdentLength)
+	case len(rec.Metadata) > MaxMetadataEntries:
+		return bad("more than %d metadata entries", MaxMetadataEntries)
+	}
+	for k, v := range rec.Metadata {
+		if k == "" || len(k) > MaxMetadataKeyLength || len(v) > MaxMetadataValueLen {
+			return bad("metadata keys must be 1 to %d bytes and values at most %d", MaxMetadataKeyLength, MaxMetadataValueLen)
+		}
+	}
+	return nil
+}
+
+// storeError maps a store error to the manager's errors.
+func (m *Manager) storeError(op string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("keygate: %s: %w", op, ErrNotFound)
+	case errors.Is(err, store.ErrDuplicate):
+		return fmt.Errorf("keygate: %s: %w: %w", op, ErrInvalidRequest, ErrDuplicateName)
+	case errors.Is(err, store.ErrConflict):
+		return fmt.Errorf("keygate: %s: %w", op, ErrConflict)
+	}
+	return fmt.Errorf("keygate: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// audit sends an event about rec to the auditor.
+func (m *Manager) audit(ctx context.Context, t EventType, rec *store.Key, actor, reason string) {
+	e := Event{Type: t, Time: m.now(), Actor: actor, Reason: reason}
+	if rec != nil {
+		e.KeyID, e.Hint, e.Workspace = rec.ID, rec.Hint, rec.Workspace
+	}
+	m.auditor.Audit(ctx, e)
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

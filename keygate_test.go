@@ -1,0 +1,1073 @@
+package keygate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/memory"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock {
+	return &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder is an Auditor that keeps events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) Audit(_ context.Context, e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) types() []EventType {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ts []EventType
+	for _, e := range r.events {
+		ts = append(ts, e.Type)
+	}
+	return ts
+}
+
+func (r *recorder) last() Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) == 0 {
+		return Event{}
+	}
+	return r.events[len(r.events)-1]
+}
+
+// countingStore counts calls and can be made to fail.
+type countingStore struct {
+	store.Store
+	getByHash atomic.Int64
+	touches   atomic.Int64
+	fail      atomic.Bool
+}
+
+var errStoreDown = errors.New("connection refused")
+
+func (s *countingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	s.getByHash.Add(1)
+	if s.fail.Load() {
+		return nil, errStoreDown
+	}
+	return s.Store.GetByHash(ctx, hash)
+}
+
+func (s *countingStore) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
+	if s.fail.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.ConsumeUse(ctx, id)
+}
+
+func (s *countingStore) TouchLastUsed(ctx context.Context, used map[uuid.UUID]time.Time) error {
+	s.touches.Add(1)
+	if s.fail.Load() {
+		return errStoreDown
+	}
+	return s.Store.TouchLastUsed(ctx, used)
+}
+
+func (s *countingStore) Get(ctx context.Context, id uuid.UUID) (*store.Key, error) {
+	if s.fail.Load() {
+		return nil, errStoreDown
+	}
+	return s.Store.Get(ctx, id)
+}
+
+type fixture struct {
+	m     *Manager
+	store *countingStore
+	clock *clock
+	audit *recorder
+	cfg   Config
+}
+
+func testHasher(t testing.TB, ids ...string) *apikey.Hasher {
+	t.Helper()
+	if len(ids) == 0 {
+		ids = []string{"p1"}
+	}
+	var peppers []apikey.Pepper
+	for _, id := range ids {
+		peppers = append(peppers, apikey.Pepper{ID: id, Key: bytes.Repeat([]byte(id), 32)})
+	}
+	h, err := apikey.NewHasher(peppers[0], peppers[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func newFixture(t testing.TB, edit ...func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{store: &countingStore{Store: memory.New()}, clock: newClock(), audit: &recorder{}}
+	f.cfg = Config{
+		Store:            f.store,
+		Hasher:           testHasher(t),
+		Auditor:          f.audit,
+		Now:              f.clock.Now,
+		LastUsedInterval: -1,
+	}
+	for _, e := range edit {
+		e(&f.cfg)
+	}
+	m, err := New(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	f.m = m
+	return f
+}
+
+func (f *fixture) create(t testing.TB, req CreateRequest) *Created {
+	t.Helper()
+	if req.Name == "" {
+		req.Name = "key-" + uuid.NewString()
+	}
+	if req.Role == "" && req.Scopes == nil {
+		req.Role = permission.RoleAdmin
+	}
+	if req.Expiry == (Expiry{}) {
+		req.Expiry = ExpireAfterDays(30)
+	}
+	c, err := f.m.Create(context.Background(), System(), req)
+	if err != nil {
+		t.Fatalf("Create(%q): %v", req.Name, err)
+	}
+	return c
+}
+
+func mustPerm(t testing.TB, s string) permission.Permission {
+	t.Helper()
+	p, err := permission.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	h := testHasher(t)
+	for name, cfg := range map[string]Config{
+		"no store":   {Hasher: h},
+		"no hasher":  {Store: memory.New()},
+		"bad prefix": {Store: memory.New(), Hasher: h, Prefix: "Bad-Prefix"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%s) = nil error, want an error", name)
+		}
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.create(t, CreateRequest{Name: "taken", Workspace: "tiger", Role: "editor"})
+	past := f.clock.Now().Add(-time.Hour)
+	long := strings.Repeat("x", MaxNameLength+1)
+	neg := int64(-1)
+	tests := []struct {
+		name string
+		req  CreateRequest
+		want error
+	}{
+		{"no name", CreateRequest{Role: "admin", Expiry: NeverExpire()}, ErrNameRequired},
+		{"no expiry", CreateRequest{Name: "a", Role: "admin"}, ErrInvalidExpiry},
+		{"expiry in the past", CreateRequest{Name: "a", Role: "admin", Expiry: ExpireAt(past)}, ErrInvalidExpiry},
+		{"expiry now", CreateRequest{Name: "a", Role: "admin", Expiry: ExpireAt(f.clock.Now())}, ErrInvalidExpiry},
+		{"negative duration", CreateRequest{Name: "a", Role: "admin", Expiry: ExpireAfter(-time.Hour)}, ErrInvalidExpiry},
+		{"editor without workspace", CreateRequest{Name: "a", Role: "Editor", Expiry: NeverExpire()}, ErrWorkspaceRequired},
+		{"viewer without workspace", CreateRequest{Name: "a", Role: "viewer", Expiry: NeverExpire()}, ErrWorkspaceRequired},
+		{"unknown role", CreateRequest{Name: "a", Role: "janitor", Expiry: NeverExpire()}, ErrUnknownRole},
+		{"malformed scope", CreateRequest{Name: "a", Scopes: []string{"cluster read"}, Expiry: NeverExpire()}, ErrInvalidScope},
+		{"no permissions", CreateRequest{Name: "a", Expiry: NeverExpire()}, ErrNoPermissions},
+		{"duplicate name in workspace", CreateRequest{Name: "taken", Workspace: "tiger", Role: "viewer", Expiry: NeverExpire()}, ErrDuplicateName},
+		{"name too long", CreateRequest{Name: long, Role: "admin", Expiry: NeverExpire()}, ErrInvalidField},
+		{"too many metadata", CreateRequest{Name: "a", Role: "admin", Expiry: NeverExpire(), Metadata: bigMap(MaxMetadataEntries + 1)}, ErrInvalidField},
+		{"negative uses", CreateRequest{Name: "a", Role: "admin", Expiry: NeverExpire(), Limits: Limits{Uses: &neg}}, ErrInvalidField},
+		{"rate without window", CreateRequest{Name: "a", Role: "admin", Expiry: NeverExpire(), Limits: Limits{Rate: RateLimit{Requests: 5}}}, ErrInvalidField},
+		{"invalid CIDR", CreateRequest{Name: "a", Role: "admin", Expiry: NeverExpire(), Limits: Limits{AllowedCIDRs: []netip.Prefix{{}}}}, ErrInvalidField},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.m.Create(context.Background(), System(), tt.req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Create: got %v, want %v", err, tt.want)
+			}
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Errorf("Create: %v does not wrap ErrInvalidRequest", err)
+			}
+		})
+	}
+	page, err := f.m.List(context.Background(), System(), ListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Keys) != 1 {
+		t.Errorf("after rejected creates: %d keys stored, want 1", len(page.Keys))
+	}
+}
+
+func bigMap(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprint("k", i)] = "v"
+	}
+	return m
+}
+
+func TestCreateAndVerify(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{
+		Name: "ci", Description: "CI pipeline", Owner: "alice", Workspace: "tiger",
+		Role: "Editor", Scopes: []string{"billing:write", "app/payments:deploy"},
+		Metadata: map[string]string{"team": "infra"}, Expiry: ExpireAfterDays(7),
+	})
+	rec := c.Key
+	if rec.Role != "editor" || rec.Workspace != "tiger" || rec.Owner != "alice" || rec.Version != 1 {
+		t.Errorf("record = %+v", rec)
+	}
+	if want := f.clock.Now().Add(7 * 24 * time.Hour); !rec.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v", rec.ExpiresAt, want)
+	}
+	if !strings.HasPrefix(c.Token.Reveal(), "kg_") || rec.Hint != c.Token.Hint() {
+		t.Errorf("token %q, hint %q", c.Token.Hint(), rec.Hint)
+	}
+	if bytes.Contains(rec.Hash, []byte(c.Token.Reveal())) || len(rec.Hash) != 32 || rec.PepperID != "p1" {
+		t.Errorf("stored hash %x under %q", rec.Hash, rec.PepperID)
+	}
+	if s := fmt.Sprintf("%v %+v %s", c, c, c.Token); strings.Contains(s, c.Token.Reveal()) {
+		t.Errorf("printing a Created reveals the token: %s", s)
+	}
+
+	k, err := f.m.Verify(ctx, c.Token.Reveal())
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if k.ID != rec.ID || k.Name != "ci" {
+		t.Errorf("Verify returned %v, want key %v", k.ID, rec.ID)
+	}
+	checks := []struct {
+		perm, ws string
+		want     bool
+	}{
+		{"cluster:read", "tiger", true},
+		{"cluster:write", "tiger", true},
+		{"cluster:delete", "tiger", false},
+		{"cluster:read", "lion", false},
+		{"cluster:read", "", false},
+		{"billing:write", "tiger", true},
+		{"app/payments:deploy", "tiger", true},
+		{"app/orders:deploy", "tiger", false},
+		{"apikey:write", "tiger", true},
+	}
+	for _, c := range checks {
+		p := mustPerm(t, c.perm)
+		if got := k.Allows(p, c.ws); got != c.want {
+			t.Errorf("Allows(%s, %q) = %v, want %v", c.perm, c.ws, got, c.want)
+		}
+		if err := f.m.Authorize(k, p, c.ws); (err == nil) != c.want || (err != nil && !errors.Is(err, ErrForbidden)) {
+			t.Errorf("Authorize(%s, %q) = %v, want allowed=%v", c.perm, c.ws, err, c.want)
+		}
+	}
+	if f.m.Authorize(nil, mustPerm(t, "cluster:read"), "tiger") == nil {
+		t.Error("Authorize(nil key) allowed")
+	}
+}
+
+func TestVerifyErrors(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	good := f.create(t, CreateRequest{}).Token.Reveal()
+	other, _ := apikey.NewFormat("other")
+	foreign, _ := other.Generate()
+	unknown, _ := f.m.format.Generate()
+	typo := []byte(good)
+	typo[10] ^= 1
+	tests := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"empty", "", ErrMalformed},
+		{"garbage", "not a token", ErrMalformed},
+		{"typo", string(typo), apikey.ErrChecksum},
+		{"foreign prefix", foreign.Reveal(), apikey.ErrPrefix},
+		{"unknown", unknown.Reveal(), ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.store.getByHash.Load()
+			_, err := f.m.Verify(ctx, tt.token)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if tt.want != ErrInvalid && f.store.getByHash.Load() != before {
+				t.Errorf("a malformed token reached the store")
+			}
+			if e := f.audit.last(); e.Type != EventVerificationFailed {
+				t.Errorf("last audit event = %v, want %v", e.Type, EventVerificationFailed)
+			}
+		})
+	}
+}
+
+func TestExpiryAndRevocation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Expiry: ExpireAfterDays(7)})
+	tok := c.Token.Reveal()
+	if _, err := f.m.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(7*24*time.Hour - time.Second)
+	if _, err := f.m.Verify(ctx, tok); err != nil {
+		t.Fatalf("a second before expiry: %v", err)
+	}
+	f.clock.Advance(time.Second)
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("at expiry: got %v, want ErrExpired", err)
+	}
+
+	never := f.create(t, CreateRequest{Expiry: NeverExpire()})
+	f.clock.Advance(100 * 365 * 24 * time.Hour)
+	if _, err := f.m.Verify(ctx, never.Token.Reveal()); err != nil {
+		t.Fatalf("never-expiring key after a century: %v", err)
+	}
+	// Revoke while the key is cached: the next request must fail.
+	rec, err := f.m.Revoke(ctx, System(), never.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.RevokedAt.IsZero() {
+		t.Error("Revoke returned a key without RevokedAt")
+	}
+	if _, err := f.m.Verify(ctx, never.Token.Reveal()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after revoke: got %v, want ErrRevoked", err)
+	}
+	again, err := f.m.Revoke(ctx, System(), never.Key.ID)
+	if err != nil || !again.RevokedAt.Equal(rec.RevokedAt) {
+		t.Errorf("second revoke = %v, %v; want no error and the first revocation time", again, err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), never.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); !errors.Is(err, ErrRevoked) {
+		t.Errorf("regenerate revoked key: got %v, want ErrRevoked", err)
+	}
+	if got := f.audit.types(); !contains(got, EventRevoked) {
+		t.Errorf("audit events %v lack %v", got, EventRevoked)
+	}
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Name: "gone", Workspace: "w", Role: "viewer"})
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Delete(ctx, System(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrInvalid) {
+		t.Errorf("after delete: got %v, want ErrInvalid", err)
+	}
+	if _, err := f.m.Get(ctx, System(), c.Key.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after delete: got %v, want ErrNotFound", err)
+	}
+	if err := f.m.Delete(ctx, System(), c.Key.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second Delete: got %v, want ErrNotFound", err)
+	}
+	f.create(t, CreateRequest{Name: "gone", Workspace: "w", Role: "viewer"})
+}
+
+func TestUpdateAppliesToNextRequest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Name: "k", Workspace: "tiger", Role: "viewer"})
+	tok := c.Token.Reveal()
+	write := mustPerm(t, "cluster:write")
+	k, err := f.m.Verify(ctx, tok)
+	if err != nil || k.Allows(write, "tiger") {
+		t.Fatalf("viewer: %v, allows write = %v", err, err == nil && k.Allows(write, "tiger"))
+	}
+	role, name, desc := "editor", "renamed", "now an editor"
+	exp := ExpireAfterDays(90)
+	rec, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Role: &role, Name: &name, Description: &desc, Expiry: &exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Version != 2 || rec.Name != name || rec.Description != desc || rec.Role != "editor" {
+		t.Errorf("updated record = %+v", rec)
+	}
+	if want := f.clock.Now().Add(90 * 24 * time.Hour); !rec.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v", rec.ExpiresAt, want)
+	}
+	k, err = f.m.Verify(ctx, tok)
+	if err != nil || !k.Allows(write, "tiger") {
+		t.Fatalf("after update to editor: %v, allows write = false", err)
+	}
+	// A stale expected version is a conflict and changes nothing.
+	if _, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Version: 1, Name: &desc}); !errors.Is(err, ErrConflict) {
+		t.Errorf("stale version: got %v, want ErrConflict", err)
+	}
+	// Invalid changes are rejected and nothing is written.
+	bad := []string{"not a scope"}
+	if _, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Scopes: &bad}); !errors.Is(err, ErrInvalidScope) {
+		t.Errorf("bad scope: got %v, want ErrInvalidScope", err)
+	}
+	got, _ := f.m.Get(ctx, System(), c.Key.ID)
+	if got.Version != 2 {
+		t.Errorf("version after rejected updates = %d, want 2", got.Version)
+	}
+	if _, err := f.m.Update(ctx, System(), uuid.Must(uuid.NewV7()), UpdateRequest{Name: &name}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing key: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestConcurrentUpdatesLoseNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			md := map[string]string{"writer": fmt.Sprint(i)}
+			_, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Metadata: &md})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Update: %v", err)
+		}
+	}
+	got, _ := f.m.Get(ctx, System(), c.Key.ID)
+	if got.Version != 1+n {
+		t.Errorf("version = %d, want %d (every update applied once)", got.Version, 1+n)
+	}
+}
+
+func TestRegenerate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Expiry: ExpireAfterDays(7)})
+	old := c.Token.Reveal()
+	if _, err := f.m.Verify(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(60)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Key.ID != c.Key.ID || r.Token.Reveal() == old || r.Key.Hint != r.Token.Hint() {
+		t.Errorf("regenerated key %v hint %q", r.Key.ID, r.Key.Hint)
+	}
+	if want := f.clock.Now().Add(60 * 24 * time.Hour); !r.Key.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v", r.Key.ExpiresAt, want)
+	}
+	if _, err := f.m.Verify(ctx, old); !errors.Is(err, ErrInvalid) {
+		t.Errorf("old secret after regenerate: got %v, want ErrInvalid", err)
+	}
+	if _, err := f.m.Verify(ctx, r.Token.Reveal()); err != nil {
+		t.Errorf("new secret: %v", err)
+	}
+
+	// With a grace period the old secret works until it ends.
+	r2, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: NeverExpire(), GracePeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{r.Token.Reveal(), r2.Token.Reveal()} {
+		if _, err := f.m.Verify(ctx, tok); err != nil {
+			t.Errorf("during grace: %v", err)
+		}
+	}
+	f.clock.Advance(time.Hour)
+	if _, err := f.m.Verify(ctx, r.Token.Reveal()); !errors.Is(err, ErrInvalid) {
+		t.Errorf("old secret after grace: got %v, want ErrInvalid", err)
+	}
+	if _, err := f.m.Verify(ctx, r2.Token.Reveal()); err != nil {
+		t.Errorf("new secret after grace: %v", err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{}); !errors.Is(err, ErrInvalidExpiry) {
+		t.Errorf("regenerate without expiry: got %v, want ErrInvalidExpiry", err)
+	}
+}
+
+func TestNoPrivilegeEscalation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	principal := func(req CreateRequest) Principal {
+		t.Helper()
+		k, err := f.m.Verify(ctx, f.create(t, req).Token.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Principal()
+	}
+	viewer := principal(CreateRequest{Workspace: "tiger", Role: "viewer"})
+	manager := principal(CreateRequest{Workspace: "tiger", Role: "editor"}) // editor holds *:write, so apikey:write
+	scoped := principal(CreateRequest{Scopes: []string{"apikey:write", "cluster:read"}})
+	admin := principal(CreateRequest{Role: "admin"})
+	user := Principal{ID: "user:bob", Permissions: mustSet(t, "apikey:*", "billing:*")}
+
+	tests := []struct {
+		name string
+		by   Principal
+		req  CreateRequest
+		ok   bool
+	}{
+		{"viewer cannot manage keys", viewer, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
+		{"editor creates viewer in own workspace", manager, CreateRequest{Workspace: "tiger", Role: "viewer"}, true},
+		{"editor creates editor in own workspace", manager, CreateRequest{Workspace: "tiger", Role: "editor"}, true},
+		{"editor cannot create owner", manager, CreateRequest{Workspace: "tiger", Role: "owner"}, false},
+		{"editor cannot create admin", manager, CreateRequest{Role: "admin"}, false},
+		{"editor cannot leave its workspace", manager, CreateRequest{Workspace: "lion", Role: "viewer"}, false},
+		{"editor cannot create unbound key", manager, CreateRequest{Scopes: []string{"cluster:read"}}, false},
+		{"scoped key creates narrower key", scoped, CreateRequest{Scopes: []string{"cluster:read"}}, true},
+		{"scoped key cannot widen", scoped, CreateRequest{Scopes: []string{"cluster:write"}}, false},
+		{"scoped key cannot add wildcard", scoped, CreateRequest{Scopes: []string{"*:read"}}, false},
+		{"scoped key cannot use a wider role", scoped, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
+		{"user grants its billing scopes", user, CreateRequest{Scopes: []string{"billing:write"}}, true},
+		{"user cannot grant cluster", user, CreateRequest{Scopes: []string{"cluster:read"}}, false},
+		{"admin creates admin", admin, CreateRequest{Role: "admin"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Name = "k-" + uuid.NewString()
+			tt.req.Expiry = NeverExpire()
+			_, err := f.m.Create(ctx, tt.by, tt.req)
+			if tt.ok && err != nil {
+				t.Fatalf("Create: %v, want success", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrForbidden) {
+				t.Fatalf("Create: %v, want ErrForbidden", err)
+			}
+		})
+	}
+
+	// Widening an existing key, or touching a stronger one, is forbidden too.
+	narrow := f.create(t, CreateRequest{Scopes: []string{"cluster:read"}})
+	wider := []string{"cluster:read", "cluster:write"}
+	if _, err := f.m.Update(ctx, scoped, narrow.Key.ID, UpdateRequest{Scopes: &wider}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("widen by update: got %v, want ErrForbidden", err)
+	}
+	strong := f.create(t, CreateRequest{Role: "admin"})
+	if _, err := f.m.Revoke(ctx, scoped, strong.Key.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("revoke stronger key: got %v, want ErrForbidden", err)
+	}
+	if err := f.m.Delete(ctx, scoped, strong.Key.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("delete stronger key: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Regenerate(ctx, scoped, strong.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("regenerate stronger key: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Revoke(ctx, scoped, narrow.Key.ID); err != nil {
+		t.Errorf("revoke narrower key: %v", err)
+	}
+}
+
+func mustSet(t testing.TB, ss ...string) permission.Set {
+	t.Helper()
+	s, err := permission.ParseSet(ss...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestListAndGetScoping(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, ws := range []string{"tiger", "tiger", "lion"} {
+		f.create(t, CreateRequest{Workspace: ws, Role: "viewer"})
+	}
+	lionKey := f.create(t, CreateRequest{Workspace: "lion", Role: "viewer"})
+	tigerReader := Principal{ID: "user:t", Workspace: "tiger", Permissions: mustSet(t, "apikey:read")}
+	page, err := f.m.List(ctx, tigerReader, ListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Keys) != 2 {
+		t.Errorf("workspace-bound List returned %d keys, want 2", len(page.Keys))
+	}
+	for _, k := range page.Keys {
+		if k.Workspace != "tiger" {
+			t.Errorf("List leaked a key of workspace %q", k.Workspace)
+		}
+	}
+	if _, err := f.m.List(ctx, tigerReader, ListRequest{Workspace: "lion"}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("List other workspace: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Get(ctx, tigerReader, lionKey.Key.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("Get other workspace: got %v, want ErrForbidden", err)
+	}
+	nobody := Principal{ID: "user:n", Permissions: mustSet(t, "cluster:read")}
+	if _, err := f.m.List(ctx, nobody, ListRequest{}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("List without apikey:read: got %v, want ErrForbidden", err)
+	}
+	all, err := f.m.List(ctx, System(), ListRequest{Limit: 2})
+	if err != nil || len(all.Keys) != 2 || all.Next == uuid.Nil {
+		t.Fatalf("first page: %v keys, next %v, err %v", len(all.Keys), all.Next, err)
+	}
+	rest, err := f.m.List(ctx, System(), ListRequest{Limit: 2, After: all.Next})
+	if err != nil || len(rest.Keys) != 2 {
+		t.Fatalf("second page: %v keys, err %v", len(rest.Keys), err)
+	}
+}
+
+func TestPepperRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := memory.New()
+	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := old.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatalf("verify under older pepper: %v", err)
+	}
+	rec, _ := st.Get(ctx, c.Key.ID)
+	if rec.PepperID != "p2" {
+		t.Errorf("after verification the key is hashed under %q, want p2", rec.PepperID)
+	}
+	onlyNew, err := New(Config{Store: st, Hasher: testHasher(t, "p2"), LastUsedInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onlyNew.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Errorf("verify after re-hash with only the new pepper: %v", err)
+	}
+}
+
+func TestCacheAndNegativeCache(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	for range 5 {
+		if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.store.getByHash.Load(); n != 1 {
+		t.Errorf("5 verifications made %d store lookups, want 1", n)
+	}
+	unknown, _ := f.m.format.Generate()
+	for range 5 {
+		if _, err := f.m.Verify(ctx, unknown.Reveal()); !errors.Is(err, ErrInvalid) {
+			t.Fatal(err)
+		}
+	}
+	if n := f.store.getByHash.Load(); n != 2 {
+		t.Errorf("after 5 unknown-token verifications: %d store lookups, want 2", n)
+	}
+	f.clock.Advance(31 * time.Second)
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.store.getByHash.Load(); n != 3 {
+		t.Errorf("after the TTL: %d store lookups, want 3", n)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.CacheSize = 64 })
+	ctx := context.Background()
+	for range 500 {
+		tok, _ := f.m.format.Generate()
+		f.m.Verify(ctx, tok.Reveal())
+	}
+	if n := f.m.cache.len(); n > 64 {
+		t.Errorf("cache holds %d entries, bound is 64", n)
+	}
+}
+
+func TestOtherInstanceStalenessAndFeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	feed := &chanFeed{ids: make(chan uuid.UUID, 1)}
+	other, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, Now: f.clock.Now, LastUsedInterval: -1, Auditor: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(ctx) })
+	withFeed, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, Now: f.clock.Now, LastUsedInterval: -1, Auditor: &recorder{}, ChangeFeed: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { withFeed.Close(ctx) })
+
+	c := f.create(t, CreateRequest{})
+	tok := c.Token.Reveal()
+	for _, m := range []*Manager{other, withFeed} {
+		if _, err := m.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.m.Revoke(ctx, System(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Without a feed, another instance serves its cached copy until the TTL.
+	if _, err := other.Verify(ctx, tok); err != nil {
+		t.Errorf("other instance within TTL: %v (expected the documented staleness)", err)
+	}
+	feed.ids <- c.Key.ID
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, err := withFeed.Verify(ctx, tok)
+		if errors.Is(err, ErrRevoked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance with a feed still accepts a revoked key: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.clock.Advance(31 * time.Second)
+	if _, err := other.Verify(ctx, tok); !errors.Is(err, ErrRevoked) {
+		t.Errorf("other instance after TTL: got %v, want ErrRevoked", err)
+	}
+}
+
+type chanFeed struct{ ids chan uuid.UUID }
+
+func (f *chanFeed) Watch(ctx context.Context, fn func(uuid.UUID)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case id := <-f.ids:
+			fn(id)
+		}
+	}
+}
+
+func TestStoreFailureFailsClosed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	f.store.fail.Store(true)
+	_, err := f.m.Verify(ctx, c.Token.Reveal())
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, errStoreDown) {
+		t.Fatalf("Verify with store down: got %v, want ErrUnavailable wrapping the store error", err)
+	}
+	if _, err := f.m.Get(ctx, System(), c.Key.ID); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get with store down: got %v, want ErrUnavailable", err)
+	}
+	f.store.fail.Store(false)
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Errorf("after recovery (failure must not be cached): %v", err)
+	}
+}
+
+func TestRateLimitExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Limits: Limits{Rate: RateLimit{Requests: 10, Window: time.Minute}}})
+	tok := c.Token.Reveal()
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := f.m.Verify(ctx, tok)
+			var rl *RateLimitError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &rl) && errors.Is(err, ErrRateLimited) && rl.RetryAfter > 0 && rl.RetryAfter <= time.Minute:
+				limited.Add(1)
+			default:
+				t.Errorf("Verify: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 10 || limited.Load() != 40 {
+		t.Errorf("%d allowed, %d limited; want 10 and 40", ok.Load(), limited.Load())
+	}
+	f.clock.Advance(6 * time.Second) // one request's worth of a 10/min limit
+	if _, err := f.m.Verify(ctx, tok); err != nil {
+		t.Errorf("after one interval: %v", err)
+	}
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrRateLimited) {
+		t.Errorf("second request after one interval: got %v, want ErrRateLimited", err)
+	}
+}
+
+func TestUsageLimitExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	uses := int64(5)
+	c := f.create(t, CreateRequest{Limits: Limits{Uses: &uses}})
+	var ok, exhausted atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := f.m.Verify(ctx, c.Token.Reveal())
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrUsageExhausted):
+				exhausted.Add(1)
+			default:
+				t.Errorf("Verify: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 5 || exhausted.Load() != 15 {
+		t.Errorf("%d allowed, %d exhausted; want 5 and 15", ok.Load(), exhausted.Load())
+	}
+	rec, _ := f.m.Get(ctx, System(), c.Key.ID)
+	if rec.RemainingUses == nil || *rec.RemainingUses != 0 {
+		t.Errorf("remaining uses = %v, want 0", rec.RemainingUses)
+	}
+	f.store.fail.Store(true)
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("usage check with store down: got %v, want ErrUnavailable", err)
+	}
+}
+
+func TestAllowedCIDRs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Limits: Limits{AllowedCIDRs: []netip.Prefix{
+		netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("2001:db8::/32"),
+	}}})
+	tok := c.Token.Reveal()
+	tests := []struct {
+		addr string
+		ok   bool
+	}{
+		{"10.1.2.3", true},
+		{"::ffff:10.1.2.3", true},
+		{"2001:db8::1", true},
+		{"10.2.0.1", false},
+		{"192.0.2.1", false},
+	}
+	for _, tt := range tests {
+		_, err := f.m.VerifyFrom(ctx, tok, netip.MustParseAddr(tt.addr))
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrAddressDenied)) {
+			t.Errorf("VerifyFrom(%s) = %v, want allowed=%v", tt.addr, err, tt.ok)
+		}
+	}
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrAddressDenied) {
+		t.Errorf("Verify with no address: got %v, want ErrAddressDenied", err)
+	}
+}
+
+func TestLastUsedBatched(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.LastUsedInterval = time.Hour })
+	ctx := context.Background()
+	a := f.create(t, CreateRequest{})
+	b := f.create(t, CreateRequest{})
+	for range 100 {
+		for _, c := range []*Created{a, b} {
+			if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if p := f.m.pendingLastUsed(); len(p) != 2 {
+		t.Fatalf("pending = %v, want one entry per key", p)
+	}
+	if n := f.store.touches.Load(); n != 0 {
+		t.Errorf("%d store writes before any flush, want 0", n)
+	}
+	// A failed flush keeps the times for the next one.
+	f.store.fail.Store(true)
+	if err := f.m.Flush(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Flush with store down: got %v, want ErrUnavailable", err)
+	}
+	f.store.fail.Store(false)
+	if err := f.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.store.touches.Load(); n != 2 {
+		t.Errorf("%d TouchLastUsed calls, want 2 (the failed flush and Close)", n)
+	}
+	for _, c := range []*Created{a, b} {
+		rec, _ := f.store.Get(ctx, c.Key.ID)
+		if !rec.LastUsedAt.Equal(f.clock.Now()) {
+			t.Errorf("LastUsedAt = %v, want %v", rec.LastUsedAt, f.clock.Now())
+		}
+	}
+}
+
+func TestAuditNeverLogsSecrets(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFixture(t, func(c *Config) { c.Auditor = nil; c.Logger = logger })
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Name: "logged"})
+	f.m.Verify(ctx, c.Token.Reveal())
+	typo := []byte(c.Token.Reveal())
+	typo[5] ^= 1
+	f.m.Verify(ctx, string(typo))
+	f.m.Revoke(ctx, System(), c.Key.ID)
+	f.m.Verify(ctx, c.Token.Reveal())
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{`"key.created"`, `"key.revoked"`, `"reason":"malformed"`, `"reason":"revoked"`, c.Key.ID.String()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, c.Token.Reveal()[3:]) || strings.Contains(out, string(typo[3:])) {
+		t.Errorf("audit log contains a secret:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestParseExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+		err  bool
+	}{
+		{"never", time.Time{}, false},
+		{"7d", now.AddDate(0, 0, 7), false},
+		{"90d", now.AddDate(0, 0, 90), false},
+		{"2025-12-31", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"2025-06-01T12:00:00Z", time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), false},
+		{"2024-12-31", time.Time{}, true}, // in the past
+		{"0d", time.Time{}, true},
+		{"-3d", time.Time{}, true},
+		{"soon", time.Time{}, true},
+		{"", time.Time{}, true},
+	}
+	for _, tt := range tests {
+		e, err := ParseExpiry(tt.in)
+		var got time.Time
+		if err == nil {
+			got, err = e.resolve(now)
+		}
+		if tt.err {
+			if !errors.Is(err, ErrInvalidExpiry) {
+				t.Errorf("ParseExpiry(%q): got %v, want ErrInvalidExpiry", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("ParseExpiry(%q) resolves to %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if back, err := ParseExpiry(e.String()); err != nil || back != e && !strings.HasSuffix(tt.in, "Z") && tt.in != "2025-12-31" {
+			t.Errorf("ParseExpiry(%q).String() = %q does not round-trip", tt.in, e.String())
+		}
+	}
+}
+
+func TestAuthorizeAllocatesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Workspace: "tiger", Role: "editor", Scopes: []string{"billing:write"}})
+	tok := c.Token.Reveal()
+	p := mustPerm(t, "cluster:read")
+	if _, err := f.m.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		k, err := f.m.Verify(ctx, tok)
+		if err != nil || f.m.Authorize(k, p, "tiger") != nil {
+			t.Fatal("cached verify failed")
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("cached Verify + Authorize allocates %v times per call, want 0", allocs)
+	}
+}

@@ -1,0 +1,132 @@
+package keygate
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/store"
+)
+
+// lastUsed batches last-used times for the store.
+type lastUsed struct {
+	interval time.Duration
+	mu       sync.Mutex
+	pending  map[uuid.UUID]time.Time
+}
+
+// touch queues k's use at now, at most once per interval per key: after the
+// first use in an interval it is one atomic load.
+func (m *Manager) touch(k *Key, now time.Time) {
+	interval := int64(m.lastUsed.interval)
+	if interval <= 0 {
+		return
+	}
+	n := now.UnixNano()
+	last := k.state.touched.Load()
+	if last != 0 && n-last < interval || !k.state.touched.CompareAndSwap(last, n) {
+		return
+	}
+	m.lastUsed.mu.Lock()
+	if m.lastUsed.pending == nil {
+		m.lastUsed.pending = make(map[uuid.UUID]time.Time)
+	}
+	m.lastUsed.pending[k.ID] = canonicalTime(now)
+	m.lastUsed.mu.Unlock()
+}
+
+// Flush writes the queued last-used times to the store in one batch. On a
+// store error the times stay queued for the next flush. The Manager flushes
+// by itself every LastUsedInterval and on Close.
+func (m *Manager) Flush(ctx context.Context) error {
+	m.lastUsed.mu.Lock()
+	batch := m.lastUsed.pending
+	m.lastUsed.pending = nil
+	m.lastUsed.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := m.store.TouchLastUsed(ctx, batch); err != nil {
+		m.lastUsed.mu.Lock()
+		if m.lastUsed.pending == nil {
+			m.lastUsed.pending = batch
+		} else {
+			for id, t := range batch {
+				if cur, ok := m.lastUsed.pending[id]; !ok || cur.Before(t) {
+					m.lastUsed.pending[id] = t
+				}
+			}
+		}
+		m.lastUsed.mu.Unlock()
+		return m.storeError("record last use", err)
+	}
+	return nil
+}
+
+// pendingLastUsed returns a copy of the queued times, for tests.
+func (m *Manager) pendingLastUsed() map[uuid.UUID]time.Time {
+	m.lastUsed.mu.Lock()
+	defer m.lastUsed.mu.Unlock()
+	return maps.Clone(m.lastUsed.pending)
+}
+
+// flushLoop flushes every interval until ctx ends.
+func (m *Manager) flushLoop(ctx context.Context) {
+	t := time.NewTicker(m.lastUsed.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := m.Flush(fctx); err != nil {
+				m.logger.WarnContext(ctx, "keygate: recording last-used times failed; will retry", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// watch follows a change feed until ctx ends, reconnecting with backoff.
+// After a feed failure the whole cache is dropped, since changes may have
+// been missed.
+func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := feed.Watch(ctx, m.cache.invalidate)
+		if ctx.Err() != nil {
+			return
+		}
+		m.cache.clear()
+		m.logger.WarnContext(ctx, "keygate: change feed failed; cache cleared, reconnecting", "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// invalidate drops a changed key from this process's cache, so the change
+// applies from the next request.
+func (m *Manager) invalidate(rec *store.Key) {
+	m.cache.invalidate(rec.ID)
+}
+
+// Close stops the Manager's background work and writes the queued last-used
+// times, within ctx. It is safe to call more than once; the Manager must not
+// be used for verification after Close.
+func (m *Manager) Close(ctx context.Context) error {
+	var err error
+	m.closeOnce.Do(func() {
+		m.stop()
+		m.done.Wait()
+		err = m.Flush(ctx)
+	})
+	return err
+}

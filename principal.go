@@ -1,0 +1,96 @@
+package keygate
+
+import (
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+)
+
+// Principal is who acts on the [Manager]: a verified key, a signed-in user,
+// or the application itself ([System]). It is a plain value; its fields
+// decide what it may do:
+//
+//   - SuperAdmin is allowed everything, in every workspace.
+//   - Otherwise Permissions must allow the action, and when Workspace is set
+//     the principal acts only inside that workspace.
+//
+// A principal can never create or widen a key beyond what it holds itself.
+type Principal struct {
+	// ID names the actor in audit events, e.g. "user:alice" or "key:<uuid>".
+	ID string
+	// Permissions are what the principal holds.
+	Permissions permission.Set
+	// Workspace, when set, confines the principal to one workspace.
+	Workspace string
+	// SuperAdmin allows everything.
+	SuperAdmin bool
+}
+
+// System returns the all-powerful principal for the application's own
+// trusted calls, such as a bootstrap script creating the first admin key.
+func System() Principal {
+	return Principal{ID: "system", SuperAdmin: true}
+}
+
+// Allows reports whether the principal holds p in workspace ("" when the
+// resource belongs to no workspace). A principal bound to a workspace is
+// allowed nothing outside it. It allocates nothing.
+func (p *Principal) Allows(perm permission.Permission, workspace string) bool {
+	if p.SuperAdmin {
+		return true
+	}
+	if p.Workspace != "" && p.Workspace != workspace {
+		return false
+	}
+	return p.Permissions.Allows(perm)
+}
+
+// covers reports whether p holds everything q holds, in every workspace q
+// can act in: the privilege-escalation guard.
+func (p *Principal) covers(q *Principal) bool {
+	if p.SuperAdmin {
+		return true
+	}
+	if q.SuperAdmin {
+		return false
+	}
+	if p.Workspace != "" && p.Workspace != q.Workspace {
+		return false
+	}
+	return p.Permissions.Covers(q.Permissions)
+}
+
+// Key is a verified API key: its stored record and the permissions it
+// resolves to (its role's permissions plus its scopes). A Key returned by
+// [Manager.Verify] may be shared with other requests and must not be
+// modified; it is safe for concurrent reads.
+type Key struct {
+	store.Key
+	principal Principal
+	// state is the key's rate limiter and last-used bookkeeping, shared by
+	// every cached copy of the key in this process.
+	state *keyState
+}
+
+// Principal returns the key as a principal, to act on the [Manager] on its
+// own behalf (for example, a key that creates other keys).
+func (k *Key) Principal() Principal {
+	return k.principal
+}
+
+// Permissions returns the key's effective permissions: its role's and its
+// scopes. The set must not be modified.
+func (k *Key) Permissions() permission.Set {
+	return k.principal.Permissions
+}
+
+// SuperAdmin reports whether the key's role is a super-admin role.
+func (k *Key) SuperAdmin() bool {
+	return k.principal.SuperAdmin
+}
+
+// Allows reports whether the key holds p in workspace ("" for a resource
+// outside any workspace). A key bound to a workspace is allowed nothing
+// outside it. It allocates nothing.
+func (k *Key) Allows(p permission.Permission, workspace string) bool {
+	return k.principal.Allows(p, workspace)
+}

@@ -1,0 +1,23 @@
+// Package store defines the storage contract for API key records: the
+// [Key] record, the [Store] interface and its sentinel errors.
+//
+// # Backends
+//
+// Package store/memory keeps keys in memory, for tests and small programs.
+// Package store/sqlstore keeps them in SQLite, PostgreSQL or MySQL/MariaDB
+// through sqlx. A user's own backend implements [Store] and proves it
+// honours the contract by running the conformance suite in package
+// store/storetest:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return newMyStore(t) })
+//	}
+//
+// # Contract
+//
+// Each method's doc comment states its contract. In short: "not found" is
+// [ErrNotFound], not a system failure; updates are guarded by
+// [Key.Version] and fail with [ErrConflict] rather than overwrite; a repeated
+// id, hash or (workspace, name) pair is [ErrDuplicate]; nothing is half
+// written on any error.
+package store

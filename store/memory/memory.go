@@ -1,0 +1,320 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is an in-memory [store.Store], safe for concurrent use by multiple
+// goroutines: reads share a read lock, writes take the lock exclusively. It
+// is meant for tests and small programs; nothing survives the process.
+//
+// Keys are copied with [store.Key.Clone] on the way in and out, so callers
+// never share memory with the store. [Store.GetByHash] is one map lookup;
+// [Store.List] finds its starting point by binary search over the ids kept
+// in sorted order. The zero value is an empty store ready to use; [New]
+// returns one.
+type Store struct {
+	mu sync.RWMutex
+	// byID holds the store's own copy of every key.
+	byID map[uuid.UUID]*store.Key
+	// byHash indexes Key.Hash and byPrevHash a non-empty Key.PrevHash,
+	// each keyed by string(hash).
+	byHash     map[string]uuid.UUID
+	byPrevHash map[string]uuid.UUID
+	// byName indexes the unique (Workspace, Name) pair.
+	byName map[nameKey]uuid.UUID
+	// ids holds every id in ascending byte order, for List.
+	ids []uuid.UUID
+}
+
+type nameKey struct{ workspace, name string }
+
+// New returns an empty Store.
+func New() *Store {
+	s := &Store{}
+	s.init()
+	return s
+}
+
+// init makes the maps of a zero Store. The caller holds the write lock (or
+// owns s exclusively).
+func (s *Store) init() {
+	if s.byID != nil {
+		return
+	}
+	s.byID = make(map[uuid.UUID]*store.Key)
+	s.byHash = make(map[string]uuid.UUID)
+	s.byPrevHash = make(map[string]uuid.UUID)
+	s.byName = make(map[nameKey]uuid.UUID)
+}
+
+// Create stores a copy of k with Version 1 and sets k.Version to 1. It
+// returns an error wrapping [store.ErrDuplicate] if k's id, Hash, or
+// (Workspace, Name) pair is already used, and writes nothing then. k must
+// not be nil.
+func (s *Store) Create(ctx context.Context, k *store.Key) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: create: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if _, ok := s.byID[k.ID]; ok {
+		return fmt.Errorf("memory: create %s: id: %w", k.ID, store.ErrDuplicate)
+	}
+	if _, ok := s.byHash[string(k.Hash)]; ok {
+		return fmt.Errorf("memory: create %s: hash: %w", k.ID, store.ErrDuplicate)
+	}
+	if _, ok := s.byName[nameKey{k.Workspace, k.Name}]; ok {
+		return fmt.Errorf("memory: create %s: name %q in workspace %q: %w", k.ID, k.Name, k.Workspace, store.ErrDuplicate)
+	}
+	c := k.Clone()
+	c.Version = 1
+	s.byID[c.ID] = c
+	s.index(c)
+	i, _ := slices.BinarySearchFunc(s.ids, c.ID, compareIDs)
+	s.ids = slices.Insert(s.ids, i, c.ID)
+	k.Version = 1
+	return nil
+}
+
+// Get returns a copy of the key with the given id, or an error wrapping
+// [store.ErrNotFound].
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: get: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: get %s: %w", id, store.ErrNotFound)
+	}
+	return k.Clone(), nil
+}
+
+// GetByHash returns a copy of the key whose Hash, or whose PrevHash, equals
+// hash, or an error wrapping [store.ErrNotFound]. An empty hash matches no
+// key. It is one map lookup plus the copy, and does not check expiry or
+// revocation.
+func (s *Store) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: get by hash: %w", err)
+	}
+	if len(hash) == 0 {
+		return nil, fmt.Errorf("memory: get by hash: %w", store.ErrNotFound)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byHash[string(hash)]
+	if !ok {
+		id, ok = s.byPrevHash[string(hash)]
+	}
+	if !ok {
+		return nil, fmt.Errorf("memory: get by hash: %w", store.ErrNotFound)
+	}
+	return s.byID[id].Clone(), nil
+}
+
+// List returns copies of the keys matching opts in ascending id order, at
+// most opts.Limit of them (zero or negative means
+// [store.DefaultListLimit]; the limit is clamped to [store.MaxListLimit]),
+// starting after opts.After, which need not name an existing key. Next is
+// set only when a further matching key exists, so the page holding the
+// last match has a zero Next. Finding the start costs O(log n); the scan
+// then visits keys until the page is full and one more match is seen.
+func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: list: %w", err)
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	limit = min(limit, store.MaxListLimit)
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start := 0
+	if opts.After != (uuid.UUID{}) {
+		i, found := slices.BinarySearchFunc(s.ids, opts.After, compareIDs)
+		if found {
+			i++
+		}
+		start = i
+	}
+	page := &store.Page{Keys: make([]*store.Key, 0, min(limit, len(s.ids)-start))}
+	for _, id := range s.ids[start:] {
+		k := s.byID[id]
+		if !matches(k, &opts) {
+			continue
+		}
+		if len(page.Keys) == limit {
+			page.Next = page.Keys[limit-1].ID
+			break
+		}
+		page.Keys = append(page.Keys, k.Clone())
+	}
+	return page, nil
+}
+
+// matches reports whether k passes the filters of opts.
+func matches(k *store.Key, opts *store.ListOptions) bool {
+	if opts.Workspace != "" && k.Workspace != opts.Workspace {
+		return false
+	}
+	if opts.Owner != "" && k.Owner != opts.Owner {
+		return false
+	}
+	switch opts.Revoked {
+	case store.OnlyActive:
+		return k.RevokedAt.IsZero()
+	case store.OnlyRevoked:
+		return !k.RevokedAt.IsZero()
+	}
+	return true
+}
+
+// Update replaces the stored key k.ID with a copy of k if the stored
+// version equals k.Version, keeping the stored CreatedAt and LastUsedAt; it
+// then stores and sets k.Version+1. It returns an error wrapping
+// [store.ErrNotFound] for a missing key, [store.ErrConflict] for a stale
+// version, and [store.ErrDuplicate] if k's (Workspace, Name) pair or Hash
+// belongs to another key; nothing is written then. k must not be nil.
+func (s *Store) Update(ctx context.Context, k *store.Key) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: update: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.byID[k.ID]
+	if !ok {
+		return fmt.Errorf("memory: update %s: %w", k.ID, store.ErrNotFound)
+	}
+	if cur.Version != k.Version {
+		return fmt.Errorf("memory: update %s: version %d, stored %d: %w", k.ID, k.Version, cur.Version, store.ErrConflict)
+	}
+	if id, ok := s.byName[nameKey{k.Workspace, k.Name}]; ok && id != k.ID {
+		return fmt.Errorf("memory: update %s: name %q in workspace %q: %w", k.ID, k.Name, k.Workspace, store.ErrDuplicate)
+	}
+	if id, ok := s.byHash[string(k.Hash)]; ok && id != k.ID {
+		return fmt.Errorf("memory: update %s: hash: %w", k.ID, store.ErrDuplicate)
+	}
+	c := k.Clone()
+	c.CreatedAt = cur.CreatedAt
+	c.LastUsedAt = cur.LastUsedAt
+	c.Version = cur.Version + 1
+	s.unindex(cur)
+	s.index(c)
+	s.byID[c.ID] = c
+	k.Version = c.Version
+	return nil
+}
+
+// Delete removes the key with the given id, or returns an error wrapping
+// [store.ErrNotFound]. Removing the id from the sorted id list costs O(n).
+func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: delete: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.byID[id]
+	if !ok {
+		return fmt.Errorf("memory: delete %s: %w", id, store.ErrNotFound)
+	}
+	s.unindex(cur)
+	delete(s.byID, id)
+	if i, found := slices.BinarySearchFunc(s.ids, id, compareIDs); found {
+		s.ids = slices.Delete(s.ids, i, i+1)
+	}
+	return nil
+}
+
+// TouchLastUsed sets the LastUsedAt of each key in used to its time, under
+// one lock, where that time is later than the stored one. Unknown ids are
+// ignored; versions are not changed. An empty or nil map is a no-op.
+func (s *Store) TouchLastUsed(ctx context.Context, used map[uuid.UUID]time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: touch last used: %w", err)
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range used {
+		if k, ok := s.byID[id]; ok && at.After(k.LastUsedAt) {
+			k.LastUsedAt = at
+		}
+	}
+	return nil
+}
+
+// ConsumeUse atomically takes one use from a usage-limited key, adds one
+// to its version and returns the uses left. It returns (-1, nil) for a key
+// without a usage limit, leaving it unchanged, and an error wrapping
+// [store.ErrUsageExhausted] (with 0) when no uses are left or
+// [store.ErrNotFound] (with 0) for a missing key.
+func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: consume use: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.byID[id]
+	if !ok {
+		return 0, fmt.Errorf("memory: consume use %s: %w", id, store.ErrNotFound)
+	}
+	if k.RemainingUses == nil {
+		return -1, nil
+	}
+	if *k.RemainingUses <= 0 {
+		return 0, fmt.Errorf("memory: consume use %s: %w", id, store.ErrUsageExhausted)
+	}
+	// The store owns k and its RemainingUses pointer (both were cloned on
+	// the way in), so changing them in place is safe under the write lock.
+	*k.RemainingUses--
+	k.Version++
+	return *k.RemainingUses, nil
+}
+
+// index adds k to the hash and name indexes. The caller holds the write lock.
+func (s *Store) index(k *store.Key) {
+	s.byHash[string(k.Hash)] = k.ID
+	if len(k.PrevHash) > 0 {
+		s.byPrevHash[string(k.PrevHash)] = k.ID
+	}
+	s.byName[nameKey{k.Workspace, k.Name}] = k.ID
+}
+
+// unindex removes k from the hash and name indexes, leaving entries that
+// belong to another key alone. The caller holds the write lock.
+func (s *Store) unindex(k *store.Key) {
+	if s.byHash[string(k.Hash)] == k.ID {
+		delete(s.byHash, string(k.Hash))
+	}
+	if len(k.PrevHash) > 0 && s.byPrevHash[string(k.PrevHash)] == k.ID {
+		delete(s.byPrevHash, string(k.PrevHash))
+	}
+	if nk := (nameKey{k.Workspace, k.Name}); s.byName[nk] == k.ID {
+		delete(s.byName, nk)
+	}
+}
+
+// compareIDs orders ids by their bytes, which for UUIDv7 is creation order
+// and matches the order of uuid columns in SQL databases.
+func compareIDs(a, b uuid.UUID) int {
+	return bytes.Compare(a[:], b[:])
+}

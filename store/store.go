@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Errors returned by every [Store]. Backends wrap them with %w so callers
+// test them with [errors.Is]; a backend's own failures (a lost connection, a
+// driver error) are returned wrapped but are none of these.
+var (
+	// ErrNotFound means no key matches the id or hash asked for. It is not a
+	// system failure.
+	ErrNotFound = errors.New("store: key not found")
+	// ErrConflict means an update carried a stale version: the key changed
+	// since it was read. Nothing was written; read it again and retry.
+	ErrConflict = errors.New("store: version conflict")
+	// ErrDuplicate means a create would repeat an id, a hash, or a name
+	// already used in the same workspace. Nothing was written.
+	ErrDuplicate = errors.New("store: duplicate key")
+	// ErrUsageExhausted means a usage-limited key has no uses left.
+	ErrUsageExhausted = errors.New("store: usage limit exhausted")
+)
+
+// Key is the stored record of one API key. It never holds the secret: only
+// Hash, a keyed digest of the token computed by [apikey.Hasher], under the
+// pepper named by PepperID.
+//
+// A Key is a plain value; a Store copies it on the way in and out, so a
+// caller may change a Key it holds without affecting the store.
+//
+// [apikey.Hasher]: https://pkg.go.dev/github.com/keygate/keygate/apikey#Hasher
+type Key struct {
+	// ID is a UUIDv7, so ids sort in creation order.
+	ID uuid.UUID
+	// Name is required and unique within a Workspace ("" is a workspace too).
+	Name        string
+	Description string
+	// Owner names the user or service the key belongs to.
+	Owner string
+	// Workspace binds the key to one workspace; "" means none.
+	Workspace string
+	// Role is the name of a role in a permission.Registry; "" means none.
+	Role string
+	// Scopes are granular permissions in their canonical string form.
+	Scopes []string
+	// Metadata is a small string map the application attaches to the key.
+	Metadata map[string]string
+
+	// Hash is the digest of the current token; PepperID names the pepper
+	// it was computed under.
+	Hash     []byte
+	PepperID string
+	// PrevHash and PrevPepperID hold the digest of the token replaced by the
+	// last regeneration; it still verifies until PrevExpiresAt (a grace
+	// period). Empty when there is none.
+	PrevHash      []byte
+	PrevPepperID  string
+	PrevExpiresAt time.Time
+	// Hint is a short non-secret display form of the token, such as
+	// "kg_7Gq2…".
+	Hint string
+
+	// RateLimit is the number of requests allowed per RateWindow; 0 means
+	// no rate limit.
+	RateLimit  int
+	RateWindow time.Duration
+	// RemainingUses is the number of verifications left; nil means
+	// unlimited. It is decremented with [Store.ConsumeUse].
+	RemainingUses *int64
+	// AllowedCIDRs restricts the client addresses the key is accepted
+	// from; empty means any address.
+	AllowedCIDRs []netip.Prefix
+
+	// CreatedAt and UpdatedAt are set by the caller (the manager owns the
+	// clock). ExpiresAt, LastUsedAt and RevokedAt are zero when unset.
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+	RevokedAt  time.Time
+
+	// Version is the optimistic-concurrency counter. Create stores 1;
+	// each successful Update or ConsumeUse adds one.
+	Version int64
+}
+
+// Clone returns a deep copy of k.
+func (k *Key) Clone() *Key {
+	if k == nil {
+		return nil
+	}
+	c := *k
+	c.Scopes = cloneSlice(k.Scopes)
+	c.Hash = cloneSlice(k.Hash)
+	c.PrevHash = cloneSlice(k.PrevHash)
+	c.AllowedCIDRs = cloneSlice(k.AllowedCIDRs)
+	if k.Metadata != nil {
+		c.Metadata = make(map[string]string, len(k.Metadata))
+		for name, v := range k.Metadata {
+			c.Metadata[name] = v
+		}
+	}
+	if k.RemainingUses != nil {
+		n := *k.RemainingUses
+		c.RemainingUses = &n
+	}
+	return &c
+}
+
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
+
+// RevokedFilter selects keys by revocation state in [ListOptions].
+type RevokedFilter int
+
+const (
+	// AnyRevoked lists revoked and active keys alike.
+	AnyRevoked RevokedFilter = iota
+	// OnlyActive lists keys that are not revoked (expired ones included).
+	OnlyActive
+	// OnlyRevoked lists revoked keys.
+	OnlyRevoked
+)
+
+// DefaultListLimit is the page size used when [ListOptions.Limit] is zero,
+// and MaxListLimit the largest a store accepts; larger limits are clamped.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListOptions filters and pages [Store.List]. Empty strings match anything.
+type ListOptions struct {
+	Workspace string
+	Owner     string
+	Revoked   RevokedFilter
+	// Limit is the page size: 0 means DefaultListLimit; above
+	// MaxListLimit it is clamped.
+	Limit int
+	// After is the cursor: the id of the last key of the previous page, or
+	// the zero UUID for the first page.
+	After uuid.UUID
+}
+
+// Page is one page of [Store.List] results, in ascending id (so creation)
+// order. Next is the cursor for the following page, or the zero UUID when
+// this is the last page.
+type Page struct {
+	Keys []*Key
+	Next uuid.UUID
+}
+
+// Store persists API key records. Implementations must be safe for
+// concurrent use by multiple goroutines, and must pass the conformance
+// suite in package storetest.
+//
+// Every method takes a context first and stops early when it is done,
+// returning an error that wraps ctx.Err().
+type Store interface {
+	// Create stores a new key with Version 1 (it sets k.Version to 1).
+	// It returns ErrDuplicate if the id, the hash, or the (Workspace, Name)
+	// pair is already used; nothing is written then.
+	Create(ctx context.Context, k *Key) error
+
+	// Get returns the key with the given id, or ErrNotFound.
+	Get(ctx context.Context, id uuid.UUID) (*Key, error)
+
+	// GetByHash returns the key whose Hash, or whose PrevHash, equals hash,
+	// or ErrNotFound. It does not check expiry or revocation; the caller
+	// does, and compares hashes again in constant time.
+	GetByHash(ctx context.Context, hash []byte) (*Key, error)
+
+	// List returns the keys matching opts in ascending id order, at most
+	// opts.Limit of them, starting after opts.After. Keys created while a
+	// caller pages through never cause a key to be skipped or repeated.
+	List(ctx context.Context, opts ListOptions) (*Page, error)
+
+	// Update replaces the stored key k.ID with k, if the stored version
+	// equals k.Version; it then stores and sets k.Version+1. A stale
+	// version returns ErrConflict and writes nothing; a missing key returns
+	// ErrNotFound; a name taken in the workspace returns ErrDuplicate.
+	// LastUsedAt and CreatedAt are not changed by Update.
+	Update(ctx context.Context, k *Key) error
+
+	// Delete removes the key with the given id. It returns ErrNotFound if
+	// there is none.
+	Delete(ctx context.Context, id uuid.UUID) error
+
+	// TouchLastUsed records last-used times for many keys in one call, as
+	// one write where the backend allows. A time earlier than the stored
+	// one is ignored (last-used only moves forward); unknown ids are
+	// ignored. It does not change versions.
+	TouchLastUsed(ctx context.Context, used map[uuid.UUID]time.Time) error
+
+	// ConsumeUse atomically takes one use from a usage-limited key and
+	// returns the uses left after it. It returns ErrUsageExhausted when
+	// none are left (the count never goes below zero), ErrNotFound for a
+	// missing key, and (-1, nil) for a key with no usage limit, which it
+	// leaves unchanged. A successful decrement adds one to the version.
+	ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error)
+}
+
+// ChangeFeed reports keys changed by any instance sharing a store, so that
+// caches elsewhere can drop them sooner than their TTL. It is an optional
+// capability, implemented for example by package store/sqlstore/pgnotify
+// over PostgreSQL LISTEN/NOTIFY.
+type ChangeFeed interface {
+	// Watch calls fn, from one goroutine, with the id of each key updated or
+	// deleted through any instance, until ctx is done or the feed fails. It
+	// returns ctx.Err() (wrapped) when ctx ends, or the failure. A feed may
+	// deliver an id more than once; fn must be quick and must not block.
+	Watch(ctx context.Context, fn func(id uuid.UUID)) error
+}

@@ -1,0 +1,166 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+)
+
+// Verify checks token and returns its key, or an error matching one of
+// [ErrMalformed], [ErrInvalid], [ErrExpired], [ErrRevoked],
+// [ErrUsageExhausted], [ErrRateLimited], [ErrAddressDenied] or
+// [ErrUnavailable]. A key with an IP allow-list fails with ErrAddressDenied:
+// use [Manager.VerifyFrom] for requests with a known client address.
+//
+// The returned Key is shared and must not be modified.
+func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
+	return m.VerifyFrom(ctx, token, netip.Addr{})
+}
+
+// VerifyFrom is [Manager.Verify] for a request from addr, which a key with
+// an IP allow-list must be inside.
+//
+// A malformed token is rejected by its checksum without touching the store
+// or the cache. A well-formed one is looked up in the verification cache,
+// keyed by the token's SHA-256, and on a miss in the store by its peppered
+// hash (trying older peppers too), compared in constant time. Revocation,
+// expiry, the address, the rate limit and the usage limit are checked on
+// every call, cached or not.
+func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
+	tok, err := m.format.Parse(token)
+	if err != nil {
+		m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	now := m.now()
+	d := digestOf(token)
+	e, ok := m.cache.get(&d, now.UnixNano())
+	if !ok {
+		if e, err = m.load(ctx, tok, &d, now); err != nil {
+			m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
+			return nil, err
+		}
+	}
+	k, reason, err := m.admit(ctx, e, now, addr)
+	if err != nil {
+		var rec *store.Key
+		if e.key != nil {
+			rec = &e.key.Key
+		}
+		m.audit(ctx, EventVerificationFailed, rec, "", reason)
+		return nil, err
+	}
+	return k, nil
+}
+
+// Authorize returns nil if k holds p in workspace ("" for a resource outside
+// any workspace), and ErrForbidden otherwise. It allocates nothing.
+func (m *Manager) Authorize(k *Key, p permission.Permission, workspace string) error {
+	if k == nil || !k.Allows(p, workspace) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// load finds the key of tok in the store and caches the result, a miss
+// included. Only store failures are errors here.
+func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
+	epoch := m.cache.epoch.Load()
+	for i, pepperID := range m.hasher.PepperIDs() {
+		hash, err := m.hasher.HashWith(pepperID, tok)
+		if err != nil {
+			return nil, fmt.Errorf("keygate: hash token: %w", err)
+		}
+		rec, err := m.store.GetByHash(ctx, hash)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
+		}
+		e := &cacheEntry{expires: now.Add(m.cacheTTL).UnixNano()}
+		switch {
+		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
+		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
+			e.viaPrev = true
+		default:
+			continue
+		}
+		if i > 0 && !e.viaPrev {
+			m.rehash(ctx, rec, tok)
+		}
+		p, err := m.principalOf(rec)
+		if err != nil {
+			// The key no longer resolves (a role removed from the registry):
+			// fail closed, and do not cache, so a fixed registry takes
+			// effect at once.
+			m.logger.WarnContext(ctx, "keygate: key does not resolve", "key_id", rec.ID, "error", err)
+			return &cacheEntry{}, nil
+		}
+		e.key = &Key{Key: *rec, principal: p, state: m.states.get(rec.ID)}
+		if m.cacheTTL > 0 {
+			m.cache.put(d, e, epoch)
+		}
+		return e, nil
+	}
+	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano()}
+	if m.negativeTTL > 0 {
+		m.cache.put(d, e, epoch)
+	}
+	return e, nil
+}
+
+// rehash moves a key found under an older pepper to the current one. It is
+// best effort: on failure the key keeps verifying under the older pepper.
+func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
+	next := rec.Clone()
+	next.Hash, next.PepperID = m.hasher.Hash(tok)
+	if err := m.store.Update(ctx, next); err != nil {
+		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
+		return
+	}
+	*rec = *next
+}
+
+// admit applies the per-request checks to a cached or loaded entry. On
+// failure it returns the audit reason with the error.
+func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr netip.Addr) (*Key, string, error) {
+	k := e.key
+	switch {
+	case k == nil:
+		return nil, "invalid", ErrInvalid
+	case !k.RevokedAt.IsZero():
+		return nil, "revoked", ErrRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return nil, "expired", ErrExpired
+	case e.viaPrev && !now.Before(k.PrevExpiresAt):
+		return nil, "invalid", ErrInvalid
+	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(addr):
+		return nil, "address_denied", ErrAddressDenied
+	}
+	if k.RateLimit > 0 {
+		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
+			return nil, "rate_limited", &RateLimitError{RetryAfter: wait}
+		}
+	}
+	if k.RemainingUses != nil {
+		if _, err := m.store.ConsumeUse(ctx, k.ID); err != nil {
+			switch {
+			case errors.Is(err, store.ErrUsageExhausted):
+				return nil, "usage_exhausted", ErrUsageExhausted
+			case errors.Is(err, store.ErrNotFound):
+				m.cache.invalidate(k.ID)
+				return nil, "invalid", ErrInvalid
+			}
+			return nil, "unavailable", fmt.Errorf("keygate: consume use: %w: %w", ErrUnavailable, err)
+		}
+	}
+	m.touch(k, now)
+	return k, "", nil
+}
