@@ -152,8 +152,9 @@ type ListOptions struct {
 }
 
 // Page is one page of [Store.List] results, in ascending id (so creation)
-// order. Next is the cursor for the following page, or the zero UUID when
-// this is the last page.
+// order. Next is the cursor for the following page (the id of this page's
+// last key), or the zero UUID when no key matches after this page: a store
+// fetches one row more than the limit to know.
 type Page struct {
 	Keys []*Key
 	Next uuid.UUID
@@ -187,7 +188,8 @@ type Store interface {
 	// Update replaces the stored key k.ID with k, if the stored version
 	// equals k.Version; it then stores and sets k.Version+1. A stale
 	// version returns ErrConflict and writes nothing; a missing key returns
-	// ErrNotFound; a name taken in the workspace returns ErrDuplicate.
+	// ErrNotFound; a name taken in the workspace, or a hash another key
+	// holds, returns ErrDuplicate. On any error k.Version is unchanged.
 	// LastUsedAt and CreatedAt are not changed by Update.
 	Update(ctx context.Context, k *Key) error
 

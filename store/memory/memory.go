@@ -43,13 +43,13 @@ type nameKey struct{ workspace, name string }
 // New returns an empty Store.
 func New() *Store {
 	s := &Store{}
-	s.init()
+	s.ensureMaps()
 	return s
 }
 
-// init makes the maps of a zero Store. The caller holds the write lock (or
+// ensureMaps makes the maps of a zero Store. The caller holds the write lock (or
 // owns s exclusively).
-func (s *Store) init() {
+func (s *Store) ensureMaps() {
 	if s.byID != nil {
 		return
 	}
@@ -69,7 +69,7 @@ func (s *Store) Create(ctx context.Context, k *store.Key) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.init()
+	s.ensureMaps()
 	if _, ok := s.byID[k.ID]; ok {
 		return fmt.Errorf("memory: create %s: id: %w", k.ID, store.ErrDuplicate)
 	}

@@ -1,0 +1,116 @@
+package keygate
+
+import (
+	"context"
+	"testing"
+)
+
+// benchKey returns a manager and a token for a workspace editor key.
+func benchKey(b *testing.B, edit ...func(*Config)) (*Manager, string) {
+	b.Helper()
+	f := newFixture(b, edit...)
+	c := f.create(b, CreateRequest{Workspace: "tiger", Role: "editor", Scopes: []string{"billing:write", "app/payments:deploy"}})
+	return f.m, c.Token.Reveal()
+}
+
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	b.Run("cached", func(b *testing.B) {
+		m, tok := benchKey(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached-parallel", func(b *testing.B) {
+		m, tok := benchKey(b)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := m.Verify(ctx, tok); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("uncached-memory-store", func(b *testing.B) {
+		m, tok := benchKey(b, func(c *Config) { c.CacheTTL = -1 })
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("malformed", func(b *testing.B) {
+		m, tok := benchKey(b, func(c *Config) { c.Auditor = nopAuditor{} })
+		bad := tok[:len(tok)-1] + "x"
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Verify(ctx, bad); err == nil {
+				b.Fatal("malformed token verified")
+			}
+		}
+	})
+}
+
+type nopAuditor struct{}
+
+func (nopAuditor) Audit(context.Context, Event) {}
+
+func BenchmarkVerifyAuthorize(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	b.Run("cached", func(b *testing.B) {
+		m, tok := benchKey(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			k, err := m.Verify(ctx, tok)
+			if err != nil || m.Authorize(k, p, "tiger") != nil {
+				b.Fatal("denied")
+			}
+		}
+	})
+	b.Run("cached-parallel", func(b *testing.B) {
+		m, tok := benchKey(b)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				k, err := m.Verify(ctx, tok)
+				if err != nil || m.Authorize(k, p, "tiger") != nil {
+					b.Error("denied")
+					return
+				}
+			}
+		})
+	})
+}
+
+func BenchmarkAuthorize(b *testing.B) {
+	m, tok := benchKey(b)
+	k, err := m.Verify(context.Background(), tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := mustPerm(b, "app/payments:deploy")
+	b.ReportAllocs()
+	for b.Loop() {
+		if m.Authorize(k, p, "tiger") != nil {
+			b.Fatal("denied")
+		}
+	}
+}
+
+func BenchmarkCreate(b *testing.B) {
+	f := newFixture(b, func(c *Config) { c.Auditor = nopAuditor{} })
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.m.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire(), Workspace: "" + string(rune('a'+b.N%26))}); err != nil && b.N < 2 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+// Package keygate issues, stores, verifies and manages API keys.
+//
+// A [Manager] ties the pieces together: tokens from package apikey,
+// permissions and roles from package permission, and records in a
+// [store.Store] (package store/memory, or store/sqlstore for SQLite,
+// PostgreSQL and MySQL/MariaDB). Package middleware puts it in front of a
+// net/http handler.
+//
+// # Issuing keys
+//
+// [Manager.Create] takes a name, a description, an owner, a workspace, a role
+// and/or granular scopes, metadata, limits and an explicit [Expiry] (7, 30,
+// 60 or 90 days with [ExpireAfterDays], a custom time with [ExpireAt], or
+// [NeverExpire]). It returns the plaintext token once; only a peppered
+// HMAC-SHA256 of it is stored.
+//
+// # Verifying keys
+//
+// [Manager.Verify] (or [Manager.VerifyFrom], with the client address) checks a
+// token on each request: its checksum first, so garbage never reaches the
+// store; then the verification cache, keyed by the token's SHA-256; then the
+// store, by peppered hash, compared in constant time. Revocation, expiry, the
+// IP allow-list, the rate limit and the usage limit are checked on every
+// call. [Manager.Authorize] and [Key.Allows] then check a permission in a
+// workspace without allocating.
+//
+// Errors are sentinels to test with [errors.Is]: [ErrMalformed], [ErrInvalid],
+// [ErrExpired], [ErrRevoked], [ErrUsageExhausted], [ErrRateLimited] (a
+// [*RateLimitError] with RetryAfter), [ErrAddressDenied] and [ErrUnavailable]
+// when the store fails: callers must refuse the request (fail closed).
+//
+// # Cache consistency
+//
+// Update, Regenerate, Revoke and Delete through a Manager take effect on that
+// Manager's next verification. Another process sharing the store may serve
+// its cached copy for up to [Config.CacheTTL] (30 s by default), unless a
+// [store.ChangeFeed] (for example PostgreSQL LISTEN/NOTIFY) tells it sooner.
+// Rate limits are kept per process.
+//
+// # Acting on behalf of a principal
+//
+// Every management call names the [Principal] acting: a verified key
+// ([Key.Principal]), a user with a permission set, or [System] for the
+// application itself. Managing keys needs apikey:read or apikey:write in the
+// key's workspace, and a principal can never create, widen, regenerate,
+// revoke or delete a key that holds more than it holds itself.
+//
+// # Audit
+//
+// Created, updated, regenerated, revoked, deleted and failed-verification
+// events go to an [Auditor]; [SlogAuditor] over log/slog is the default. No
+// event carries a secret.
+package keygate

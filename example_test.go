@@ -1,0 +1,132 @@
+package keygate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store/memory"
+)
+
+// newManager returns a Manager over an in-memory store. A real program loads
+// the pepper from a secret manager, never from the database.
+func newManager() *keygate.Manager {
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "2026-11", Key: []byte("an example pepper of at least 32 bytes")})
+	if err != nil {
+		panic(err)
+	}
+	m, err := keygate.New(keygate.Config{
+		Store:  memory.New(),
+		Hasher: hasher,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func ExampleManager_Create() {
+	ctx := context.Background()
+	m := newManager()
+	defer m.Close(ctx)
+
+	created, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name:      "ci-deployer",
+		Owner:     "alice",
+		Workspace: "tiger",
+		Role:      permission.RoleEditor,
+		Scopes:    []string{"billing:read"},
+		Expiry:    keygate.ExpireAfterDays(30),
+	})
+	if err != nil {
+		panic(err)
+	}
+	// The token never prints itself: only Reveal gives the secret, once, to
+	// hand to the key's user.
+	printed := fmt.Sprint(created.Token)
+	fmt.Println("printed token is redacted:", strings.HasSuffix(printed, "[REDACTED]"), printed == created.Token.Reveal())
+	fmt.Println("role:", created.Key.Role, "workspace:", created.Key.Workspace)
+	// Output:
+	// printed token is redacted: true false
+	// role: editor workspace: tiger
+}
+
+func ExampleManager_Verify() {
+	ctx := context.Background()
+	m := newManager()
+	defer m.Close(ctx)
+	created, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "reporting", Workspace: "tiger", Role: permission.RoleViewer, Expiry: keygate.NeverExpire(),
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	key, err := m.Verify(ctx, created.Token.Reveal())
+	if err != nil {
+		panic(err)
+	}
+	read, _ := permission.Parse("cluster:read")
+	write, _ := permission.Parse("cluster:write")
+	fmt.Println("read tiger:", m.Authorize(key, read, "tiger") == nil)
+	fmt.Println("write tiger:", m.Authorize(key, write, "tiger") == nil)
+	fmt.Println("read lion:", m.Authorize(key, read, "lion") == nil)
+
+	if _, err := m.Revoke(ctx, keygate.System(), key.ID); err != nil {
+		panic(err)
+	}
+	_, err = m.Verify(ctx, created.Token.Reveal())
+	fmt.Println("after revoke:", errors.Is(err, keygate.ErrRevoked))
+
+	_, err = m.Verify(ctx, "kg_not-a-real-token")
+	fmt.Println("garbage:", errors.Is(err, keygate.ErrMalformed))
+	// Output:
+	// read tiger: true
+	// write tiger: false
+	// read lion: false
+	// after revoke: true
+	// garbage: true
+}
+
+func ExampleManager_Create_onBehalfOfAKey() {
+	ctx := context.Background()
+	m := newManager()
+	defer m.Close(ctx)
+	// A workspace editor key may manage keys in its workspace, but never
+	// create one stronger than itself.
+	editor, _ := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "team-lead", Workspace: "tiger", Role: permission.RoleEditor, Expiry: keygate.ExpireAfterDays(90),
+	})
+	key, _ := m.Verify(ctx, editor.Token.Reveal())
+
+	_, err := m.Create(ctx, key.Principal(), keygate.CreateRequest{
+		Name: "dashboard", Workspace: "tiger", Role: permission.RoleViewer, Expiry: keygate.ExpireAfterDays(7),
+	})
+	fmt.Println("create viewer:", err)
+	_, err = m.Create(ctx, key.Principal(), keygate.CreateRequest{
+		Name: "escalation", Role: permission.RoleAdmin, Expiry: keygate.NeverExpire(),
+	})
+	fmt.Println("create admin forbidden:", errors.Is(err, keygate.ErrForbidden))
+	// Output:
+	// create viewer: <nil>
+	// create admin forbidden: true
+}
+
+func ExampleParseExpiry() {
+	for _, s := range []string{"7d", "90d", "never", "2030-12-31"} {
+		e, err := keygate.ParseExpiry(s)
+		fmt.Println(s, "->", e, err)
+	}
+	// Output:
+	// 7d -> 7d <nil>
+	// 90d -> 90d <nil>
+	// never -> never <nil>
+	// 2030-12-31 -> 2031-01-01T00:00:00Z <nil>
+}

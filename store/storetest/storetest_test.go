@@ -1,0 +1,199 @@
+package storetest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/memory"
+	"github.com/keygate/keygate/store/storetest"
+)
+
+// mutantEnv names the broken store a child process runs the suite against.
+const mutantEnv = "STORETEST_MUTANT"
+
+// mutants are stores that each break one rule of the contract, with the
+// subtest of the suite that must catch it. "none" is the unbroken control.
+var mutants = map[string]struct {
+	newStore func() store.Store
+	catches  string
+}{
+	"none": {
+		newStore: func() store.Store { return memory.New() },
+	},
+	"shared Get result": {
+		newStore: func() store.Store { return &sharedGet{Store: memory.New(), cache: map[uuid.UUID]*store.Key{}} },
+		catches:  "Copies/GetResult",
+	},
+	"zero uses stored as unlimited": {
+		newStore: func() store.Store { return zeroUsesLost{memory.New()} },
+		catches:  "Create/RoundTrip",
+	},
+	"context ignored": {
+		newStore: func() store.Store { return contextIgnored{memory.New()} },
+		catches:  "Context/Cancelled",
+	},
+	"Next set on every full page": {
+		newStore: func() store.Store { return nextOnFullPage{memory.New()} },
+		catches:  "List/Paging",
+	},
+	"Update without version check": {
+		newStore: func() store.Store { return blindUpdate{memory.New()} },
+		catches:  "Update/Conflict",
+	},
+}
+
+// TestSuiteCatchesBrokenStores runs the suite in a child process against
+// each mutant and checks that it fails, in the subtest expected, and that
+// it passes against the unbroken control.
+func TestSuiteCatchesBrokenStores(t *testing.T) {
+	t.Parallel()
+	for name, m := range mutants {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMutantHelper$", "-test.v")
+			// Under -race a passing child would otherwise sleep 1 s at exit.
+			gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+			cmd.Env = append(os.Environ(), mutantEnv+"="+name, "GORACE="+gorace)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatalf("running the child: %v", err)
+			}
+			if m.catches == "" {
+				if err != nil {
+					t.Errorf("suite against the control store: got %v, want pass; output:\n%s", err, out)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("suite against %q: got pass, want failure in %s", name, m.catches)
+			}
+			if want := "--- FAIL: TestMutantHelper/" + m.catches; !strings.Contains(string(out), want) {
+				t.Errorf("suite against %q: output lacks %q; output:\n%s", name, want, out)
+			}
+		})
+	}
+}
+
+// TestMutantHelper is the child process of TestSuiteCatchesBrokenStores.
+func TestMutantHelper(t *testing.T) {
+	name := os.Getenv(mutantEnv)
+	if name == "" {
+		t.Skip("runs only as the child process of TestSuiteCatchesBrokenStores")
+	}
+	m, ok := mutants[name]
+	if !ok {
+		t.Fatalf("unknown mutant %q", name)
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return m.newStore() })
+}
+
+// sharedGet returns the same *Key from every Get of one id, so a caller's
+// change to it shows in later reads.
+type sharedGet struct {
+	*memory.Store
+	mu    sync.Mutex
+	cache map[uuid.UUID]*store.Key
+}
+
+func (s *sharedGet) Get(ctx context.Context, id uuid.UUID) (*store.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.cache[id]; ok {
+		return k, nil
+	}
+	k, err := s.Store.Get(ctx, id)
+	if err == nil {
+		s.cache[id] = k
+	}
+	return k, err
+}
+
+// zeroUsesLost stores RemainingUses 0 as nil, like a backend that maps 0
+// to NULL.
+type zeroUsesLost struct{ *memory.Store }
+
+func (s zeroUsesLost) Create(ctx context.Context, k *store.Key) error {
+	c := k.Clone()
+	if c.RemainingUses != nil && *c.RemainingUses == 0 {
+		c.RemainingUses = nil
+	}
+	err := s.Store.Create(ctx, c)
+	k.Version = c.Version
+	return err
+}
+
+// contextIgnored runs every call under context.Background.
+type contextIgnored struct{ *memory.Store }
+
+func (s contextIgnored) Create(_ context.Context, k *store.Key) error {
+	return s.Store.Create(context.Background(), k)
+}
+
+func (s contextIgnored) Get(_ context.Context, id uuid.UUID) (*store.Key, error) {
+	return s.Store.Get(context.Background(), id)
+}
+
+func (s contextIgnored) GetByHash(_ context.Context, hash []byte) (*store.Key, error) {
+	return s.Store.GetByHash(context.Background(), hash)
+}
+
+func (s contextIgnored) List(_ context.Context, opts store.ListOptions) (*store.Page, error) {
+	return s.Store.List(context.Background(), opts)
+}
+
+func (s contextIgnored) Update(_ context.Context, k *store.Key) error {
+	return s.Store.Update(context.Background(), k)
+}
+
+func (s contextIgnored) Delete(_ context.Context, id uuid.UUID) error {
+	return s.Store.Delete(context.Background(), id)
+}
+
+func (s contextIgnored) TouchLastUsed(_ context.Context, used map[uuid.UUID]time.Time) error {
+	return s.Store.TouchLastUsed(context.Background(), used)
+}
+
+func (s contextIgnored) ConsumeUse(_ context.Context, id uuid.UUID) (int64, error) {
+	return s.Store.ConsumeUse(context.Background(), id)
+}
+
+// nextOnFullPage sets Next whenever a page is full, even when no key
+// follows, so the caller pays for one more, empty, page.
+type nextOnFullPage struct{ *memory.Store }
+
+func (s nextOnFullPage) List(ctx context.Context, opts store.ListOptions) (*store.Page, error) {
+	p, err := s.Store.List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	if len(p.Keys) == min(limit, store.MaxListLimit) {
+		p.Next = p.Keys[len(p.Keys)-1].ID
+	}
+	return p, nil
+}
+
+// blindUpdate overwrites whatever version is stored.
+type blindUpdate struct{ *memory.Store }
+
+func (s blindUpdate) Update(ctx context.Context, k *store.Key) error {
+	cur, err := s.Store.Get(ctx, k.ID)
+	if err != nil {
+		return err
+	}
+	k.Version = cur.Version
+	return s.Store.Update(ctx, k)
+}
