@@ -184,10 +184,17 @@ func Parse(s string) (Token, error) {
 	if s[sep] != '_' || !validPrefix(s[:sep]) {
 		return Token{}, ErrMalformed
 	}
+	// Validate the secret while computing the checksum over it: one pass over the bytes.
+	tab := crc32.IEEETable
+	crc := crcUpdate(^uint32(0), s[:sep+1])
+	valid := true
 	for i := sep + 1; i < n-ChecksumLength; i++ {
-		if _, ok := base62Digit(s[i]); !ok {
-			return Token{}, ErrMalformed
-		}
+		c := s[i]
+		valid = valid && isBase62(c)
+		crc = tab[byte(crc)^c] ^ (crc >> 8)
+	}
+	if !valid {
+		return Token{}, ErrMalformed
 	}
 	var want uint64
 	for i := n - ChecksumLength; i < n; i++ {
@@ -197,7 +204,7 @@ func Parse(s string) (Token, error) {
 		}
 		want = want*uint64(len(alphabet)) + uint64(d)
 	}
-	if want != uint64(checksum(s[:n-ChecksumLength])) {
+	if want != uint64(^crc) {
 		return Token{}, ErrChecksum
 	}
 	return Token{s: s, sep: sep}, nil
@@ -217,6 +224,12 @@ func validPrefix(p string) bool {
 	return true
 }
 
+// isBase62 reports whether c is a base62 character. Setting bit 0x20 maps 'A'..'Z' onto 'a'..'z'
+// and no other byte into that range.
+func isBase62(c byte) bool {
+	return c-'0' < 10 || (c|0x20)-'a' < 26
+}
+
 // base62Digit returns the value of the base62 character c and whether c is one.
 func base62Digit(c byte) (byte, bool) {
 	switch {
@@ -233,12 +246,16 @@ func base62Digit(c byte) (byte, bool) {
 // checksum returns the CRC-32 (IEEE) of s, like [crc32.ChecksumIEEE] but reading a string in
 // place, so that Parse does not copy its input.
 func checksum(s string) uint32 {
+	return ^crcUpdate(^uint32(0), s)
+}
+
+// crcUpdate returns the CRC-32 (IEEE) register crc after reading s.
+func crcUpdate(crc uint32, s string) uint32 {
 	tab := crc32.IEEETable
-	crc := ^uint32(0)
 	for i := 0; i < len(s); i++ {
 		crc = tab[byte(crc)^s[i]] ^ (crc >> 8)
 	}
-	return ^crc
+	return crc
 }
 
 // encodeChecksum returns sum in base62, most significant digit first, left-padded with '0'.

@@ -441,7 +441,7 @@ func TestGenerateFromErrors(t *testing.T) {
 }
 
 // TestSecretDistribution is a chi-square check that secret characters are uniform. The source is
-// seeded, so the result is reproducible; a modulo-biased mapping scores in the thousands.
+// seeded, so the result is reproducible; a modulo-biased mapping scores over 600.
 func TestSecretDistribution(t *testing.T) {
 	t.Parallel()
 	f := newFormat(t, "kg")

@@ -7,7 +7,7 @@
 // A token is the text
 //
 //	<prefix>_<secret><checksum>
-//	kg_7Gq2mZ0bXc4VtN8sLp1QwE6rYh3Ju5KiOa9Df2Gs4Hx1j3kL9
+//	kg_VB2KlsEmQn3YCdDjRVd03bUeiZiAUOsFkOnHZwvEwMY0qz0kN
 //
 // The prefix names the issuer or the environment (for example "kg" or "acme_live"): 1 to 32
 // characters of lowercase ASCII letters, digits and '_', starting with a letter and not ending
@@ -61,17 +61,19 @@
 // deterministic hash lets the store find a key by an indexed lookup on its hash and verify it in
 // well under a microsecond, whereas bcrypt is salted (so it cannot be looked up; the token would
 // have to carry a separate lookup ID), takes some 50 to 100 ms of CPU per request, which turns
-// every forged request into a denial-of-service lever, and silently ignores input beyond 72 bytes.
+// every forged request into a denial-of-service lever, and stops at 72 bytes of input (classic
+// implementations silently truncate, Go's golang.org/x/crypto/bcrypt rejects longer input), while
+// a token may be 82 bytes long.
 //
 // # Printing and logging
 //
 // A [Token] never prints its secret and a [Pepper] never prints its key: their String, GoString,
 // fmt Format, slog LogValue and JSON methods all redact, and a Token shows at most its
-// [Token.Hint], such as "kg_7Gq2…". Only [Token.Reveal] returns the token text. Errors of this
+// [Token.Hint], such as "kg_VB2K…". Only [Token.Reveal] returns the token text. Errors of this
 // package never contain a token or a key.
 //
 // # Concurrency
 //
-// [Format], [Token] and [Pepper] are immutable values, and a [Hasher] is immutable after
-// construction; all are safe for concurrent use.
+// [Format] and [Token] are immutable values and a [Hasher] is immutable after construction; all
+// are safe for concurrent use. [Pepper] is a plain struct that [NewHasher] copies.
 package apikey

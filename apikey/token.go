@@ -17,7 +17,7 @@ const hintLength = 4
 //
 // A Token never prints its secret: String, GoString, Format (so every fmt verb, %v %+v %#v %s %q
 // %x included), LogValue ([log/slog]), MarshalJSON and MarshalText all give the redacted form
-// Hint()+"[REDACTED]", for example "kg_7Gq2…[REDACTED]"; a zero Token gives "". Only
+// Hint()+"[REDACTED]", for example "kg_VB2K…[REDACTED]"; a zero Token gives "". Only
 // [Token.Reveal] returns the secret, to show it to its owner once and to hash it.
 //
 // fmt cannot call methods on unexported struct fields, so a Token kept in an unexported field of
@@ -39,7 +39,7 @@ func (t Token) Reveal() string { return t.s }
 func (t Token) Prefix() string { return t.s[:t.sep] }
 
 // Hint returns a non-secret display hint: the prefix, '_', the first 4 secret characters and an
-// ellipsis, for example "kg_7Gq2…", so a user can tell their keys apart. It reveals 24 of the
+// ellipsis, for example "kg_VB2K…", so a user can tell their keys apart. It reveals about 24 of the
 // secret's 256 bits. It returns "" for the zero Token.
 func (t Token) Hint() string {
 	if t.IsZero() {
