@@ -45,7 +45,9 @@ type Config struct {
 	// NegativeCacheTTL is how long a well-formed token that matches no key
 	// is remembered as unknown. Default 5s; negative disables it.
 	NegativeCacheTTL time.Duration
-	// CacheSize bounds the number of cached tokens. Default 10000.
+	// CacheSize bounds the number of cached keys. Default 10000. Unknown
+	// tokens are cached apart, in at most CacheSize/4 entries, so a flood of
+	// made-up tokens never evicts known keys.
 	CacheSize int
 	// ChangeFeed, when set, tells this Manager about keys changed by other
 	// instances, so their cache entries are dropped at once.
@@ -67,11 +69,14 @@ type Manager struct {
 	logger  *slog.Logger
 	now     func() time.Time
 
-	cache       *cache
+	cache       *cache // verified keys
+	unknown     *cache // well-formed tokens that match no key
 	cacheTTL    time.Duration
 	negativeTTL time.Duration
 	states      states
 	lastUsed    lastUsed
+	flightMu    sync.Mutex
+	flights     map[digest]*flight
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -125,6 +130,7 @@ func New(cfg Config) (*Manager, error) {
 		size = 10000
 	}
 	m.cache = newCache(size)
+	m.unknown = newCache(max(size/4, cacheShards))
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())

@@ -80,12 +80,17 @@ type countingStore struct {
 	getByHash atomic.Int64
 	touches   atomic.Int64
 	fail      atomic.Bool
+	// gate, when set, holds every GetByHash until it is closed.
+	gate chan struct{}
 }
 
 var errStoreDown = errors.New("connection refused")
 
 func (s *countingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
 	s.getByHash.Add(1)
+	if s.gate != nil {
+		<-s.gate
+	}
 	if s.fail.Load() {
 		return nil, errStoreDown
 	}
@@ -328,7 +333,7 @@ func TestVerifyErrors(t *testing.T) {
 	foreign, _ := other.Generate()
 	unknown, _ := f.m.format.Generate()
 	typo := []byte(good)
-	typo[10] ^= 1
+	typo[10] = otherChar(typo[10])
 	tests := []struct {
 		name  string
 		token string
@@ -401,6 +406,15 @@ func TestExpiryAndRevocation(t *testing.T) {
 	if got := f.audit.types(); !contains(got, EventRevoked) {
 		t.Errorf("audit events %v lack %v", got, EventRevoked)
 	}
+}
+
+// otherChar returns a base62 character other than c, for typos the checksum
+// must catch.
+func otherChar(c byte) byte {
+	if c == 'a' {
+		return 'b'
+	}
+	return 'a'
 }
 
 func contains[T comparable](s []T, v T) bool {
@@ -684,7 +698,7 @@ func TestPepperRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := memory.New()
-	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1})
+	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,7 +706,7 @@ func TestPepperRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1})
+	rotated, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -703,7 +717,7 @@ func TestPepperRotation(t *testing.T) {
 	if rec.PepperID != "p2" {
 		t.Errorf("after verification the key is hashed under %q, want p2", rec.PepperID)
 	}
-	onlyNew, err := New(Config{Store: st, Hasher: testHasher(t, "p2"), LastUsedInterval: -1})
+	onlyNew, err := New(Config{Store: st, Hasher: testHasher(t, "p2"), LastUsedInterval: -1, Auditor: &recorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -753,6 +767,78 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	if n := f.m.cache.len(); n > 64 {
 		t.Errorf("cache holds %d entries, bound is 64", n)
+	}
+}
+
+func TestUnknownTokensDoNotEvictKeys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.CacheSize = 64; c.Auditor = nopAuditor{} })
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		tok, _ := f.m.format.Generate()
+		f.m.Verify(ctx, tok.Reveal())
+	}
+	if n := f.m.unknown.len(); n > 16 {
+		t.Errorf("negative cache holds %d entries, bound is 16", n)
+	}
+	before := f.store.getByHash.Load()
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if f.store.getByHash.Load() != before {
+		t.Error("a flood of unknown tokens evicted a verified key from the cache")
+	}
+}
+
+func TestConcurrentMissesShareOneLookup(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	f.store.gate = make(chan struct{})
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			_, err := f.m.Verify(ctx, c.Token.Reveal())
+			errs <- err
+		})
+	}
+	// Let the goroutines pile up behind the first lookup, then release it.
+	for f.store.getByHash.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(f.store.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	}
+	if got := f.store.getByHash.Load(); got != 1 {
+		t.Errorf("%d concurrent verifications made %d store lookups, want 1", n, got)
+	}
+
+	// A follower whose own context ends stops waiting.
+	f2 := newFixture(t)
+	c2 := f2.create(t, CreateRequest{})
+	f2.store.gate = make(chan struct{})
+	defer close(f2.store.gate)
+	go f2.m.Verify(ctx, c2.Token.Reveal())
+	for f2.store.getByHash.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f2.m.Verify(cctx, c2.Token.Reveal()); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled follower: got %v, want ErrUnavailable wrapping context.Canceled", err)
 	}
 }
 
@@ -984,7 +1070,7 @@ func TestAuditNeverLogsSecrets(t *testing.T) {
 	c := f.create(t, CreateRequest{Name: "logged"})
 	f.m.Verify(ctx, c.Token.Reveal())
 	typo := []byte(c.Token.Reveal())
-	typo[5] ^= 1
+	typo[5] = otherChar(typo[5])
 	f.m.Verify(ctx, string(typo))
 	f.m.Revoke(ctx, System(), c.Key.ID)
 	f.m.Verify(ctx, c.Token.Reveal())

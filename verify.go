@@ -42,7 +42,10 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 	d := digestOf(token)
 	e, ok := m.cache.get(&d, now.UnixNano())
 	if !ok {
-		if e, err = m.load(ctx, tok, &d, now); err != nil {
+		e, ok = m.unknown.get(&d, now.UnixNano())
+	}
+	if !ok {
+		if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
 			m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
 			return nil, err
 		}
@@ -68,8 +71,50 @@ func (m *Manager) Authorize(k *Key, p permission.Permission, workspace string) e
 	return nil
 }
 
+// flight is one store lookup shared by concurrent verifications of the same
+// token.
+type flight struct {
+	done chan struct{}
+	e    *cacheEntry
+	err  error
+}
+
+// loadShared is load, coalescing concurrent misses for the same token into
+// one store lookup, so a popular key whose cache entry expires causes one
+// query, not one per request in flight.
+func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
+	m.flightMu.Lock()
+	if f, ok := m.flights[*d]; ok {
+		m.flightMu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, ctx.Err())
+		}
+		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			// The leader's request was cancelled, not ours: look up again.
+			return m.load(ctx, tok, d, now)
+		}
+		return f.e, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	if m.flights == nil {
+		m.flights = make(map[digest]*flight)
+	}
+	m.flights[*d] = f
+	m.flightMu.Unlock()
+
+	f.e, f.err = m.load(ctx, tok, d, now)
+	m.flightMu.Lock()
+	delete(m.flights, *d)
+	m.flightMu.Unlock()
+	close(f.done)
+	return f.e, f.err
+}
+
 // load finds the key of tok in the store and caches the result, a miss
-// included. Only store failures are errors here.
+// included (in the separate negative cache, so unknown tokens never evict
+// known keys). Only store failures are errors here.
 func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
 	epoch := m.cache.epoch.Load()
 	for i, pepperID := range m.hasher.PepperIDs() {
@@ -111,7 +156,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	}
 	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano()}
 	if m.negativeTTL > 0 {
-		m.cache.put(d, e, epoch)
+		m.unknown.put(d, e, m.unknown.epoch.Load())
 	}
 	return e, nil
 }
