@@ -1,0 +1,46 @@
+// Package sqlstore keeps API key records in a SQL database through sqlx:
+// SQLite (the embedded default), PostgreSQL, or MySQL/MariaDB. [Store]
+// implements [store.Store] and passes the conformance suite of package
+// store/storetest on all three engines.
+//
+// # Engines
+//
+// One [Store] type speaks every engine; [Config.Dialect] ([SQLite],
+// [Postgres], [MySQL]) selects the SQL, or is inferred from the driver
+// name of [Config.DB]. The package imports no database driver: the program
+// does, for example modernc.org/sqlite (pure Go, no cgo),
+// github.com/jackc/pgx/v5/stdlib, or github.com/go-sql-driver/mysql. The
+// package README compares the engines and gives recommended DSNs.
+//
+// # Schema and migrations
+//
+// The schema of each engine is embedded in the package, one directory per
+// dialect, and applied by [Store.Migrate], which is idempotent and safe to
+// call from several instances at once. Its DDL is also in the package
+// README for those who run their own migration tool. [Config.TablePrefix]
+// (default [DefaultTablePrefix]) prefixes every table and index name.
+//
+// # Contract
+//
+// Every method honours the [store.Store] contract: a missing row is
+// [store.ErrNotFound], a unique violation (on each engine's own error code)
+// [store.ErrDuplicate], a stale version [store.ErrConflict]. Each write is
+// one statement or one transaction, rolled back on any error, so nothing
+// is ever half-written. Errors name the operation and the step that failed
+// ("sqlstore: update key: commit: ...") and wrap the driver's error, so
+// [errors.Is] finds both the sentinel and the cause. A deadlock or
+// serialization failure reported by the engine is retried twice.
+//
+// [Store.TouchLastUsed] writes a whole batch of last-used times with one
+// statement (per 500 keys), never one per request. [Store.GetByHash] and
+// [Store.Get], run on every request, use prepared statements kept by the
+// Store; [Store.Close] releases them.
+//
+// # Change feed
+//
+// On PostgreSQL, Update, Delete and ConsumeUse also send the key's id on
+// the notification channel [Store.Channel], in the same transaction.
+// Package store/sqlstore/pgnotify listens on it and implements
+// [store.ChangeFeed], so that caches on other instances drop a revoked key
+// within moments.
+package sqlstore

@@ -1,0 +1,32 @@
+// Package pgnotify is a [store.ChangeFeed] over PostgreSQL LISTEN/NOTIFY,
+// for stores of package store/sqlstore on PostgreSQL.
+//
+// A Postgres sqlstore.Store sends the id of every key it updates, deletes
+// or takes a use from on a notification channel (its Channel method names
+// it), in the same transaction as the change, so the notification goes out
+// exactly when the change commits. A [Feed] listens on that channel and
+// hands each id to the function given to [Feed.Watch]; a verifier's cache
+// on every instance drops the key at once instead of waiting for its TTL.
+//
+// # Usage
+//
+//	feed, err := pgnotify.New(pgnotify.Config{
+//		ConnString: dsn,
+//		Channel:    st.Channel(),
+//		OnListen:   func(reconnected bool) { if reconnected { cache.Purge() } },
+//	})
+//	...
+//	go feed.Watch(ctx, cache.Drop)
+//
+// # Failures
+//
+// Each [Feed.Watch] call holds one connection of its own (LISTEN needs a
+// session; it cannot go through a pool). If the first connection fails,
+// Watch returns the error. A connection lost later is re-established with
+// exponential backoff between [Config.MinBackoff] and [Config.MaxBackoff];
+// notifications sent meanwhile are lost, which [Config.OnListen] reports
+// so that a cache can drop everything.
+//
+// This package imports pgx; package sqlstore itself imports no driver, so
+// only programs that want the feed link it.
+package pgnotify
