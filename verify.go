@@ -33,21 +33,30 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // expiry, the address, the rate limit and the usage limit are checked on
 // every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
-	tok, err := m.format.Parse(token)
-	if err != nil {
-		m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
 	now := m.now()
-	d := digestOf(token)
-	e, ok := m.cache.get(&d, now.UnixNano())
-	if !ok {
-		e, ok = m.unknown.get(&d, now.UnixNano())
+	var d digest
+	var e *cacheEntry
+	ok := false
+	// A token of the right length is looked up in the cache before it is
+	// parsed: a hit means this very string (same SHA-256) was parsed and
+	// verified before, so parsing it again would be wasted work. Anything
+	// else is parsed first, so garbage is never hashed, cached or looked up.
+	if len(token) == m.format.Len() {
+		d = digestOf(token)
+		e, ok = m.cache.get(&d, now.UnixNano())
 	}
 	if !ok {
-		if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
-			m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
-			return nil, err
+		tok, err := m.format.Parse(token)
+		if err != nil {
+			m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		// Parse succeeded, so the length matched and d is the digest.
+		if e, ok = m.unknown.get(&d, now.UnixNano()); !ok {
+			if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
+				m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
+				return nil, err
+			}
 		}
 	}
 	k, reason, err := m.admit(ctx, e, now, addr)

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+	"unsafe"
 )
 
 // DefaultPrefix is the prefix keygate uses when the application does not choose one.
@@ -157,6 +158,12 @@ func (f Format) GenerateFrom(r io.Reader) (Token, error) {
 	return Token{s: b.String(), sep: len(f.prefix)}, nil
 }
 
+// Len returns the length of every token of format f: the prefix, the
+// separator, the secret and the checksum.
+func (f Format) Len() int {
+	return len(f.prefix) + 1 + bodyLength
+}
+
 // Parse parses s as a token of format f. It returns [ErrMalformed] or [ErrChecksum] as [Parse]
 // does, and [ErrPrefix] for a valid token of another prefix. Like Parse it does not allocate.
 func (f Format) Parse(s string) (Token, error) {
@@ -184,18 +191,14 @@ func Parse(s string) (Token, error) {
 	if s[sep] != '_' || !validPrefix(s[:sep]) {
 		return Token{}, ErrMalformed
 	}
-	// Validate the secret while computing the checksum over it: one pass over the bytes.
-	tab := crc32.IEEETable
-	crc := crcUpdate(^uint32(0), s[:sep+1])
 	valid := true
 	for i := sep + 1; i < n-ChecksumLength; i++ {
-		c := s[i]
-		valid = valid && isBase62(c)
-		crc = tab[byte(crc)^c] ^ (crc >> 8)
+		valid = valid && isBase62(s[i])
 	}
 	if !valid {
 		return Token{}, ErrMalformed
 	}
+	crc := checksum(s[:n-ChecksumLength])
 	var want uint64
 	for i := n - ChecksumLength; i < n; i++ {
 		d, ok := base62Digit(s[i])
@@ -204,7 +207,7 @@ func Parse(s string) (Token, error) {
 		}
 		want = want*uint64(len(alphabet)) + uint64(d)
 	}
-	if want != uint64(^crc) {
+	if want != uint64(crc) {
 		return Token{}, ErrChecksum
 	}
 	return Token{s: s, sep: sep}, nil
@@ -243,19 +246,12 @@ func base62Digit(c byte) (byte, bool) {
 	return 0, false
 }
 
-// checksum returns the CRC-32 (IEEE) of s, like [crc32.ChecksumIEEE] but reading a string in
-// place, so that Parse does not copy its input.
+// checksum returns the CRC-32 (IEEE) of s. It hands crc32 a read-only view
+// of the string's bytes instead of a copy, so that Parse does not allocate
+// and gets the standard library's word-at-a-time CRC; crc32 neither keeps
+// nor modifies its argument.
 func checksum(s string) uint32 {
-	return ^crcUpdate(^uint32(0), s)
-}
-
-// crcUpdate returns the CRC-32 (IEEE) register crc after reading s.
-func crcUpdate(crc uint32, s string) uint32 {
-	tab := crc32.IEEETable
-	for i := 0; i < len(s); i++ {
-		crc = tab[byte(crc)^s[i]] ^ (crc >> 8)
-	}
-	return crc
+	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // encodeChecksum returns sum in base62, most significant digit first, left-padded with '0'.

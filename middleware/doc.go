@@ -1,0 +1,70 @@
+// Package middleware authenticates HTTP requests by keygate API key, as
+// net/http middleware of type func(http.Handler) http.Handler, for
+// http.ServeMux, chi and any router of that convention.
+//
+// # Verify, then enforce
+//
+// A [Middleware], built once by [New] around a *keygate.Manager (any
+// [Verifier]), splits the work as go-chi/jwtauth does:
+//
+//   - [Middleware.Verify] finds the token, verifies it and puts the outcome
+//     in the request context: the key for [FromContext], or the reason for
+//     [ErrorFromContext]. It refuses nothing, so public routes keep working.
+//   - [Middleware.RequireKey] refuses requests without a valid key.
+//   - [Middleware.Require] refuses requests whose key lacks permissions in
+//     the request's workspace, read by a [WorkspaceFunc] such as
+//     [PathValue]("workspace") for a pattern "/workspaces/{workspace}/...".
+//
+// Require and RequireKey verify the request themselves when Verify has not,
+// and a request is verified once however many of them it passes:
+//
+//	mw, err := middleware.New(middleware.Config{Verifier: manager})
+//	...
+//	read := mw.MustRequire(middleware.PathValue("workspace"), "cluster:read")
+//	mux.Handle("GET /workspaces/{workspace}/clusters", read(listClusters))
+//	handler := mw.Verify(mux)
+//
+// # Finding the token
+//
+// [Extractor] functions find the token. [DefaultExtractors] tries, in this
+// order, "Authorization: Api-Key <token>", "Authorization: Bearer <token>"
+// and "X-API-Key: <token>". [AuthorizationScheme], [Header] and [Query]
+// build others; query strings are never read unless [Query] is configured,
+// because URLs leak into logs. Every extractor runs on every request: a
+// malformed credential anywhere (an empty value, a repeated Authorization
+// field, a character outside token68), or two different credentials, make
+// the request malformed instead of letting one win. See
+// [Config.Extractors].
+//
+// # Client address
+//
+// The Verifier receives the client address for keys with an IP allow-list:
+// the connection's peer, or, when that peer is one of
+// [Config.TrustedProxies], the rightmost untrusted X-Forwarded-For entry.
+//
+// # Responses
+//
+// Refused requests get an RFC 9457 application/problem+json body ([Problem],
+// written by [WriteProblem]) whose code says why (the Code constants, such
+// as [CodeExpired]), with Cache-Control: no-store:
+//
+//	401 missing, malformed, invalid, expired, revoked   + WWW-Authenticate
+//	403 insufficient_permission                        + X-Accepted-Permissions
+//	403 address_denied
+//	429 rate_limited                                   + Retry-After (seconds)
+//	429 usage_exhausted
+//	503 unavailable (the key store failed: fail closed)
+//	500 internal (any other verifier error)
+//
+// The 401 challenges are "Api-Key realm=..." and "Bearer realm=..." (see
+// [Config.Schemes]) with the RFC 6750 error attribute: none when no key was
+// sent, invalid_request for a malformed one, invalid_token otherwise.
+// [Config.ErrorHandler] can replace the body. The text of an internal error
+// never reaches the client, nor does a token reach an error message.
+//
+// # Concurrency and cost
+//
+// A Middleware is immutable and safe for concurrent use. On the success
+// path it allocates only the request copy and context value that carry the
+// key; permission checks allocate nothing.
+package middleware

@@ -1,0 +1,389 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/permission"
+)
+
+// Verifier checks a token presented from a client address. *keygate.Manager
+// implements it; tests may supply their own. VerifyFrom is called by every
+// request, concurrently, and must be safe for concurrent use.
+//
+// Its errors are answered as documented at [Middleware]: they should wrap
+// keygate's sentinel errors (keygate.ErrInvalid, keygate.ErrUnavailable,
+// ...); any other error is answered 500, never let through.
+type Verifier interface {
+	VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error)
+}
+
+// Config configures a [Middleware]. Only Verifier is required.
+type Config struct {
+	// Verifier checks tokens, usually a *keygate.Manager. Required.
+	Verifier Verifier
+
+	// Extractors find the token of a request. They are all tried, in
+	// order: the first credential found is used, but a request in which
+	// any extractor reports a malformed credential, or two find different
+	// credentials, is refused as malformed rather than guessed at. Default:
+	// [DefaultExtractors] (Authorization: Api-Key, Authorization: Bearer,
+	// X-API-Key).
+	Extractors []Extractor
+
+	// TrustedProxies lists the reverse proxies whose X-Forwarded-For
+	// header is believed. The client address given to the Verifier (and so
+	// checked against a key's IP allow-list) is the connection's peer
+	// address, r.RemoteAddr, unless that peer is inside one of these
+	// prefixes: then X-Forwarded-For is walked from the right, skipping
+	// addresses inside these prefixes, and the first other address is the
+	// client (the leftmost one if all are trusted). An X-Forwarded-For from
+	// any other peer is ignored, so a client cannot choose its address. An
+	// entry that is not an IP address makes the address unknown (the zero
+	// netip.Addr), which fails keys with an allow-list closed. Empty (the
+	// default): X-Forwarded-For is never read.
+	TrustedProxies []netip.Prefix
+
+	// ErrorHandler writes the response to a refused request: the status
+	// p.Status and a body. Before calling it the middleware has set the
+	// headers that go with the status: WWW-Authenticate (401), Retry-After
+	// (429 and 503 when known), X-Accepted-Permissions (403 for a missing
+	// permission) and Cache-Control: no-store. Default: [WriteProblem].
+	// It is called concurrently and must be safe for concurrent use.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, p *Problem)
+
+	// Realm is the realm named in WWW-Authenticate challenges. Default
+	// "api". It may not hold '"', '\\', or control or non-ASCII characters.
+	Realm string
+
+	// Schemes are the authentication schemes offered in the challenges of
+	// a 401, one WWW-Authenticate field each. Default: "Api-Key" and
+	// "Bearer", matching [DefaultExtractors].
+	Schemes []string
+}
+
+// Middleware authenticates requests by API key, in the net/http
+// convention: each of its middlewares has the type
+// func(http.Handler) http.Handler and works with http.ServeMux, chi and
+// any router of that convention.
+//
+//   - [Middleware.Verify] finds and verifies the key and stores the result in
+//     the request context ([FromContext], [ErrorFromContext]); it never
+//     refuses a request, so public routes behind it still work.
+//   - [Middleware.RequireKey] refuses requests without a valid key.
+//   - [Middleware.Require] refuses requests whose key lacks permissions, in
+//     the workspace the request names.
+//
+// RequireKey and Require verify the request themselves when Verify did not
+// run before them, so either can be used alone. A request is verified at
+// most once however many of them it passes.
+//
+// Refusals, as [Problem]s (Code in parentheses): 401 with WWW-Authenticate
+// for a missing (missing), malformed (malformed), unknown (invalid),
+// expired (expired) or revoked (revoked) key; 403 for a missing permission
+// (insufficient_permission) or a client address outside the key's
+// allow-list (address_denied); 429 with Retry-After for a rate limit
+// (rate_limited) and 429 without it for a used-up usage limit
+// (usage_exhausted), which retrying does not cure; 503 when the key store
+// fails (unavailable), never a pass; 500 for any other error (internal).
+//
+// A Middleware is immutable after [New] and safe for concurrent use.
+type Middleware struct {
+	verifier   Verifier
+	extractors []Extractor
+	trusted    []netip.Prefix
+	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
+	challenges [numChallenges][]string
+}
+
+// New returns a Middleware for cfg, or an error wrapping [ErrInvalidConfig]
+// when cfg has no Verifier, a nil Extractor, an invalid trusted proxy
+// prefix, or an invalid Realm or scheme.
+func New(cfg Config) (*Middleware, error) {
+	if cfg.Verifier == nil {
+		return nil, fmt.Errorf("%w: Config.Verifier is required", ErrInvalidConfig)
+	}
+	m := &Middleware{
+		verifier:   cfg.Verifier,
+		extractors: slices.Clone(cfg.Extractors),
+		onError:    cfg.ErrorHandler,
+	}
+	if len(m.extractors) == 0 {
+		m.extractors = DefaultExtractors()
+	}
+	for _, ex := range m.extractors {
+		if ex == nil {
+			return nil, fmt.Errorf("%w: nil Extractor", ErrInvalidConfig)
+		}
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("%w: invalid trusted proxy prefix", ErrInvalidConfig)
+		}
+		m.trusted = append(m.trusted, p.Masked())
+	}
+	if m.onError == nil {
+		m.onError = WriteProblem
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = "api"
+	}
+	if !validRealm(realm) {
+		return nil, fmt.Errorf("%w: invalid realm", ErrInvalidConfig)
+	}
+	schemes := cfg.Schemes
+	if len(schemes) == 0 {
+		schemes = []string{"Api-Key", "Bearer"}
+	}
+	for _, s := range schemes {
+		if !validScheme(s) {
+			return nil, fmt.Errorf("%w: invalid scheme %q", ErrInvalidConfig, s)
+		}
+	}
+	m.challenges = challenges(schemes, realm)
+	return m, nil
+}
+
+// Verify is a middleware that finds the request's key with the configured
+// extractors, verifies it from the client's address (see
+// [Config.TrustedProxies]), and calls next with the outcome in the request
+// context: the key for [FromContext], or the reason it failed for
+// [ErrorFromContext]. It never refuses a request; enforce with
+// [Middleware.RequireKey] or [Middleware.Require]. A request already
+// verified is passed on unchanged.
+func (m *Middleware) Verify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, m.verified(r))
+	})
+}
+
+// RequireKey is a middleware that calls next only for a request with a
+// valid key, verifying it first if [Middleware.Verify] did not; it refuses
+// every other request as documented at [Middleware].
+func (m *Middleware) RequireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = m.verified(r)
+		if _, err := outcome(r.Context()); err != nil {
+			m.refuse(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WorkspaceFunc returns the workspace a request acts in, such as a path
+// segment, or "" for a resource outside any workspace. It is called
+// concurrently and must be safe for concurrent use.
+type WorkspaceFunc func(r *http.Request) string
+
+// PathValue returns a [WorkspaceFunc] reading the path wildcard name, as
+// set by http.ServeMux patterns such as "GET /workspaces/{workspace}/
+// clusters" (and by chi v5, which sets path values too). Use it on
+// handlers registered in the router, where the values are known.
+func PathValue(name string) WorkspaceFunc {
+	return func(r *http.Request) string { return r.PathValue(name) }
+}
+
+// Require returns a middleware that calls next only when the request's key
+// holds every one of perms (such as "cluster:read") in the workspace that
+// workspace returns for the request; a nil workspace means "" (no
+// workspace). A key bound to a workspace is allowed nothing in another.
+// The request is verified first if [Middleware.Verify] did not run.
+//
+// A key lacking a permission gets a 403 with code insufficient_permission,
+// [Problem.Permissions] naming perms, and the header
+// "X-Accepted-Permissions: cluster:read, ..." (after GitHub's
+// X-Accepted-GitHub-Permissions); other refusals are as documented at
+// [Middleware].
+//
+// The permissions are parsed once, here: Require returns an error wrapping
+// [ErrInvalidConfig] and permission.ErrInvalid if one is invalid, and
+// [ErrInvalidConfig] if there is none. The check on each request allocates
+// nothing.
+func (m *Middleware) Require(workspace WorkspaceFunc, perms ...string) (func(http.Handler) http.Handler, error) {
+	if len(perms) == 0 {
+		return nil, fmt.Errorf("%w: Require needs at least one permission", ErrInvalidConfig)
+	}
+	parsed := make([]permission.Permission, len(perms))
+	names := make([]string, len(perms))
+	for i, s := range perms {
+		p, err := permission.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		parsed[i], names[i] = p, p.String()
+	}
+	accepted := strings.Join(names, ", ")
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = m.verified(r)
+			key, err := outcome(r.Context())
+			if err != nil {
+				m.refuse(w, r, err)
+				return
+			}
+			ws := ""
+			if workspace != nil {
+				ws = workspace(r)
+			}
+			for _, p := range parsed {
+				if !key.Allows(p, ws) {
+					m.forbid(w, r, names, accepted)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, nil
+}
+
+// MustRequire is like [Middleware.Require] but panics if the permissions
+// are invalid, like regexp.MustCompile: for permissions written as
+// constants, where the panic shows at start-up.
+func (m *Middleware) MustRequire(workspace WorkspaceFunc, perms ...string) func(http.Handler) http.Handler {
+	mw, err := m.Require(workspace, perms...)
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+// verified returns r with the outcome of its verification in its context,
+// verifying it unless that was done already.
+func (m *Middleware) verified(r *http.Request) *http.Request {
+	ctx := r.Context()
+	if ctx.Value(outcomeKey{}) != nil {
+		return r
+	}
+	return r.WithContext(context.WithValue(ctx, outcomeKey{}, m.verify(r)))
+}
+
+// verify finds and verifies the key of r. It returns a *keygate.Key or an
+// error, never nil.
+func (m *Middleware) verify(r *http.Request) any {
+	token, err := m.extract(r)
+	if err != nil {
+		return err
+	}
+	key, err := m.verifier.VerifyFrom(r.Context(), token, m.clientAddr(r))
+	switch {
+	case err != nil:
+		return err
+	case key == nil:
+		return fmt.Errorf("%w: verifier returned no key and no error", keygate.ErrInvalid)
+	}
+	return key
+}
+
+// extract runs every extractor on r, as documented at [Config.Extractors].
+func (m *Middleware) extract(r *http.Request) (string, error) {
+	token := ""
+	for _, ex := range m.extractors {
+		t, err := ex(r)
+		switch {
+		case err != nil:
+			return "", err
+		case t == "":
+		case token == "":
+			token = t
+		case t != token:
+			return "", ErrAmbiguousCredential
+		}
+	}
+	if token == "" {
+		return "", ErrNoCredential
+	}
+	return token, nil
+}
+
+// refuse answers a request whose verification failed with err.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	why := classify(err)
+	p := &Problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(why.status),
+		Status: why.status,
+		Detail: why.detail,
+		Code:   why.code,
+		Err:    err,
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if why.challenge != noChallenge {
+		h["Www-Authenticate"] = slices.Clone(m.challenges[why.challenge])
+	}
+	if why.code == CodeRateLimited || why.code == CodeUnavailable {
+		if p.RetryAfter = retryAfter(err); p.RetryAfter > 0 {
+			h.Set("Retry-After", seconds(p.RetryAfter))
+		}
+	}
+	m.onError(w, r, p)
+}
+
+// forbid answers a request whose key lacks one of perms.
+func (m *Middleware) forbid(w http.ResponseWriter, r *http.Request, perms []string, accepted string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accepted-Permissions", accepted)
+	m.onError(w, r, &Problem{
+		Type:        "about:blank",
+		Title:       http.StatusText(http.StatusForbidden),
+		Status:      http.StatusForbidden,
+		Detail:      "The API key lacks a permission this request needs.",
+		Code:        CodeInsufficientPermission,
+		Permissions: slices.Clone(perms),
+	})
+}
+
+// outcomeKey is the context key of a verification outcome: a *keygate.Key
+// or an error. An unexported zero-size type cannot collide with any other
+// package's key, and needs no package variable.
+type outcomeKey struct{}
+
+// NewContext returns a copy of ctx carrying key as a verified key, for
+// [FromContext]; the middlewares then pass its requests without verifying
+// them again. It is meant for tests of handlers, and for other
+// authentication schemes that produce keygate keys. A nil key carries
+// nothing: requests with that context count as not verified.
+func NewContext(ctx context.Context, key *keygate.Key) context.Context {
+	if key == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, outcomeKey{}, key)
+}
+
+// FromContext returns the verified key of a request that passed
+// [Middleware.Verify] (or RequireKey, or Require), and whether there is one.
+// It returns false for a request without a valid key.
+func FromContext(ctx context.Context) (*keygate.Key, bool) {
+	key, ok := ctx.Value(outcomeKey{}).(*keygate.Key)
+	return key, ok
+}
+
+// ErrorFromContext returns why verification of a request failed, such as
+// an error wrapping [ErrNoCredential] or keygate.ErrExpired, or nil when it
+// succeeded or did not run. Handlers of public routes may use it to tell an
+// anonymous request from one with a bad key. The error may hold internal
+// details: log it, do not send it to the client.
+func ErrorFromContext(ctx context.Context) error {
+	err, _ := ctx.Value(outcomeKey{}).(error)
+	return err
+}
+
+// outcome returns the key, or the reason there is none, of a verified
+// request context.
+func outcome(ctx context.Context) (*keygate.Key, error) {
+	switch v := ctx.Value(outcomeKey{}).(type) {
+	case *keygate.Key:
+		return v, nil
+	case error:
+		return nil, v
+	}
+	return nil, ErrNoCredential
+}
