@@ -1,0 +1,19 @@
+module github.com/keygate/keygate/bench
+
+go 1.26.0
+
+replace github.com/keygate/keygate => ../
+
+require (
+	github.com/casbin/casbin/v2 v2.135.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/keygate/keygate v0.0.0-00010101000000-000000000000
+	golang.org/x/crypto v0.58.0
+)
+
+require (
+	github.com/bmatcuk/doublestar/v4 v4.6.1 // indirect
+	github.com/casbin/govaluate v1.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
