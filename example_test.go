@@ -99,12 +99,12 @@ func ExampleManager_Create_onBehalfOfAKey() {
 	ctx := context.Background()
 	m := newManager()
 	defer m.Close(ctx)
-	// A workspace editor key may manage keys in its workspace, but never
-	// create one stronger than itself.
-	editor, _ := m.Create(ctx, keygate.System(), keygate.CreateRequest{
-		Name: "team-lead", Workspace: "tiger", Role: permission.RoleEditor, Expiry: keygate.ExpireAfterDays(90),
+	// A workspace owner key may manage keys in its workspace, but never
+	// create one stronger or longer-lived than itself.
+	owner, _ := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "team-lead", Workspace: "tiger", Role: permission.RoleOwner, Expiry: keygate.ExpireAfterDays(90),
 	})
-	key, _ := m.Verify(ctx, editor.Token.Reveal())
+	key, _ := m.Verify(ctx, owner.Token.Reveal())
 
 	_, err := m.Create(ctx, key.Principal(), keygate.CreateRequest{
 		Name: "dashboard", Workspace: "tiger", Role: permission.RoleViewer, Expiry: keygate.ExpireAfterDays(7),
@@ -114,9 +114,14 @@ func ExampleManager_Create_onBehalfOfAKey() {
 		Name: "escalation", Role: permission.RoleAdmin, Expiry: keygate.NeverExpire(),
 	})
 	fmt.Println("create admin forbidden:", errors.Is(err, keygate.ErrForbidden))
+	_, err = m.Create(ctx, key.Principal(), keygate.CreateRequest{
+		Name: "forever", Workspace: "tiger", Role: permission.RoleViewer, Expiry: keygate.NeverExpire(),
+	})
+	fmt.Println("outlive the owner forbidden:", errors.Is(err, keygate.ErrForbidden))
 	// Output:
 	// create viewer: <nil>
 	// create admin forbidden: true
+	// outlive the owner forbidden: true
 }
 
 func ExampleParseExpiry() {

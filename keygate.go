@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ type Manager struct {
 	logger  *slog.Logger
 	now     func() time.Time
 
+	viewKeys   permission.Permission
+	manageKeys permission.Permission
+
 	cache       *cache // verified keys
 	unknown     *cache // well-formed tokens that match no key
 	cacheTTL    time.Duration
@@ -108,6 +112,12 @@ func New(cfg Config) (*Manager, error) {
 		auditor: cfg.Auditor,
 		logger:  cfg.Logger,
 		now:     cfg.Now,
+	}
+	if m.viewKeys, err = permission.Parse(PermissionViewKeys); err != nil {
+		return nil, fmt.Errorf("keygate: %w", err)
+	}
+	if m.manageKeys, err = permission.Parse(PermissionManageKeys); err != nil {
+		return nil, fmt.Errorf("keygate: %w", err)
 	}
 	if m.roles == nil {
 		if m.roles, err = permission.NewDefaultRegistry(); err != nil {
@@ -162,21 +172,15 @@ func (m *Manager) clock() time.Time {
 	return canonicalTime(m.now())
 }
 
-// The permissions that guard key management.
-func permKeysRead() permission.Permission {
-	return permission.Permission{Resource: "apikey", Action: "read"}
-}
-
-func permKeysWrite() permission.Permission {
-	return permission.Permission{Resource: "apikey", Action: "write"}
-}
-
-// Permission strings that guard key management, for building roles and
-// scopes: reading keys (Get, List) and changing them (Create, Update,
-// Regenerate, Revoke, Delete).
+// The permissions that guard key management, for building roles and
+// scopes: viewing keys (Get, List) and managing them (Create, Update,
+// Regenerate, Revoke, Delete). Their actions are deliberately not "read"
+// and "write", so that wildcard grants such as the viewer's "*:read" and
+// the editor's "*:write" do not include them: only "*:*" (owner, admin) or
+// an explicit grant lets a principal see or manage keys.
 const (
-	PermissionKeysRead  = "apikey:read"
-	PermissionKeysWrite = "apikey:write"
+	PermissionViewKeys   = "apikey:view"
+	PermissionManageKeys = "apikey:manage"
 )
 
 // Field limits enforced on every key.
@@ -191,11 +195,13 @@ const (
 	MaxAllowedCIDRs      = 64
 )
 
-// RateLimit allows Requests per Window for one key. The zero RateLimit
-// means no limit.
+// RateLimit allows Requests per Window for one key, with bursts of up to
+// Requests. The zero RateLimit means no limit.
 type RateLimit struct {
+	// Requests is the number of requests allowed per Window.
 	Requests int
-	Window   time.Duration
+	// Window is the period the limit is counted over.
+	Window time.Duration
 }
 
 // Limits restricts how a key may be used.
@@ -236,8 +242,10 @@ type CreateRequest struct {
 // Created is the result of creating or regenerating a key. Token is the
 // plaintext key: show it to its user once; it cannot be recovered.
 type Created struct {
+	// Token is the plaintext key; it redacts itself when printed.
 	Token apikey.Token
-	Key   *store.Key
+	// Key is the stored record.
+	Key *store.Key
 }
 
 // Create issues a key on behalf of by, which must hold apikey:write in the
@@ -252,7 +260,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 		Description: req.Description,
 		Owner:       req.Owner,
 		Workspace:   req.Workspace,
-		Metadata:    cloneMap(req.Metadata),
+		Metadata:    maps.Clone(req.Metadata),
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -274,7 +282,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if !by.Allows(permKeysWrite(), rec.Workspace) || !by.covers(&granted) {
+	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&granted) || !by.bounds(nil, rec) {
 		return nil, fmt.Errorf("%w: %s may not create this key", ErrForbidden, by.ID)
 	}
 	id, err := uuid.NewV7()
@@ -302,7 +310,7 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.K
 	if err != nil {
 		return nil, m.storeError("get key", err)
 	}
-	if !by.Allows(permKeysRead(), rec.Workspace) {
+	if !by.Allows(m.viewKeys, rec.Workspace) {
 		return nil, fmt.Errorf("%w: %s may not read key %s", ErrForbidden, by.ID, id)
 	}
 	return rec, nil
@@ -321,7 +329,7 @@ func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*sto
 		}
 		req.Workspace = by.Workspace
 	}
-	if !by.Allows(permKeysRead(), req.Workspace) {
+	if !by.Allows(m.viewKeys, req.Workspace) {
 		return nil, fmt.Errorf("%w: %s may not list keys", ErrForbidden, by.ID)
 	}
 	page, err := m.store.List(ctx, req)
@@ -338,14 +346,22 @@ type UpdateRequest struct {
 	// update fails with ErrConflict (optimistic concurrency for callers
 	// that showed the key to a user). When zero, the update is retried on
 	// concurrent changes.
-	Version     int64
+	Version int64
+	// Name, Description, Role, Scopes and Metadata replace the key's.
 	Name        *string
 	Description *string
 	Role        *string
 	Scopes      *[]string
 	Metadata    *map[string]string
-	Expiry      *Expiry
-	Limits      *Limits
+	// Expiry sets a new expiry, counted from now.
+	Expiry *Expiry
+	// Rate replaces the rate limit; a zero RateLimit removes it.
+	Rate *RateLimit
+	// Uses sets the number of uses left; a negative value removes the
+	// usage limit.
+	Uses *int64
+	// AllowedCIDRs replaces the IP allow-list; an empty list removes it.
+	AllowedCIDRs *[]netip.Prefix
 }
 
 // Update changes a key on behalf of by, which must hold apikey:write in the
@@ -359,7 +375,7 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 			rec.Description = *req.Description
 		}
 		if req.Metadata != nil {
-			rec.Metadata = cloneMap(*req.Metadata)
+			rec.Metadata = maps.Clone(*req.Metadata)
 		}
 		if req.Role != nil || req.Scopes != nil {
 			role, scopes := rec.Role, rec.Scopes
@@ -373,8 +389,22 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 				return err
 			}
 		}
-		if req.Limits != nil {
-			if err := applyLimits(rec, *req.Limits); err != nil {
+		if req.Rate != nil {
+			if err := setRate(rec, *req.Rate); err != nil {
+				return err
+			}
+		}
+		if req.Uses != nil {
+			uses := req.Uses
+			if *uses < 0 {
+				uses = nil
+			}
+			if err := setUses(rec, uses); err != nil {
+				return err
+			}
+		}
+		if req.AllowedCIDRs != nil {
+			if err := setAllowedCIDRs(rec, *req.AllowedCIDRs); err != nil {
 				return err
 			}
 		}
@@ -473,7 +503,8 @@ var errUnchanged = errors.New("keygate: unchanged")
 const maxUpdateAttempts = 8
 
 // mutate reads key id, checks that by may change it, applies fn, checks that
-// by covers the result, and stores it guarded by version, retrying on a
+// by covers the result (permissions, and the lifetime and limits that
+// changed), and stores it guarded by version, retrying on a
 // concurrent change unless the caller gave an expected version.
 func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
 	for attempt := 1; ; attempt++ {
@@ -488,6 +519,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 			return nil, err
 		}
 		now := m.clock()
+		before := rec.Clone()
 		if err := fn(rec, now); err != nil {
 			if errors.Is(err, errUnchanged) {
 				return rec, nil
@@ -496,6 +528,9 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		}
 		if err := m.authorizeChange(&by, rec); err != nil {
 			return nil, err
+		}
+		if !by.bounds(before, rec) {
+			return nil, fmt.Errorf("%w: %s may not give key %s a longer life or looser limits than its own", ErrForbidden, by.ID, rec.ID)
 		}
 		rec.UpdatedAt = now
 		err = m.store.Update(ctx, rec)
@@ -518,7 +553,7 @@ func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
 	if err != nil && !by.SuperAdmin {
 		return err
 	}
-	if !by.Allows(permKeysWrite(), rec.Workspace) || !by.covers(&target) {
+	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&target) {
 		return fmt.Errorf("%w: %s may not change key %s", ErrForbidden, by.ID, rec.ID)
 	}
 	return nil
@@ -556,7 +591,7 @@ func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) e
 // scopes, in its workspace. It fails closed when the role or a scope no
 // longer resolves.
 func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
-	p := Principal{ID: "key:" + rec.ID.String(), Workspace: rec.Workspace}
+	p := Principal{ID: "key:" + rec.ID.String(), Workspace: rec.Workspace, ExpiresAt: rec.ExpiresAt, Limits: limitsOf(rec)}
 	set, err := permission.ParseSet(rec.Scopes...)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: key %s has an invalid scope: %w", ErrInvalid, rec.ID, err)
@@ -575,26 +610,47 @@ func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
 
 // applyLimits validates l and stores it in rec.
 func applyLimits(rec *store.Key, l Limits) error {
-	if l.Rate.Requests < 0 || (l.Rate.Requests > 0 && l.Rate.Window <= 0) {
+	if err := setRate(rec, l.Rate); err != nil {
+		return err
+	}
+	if err := setUses(rec, l.Uses); err != nil {
+		return err
+	}
+	return setAllowedCIDRs(rec, l.AllowedCIDRs)
+}
+
+// setRate validates and stores a rate limit; the zero RateLimit removes it.
+func setRate(rec *store.Key, r RateLimit) error {
+	if r.Requests < 0 || (r.Requests > 0 && r.Window <= 0) {
 		return fmt.Errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
 	}
-	if l.Uses != nil && *l.Uses < 0 {
-		return fmt.Errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
-	}
-	if len(l.AllowedCIDRs) > MaxAllowedCIDRs {
-		return fmt.Errorf("%w: %w: more than %d allowed CIDRs", ErrInvalidRequest, ErrInvalidField, MaxAllowedCIDRs)
-	}
-	rec.RateLimit, rec.RateWindow = l.Rate.Requests, l.Rate.Window
-	if l.Rate.Requests == 0 {
+	rec.RateLimit, rec.RateWindow = r.Requests, r.Window
+	if r.Requests == 0 {
 		rec.RateWindow = 0
 	}
+	return nil
+}
+
+// setUses validates and stores a usage limit; nil removes it.
+func setUses(rec *store.Key, uses *int64) error {
 	rec.RemainingUses = nil
-	if l.Uses != nil {
-		n := *l.Uses
+	if uses != nil {
+		if *uses < 0 {
+			return fmt.Errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
+		}
+		n := *uses
 		rec.RemainingUses = &n
 	}
+	return nil
+}
+
+// setAllowedCIDRs validates and stores an IP allow-list, masked.
+func setAllowedCIDRs(rec *store.Key, cidrs []netip.Prefix) error {
+	if len(cidrs) > MaxAllowedCIDRs {
+		return fmt.Errorf("%w: %w: more than %d allowed CIDRs", ErrInvalidRequest, ErrInvalidField, MaxAllowedCIDRs)
+	}
 	rec.AllowedCIDRs = nil
-	for _, p := range l.AllowedCIDRs {
+	for _, p := range cidrs {
 		if !p.IsValid() {
 			return fmt.Errorf("%w: %w: invalid CIDR", ErrInvalidRequest, ErrInvalidField)
 		}
@@ -650,15 +706,4 @@ func (m *Manager) audit(ctx context.Context, t EventType, rec *store.Key, actor,
 		e.KeyID, e.Hint, e.Workspace = rec.ID, rec.Hint, rec.Workspace
 	}
 	m.auditor.Audit(ctx, e)
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }

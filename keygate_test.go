@@ -80,7 +80,8 @@ type countingStore struct {
 	getByHash atomic.Int64
 	touches   atomic.Int64
 	fail      atomic.Bool
-	// gate, when set, holds every GetByHash until it is closed.
+	// gate, when set, holds every GetByHash, after it has read the store,
+	// until it is closed.
 	gate chan struct{}
 }
 
@@ -88,13 +89,14 @@ var errStoreDown = errors.New("connection refused")
 
 func (s *countingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
 	s.getByHash.Add(1)
-	if s.gate != nil {
-		<-s.gate
-	}
 	if s.fail.Load() {
 		return nil, errStoreDown
 	}
-	return s.Store.GetByHash(ctx, hash)
+	k, err := s.Store.GetByHash(ctx, hash)
+	if s.gate != nil {
+		<-s.gate // stall after reading, as a slow network would
+	}
+	return k, err
 }
 
 func (s *countingStore) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
@@ -308,7 +310,8 @@ func TestCreateAndVerify(t *testing.T) {
 		{"billing:write", "tiger", true},
 		{"app/payments:deploy", "tiger", true},
 		{"app/orders:deploy", "tiger", false},
-		{"apikey:write", "tiger", true},
+		{"apikey:manage", "tiger", false},
+		{"apikey:view", "tiger", false},
 	}
 	for _, c := range checks {
 		p := mustPerm(t, c.perm)
@@ -576,17 +579,34 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 	ctx := context.Background()
 	principal := func(req CreateRequest) Principal {
 		t.Helper()
-		k, err := f.m.Verify(ctx, f.create(t, req).Token.Reveal())
+		if req.Expiry == (Expiry{}) {
+			req.Expiry = NeverExpire()
+		}
+		k, err := f.m.VerifyFrom(ctx, f.create(t, req).Token.Reveal(), netip.MustParseAddr("10.0.0.1"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return k.Principal()
 	}
 	viewer := principal(CreateRequest{Workspace: "tiger", Role: "viewer"})
-	manager := principal(CreateRequest{Workspace: "tiger", Role: "editor"}) // editor holds *:write, so apikey:write
-	scoped := principal(CreateRequest{Scopes: []string{"apikey:write", "cluster:read"}})
+	editor := principal(CreateRequest{Workspace: "tiger", Role: "editor"}) // *:write does not include apikey:manage
+	owner := principal(CreateRequest{Workspace: "tiger", Role: "owner"})
+	scoped := principal(CreateRequest{Scopes: []string{"apikey:manage", "cluster:read"}})
 	admin := principal(CreateRequest{Role: "admin"})
 	user := Principal{ID: "user:bob", Permissions: mustSet(t, "apikey:*", "billing:*")}
+	in30d := f.clock.Now().Add(30 * 24 * time.Hour)
+	expiring := principal(CreateRequest{Role: "admin", Expiry: ExpireAt(in30d)})
+	five, three, ten := int64(5), int64(3), int64(10)
+	limited := principal(CreateRequest{Scopes: []string{"apikey:manage", "cluster:read"}, Limits: Limits{
+		Uses:         &five,
+		Rate:         RateLimit{Requests: 10, Window: time.Minute},
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	}})
+	tight := func(mod func(*Limits)) Limits {
+		l := Limits{Uses: &three, Rate: RateLimit{Requests: 5, Window: time.Minute}, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
+		mod(&l)
+		return l
+	}
 
 	tests := []struct {
 		name string
@@ -595,12 +615,12 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 		ok   bool
 	}{
 		{"viewer cannot manage keys", viewer, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
-		{"editor creates viewer in own workspace", manager, CreateRequest{Workspace: "tiger", Role: "viewer"}, true},
-		{"editor creates editor in own workspace", manager, CreateRequest{Workspace: "tiger", Role: "editor"}, true},
-		{"editor cannot create owner", manager, CreateRequest{Workspace: "tiger", Role: "owner"}, false},
-		{"editor cannot create admin", manager, CreateRequest{Role: "admin"}, false},
-		{"editor cannot leave its workspace", manager, CreateRequest{Workspace: "lion", Role: "viewer"}, false},
-		{"editor cannot create unbound key", manager, CreateRequest{Scopes: []string{"cluster:read"}}, false},
+		{"editor's *:write does not manage keys", editor, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
+		{"owner creates viewer in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "viewer"}, true},
+		{"owner creates owner in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "owner"}, true},
+		{"owner cannot create admin", owner, CreateRequest{Role: "admin"}, false},
+		{"owner cannot leave its workspace", owner, CreateRequest{Workspace: "lion", Role: "viewer"}, false},
+		{"owner cannot create unbound key", owner, CreateRequest{Scopes: []string{"cluster:read"}}, false},
 		{"scoped key creates narrower key", scoped, CreateRequest{Scopes: []string{"cluster:read"}}, true},
 		{"scoped key cannot widen", scoped, CreateRequest{Scopes: []string{"cluster:write"}}, false},
 		{"scoped key cannot add wildcard", scoped, CreateRequest{Scopes: []string{"*:read"}}, false},
@@ -608,11 +628,25 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 		{"user grants its billing scopes", user, CreateRequest{Scopes: []string{"billing:write"}}, true},
 		{"user cannot grant cluster", user, CreateRequest{Scopes: []string{"cluster:read"}}, false},
 		{"admin creates admin", admin, CreateRequest{Role: "admin"}, true},
+		{"expiring admin cannot create a never-expiring key", expiring, CreateRequest{Role: "viewer", Workspace: "w"}, false},
+		{"expiring admin cannot create a longer-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(31)}, false},
+		{"expiring admin creates a shorter-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(7)}, true},
+		{"limited key creates a stricter key", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(*Limits) {})}, true},
+		{"limited key cannot drop the usage limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = nil })}, false},
+		{"limited key cannot grant more uses", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = &ten })}, false},
+		{"limited key cannot drop the rate limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{} })}, false},
+		{"limited key cannot raise the rate", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{Requests: 10, Window: time.Second} })}, false},
+		{"limited key cannot drop the allow-list", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.AllowedCIDRs = nil })}, false},
+		{"limited key cannot allow other networks", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) {
+			l.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}
+		})}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.Name = "k-" + uuid.NewString()
-			tt.req.Expiry = NeverExpire()
+			if tt.req.Expiry == (Expiry{}) {
+				tt.req.Expiry = NeverExpire()
+			}
 			_, err := f.m.Create(ctx, tt.by, tt.req)
 			if tt.ok && err != nil {
 				t.Fatalf("Create: %v, want success", err)
@@ -639,8 +673,29 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 	if _, err := f.m.Regenerate(ctx, scoped, strong.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); !errors.Is(err, ErrForbidden) {
 		t.Errorf("regenerate stronger key: got %v, want ErrForbidden", err)
 	}
-	if _, err := f.m.Revoke(ctx, scoped, narrow.Key.ID); err != nil {
-		t.Errorf("revoke narrower key: %v", err)
+
+	// A limited or expiring key cannot loosen its own limits or extend its
+	// own life, but may change what does not widen it.
+	self := f.create(t, CreateRequest{Scopes: []string{"apikey:manage", "cluster:read"}, Expiry: ExpireAt(in30d), Limits: Limits{Uses: &five}})
+	sk, err := f.m.Verify(ctx, self.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlimited, never, name := int64(-1), NeverExpire(), "renamed"
+	if _, err := f.m.Update(ctx, sk.Principal(), sk.ID, UpdateRequest{Uses: &unlimited}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("key removes its own usage limit: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Update(ctx, sk.Principal(), sk.ID, UpdateRequest{Expiry: &never}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("key removes its own expiry: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Regenerate(ctx, sk.Principal(), sk.ID, RegenerateRequest{Expiry: ExpireAfterDays(90)}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("key regenerates itself with a longer life: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Update(ctx, sk.Principal(), sk.ID, UpdateRequest{Name: &name}); err != nil {
+		t.Errorf("key renames itself: %v", err)
+	}
+	if _, err := f.m.Revoke(ctx, limited, narrow.Key.ID); err != nil {
+		t.Errorf("limited key revokes a narrower, unlimited key: %v", err)
 	}
 }
 
@@ -661,7 +716,7 @@ func TestListAndGetScoping(t *testing.T) {
 		f.create(t, CreateRequest{Workspace: ws, Role: "viewer"})
 	}
 	lionKey := f.create(t, CreateRequest{Workspace: "lion", Role: "viewer"})
-	tigerReader := Principal{ID: "user:t", Workspace: "tiger", Permissions: mustSet(t, "apikey:read")}
+	tigerReader := Principal{ID: "user:t", Workspace: "tiger", Permissions: mustSet(t, "apikey:view")}
 	page, err := f.m.List(ctx, tigerReader, ListRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -682,7 +737,7 @@ func TestListAndGetScoping(t *testing.T) {
 	}
 	nobody := Principal{ID: "user:n", Permissions: mustSet(t, "cluster:read")}
 	if _, err := f.m.List(ctx, nobody, ListRequest{}); !errors.Is(err, ErrForbidden) {
-		t.Errorf("List without apikey:read: got %v, want ErrForbidden", err)
+		t.Errorf("List without apikey:view: got %v, want ErrForbidden", err)
 	}
 	all, err := f.m.List(ctx, System(), ListRequest{Limit: 2})
 	if err != nil || len(all.Keys) != 2 || all.Next == uuid.Nil {
@@ -839,6 +894,46 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 	cancel()
 	if _, err := f2.m.Verify(cctx, c2.Token.Reveal()); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled follower: got %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+}
+
+func TestRevokeWhileLookupInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	// A verification starts and stalls inside the store lookup.
+	f.store.gate = make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := f.m.Verify(ctx, c.Token.Reveal())
+		first <- err
+	}()
+	for f.store.getByHash.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Revoke returns; a verification that starts after it must not reuse
+	// the stalled lookup, which may have read the key before revocation.
+	if _, err := f.m.Revoke(ctx, System(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := f.m.Verify(ctx, c.Token.Reveal())
+		second <- err
+	}()
+	// It should make its own lookup; if it joined the stalled one instead,
+	// release the stall after a while and let the assertion below fail.
+	for deadline := time.Now().Add(time.Second); f.store.getByHash.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	close(f.store.gate)
+	if err := <-second; !errors.Is(err, ErrRevoked) {
+		t.Errorf("verification begun after Revoke returned: got %v, want ErrRevoked", err)
+	}
+	<-first // concurrent with the revocation: either outcome is correct
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrRevoked) {
+		t.Errorf("after both: got %v, want ErrRevoked (the stale lookup must not be cached)", err)
 	}
 }
 

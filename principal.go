@@ -1,6 +1,10 @@
 package keygate
 
 import (
+	"net/netip"
+	"slices"
+	"time"
+
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
 )
@@ -13,7 +17,9 @@ import (
 //   - Otherwise Permissions must allow the action, and when Workspace is set
 //     the principal acts only inside that workspace.
 //
-// A principal can never create or widen a key beyond what it holds itself.
+// A principal can never create or widen a key beyond what it holds itself:
+// not in permissions, nor in workspace, nor in lifetime (ExpiresAt), nor in
+// limits (Limits). The last two bind super admins too.
 type Principal struct {
 	// ID names the actor in audit events, e.g. "user:alice" or "key:<uuid>".
 	ID string
@@ -23,6 +29,13 @@ type Principal struct {
 	Workspace string
 	// SuperAdmin allows everything.
 	SuperAdmin bool
+	// ExpiresAt, when set, is when the principal stops working: the keys it
+	// creates, and the expiries it sets, may not outlive it.
+	ExpiresAt time.Time
+	// Limits are the principal's own limits, when it is a limited key (as
+	// of its verification): keys it creates, and limits it sets, must be
+	// at least as strict.
+	Limits Limits
 }
 
 // System returns the all-powerful principal for the application's own
@@ -57,6 +70,66 @@ func (p *Principal) covers(q *Principal) bool {
 		return false
 	}
 	return p.Permissions.Covers(q.Permissions)
+}
+
+// bounds reports whether p may give a key the lifetime and limits of
+// after. before is the key's state before the change, or nil for a new
+// key: only what changes is checked, so a limited principal may still, say,
+// rename an unlimited key it otherwise covers.
+func (p *Principal) bounds(before, after *store.Key) bool {
+	if before == nil || !before.ExpiresAt.Equal(after.ExpiresAt) {
+		if !p.ExpiresAt.IsZero() && (after.ExpiresAt.IsZero() || after.ExpiresAt.After(p.ExpiresAt)) {
+			return false
+		}
+	}
+	if before == nil || !sameLimits(limitsOf(before), limitsOf(after)) {
+		if !p.Limits.boundsLimits(limitsOf(after)) {
+			return false
+		}
+	}
+	return true
+}
+
+// boundsLimits reports whether q is at least as strict as l in every limit
+// l sets.
+func (l Limits) boundsLimits(q Limits) bool {
+	if l.Rate.Requests > 0 {
+		if q.Rate.Requests <= 0 || q.Rate.Requests > l.Rate.Requests ||
+			float64(q.Rate.Requests)*float64(l.Rate.Window) > float64(l.Rate.Requests)*float64(q.Rate.Window) {
+			return false
+		}
+	}
+	if l.Uses != nil && (q.Uses == nil || *q.Uses > *l.Uses) {
+		return false
+	}
+	if len(l.AllowedCIDRs) > 0 {
+		if len(q.AllowedCIDRs) == 0 {
+			return false
+		}
+		for _, inner := range q.AllowedCIDRs {
+			if !slices.ContainsFunc(l.AllowedCIDRs, func(outer netip.Prefix) bool {
+				return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
+			}) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// limitsOf returns the limits kept in rec.
+func limitsOf(rec *store.Key) Limits {
+	return Limits{
+		Rate:         RateLimit{Requests: rec.RateLimit, Window: rec.RateWindow},
+		Uses:         rec.RemainingUses,
+		AllowedCIDRs: rec.AllowedCIDRs,
+	}
+}
+
+// sameLimits reports whether a and b are the same limits.
+func sameLimits(a, b Limits) bool {
+	return a.Rate == b.Rate && slices.Equal(a.AllowedCIDRs, b.AllowedCIDRs) &&
+		(a.Uses == nil) == (b.Uses == nil) && (a.Uses == nil || *a.Uses == *b.Uses)
 }
 
 // Key is a verified API key: its stored record and the permissions it

@@ -84,16 +84,22 @@ func (m *Manager) Authorize(k *Key, p permission.Permission, workspace string) e
 // token.
 type flight struct {
 	done chan struct{}
-	e    *cacheEntry
-	err  error
+	// epoch is the cache epoch when the lookup started: a verification
+	// that begins after an invalidation must not take its result.
+	epoch uint64
+	e     *cacheEntry
+	err   error
 }
 
 // loadShared is load, coalescing concurrent misses for the same token into
 // one store lookup, so a popular key whose cache entry expires causes one
-// query, not one per request in flight.
+// query, not one per request in flight. A request never joins a lookup that
+// started before the latest invalidation (it could return the key as it was
+// before a revocation that has already returned); it looks up afresh.
 func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
+	epoch := m.cache.epoch.Load()
 	m.flightMu.Lock()
-	if f, ok := m.flights[*d]; ok {
+	if f, ok := m.flights[*d]; ok && f.epoch == epoch {
 		m.flightMu.Unlock()
 		select {
 		case <-f.done:
@@ -106,18 +112,21 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 		}
 		return f.e, f.err
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), epoch: epoch}
 	if m.flights == nil {
 		m.flights = make(map[digest]*flight)
 	}
 	m.flights[*d] = f
 	m.flightMu.Unlock()
-
+	defer func() {
+		m.flightMu.Lock()
+		if m.flights[*d] == f {
+			delete(m.flights, *d)
+		}
+		m.flightMu.Unlock()
+		close(f.done)
+	}()
 	f.e, f.err = m.load(ctx, tok, d, now)
-	m.flightMu.Lock()
-	delete(m.flights, *d)
-	m.flightMu.Unlock()
-	close(f.done)
 	return f.e, f.err
 }
 
