@@ -985,6 +985,38 @@ func TestOtherInstanceStalenessAndFeed(t *testing.T) {
 	}
 }
 
+func TestFeedResetDropsWholeCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	feed := &chanFeed{ids: make(chan uuid.UUID, 1)}
+	other, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, Now: f.clock.Now, LastUsedInterval: -1, Auditor: &recorder{}, ChangeFeed: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(ctx) })
+	c := f.create(t, CreateRequest{})
+	if _, err := other.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation's notification is lost; the feed then reports a reset.
+	if _, err := f.m.Revoke(ctx, System(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	feed.ids <- uuid.Nil
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, err := other.Verify(ctx, c.Token.Reveal())
+		if errors.Is(err, ErrRevoked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a feed reset the instance still accepts a revoked key: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type chanFeed struct{ ids chan uuid.UUID }
 
 func (f *chanFeed) Watch(ctx context.Context, fn func(uuid.UUID)) error {

@@ -97,7 +97,7 @@ func (m *Manager) flushLoop(ctx context.Context) {
 func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := feed.Watch(ctx, m.cache.invalidate)
+		err := feed.Watch(ctx, m.changed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -110,6 +110,16 @@ func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// changed receives a change feed's ids: uuid.Nil means changes may have
+// been missed, so every cached key is dropped.
+func (m *Manager) changed(id uuid.UUID) {
+	if id == uuid.Nil {
+		m.cache.clear()
+		return
+	}
+	m.cache.invalidate(id)
 }
 
 // invalidate drops a changed key from this process's cache, so the change

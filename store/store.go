@@ -220,5 +220,9 @@ type ChangeFeed interface {
 	// deleted through any instance, until ctx is done or the feed fails. It
 	// returns ctx.Err() (wrapped) when ctx ends, or the failure. A feed may
 	// deliver an id more than once; fn must be quick and must not block.
+	//
+	// When the feed may have missed changes (it lost its connection and has
+	// just re-established it), it calls fn(uuid.Nil): the receiver must
+	// then treat every key as changed.
 	Watch(ctx context.Context, fn func(id uuid.UUID)) error
 }

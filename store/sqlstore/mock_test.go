@@ -157,7 +157,7 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 			steps: tx([]step{
 				{kind: exec, pattern: `^UPDATE \w+keys SET remaining_uses = remaining_uses - 1`, name: "decrement", affected: 1},
 				{kind: query, pattern: `^SELECT remaining_uses FROM`, name: "read remaining uses", rows: intRow("remaining_uses", 2)},
-			}, notify),
+			}),
 		}.inTx(),
 		{name: "TouchLastUsed", op: "touch last used",
 			call:  func(ctx context.Context, s *sqlstore.Store) error { return s.TouchLastUsed(ctx, touch(3)) },

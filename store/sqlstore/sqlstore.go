@@ -467,8 +467,10 @@ func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
 				case err != nil:
 					return fmt.Errorf("read remaining uses: %w", err)
 				case n > 0:
+					// No notification: a use taken changes nothing a cache
+					// holds (verifiers take uses from the store each time).
 					left = rem.Int64
-					return s.notify(ctx, tx, id)
+					return nil
 				case !rem.Valid:
 					left = -1
 					return nil

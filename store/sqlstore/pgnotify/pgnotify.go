@@ -40,9 +40,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnListen, if not nil, is called from the Watch goroutine each time
 	// the feed starts listening: with reconnected false the first time,
-	// and true after a reconnection. Notifications sent while the feed
-	// was disconnected are lost, so a cache should then drop every key it
-	// holds. Like fn of Watch, it must be quick.
+	// and true after a reconnection (after Watch has called fn(uuid.Nil)
+	// to say that notifications may have been lost). For monitoring; like
+	// fn of Watch, it must be quick.
 	OnListen func(reconnected bool)
 }
 
@@ -118,8 +118,9 @@ func validChannel(c string) bool {
 //
 // If the first connection fails, Watch returns that error at once, so that
 // a misconfiguration shows at start-up. A connection lost later is
-// re-established with exponential backoff, then OnListen(true) is called;
-// Watch keeps trying until ctx is done. Payloads that are not a UUID are
+// re-established with exponential backoff, then fn(uuid.Nil) is called
+// (changes may have been missed meanwhile) and OnListen(true); Watch keeps
+// trying until ctx is done. Payloads that are not a UUID are
 // ignored. An id may be delivered more than once.
 func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 	conn, err := f.listen(ctx)
@@ -147,6 +148,10 @@ func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 			backoff = min(2*backoff, f.maxBackoff)
 		}
 		backoff = f.minBackoff
+		// Notifications sent while disconnected are lost: tell the receiver
+		// to treat every key as changed, as the store.ChangeFeed contract
+		// says.
+		fn(uuid.Nil)
 		if f.onListen != nil {
 			f.onListen(true)
 		}
