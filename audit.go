@@ -24,7 +24,9 @@ const (
 // Event is one audit record. It never holds a secret: keys appear by id and
 // by their non-secret hint.
 type Event struct {
+	// Type says what happened.
 	Type EventType
+	// Time is when it happened, by the Manager's clock.
 	Time time.Time
 	// KeyID is the key acted on; the zero UUID when unknown (a failed
 	// verification of a token that matches no key).

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -659,22 +662,35 @@ func setAllowedCIDRs(rec *store.Key, cidrs []netip.Prefix) error {
 	return nil
 }
 
-// validateFields checks the free-text fields of rec.
+// validateFields checks the free-text fields of rec. Names, owners and
+// workspaces are identifiers: no leading or trailing space and no control
+// characters, so that no two of them differ only in ways a database
+// collation may ignore (MySQL compares 'tiger ' equal to 'tiger').
 func validateFields(rec *store.Key) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
 	}
-	switch {
-	case rec.Name == "":
+	if rec.Name == "" {
 		return fmt.Errorf("%w: %w", ErrInvalidRequest, ErrNameRequired)
-	case len(rec.Name) > MaxNameLength:
-		return bad("name longer than %d bytes", MaxNameLength)
+	}
+	for _, f := range []struct {
+		what, value string
+		max         int
+	}{
+		{"name", rec.Name, MaxNameLength},
+		{"owner", rec.Owner, MaxIdentLength},
+		{"workspace", rec.Workspace, MaxIdentLength},
+	} {
+		if len(f.value) > f.max {
+			return bad("%s longer than %d bytes", f.what, f.max)
+		}
+		if !cleanIdent(f.value) {
+			return bad("%s has surrounding spaces, control characters or invalid UTF-8", f.what)
+		}
+	}
+	switch {
 	case len(rec.Description) > MaxDescriptionLength:
 		return bad("description longer than %d bytes", MaxDescriptionLength)
-	case len(rec.Owner) > MaxIdentLength:
-		return bad("owner longer than %d bytes", MaxIdentLength)
-	case len(rec.Workspace) > MaxIdentLength:
-		return bad("workspace longer than %d bytes", MaxIdentLength)
 	case len(rec.Metadata) > MaxMetadataEntries:
 		return bad("more than %d metadata entries", MaxMetadataEntries)
 	}
@@ -684,6 +700,15 @@ func validateFields(rec *store.Key) error {
 		}
 	}
 	return nil
+}
+
+// cleanIdent reports whether s is valid UTF-8 without control characters
+// or leading or trailing white space.
+func cleanIdent(s string) bool {
+	if !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // storeError maps a store error to the manager's errors.

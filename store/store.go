@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -99,12 +100,7 @@ func (k *Key) Clone() *Key {
 	c.Hash = cloneSlice(k.Hash)
 	c.PrevHash = cloneSlice(k.PrevHash)
 	c.AllowedCIDRs = cloneSlice(k.AllowedCIDRs)
-	if k.Metadata != nil {
-		c.Metadata = make(map[string]string, len(k.Metadata))
-		for name, v := range k.Metadata {
-			c.Metadata[name] = v
-		}
-	}
+	c.Metadata = maps.Clone(k.Metadata)
 	if k.RemainingUses != nil {
 		n := *k.RemainingUses
 		c.RemainingUses = &n
@@ -140,9 +136,11 @@ const (
 
 // ListOptions filters and pages [Store.List]. Empty strings match anything.
 type ListOptions struct {
+	// Workspace and Owner, when set, match exactly.
 	Workspace string
 	Owner     string
-	Revoked   RevokedFilter
+	// Revoked selects by revocation state.
+	Revoked RevokedFilter
 	// Limit is the page size: 0 means DefaultListLimit; above
 	// MaxListLimit it is clamped.
 	Limit int
@@ -156,7 +154,10 @@ type ListOptions struct {
 // last key), or the zero UUID when no key matches after this page: a store
 // fetches one row more than the limit to know.
 type Page struct {
+	// Keys are the keys of this page.
 	Keys []*Key
+	// Next is the cursor of the following page: pass it as
+	// ListOptions.After.
 	Next uuid.UUID
 }
 
