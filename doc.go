@@ -41,9 +41,11 @@
 //
 // Every management call names the [Principal] acting: a verified key
 // ([Key.Principal]), a user with a permission set, or [System] for the
-// application itself. Managing keys needs apikey:read or apikey:write in the
-// key's workspace, and a principal can never create, widen, regenerate,
-// revoke or delete a key that holds more than it holds itself.
+// application itself. Seeing keys needs apikey:view, and managing them
+// apikey:manage, in the key's workspace (the wildcard actions "*:read" and
+// "*:write" do not include them). A principal can never create, widen,
+// regenerate, revoke or delete a key that holds more than it holds itself,
+// nor give a key a longer life or looser limits than its own.
 //
 // # Audit
 //

@@ -251,7 +251,7 @@ type Created struct {
 	Key *store.Key
 }
 
-// Create issues a key on behalf of by, which must hold apikey:write in the
+// Create issues a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and every permission the new key would hold. It returns
 // the plaintext token exactly once. Validation errors wrap
 // [ErrInvalidRequest]; a name already used in the workspace is
@@ -306,7 +306,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	return &Created{Token: tok, Key: rec.Clone()}, nil
 }
 
-// Get returns the key with the given id, if by holds apikey:read in its
+// Get returns the key with the given id, if by holds apikey:view in its
 // workspace.
 func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
 	rec, err := m.store.Get(ctx, id)
@@ -324,7 +324,7 @@ type ListRequest = store.ListOptions
 
 // List returns one page of keys. A principal bound to a workspace lists
 // only that workspace (asking for another is [ErrForbidden]); others need
-// apikey:read outside any workspace to list across workspaces.
+// apikey:view outside any workspace to list across workspaces.
 func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
 	if by.Workspace != "" && !by.SuperAdmin {
 		if req.Workspace != "" && req.Workspace != by.Workspace {
@@ -367,7 +367,7 @@ type UpdateRequest struct {
 	AllowedCIDRs *[]netip.Prefix
 }
 
-// Update changes a key on behalf of by, which must hold apikey:write in the
+// Update changes a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and cover the key both before and after the change.
 func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (*store.Key, error) {
 	return m.mutate(ctx, by, id, req.Version, EventUpdated, func(rec *store.Key, now time.Time) error {
@@ -549,7 +549,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 	}
 }
 
-// authorizeChange checks that by may change rec: apikey:write in its
+// authorizeChange checks that by may change rec: apikey:manage in its
 // workspace and every permission rec holds.
 func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
 	target, err := m.principalOf(rec)
