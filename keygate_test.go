@@ -872,7 +872,7 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 	for f.store.getByHash.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
 	close(f.store.gate)
 	wg.Wait()
 	close(errs)

@@ -1,0 +1,201 @@
+package keygate_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/memory"
+	"github.com/keygate/keygate/store/sqlstore"
+)
+
+// engines returns a fresh store of each engine available: memory and
+// SQLite always, PostgreSQL and MySQL/MariaDB when their DSN variables are
+// set (.ci/run always sets them).
+func engines(t *testing.T) map[string]func(t *testing.T) store.Store {
+	t.Helper()
+	sql := func(driver, dsn string, d sqlstore.Dialect) func(t *testing.T) store.Store {
+		return func(t *testing.T) store.Store {
+			t.Helper()
+			if driver == "sqlite" {
+				dsn = "file:" + filepath.Join(t.TempDir(), "keys.db") + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+			}
+			db, err := sqlx.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			suffix := make([]byte, 4)
+			rand.Read(suffix)
+			prefix := "mgr" + hex.EncodeToString(suffix) + "_"
+			st, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: d, TablePrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				st.Close()
+				for _, table := range []string{st.Table(), prefix + "schema_migrations"} {
+					if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
+						t.Errorf("drop %s: %v", table, err)
+					}
+				}
+			})
+			return st
+		}
+	}
+	out := map[string]func(t *testing.T) store.Store{
+		"memory": func(*testing.T) store.Store { return memory.New() },
+		"sqlite": sql("sqlite", "", sqlstore.SQLite),
+	}
+	if dsn := os.Getenv("KEYGATE_TEST_POSTGRES_DSN"); dsn != "" {
+		out["postgres"] = sql("pgx", dsn, sqlstore.Postgres)
+	}
+	if dsn := os.Getenv("KEYGATE_TEST_MYSQL_DSN"); dsn != "" {
+		out["mysql"] = sql("mysql", dsn, sqlstore.MySQL)
+	}
+	return out
+}
+
+func hasher(t *testing.T, ids ...string) *apikey.Hasher {
+	t.Helper()
+	var peppers []apikey.Pepper
+	for _, id := range ids {
+		peppers = append(peppers, apikey.Pepper{ID: id, Key: []byte("pepper " + id + " of at least thirty-two bytes")})
+	}
+	h, err := apikey.NewHasher(peppers[0], peppers[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestManagerOnEveryEngine runs a key's whole life through the Manager on
+// each storage engine: what the conformance suite proves of the stores,
+// this proves of the Manager over them.
+func TestManagerOnEveryEngine(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			newManager := func(h *apikey.Hasher) *keygate.Manager {
+				m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, LastUsedInterval: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close(ctx) })
+				return m
+			}
+			m := newManager(hasher(t, "p1"))
+			uses := int64(3)
+			c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+				Name: "ci", Workspace: "tiger", Role: "editor", Scopes: []string{"billing:write"},
+				Metadata: map[string]string{"team": "infra"}, Expiry: keygate.ExpireAfterDays(30),
+				Limits: keygate.Limits{Uses: &uses},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "ci", Workspace: "tiger", Role: "viewer", Expiry: keygate.NeverExpire()}); !errors.Is(err, keygate.ErrDuplicateName) {
+				t.Errorf("duplicate name: got %v, want ErrDuplicateName", err)
+			}
+			tok := c.Token.Reveal()
+
+			// Uses are taken in the store, exactly.
+			for i := range 3 {
+				if _, err := m.Verify(ctx, tok); err != nil {
+					t.Fatalf("use %d: %v", i+1, err)
+				}
+			}
+			if _, err := m.Verify(ctx, tok); !errors.Is(err, keygate.ErrUsageExhausted) {
+				t.Fatalf("fourth use: got %v, want ErrUsageExhausted", err)
+			}
+			unlimited := int64(-1)
+			if _, err := m.Update(ctx, keygate.System(), c.Key.ID, keygate.UpdateRequest{Uses: &unlimited}); err != nil {
+				t.Fatal(err)
+			}
+
+			// Last-used times reach the store in a flush.
+			if err := m.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := st.Get(ctx, c.Key.ID)
+			if err != nil || rec.LastUsedAt.IsZero() {
+				t.Fatalf("LastUsedAt after flush = %v, %v; want set", rec.LastUsedAt, err)
+			}
+
+			// A rotated pepper still verifies, and re-hashes the key.
+			rotated := newManager(hasher(t, "p2", "p1"))
+			k, err := rotated.Verify(ctx, tok)
+			if err != nil {
+				t.Fatalf("verify under the older pepper: %v", err)
+			}
+			if !k.Allows(mustParse(t, "billing:write"), "tiger") {
+				t.Error("key lost its scope")
+			}
+			if rec, _ := st.Get(ctx, c.Key.ID); rec.PepperID != "p2" {
+				t.Errorf("pepper after verification = %q, want p2", rec.PepperID)
+			}
+
+			// Regenerate with a grace period, then revoke.
+			r, err := rotated.Regenerate(ctx, keygate.System(), c.Key.ID, keygate.RegenerateRequest{Expiry: keygate.ExpireAfterDays(60), GracePeriod: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{tok, r.Token.Reveal()} {
+				if _, err := rotated.Verify(ctx, s); err != nil {
+					t.Errorf("during grace: %v", err)
+				}
+			}
+			if _, err := rotated.Revoke(ctx, keygate.System(), c.Key.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rotated.Verify(ctx, r.Token.Reveal()); !errors.Is(err, keygate.ErrRevoked) {
+				t.Errorf("after revoke: got %v, want ErrRevoked", err)
+			}
+			// Revoking also wipes the old secret of the grace period.
+			if _, err := rotated.Verify(ctx, tok); !errors.Is(err, keygate.ErrInvalid) {
+				t.Errorf("old secret after revoke: got %v, want ErrInvalid", err)
+			}
+			page, err := rotated.List(ctx, keygate.System(), keygate.ListRequest{Workspace: "tiger", Revoked: store.OnlyRevoked})
+			if err != nil || len(page.Keys) != 1 || page.Keys[0].ID != c.Key.ID {
+				t.Fatalf("list revoked = %v, %v", page, err)
+			}
+			if err := rotated.Delete(ctx, keygate.System(), c.Key.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rotated.Get(ctx, keygate.System(), c.Key.ID); !errors.Is(err, keygate.ErrNotFound) {
+				t.Errorf("after delete: got %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+type nopAuditor struct{}
+
+func (nopAuditor) Audit(context.Context, keygate.Event) {}
+
+func mustParse(t *testing.T, s string) permission.Permission {
+	t.Helper()
+	p, err := permission.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
