@@ -1,0 +1,62 @@
+// Package client is a typed Go client of the keygate key management API
+// served by package server, in the style of google/go-github.
+//
+// # Using it
+//
+//	c, err := client.New("https://keys.example.com/api/v1/", client.WithToken(adminToken))
+//	created, _, err := c.Create(ctx, client.CreateRequest{
+//		Name: "grafana", Workspace: "tiger", Role: "viewer", Expiry: "30d",
+//	})
+//	fmt.Println(created.Token)          // redacted: kg_3Xk9…[REDACTED]
+//	deliver(created.Token.Reveal())     // the only copy of the token
+//
+// [New] takes the base URL and options ([WithToken], [WithHTTPClient],
+// [WithUserAgent]), checked at once. Paths are resolved relative to the base
+// URL, so the API may be mounted under any prefix.
+//
+// # Endpoints
+//
+//	Client.Create      POST   /keys                  → *CreatedKey
+//	Client.List        GET    /keys?workspace=...    → *KeyList (Next cursor); Client.All iterates
+//	Client.Get         GET    /keys/{id}             → *Key
+//	Client.Update      PATCH  /keys/{id}             → *Key (Version sent as If-Match)
+//	Client.Regenerate  POST   /keys/{id}/regenerate  → *CreatedKey
+//	Client.Revoke      POST   /keys/{id}/revoke      → *Key
+//	Client.Delete      DELETE /keys/{id}             → (no body)
+//
+// Every method takes a context first and returns a [*Response] (the
+// *http.Response plus [Response.Next] and [Response.RetryAfter]) whenever
+// the server answered, even with an error.
+//
+// # Errors
+//
+// A non-2xx answer is an [*ErrorResponse] holding the decoded RFC 9457
+// problem ([CheckResponse]; error bodies are read through a 1 MiB limit).
+// It matches keygate's errors with errors.Is, as a local Manager's error
+// would, through server.ErrorsFor:
+//
+//	_, _, err := c.Create(ctx, req)
+//	switch {
+//	case errors.Is(err, keygate.ErrForbidden):      // 403
+//	case errors.Is(err, keygate.ErrDuplicateName):  // 409
+//	case errors.Is(err, keygate.ErrInvalidRequest): // any 400
+//	case errors.Is(err, keygate.ErrUnavailable):    // 503: retry later
+//	}
+//	var er *client.ErrorResponse
+//	if errors.As(err, &er) { log.Print(er.Problem.Code) }
+//
+// Transport failures are returned wrapped, and undecodable successful
+// responses wrap [ErrInvalidResponse].
+//
+// # Secrets
+//
+// [WithToken] adds "Authorization: Api-Key <token>" to a clone of each
+// request to the base URL's host only, never to another host (a redirect
+// elsewhere gets no token). Tokens travel only in that header and in
+// [CreatedKey.Token], an apikey.Token that prints redacted; no error,
+// printed value or URL in an error holds one.
+//
+// # Concurrency
+//
+// A [Client] is immutable after New and safe for concurrent use.
+package client

@@ -1,0 +1,220 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/server"
+)
+
+// The API's JSON bodies, shared with package server so that the two cannot
+// disagree; see the server package for their fields.
+type (
+	// Key is a key as the API shows it: never its token or hash.
+	Key = server.Key
+	// Limits restricts how a key may be used.
+	Limits = server.Limits
+	// LimitsUpdate changes some of a key's limits.
+	LimitsUpdate = server.LimitsUpdate
+	// RateLimit allows Requests per Window.
+	RateLimit = server.RateLimit
+	// Duration is a time.Duration written as a string such as "1h".
+	Duration = server.Duration
+	// CreateRequest describes a new key; Name and Expiry are required.
+	CreateRequest = server.CreateRequest
+	// UpdateRequest changes the non-nil fields of a key; a non-zero
+	// Version is sent as If-Match.
+	UpdateRequest = server.UpdateRequest
+	// RegenerateRequest gives a key a new token and expiry.
+	RegenerateRequest = server.RegenerateRequest
+	// KeyList is one page of keys and the cursor of the next.
+	KeyList = server.KeyList
+)
+
+// CreatedKey is a key just created or regenerated, with its new token.
+// Token prints in redacted form (with %v, in logs, as JSON); Token.Reveal
+// returns it, to hand to its user once: it cannot be read again.
+type CreatedKey struct {
+	Key   *Key
+	Token apikey.Token
+}
+
+// createdBody is the wire form of a CreatedKey.
+type createdBody struct {
+	Key   *Key   `json:"key"`
+	Token string `json:"token"`
+}
+
+// createdKey checks and converts b.
+func (b *createdBody) createdKey() (*CreatedKey, error) {
+	tok, err := apikey.Parse(b.Token)
+	if err != nil || b.Key == nil {
+		// Never quote the token, even a malformed one.
+		return nil, fmt.Errorf("%w: no key or a malformed token", ErrInvalidResponse)
+	}
+	return &CreatedKey{Key: b.Key, Token: tok}, nil
+}
+
+// ListOptions filters and pages [Client.List]. Zero fields are left out.
+type ListOptions struct {
+	// Workspace and Owner list only the keys with this workspace, owner.
+	Workspace string
+	Owner     string
+	// Revoked is server.RevokedAny (the default), server.RevokedActive or
+	// server.RevokedOnly.
+	Revoked string
+	// Limit is the page size, 1 to 1000; 0 means the server's default, 50.
+	Limit int
+	// After is the cursor: [Response.Next] or KeyList.Next of the previous
+	// page; "" for the first page.
+	After string
+}
+
+// query encodes o as a query string.
+func (o *ListOptions) query() string {
+	q := url.Values{}
+	for name, v := range map[string]string{"workspace": o.Workspace, "owner": o.Owner, "revoked": o.Revoked, "after": o.After} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// keyPath returns the path of key id, with an optional action.
+func keyPath(id uuid.UUID, action string) string {
+	p := "keys/" + id.String()
+	if action != "" {
+		p += "/" + action
+	}
+	return p
+}
+
+// Create issues a key (POST /keys). The token in the result is the only
+// copy there will ever be.
+func (c *Client) Create(ctx context.Context, req CreateRequest) (*CreatedKey, *Response, error) {
+	return c.created(ctx, "keys", req)
+}
+
+// Get returns key id (GET /keys/{id}).
+func (c *Client) Get(ctx context.Context, id uuid.UUID) (*Key, *Response, error) {
+	return c.key(ctx, http.MethodGet, keyPath(id, ""), nil, 0)
+}
+
+// List returns one page of keys (GET /keys); resp.Next, like the list's
+// Next, is the cursor of the following page, "" on the last one.
+func (c *Client) List(ctx context.Context, opts ListOptions) (*KeyList, *Response, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, "keys"+opts.query(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := new(KeyList)
+	resp, err := c.do(req, list)
+	if err != nil {
+		return nil, resp, err
+	}
+	resp.Next = list.Next
+	return list, resp, nil
+}
+
+// All returns an iterator over every key matching opts from opts.After on,
+// fetching the pages as it goes. On a failure it yields (nil, err) once and
+// stops.
+func (c *Client) All(ctx context.Context, opts ListOptions) iter.Seq2[*Key, error] {
+	return func(yield func(*Key, error) bool) {
+		for {
+			list, _, err := c.List(ctx, opts)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, k := range list.Keys {
+				if !yield(k, nil) {
+					return
+				}
+			}
+			if list.Next == "" {
+				return
+			}
+			opts.After = list.Next
+		}
+	}
+}
+
+// Update changes key id (PATCH /keys/{id}): only the non-nil fields of req.
+// A non-zero req.Version is sent as If-Match too; if the key is at another
+// version the call fails with an error matching keygate.ErrConflict.
+func (c *Client) Update(ctx context.Context, id uuid.UUID, req UpdateRequest) (*Key, *Response, error) {
+	return c.key(ctx, http.MethodPatch, keyPath(id, ""), req, req.Version)
+}
+
+// Regenerate gives key id a new token and expiry (POST
+// /keys/{id}/regenerate); the old token stops working at once, or after
+// req.GracePeriod.
+func (c *Client) Regenerate(ctx context.Context, id uuid.UUID, req RegenerateRequest) (*CreatedKey, *Response, error) {
+	return c.created(ctx, keyPath(id, "regenerate"), req)
+}
+
+// Revoke stops key id from working (POST /keys/{id}/revoke) and returns
+// it. Revoking a revoked key is not an error.
+func (c *Client) Revoke(ctx context.Context, id uuid.UUID) (*Key, *Response, error) {
+	return c.key(ctx, http.MethodPost, keyPath(id, "revoke"), nil, 0)
+}
+
+// Delete removes key id (DELETE /keys/{id}).
+func (c *Client) Delete(ctx context.Context, id uuid.UUID) (*Response, error) {
+	req, err := c.newRequest(ctx, http.MethodDelete, keyPath(id, ""), nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req, nil)
+}
+
+// key calls a route answering one Key, with If-Match: "version" when
+// version is not zero.
+func (c *Client) key(ctx context.Context, method, path string, body any, version int64) (*Key, *Response, error) {
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if version != 0 {
+		req.Header.Set("If-Match", `"`+strconv.FormatInt(version, 10)+`"`)
+	}
+	k := new(Key)
+	resp, err := c.do(req, k)
+	if err != nil {
+		return nil, resp, err
+	}
+	return k, resp, nil
+}
+
+// created calls a route answering a key and its token.
+func (c *Client) created(ctx context.Context, path string, body any) (*CreatedKey, *Response, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b createdBody
+	resp, err := c.do(req, &b)
+	if err != nil {
+		return nil, resp, err
+	}
+	ck, err := b.createdKey()
+	if err != nil {
+		return nil, resp, err
+	}
+	return ck, resp, nil
+}

@@ -1,0 +1,75 @@
+// Package server is the REST API for managing keygate API keys: an
+// http.Handler over a keygate.Manager. Package client is its typed Go
+// client.
+//
+// # Routes
+//
+// [New] returns a [Server] serving, relative to its root (mount it under a
+// prefix with http.StripPrefix):
+//
+//	POST   /keys                  create             201 {"key": Key, "token": "..."} + Location
+//	GET    /keys                  list one page      200 KeyList {"keys": [...], "next": "..."}
+//	GET    /keys/{id}             read               200 Key + ETag
+//	PATCH  /keys/{id}             update             200 Key + ETag
+//	POST   /keys/{id}/regenerate  new token, expiry  200 {"key": Key, "token": "..."}
+//	POST   /keys/{id}/revoke      revoke             200 Key + ETag
+//	DELETE /keys/{id}             delete             204
+//
+// Bodies are [CreateRequest], [UpdateRequest] and [RegenerateRequest];
+// responses hold [Key] and [KeyList]. The create and regenerate responses
+// are the only ones that ever hold a token, and only the new one; no
+// response holds a key's hash or pepper id. Expiries are written as
+// keygate.ParseExpiry reads them ("never", "30d", "2026-12-31", an RFC 3339
+// time) and durations as time.ParseDuration does ("1h"); see [Duration].
+//
+// GET /keys takes the query parameters workspace, owner, revoked
+// ([RevokedAny], [RevokedActive] or [RevokedOnly]), limit (1 to 1000,
+// default 50) and after (the "next" cursor of the previous page).
+//
+// PATCH changes only the fields present. To update only the version you
+// read, send it as If-Match: "<version>" (the ETag of the key) or as
+// "version" in the body: another version is answered 409 conflict.
+//
+// # Authentication and authorization
+//
+// Every request, unknown paths included, is verified by the
+// [Config.Middleware] and needs a principal, by default the verified key's
+// ([Config.Principal] may supply a user session instead); otherwise it is
+// refused with the middleware's 401 problem. Authorization is the
+// Manager's: viewing keys needs apikey:view and changing them apikey:manage
+// in the key's workspace, and no caller may create or widen a key beyond
+// what it holds (permissions, lifetime, limits).
+//
+// # Requests
+//
+// Bodies must be application/json (else 415), at most
+// [Config.MaxBodyBytes] (else 413), and exactly one JSON object with no
+// unknown field (else 400 invalid_json with a precise detail that never
+// quotes the body). An {id} that is not a UUID names no key: 404 not_found.
+//
+// # Errors
+//
+// Failures are RFC 9457 problem responses (middleware.Problem, written by
+// [Config.ErrorHandler], middleware.WriteProblem by default) whose code is
+// one of the Code constants, such as [CodeUnknownRole]; [ErrorsFor] maps a
+// code back to keygate's errors:
+//
+//	400 invalid_json, invalid_request, name_required, invalid_expiry,
+//	    workspace_required, unknown_role, invalid_scope, no_permissions, invalid_field
+//	401 (middleware codes), unauthenticated
+//	403 forbidden
+//	404 not_found
+//	405 method_not_allowed (+ Allow)
+//	409 conflict, duplicate_name, revoked (regenerating a revoked key)
+//	413 body_too_large
+//	415 unsupported_media_type
+//	503 unavailable (the store failed: nothing was done)
+//	500 internal
+//
+// Texts are fixed: the text of an internal error never reaches a client.
+// Every response, success or not, carries Cache-Control: no-store.
+//
+// # Concurrency
+//
+// A Server is immutable after New and safe for concurrent use.
+package server

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/middleware"
+)
+
+// Errors of this package, checked with [errors.Is].
+var (
+	// ErrInvalidConfig means [New] was given an unusable [Config]: no
+	// Manager, no Middleware, or a negative MaxBodyBytes.
+	ErrInvalidConfig = errors.New("server: invalid configuration")
+	// ErrInvalidDuration means a JSON [Duration] is not a string that
+	// time.ParseDuration reads. It is answered 400 invalid_field.
+	ErrInvalidDuration = errors.New("server: invalid duration")
+)
+
+// The values of the "code" member of problem responses, in addition to
+// those of package middleware (401 missing, malformed, invalid, expired,
+// revoked; 403 address_denied; 429 rate_limited, usage_exhausted), which
+// answer a caller whose own key fails. They are part of the API: clients may
+// switch on them; [ErrorsFor] maps each to keygate's errors.
+const (
+	// CodeInvalidJSON (400): the body is not one JSON object of the
+	// expected shape (syntax error, wrong type, unknown field, trailing
+	// data, empty body).
+	CodeInvalidJSON = "invalid_json"
+	// CodeUnsupportedMediaType (415): the body is not application/json.
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeBodyTooLarge (413): the body exceeds [Config.MaxBodyBytes].
+	CodeBodyTooLarge = "body_too_large"
+	// CodeInvalidRequest (400): the request is invalid for a reason none
+	// of the more precise codes below names.
+	CodeInvalidRequest = "invalid_request"
+	// CodeNameRequired (400): a key needs a name.
+	CodeNameRequired = "name_required"
+	// CodeDuplicateName (409): the name is already used in the workspace.
+	CodeDuplicateName = "duplicate_name"
+	// CodeInvalidExpiry (400): the expiry is missing, in the past or not in
+	// a known form.
+	CodeInvalidExpiry = "invalid_expiry"
+	// CodeWorkspaceRequired (400): the role requires a workspace.
+	CodeWorkspaceRequired = "workspace_required"
+	// CodeUnknownRole (400): no role has that name.
+	CodeUnknownRole = "unknown_role"
+	// CodeInvalidScope (400): a scope is not a valid permission.
+	CodeInvalidScope = "invalid_scope"
+	// CodeNoPermissions (400): a key needs a role or at least one scope.
+	CodeNoPermissions = "no_permissions"
+	// CodeInvalidField (400): a field or query parameter is too long, out
+	// of range or badly formed; the detail says which.
+	CodeInvalidField = "invalid_field"
+	// CodeForbidden (403): the caller may not do this to this key, lacking
+	// apikey:view or apikey:manage in its workspace, or because the key
+	// would hold more than the caller: permissions, lifetime or limits
+	// (privilege escalation).
+	CodeForbidden = "forbidden"
+	// CodeNotFound (404): no key has that id (an id that is not a UUID
+	// names no key), or no route has that path.
+	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed (405): the path exists, but not for this method;
+	// the Allow header lists those that do.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeConflict (409): the key's version is not the one given in
+	// If-Match or "version".
+	CodeConflict = "conflict"
+	// CodeRevoked (409 here): a revoked key cannot be regenerated. It is
+	// also middleware's 401 code for a caller whose own key is revoked.
+	CodeRevoked = middleware.CodeRevoked
+	// CodeUnauthenticated (401): [Config.Principal] found no principal in
+	// a request whose key, if any, is valid.
+	CodeUnauthenticated = "unauthenticated"
+	// CodeUnavailable (503): the key store failed; nothing was done.
+	CodeUnavailable = middleware.CodeUnavailable
+	// CodeInternal (500): an unexpected failure; its details are not sent.
+	CodeInternal = middleware.CodeInternal
+)
+
+// answer is how the errors matching err are answered, and what code stands
+// for: err and, when set, also.
+type answer struct {
+	err    error
+	also   error
+	status int
+	code   string
+	detail string
+}
+
+// answers is the table of Manager errors, in the order they are tested:
+// store failures first, so a failure never passes for a client error; the
+// precise validation errors before ErrInvalidRequest, which they all wrap.
+func answers() []answer {
+	inv := keygate.ErrInvalidRequest
+	return []answer{
+		{keygate.ErrUnavailable, nil, http.StatusServiceUnavailable, CodeUnavailable, "The key store is unavailable; nothing was changed. Try again later."},
+		{keygate.ErrForbidden, nil, http.StatusForbidden, CodeForbidden, "The caller may not do this to this key: it lacks the permission to view or manage keys in the key's workspace, or the key would hold more than the caller (permissions, lifetime or limits)."},
+		{keygate.ErrNotFound, nil, http.StatusNotFound, CodeNotFound, "No key has this id."},
+		{keygate.ErrConflict, nil, http.StatusConflict, CodeConflict, "The key has changed since the version given; read it again."},
+		{keygate.ErrRevoked, nil, http.StatusConflict, CodeRevoked, "The key is revoked; a revoked key cannot be regenerated."},
+		{keygate.ErrDuplicateName, inv, http.StatusConflict, CodeDuplicateName, "A key with this name already exists in the workspace."},
+		{keygate.ErrNameRequired, inv, http.StatusBadRequest, CodeNameRequired, "A key needs a name."},
+		{keygate.ErrInvalidExpiry, inv, http.StatusBadRequest, CodeInvalidExpiry, `The expiry must be "never", a number of days such as "30d", a date such as "2026-12-31" or an RFC 3339 time, in the future.`},
+		{keygate.ErrWorkspaceRequired, inv, http.StatusBadRequest, CodeWorkspaceRequired, "The role requires a workspace."},
+		{keygate.ErrUnknownRole, inv, http.StatusBadRequest, CodeUnknownRole, "No role has this name."},
+		{keygate.ErrInvalidScope, inv, http.StatusBadRequest, CodeInvalidScope, `A scope is not a permission of the form resource[/instance]:action, such as "billing:read".`},
+		{keygate.ErrNoPermissions, inv, http.StatusBadRequest, CodeNoPermissions, "A key needs a role or at least one scope."},
+		{keygate.ErrInvalidField, inv, http.StatusBadRequest, CodeInvalidField, "A field is too long or out of range."},
+		{inv, nil, http.StatusBadRequest, CodeInvalidRequest, "The request is invalid."},
+	}
+}
+
+// ErrorsFor returns the errors a problem code stands for, so that a client
+// can test a remote failure with errors.Is as it would a local one: for
+// example keygate.ErrForbidden for "forbidden" and "insufficient_permission",
+// and keygate.ErrInvalidRequest with keygate.ErrUnknownRole for
+// "unknown_role". It covers the codes of this package and of package
+// middleware, and returns nil for codes that stand for no error of keygate
+// or middleware (method_not_allowed, unauthenticated, internal, unknown
+// codes). It is safe for concurrent use.
+func ErrorsFor(code string) []error {
+	for _, a := range answers() {
+		if a.code == code {
+			if a.also != nil {
+				return []error{a.err, a.also}
+			}
+			return []error{a.err}
+		}
+	}
+	switch code {
+	case CodeInvalidJSON, CodeUnsupportedMediaType, CodeBodyTooLarge:
+		return []error{keygate.ErrInvalidRequest}
+	case middleware.CodeMissing:
+		return []error{middleware.ErrNoCredential}
+	case middleware.CodeMalformed:
+		return []error{keygate.ErrMalformed}
+	case middleware.CodeInvalid:
+		return []error{keygate.ErrInvalid}
+	case middleware.CodeExpired:
+		return []error{keygate.ErrExpired}
+	case middleware.CodeInsufficientPermission:
+		return []error{keygate.ErrForbidden}
+	case middleware.CodeAddressDenied:
+		return []error{keygate.ErrAddressDenied}
+	case middleware.CodeRateLimited:
+		return []error{keygate.ErrRateLimited}
+	case middleware.CodeUsageExhausted:
+		return []error{keygate.ErrUsageExhausted}
+	}
+	return nil
+}
+
+// requestError is a refusal decided by the server itself (body, query,
+// headers), with a detail safe to send: it never quotes the client's input.
+type requestError struct {
+	status int
+	code   string
+	detail string
+}
+
+func (e *requestError) Error() string { return "server: " + e.code + ": " + e.detail }
+
+// invalidJSON returns a 400 invalid_json refusal.
+func invalidJSON(detail string) error {
+	return &requestError{http.StatusBadRequest, CodeInvalidJSON, detail}
+}
+
+// invalidField returns a 400 invalid_field refusal.
+func invalidField(detail string) error {
+	return &requestError{http.StatusBadRequest, CodeInvalidField, detail}
+}
+
+// notFound is the refusal of an id that is not a UUID.
+func notFound() error {
+	return &requestError{http.StatusNotFound, CodeNotFound, "No key has this id."}
+}
+
+// problemFor returns the problem answering err. Its texts are fixed, never
+// err's text (which may hold internal details or the client's input),
+// except the reason of an invalid field, which keygate writes from
+// constants only.
+func problemFor(err error) *middleware.Problem {
+	p := &middleware.Problem{Type: "about:blank", Err: err}
+	var re *requestError
+	if errors.As(err, &re) {
+		p.Status, p.Code, p.Detail = re.status, re.code, re.detail
+	} else {
+		p.Status, p.Code, p.Detail = http.StatusInternalServerError, CodeInternal, "The request failed unexpectedly."
+		if errors.Is(err, ErrInvalidDuration) {
+			p.Status, p.Code, p.Detail = http.StatusBadRequest, CodeInvalidField, `A duration must be a string such as "90s" or "1h".`
+		}
+		for _, a := range answers() {
+			if errors.Is(err, a.err) {
+				p.Status, p.Code, p.Detail = a.status, a.code, a.detail
+				if a.err == keygate.ErrInvalidField {
+					p.Detail = fieldReason(err, p.Detail)
+				}
+				break
+			}
+		}
+	}
+	p.Title = http.StatusText(p.Status)
+	return p
+}
+
+// fieldReason returns what keygate wrote after ErrInvalidField in err,
+// such as "name longer than 128 bytes" (always from constants), or def.
+func fieldReason(err error, def string) string {
+	_, reason, ok := strings.Cut(err.Error(), keygate.ErrInvalidField.Error()+": ")
+	if !ok || reason == "" {
+		return def
+	}
+	return strings.ToUpper(reason[:1]) + reason[1:] + "."
+}

@@ -1,0 +1,460 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/middleware"
+	"github.com/keygate/keygate/store"
+)
+
+// DefaultMaxBodyBytes is the request body limit when
+// [Config.MaxBodyBytes] is zero.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Config configures a [Server]. Manager and Middleware are required.
+type Config struct {
+	// Manager carries out every request. Required.
+	Manager *keygate.Manager
+	// Middleware authenticates the caller: every request is verified with
+	// it, and refused as it documents when no principal results. Required.
+	Middleware *middleware.Middleware
+	// Principal returns who acts for a request, or false to refuse it with
+	// 401. It runs after Middleware.Verify, so it may read
+	// middleware.FromContext, or a user session of the application's own.
+	// Default: the verified key's Principal(). It is called concurrently
+	// and must be safe for concurrent use.
+	Principal func(r *http.Request) (keygate.Principal, bool)
+	// MaxBodyBytes bounds request bodies; larger ones are refused with 413.
+	// Default [DefaultMaxBodyBytes] (64 KiB).
+	MaxBodyBytes int64
+	// ErrorHandler writes the problem answering a failed request, after
+	// the server has set its headers (Cache-Control, Allow for 405); p.Err
+	// holds the underlying error, for logging only. Refusals by the
+	// Middleware go to the Middleware's own ErrorHandler. Default:
+	// middleware.WriteProblem. It must be safe for concurrent use.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
+}
+
+// Server is the REST API for managing keys: an http.Handler serving the
+// routes listed in the package documentation, relative to its root, so it
+// can be mounted under a prefix with http.StripPrefix. Every response
+// carries Cache-Control: no-store. A Server is immutable after [New] and
+// safe for concurrent use.
+type Server struct {
+	manager   *keygate.Manager
+	mw        *middleware.Middleware
+	principal func(r *http.Request) (keygate.Principal, bool)
+	maxBody   int64
+	onError   func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
+	handler   http.Handler
+}
+
+// New returns a Server for cfg, or an error wrapping [ErrInvalidConfig]
+// when cfg lacks its Manager or Middleware or has a negative MaxBodyBytes.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Manager == nil:
+		return nil, fmt.Errorf("%w: Config.Manager is required", ErrInvalidConfig)
+	case cfg.Middleware == nil:
+		return nil, fmt.Errorf("%w: Config.Middleware is required", ErrInvalidConfig)
+	case cfg.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("%w: Config.MaxBodyBytes is negative", ErrInvalidConfig)
+	}
+	s := &Server{
+		manager:   cfg.Manager,
+		mw:        cfg.Middleware,
+		principal: cfg.Principal,
+		maxBody:   cfg.MaxBodyBytes,
+		onError:   cfg.ErrorHandler,
+	}
+	if s.principal == nil {
+		s.principal = keyPrincipal
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.onError == nil {
+		s.onError = middleware.WriteProblem
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /keys", s.route(s.create))
+	mux.Handle("GET /keys", s.route(s.list))
+	mux.Handle("GET /keys/{id}", s.route(s.get))
+	mux.Handle("PATCH /keys/{id}", s.route(s.update))
+	mux.Handle("DELETE /keys/{id}", s.route(s.delete))
+	mux.Handle("POST /keys/{id}/regenerate", s.route(s.regenerate))
+	mux.Handle("POST /keys/{id}/revoke", s.route(s.revoke))
+	// Without these, ServeMux would answer unknown paths and methods in
+	// plain text, before authentication.
+	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
+	mux.Handle("/keys/{id}", s.route(methodNotAllowed("GET, HEAD, PATCH, DELETE")))
+	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
+	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
+	mux.Handle("/", s.route(func(http.ResponseWriter, *http.Request, keygate.Principal) error {
+		return &requestError{http.StatusNotFound, CodeNotFound, "No route has this path."}
+	}))
+	s.handler = s.mw.Verify(mux)
+	return s, nil
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.handler.ServeHTTP(w, r)
+}
+
+// keyPrincipal is the default Config.Principal: the verified key's.
+func keyPrincipal(r *http.Request) (keygate.Principal, bool) {
+	key, ok := middleware.FromContext(r.Context())
+	if !ok {
+		return keygate.Principal{}, false
+	}
+	return key.Principal(), true
+}
+
+// handler serves one route on behalf of by. An error is answered by
+// [problemFor]; a handler returns one only before writing anything.
+type handler func(w http.ResponseWriter, r *http.Request, by keygate.Principal) error
+
+// route authenticates the caller, then runs h.
+func (s *Server) route(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		by, ok := s.principal(r)
+		if !ok {
+			s.unauthenticated(w, r)
+			return
+		}
+		if err := h(w, r, by); err != nil {
+			s.onError(w, r, problemFor(err))
+		}
+	})
+}
+
+// unauthenticated refuses a request without a principal: as the
+// Middleware refuses it when its key is missing or bad, else 401
+// unauthenticated.
+func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	s.mw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.onError(w, r, problemFor(&requestError{http.StatusUnauthorized, CodeUnauthenticated,
+			"The request's credentials do not identify anyone allowed to manage keys."}))
+	})).ServeHTTP(w, r)
+}
+
+// methodNotAllowed answers a known path with an unsupported method.
+func methodNotAllowed(allow string) handler {
+	return func(w http.ResponseWriter, _ *http.Request, _ keygate.Principal) error {
+		w.Header().Set("Allow", allow)
+		return &requestError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "This method is not allowed on this path; see the Allow header."}
+	}
+}
+
+// create serves POST /keys.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	var in CreateRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	req, err := in.request()
+	if err != nil {
+		return err
+	}
+	c, err := s.manager.Create(r.Context(), by, req)
+	if err != nil {
+		return err
+	}
+	// Relative to the request URL ".../keys", whatever the mount prefix.
+	w.Header().Set("Location", "keys/"+c.Key.ID.String())
+	return writeJSON(w, http.StatusCreated, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
+}
+
+// list serves GET /keys.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	q := r.URL.Query()
+	req := keygate.ListRequest{Workspace: q.Get("workspace"), Owner: q.Get("owner")}
+	switch q.Get("revoked") {
+	case "", RevokedAny:
+		req.Revoked = store.AnyRevoked
+	case RevokedActive:
+		req.Revoked = store.OnlyActive
+	case RevokedOnly:
+		req.Revoked = store.OnlyRevoked
+	default:
+		return invalidField(`The revoked parameter must be "any", "active" or "revoked".`)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return invalidField(fmt.Sprintf("The limit parameter must be an integer from 1 to %d.", store.MaxListLimit))
+		}
+		req.Limit = min(n, store.MaxListLimit)
+	}
+	if v := q.Get("after"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return invalidField(`The after parameter must be the "next" cursor of a previous page.`)
+		}
+		req.After = id
+	}
+	page, err := s.manager.List(r.Context(), by, req)
+	if err != nil {
+		return err
+	}
+	out := KeyList{Keys: make([]*Key, len(page.Keys))}
+	for i, k := range page.Keys {
+		out.Keys[i] = newKey(k)
+	}
+	if page.Next != (uuid.UUID{}) {
+		out.Next = page.Next.String()
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// get serves GET /keys/{id}.
+func (s *Server) get(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.manager.Get(r.Context(), by, id)
+	if err != nil {
+		return err
+	}
+	return writeKey(w, rec)
+}
+
+// update serves PATCH /keys/{id}.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var in UpdateRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	switch {
+	case version == 0:
+	case in.Version == 0:
+		in.Version = version
+	case in.Version != version:
+		return invalidField("The If-Match header and the version field disagree.")
+	}
+	req, err := in.request()
+	if err != nil {
+		return err
+	}
+	rec, err := s.manager.Update(r.Context(), by, id, req)
+	if err != nil {
+		return err
+	}
+	return writeKey(w, rec)
+}
+
+// regenerate serves POST /keys/{id}/regenerate.
+func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in RegenerateRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	req, err := in.request()
+	if err != nil {
+		return err
+	}
+	c, err := s.manager.Regenerate(r.Context(), by, id, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
+}
+
+// revoke serves POST /keys/{id}/revoke. It reads no body.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.manager.Revoke(r.Context(), by, id)
+	if err != nil {
+		return err
+	}
+	return writeKey(w, rec)
+}
+
+// delete serves DELETE /keys/{id}.
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.manager.Delete(r.Context(), by, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// pathID returns the {id} of r's path. An id that is not a UUID names no
+// key: 404.
+func pathID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return uuid.UUID{}, notFound()
+	}
+	return id, nil
+}
+
+// ifMatch returns the version in r's If-Match header: 0 when there is none
+// or it is "*"; an error when it is not one entity tag holding a version,
+// such as "3" (quotes included).
+func ifMatch(r *http.Request) (int64, error) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+	if err != nil || n < 1 || len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
+		return 0, invalidField(`The If-Match header must be one version in quotes, such as "3", from the ETag header.`)
+	}
+	return n, nil
+}
+
+// decode reads r's body, which must be one JSON value of application/json
+// of at most s.maxBody bytes, into v, rejecting unknown fields.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "The request body must be application/json."}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return s.jsonError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return s.jsonError(err)
+		}
+		return invalidJSON("The request body must hold one JSON object and nothing after it.")
+	}
+	return nil
+}
+
+// jsonError returns the refusal of a body that failed to decode with err.
+// Its detail names the problem precisely but never quotes the body.
+func (s *Server) jsonError(err error) error {
+	var (
+		tooBig    *http.MaxBytesError
+		syntax    *json.SyntaxError
+		wrongType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return &requestError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("The request body is larger than %d bytes.", s.maxBody)}
+	case errors.Is(err, ErrInvalidDuration):
+		return err
+	case errors.Is(err, io.EOF):
+		return invalidJSON("The request body is empty; it must be a JSON object.")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidJSON("The request body ends in the middle of a JSON value.")
+	case errors.As(err, &syntax):
+		return invalidJSON(fmt.Sprintf("The request body is not valid JSON (syntax error at byte %d).", syntax.Offset))
+	case errors.As(err, &wrongType):
+		switch {
+		case wrongType.Field == "":
+			return invalidJSON("The request body must be a JSON object.")
+		case !safePath(wrongType.Field):
+			return invalidJSON("A field of the request body has the wrong type.")
+		}
+		return invalidJSON(fmt.Sprintf("The field %s must be %s.", wrongType.Field, jsonKind(wrongType.Type.Kind().String())))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name, err := strconv.Unquote(name); err == nil && safeName(name) {
+			return invalidJSON(fmt.Sprintf("The request body has an unknown field %q.", name))
+		}
+		return invalidJSON("The request body has an unknown field.")
+	}
+	return invalidJSON("The request body could not be decoded.")
+}
+
+// jsonKind names the JSON type of a Go kind.
+func jsonKind(kind string) string {
+	switch {
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "slice", kind == "array":
+		return "an array"
+	}
+	return "an object"
+}
+
+// safePath reports whether a dotted field path, which holds the client's
+// metadata keys, may be quoted in a response.
+func safePath(path string) bool {
+	for name := range strings.SplitSeq(path, ".") {
+		if !safeName(name) {
+			return false
+		}
+	}
+	return true
+}
+
+// safeName reports whether a field name from the client may be quoted in
+// a response: short identifiers only, which no token (at least 52
+// characters) can be.
+func safeName(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeKey writes rec with its version as ETag.
+func writeKey(w http.ResponseWriter, rec *store.Key) error {
+	w.Header().Set("ETag", `"`+strconv.FormatInt(rec.Version, 10)+`"`)
+	return writeJSON(w, http.StatusOK, newKey(rec))
+}
+
+// writeJSON writes v as an application/json response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("server: encode response: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}

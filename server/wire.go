@@ -1,0 +1,288 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/store"
+)
+
+// The JSON bodies of the API. They are plain values, safe for concurrent
+// reads; package client uses the same types, so the server and the client
+// cannot disagree on a field.
+
+// Key is the JSON view of an API key. It never holds the token, its hash or
+// the pepper id; Hint tells keys apart. ExpiresAt, LastUsedAt and RevokedAt
+// are omitted when zero (never expires, never used, not revoked). Like every
+// body type of this package it is a plain value, safe for concurrent reads.
+type Key struct {
+	ID          uuid.UUID         `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Owner       string            `json:"owner,omitempty"`
+	Workspace   string            `json:"workspace,omitempty"`
+	Role        string            `json:"role,omitempty"`
+	Scopes      []string          `json:"scopes,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Hint        string            `json:"hint"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	LastUsedAt  time.Time         `json:"last_used_at,omitzero"`
+	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
+	// Version changes with every update; send it back in If-Match (or
+	// UpdateRequest.Version) to update only the version you saw.
+	Version int64  `json:"version"`
+	Limits  Limits `json:"limits,omitzero"`
+}
+
+// Limits restricts how a key may be used. In a request it replaces the
+// key's limits as a whole; the zero Limits means no limits.
+type Limits struct {
+	// Rate limits the requests per window.
+	Rate RateLimit `json:"rate,omitzero"`
+	// UsesRemaining, when set, is the number of verifications the key still
+	// allows; nil means unlimited.
+	UsesRemaining *int64 `json:"uses_remaining,omitempty"`
+	// AllowedCIDRs, when not empty, are the client address prefixes the key
+	// is accepted from, such as "10.0.0.0/8" or "2001:db8::/32".
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+}
+
+// RateLimit allows Requests per Window; the zero RateLimit means none.
+type RateLimit struct {
+	Requests int      `json:"requests"`
+	Window   Duration `json:"window"`
+}
+
+// Duration is a time.Duration written in JSON as a string in the form
+// time.ParseDuration reads and time.Duration.String writes, such as "90s"
+// or "1h0m0s". Decoding anything else fails with [ErrInvalidDuration];
+// null leaves the value unchanged.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler. Its errors never quote the
+// input.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return ErrInvalidDuration
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return ErrInvalidDuration
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// CreateRequest is the body of POST /keys. Name and Expiry are required,
+// and a Role, Scopes or both.
+type CreateRequest struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Owner       string            `json:"owner,omitempty"`
+	Workspace   string            `json:"workspace,omitempty"`
+	Role        string            `json:"role,omitempty"`
+	Scopes      []string          `json:"scopes,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	// Expiry is "never", a number of days such as "30d", a date such as
+	// "2026-12-31" (the key works through that day, UTC) or an RFC 3339
+	// time: see keygate.ParseExpiry.
+	Expiry string  `json:"expiry"`
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// UpdateRequest is the body of PATCH /keys/{id}. Nil (absent or null)
+// fields leave the key as it is; a present field replaces its value, so
+// "scopes": [] removes every scope.
+type UpdateRequest struct {
+	// Version, when not zero, must equal the key's version or the update
+	// fails with 409 conflict; the If-Match header does the same.
+	Version     int64              `json:"version,omitempty"`
+	Name        *string            `json:"name,omitempty"`
+	Description *string            `json:"description,omitempty"`
+	Role        *string            `json:"role,omitempty"`
+	Scopes      *[]string          `json:"scopes,omitempty"`
+	Metadata    *map[string]string `json:"metadata,omitempty"`
+	// Expiry is a new expiry in the forms of [CreateRequest.Expiry],
+	// counted from now.
+	Expiry *string `json:"expiry,omitempty"`
+	// Limits changes the limits it names, and only those.
+	Limits *LimitsUpdate `json:"limits,omitempty"`
+}
+
+// LimitsUpdate changes a key's limits in an [UpdateRequest]: each non-nil
+// field replaces that limit; nil fields leave theirs as they are.
+type LimitsUpdate struct {
+	// Rate replaces the rate limit; {"requests": 0} removes it.
+	Rate *RateLimit `json:"rate,omitempty"`
+	// UsesRemaining sets the number of uses left; a negative number
+	// removes the usage limit.
+	UsesRemaining *int64 `json:"uses_remaining,omitempty"`
+	// AllowedCIDRs replaces the IP allow-list; [] removes it.
+	AllowedCIDRs *[]string `json:"allowed_cidrs,omitempty"`
+}
+
+// RegenerateRequest is the body of POST /keys/{id}/regenerate.
+type RegenerateRequest struct {
+	// Expiry is required, in the forms of [CreateRequest.Expiry].
+	Expiry string `json:"expiry"`
+	// GracePeriod keeps the old token working for this long, such as "1h";
+	// zero stops it at once.
+	GracePeriod Duration `json:"grace_period,omitzero"`
+}
+
+// KeyList is the body of a GET /keys response: one page of keys in
+// creation order. Next is the cursor of the following page, to send as the
+// "after" query parameter, or "" on the last page.
+type KeyList struct {
+	Keys []*Key `json:"keys"`
+	Next string `json:"next"`
+}
+
+// created is the body of the create and regenerate responses: the only
+// responses that hold a token. It is unexported so that nothing else ever
+// marshals a plaintext token.
+type created struct {
+	Key   *Key   `json:"key"`
+	Token string `json:"token"`
+}
+
+// Values of the "revoked" query parameter of GET /keys.
+const (
+	RevokedAny    = "any"     // revoked and active keys (the default)
+	RevokedActive = "active"  // keys not revoked, expired ones included
+	RevokedOnly   = "revoked" // revoked keys only
+)
+
+// newKey returns the JSON view of rec.
+func newKey(rec *store.Key) *Key {
+	k := &Key{
+		ID:          rec.ID,
+		Name:        rec.Name,
+		Description: rec.Description,
+		Owner:       rec.Owner,
+		Workspace:   rec.Workspace,
+		Role:        rec.Role,
+		Scopes:      rec.Scopes,
+		Metadata:    rec.Metadata,
+		Hint:        rec.Hint,
+		CreatedAt:   rec.CreatedAt,
+		UpdatedAt:   rec.UpdatedAt,
+		ExpiresAt:   rec.ExpiresAt,
+		LastUsedAt:  rec.LastUsedAt,
+		RevokedAt:   rec.RevokedAt,
+		Version:     rec.Version,
+		Limits: Limits{
+			Rate:          RateLimit{Requests: rec.RateLimit, Window: Duration(rec.RateWindow)},
+			UsesRemaining: rec.RemainingUses,
+		},
+	}
+	for _, p := range rec.AllowedCIDRs {
+		k.Limits.AllowedCIDRs = append(k.Limits.AllowedCIDRs, p.String())
+	}
+	return k
+}
+
+// limits converts l to the Manager's form.
+func (l *Limits) limits() (keygate.Limits, error) {
+	cidrs, err := parseCIDRs(l.AllowedCIDRs)
+	return keygate.Limits{
+		Rate:         keygate.RateLimit{Requests: l.Rate.Requests, Window: time.Duration(l.Rate.Window)},
+		Uses:         l.UsesRemaining,
+		AllowedCIDRs: cidrs,
+	}, err
+}
+
+// parseCIDRs parses the prefixes of limits.allowed_cidrs.
+func parseCIDRs(cidrs []string) ([]netip.Prefix, error) {
+	if len(cidrs) > keygate.MaxAllowedCIDRs {
+		return nil, invalidField(fmt.Sprintf("limits.allowed_cidrs holds more than %d prefixes.", keygate.MaxAllowedCIDRs))
+	}
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for i, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, invalidField(fmt.Sprintf("limits.allowed_cidrs[%d] is not a CIDR prefix such as 10.0.0.0/8.", i))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// request converts r to the Manager's form.
+func (r *CreateRequest) request() (keygate.CreateRequest, error) {
+	out := keygate.CreateRequest{
+		Name:        r.Name,
+		Description: r.Description,
+		Owner:       r.Owner,
+		Workspace:   r.Workspace,
+		Role:        r.Role,
+		Scopes:      r.Scopes,
+		Metadata:    r.Metadata,
+	}
+	var err error
+	if out.Expiry, err = keygate.ParseExpiry(r.Expiry); err != nil {
+		return out, err
+	}
+	if r.Limits != nil {
+		if out.Limits, err = r.Limits.limits(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// request converts r to the Manager's form.
+func (r *UpdateRequest) request() (keygate.UpdateRequest, error) {
+	out := keygate.UpdateRequest{
+		Version:     r.Version,
+		Name:        r.Name,
+		Description: r.Description,
+		Role:        r.Role,
+		Scopes:      r.Scopes,
+		Metadata:    r.Metadata,
+	}
+	if r.Expiry != nil {
+		e, err := keygate.ParseExpiry(*r.Expiry)
+		if err != nil {
+			return out, err
+		}
+		out.Expiry = &e
+	}
+	if l := r.Limits; l != nil {
+		if l.Rate != nil {
+			out.Rate = &keygate.RateLimit{Requests: l.Rate.Requests, Window: time.Duration(l.Rate.Window)}
+		}
+		out.Uses = l.UsesRemaining
+		if l.AllowedCIDRs != nil {
+			cidrs, err := parseCIDRs(*l.AllowedCIDRs)
+			if err != nil {
+				return out, err
+			}
+			out.AllowedCIDRs = &cidrs
+		}
+	}
+	return out, nil
+}
+
+// request converts r to the Manager's form.
+func (r *RegenerateRequest) request() (keygate.RegenerateRequest, error) {
+	e, err := keygate.ParseExpiry(r.Expiry)
+	return keygate.RegenerateRequest{Expiry: e, GracePeriod: time.Duration(r.GracePeriod)}, err
+}
