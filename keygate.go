@@ -242,8 +242,8 @@ type CreateRequest struct {
 	Limits Limits
 }
 
-// Created is the result of creating or regenerating a key. Token is the
-// plaintext key: show it to its user once; it cannot be recovered.
+// Created is the result of creating or regenerating a key: show its Token
+// to its user once; it cannot be recovered.
 type Created struct {
 	// Token is the plaintext key; it redacts itself when printed.
 	Token apikey.Token
@@ -252,7 +252,8 @@ type Created struct {
 }
 
 // Create issues a key on behalf of by, which must hold apikey:manage in the
-// key's workspace and every permission the new key would hold. It returns
+// key's workspace and every permission the new key would hold, and may not
+// give it a longer life or looser limits than its own. It returns
 // the plaintext token exactly once. Validation errors wrap
 // [ErrInvalidRequest]; a name already used in the workspace is
 // [ErrDuplicateName]; a store failure is [ErrUnavailable].

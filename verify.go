@@ -26,12 +26,12 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // VerifyFrom is [Manager.Verify] for a request from addr, which a key with
 // an IP allow-list must be inside.
 //
-// A malformed token is rejected by its checksum without touching the store
-// or the cache. A well-formed one is looked up in the verification cache,
-// keyed by the token's SHA-256, and on a miss in the store by its peppered
-// hash (trying older peppers too), compared in constant time. Revocation,
-// expiry, the address, the rate limit and the usage limit are checked on
-// every call, cached or not.
+// A token is first looked up in the verification cache, keyed by its
+// SHA-256. One not found there is parsed: a malformed token is rejected by
+// its checksum, without touching the store; a well-formed one is looked up
+// in the store by its peppered hash (trying older peppers too) and
+// compared in constant time. Revocation, expiry, the address, the rate
+// limit and the usage limit are checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
 	now := m.now()
 	var d digest
