@@ -27,6 +27,12 @@ type Config struct {
 	Store store.Store
 	// Hasher computes the peppered storage hash of tokens. Required: build
 	// it with apikey.NewHasher from a pepper kept outside the database.
+	//
+	// To rotate peppers across several instances, deploy in two steps:
+	// first add the new pepper as an older one everywhere, then make it
+	// the current one. A Manager re-hashes a key found under an older
+	// pepper with its current one, and an instance that does not yet hold
+	// the new pepper would then no longer find that key.
 	Hasher *apikey.Hasher
 	// Prefix is the token prefix, e.g. "acme_live". Default "kg".
 	Prefix string
@@ -286,7 +292,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&granted) || !by.bounds(nil, rec) {
+	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&granted) || !by.bounds(nil, rec, true) {
 		return nil, fmt.Errorf("%w: %s may not create this key", ErrForbidden, by.ID)
 	}
 	id, err := uuid.NewV7()
@@ -371,7 +377,8 @@ type UpdateRequest struct {
 // Update changes a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and cover the key both before and after the change.
 func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (*store.Key, error) {
-	return m.mutate(ctx, by, id, req.Version, EventUpdated, func(rec *store.Key, now time.Time) error {
+	regrant := req.Role != nil || req.Scopes != nil
+	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
 		if req.Name != nil {
 			rec.Name = *req.Name
 		}
@@ -445,7 +452,7 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 		return nil, fmt.Errorf("keygate: generate token: %w", err)
 	}
 	hash, pepperID := m.hasher.Hash(tok)
-	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, func(rec *store.Key, now time.Time) error {
+	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, true, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
 		}
@@ -455,7 +462,11 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 		}
 		rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = nil, "", time.Time{}
 		if req.GracePeriod > 0 {
-			rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = rec.Hash, rec.PepperID, canonicalTime(now.Add(req.GracePeriod))
+			graceEnd := canonicalTime(now.Add(req.GracePeriod))
+			if !expires.IsZero() && expires.Before(graceEnd) {
+				graceEnd = expires
+			}
+			rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = rec.Hash, rec.PepperID, graceEnd
 		}
 		rec.Hash, rec.PepperID, rec.Hint = hash, pepperID, tok.Hint()
 		rec.ExpiresAt = expires
@@ -470,7 +481,7 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 // Revoke stops a key from working, at once, keeping its record for audit.
 // Revoking a revoked key changes nothing and is not an error.
 func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	return m.mutate(ctx, by, id, 0, EventRevoked, func(rec *store.Key, now time.Time) error {
+	return m.mutate(ctx, by, id, 0, EventRevoked, false, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return errUnchanged
 		}
@@ -508,19 +519,22 @@ const maxUpdateAttempts = 8
 
 // mutate reads key id, checks that by may change it, applies fn, checks that
 // by covers the result (permissions, and the lifetime and limits that
-// changed), and stores it guarded by version, retrying on a
-// concurrent change unless the caller gave an expected version.
-func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
+// changed, or all of them with full; see Principal.bounds), and stores it
+// guarded by version, retrying on a concurrent change unless the caller
+// gave an expected version.
+func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
 	for attempt := 1; ; attempt++ {
 		rec, err := m.store.Get(ctx, id)
 		if err != nil {
 			return nil, m.storeError(string(event), err)
 		}
-		if version != 0 && rec.Version != version {
-			return nil, fmt.Errorf("%w: key %s is at version %d, not %d", ErrConflict, id, rec.Version, version)
-		}
+		// Authorize before comparing versions, so that a caller without
+		// rights learns nothing of the key.
 		if err := m.authorizeChange(&by, rec); err != nil {
 			return nil, err
+		}
+		if version != 0 && rec.Version != version {
+			return nil, fmt.Errorf("%w: key %s is at version %d, not %d", ErrConflict, id, rec.Version, version)
 		}
 		now := m.clock()
 		before := rec.Clone()
@@ -533,7 +547,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		if err := m.authorizeChange(&by, rec); err != nil {
 			return nil, err
 		}
-		if !by.bounds(before, rec) {
+		if !by.bounds(before, rec, full) {
 			return nil, fmt.Errorf("%w: %s may not give key %s a longer life or looser limits than its own", ErrForbidden, by.ID, rec.ID)
 		}
 		rec.UpdatedAt = now
@@ -555,7 +569,9 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
 	target, err := m.principalOf(rec)
 	if err != nil && !by.SuperAdmin {
-		return err
+		// A key whose role no longer resolves can be changed (fixed,
+		// revoked, deleted) only by a super admin.
+		return fmt.Errorf("%w: %s may not change key %s: %w", ErrForbidden, by.ID, rec.ID, err)
 	}
 	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&target) {
 		return fmt.Errorf("%w: %s may not change key %s", ErrForbidden, by.ID, rec.ID)
@@ -577,6 +593,11 @@ func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) e
 		}
 		if role.RequiresWorkspace && rec.Workspace == "" {
 			return fmt.Errorf("%w: %w: role %q", ErrInvalidRequest, ErrWorkspaceRequired, role.Name)
+		}
+		if role.SuperAdmin && rec.Workspace != "" {
+			// A super admin is allowed everything everywhere: binding it to a
+			// workspace would only mislead.
+			return fmt.Errorf("%w: %w: super-admin role %q cannot be bound to a workspace", ErrInvalidRequest, ErrInvalidField, role.Name)
 		}
 		rec.Role = role.Name
 	}

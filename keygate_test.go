@@ -83,6 +83,8 @@ type countingStore struct {
 	// gate, when set, holds every GetByHash, after it has read the store,
 	// until it is closed.
 	gate chan struct{}
+	// panicOnce makes the next GetByHash panic after the gate.
+	panicOnce atomic.Bool
 }
 
 var errStoreDown = errors.New("connection refused")
@@ -95,6 +97,9 @@ func (s *countingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key,
 	k, err := s.Store.GetByHash(ctx, hash)
 	if s.gate != nil {
 		<-s.gate // stall after reading, as a slow network would
+	}
+	if s.panicOnce.CompareAndSwap(true, false) {
+		panic("store exploded")
 	}
 	return k, err
 }
@@ -700,6 +705,144 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 	}
 	if _, err := f.m.Revoke(ctx, limited, narrow.Key.ID); err != nil {
 		t.Errorf("limited key revokes a narrower, unlimited key: %v", err)
+	}
+}
+
+func TestBoundedPrincipalCannotLaunderAKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	three := int64(3)
+	// P expires in an hour and has 3 uses; K is a viewer that never
+	// expires and has no limits.
+	pc := f.create(t, CreateRequest{Workspace: "tiger", Role: "owner", Expiry: ExpireAfter(time.Hour), Limits: Limits{Uses: &three}})
+	pk, err := f.m.Verify(ctx, pc.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pk.Principal()
+	k := f.create(t, CreateRequest{Workspace: "tiger", Role: "viewer", Expiry: NeverExpire()})
+
+	owner := "owner"
+	if _, err := f.m.Update(ctx, p, k.Key.ID, UpdateRequest{Role: &owner}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("widening an unbounded key: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Regenerate(ctx, p, k.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("regenerating an unbounded key: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.m.Regenerate(ctx, p, k.Key.ID, RegenerateRequest{Expiry: ExpireAfter(30 * time.Minute)}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("regenerating a key without the principal's usage limit: got %v, want ErrForbidden", err)
+	}
+	desc := "still fine"
+	if _, err := f.m.Update(ctx, p, k.Key.ID, UpdateRequest{Description: &desc}); err != nil {
+		t.Errorf("describing a covered key: %v", err)
+	}
+
+	// P took one use verifying; it cannot refill itself.
+	if _, err := f.m.Update(ctx, p, pc.Key.ID, UpdateRequest{Uses: &three}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("refilling its own uses: got %v, want ErrForbidden", err)
+	}
+	one := int64(1)
+	if _, err := f.m.Update(ctx, p, pc.Key.ID, UpdateRequest{Uses: &one}); err != nil {
+		t.Errorf("lowering its own uses: %v", err)
+	}
+}
+
+func TestOldSecretActsOnlyAsLongAsItLives(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Workspace: "tiger", Role: "owner", Expiry: ExpireAfterDays(7)})
+	r, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(90), GracePeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := f.m.Verify(ctx, c.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f.clock.Now().Add(time.Hour); !old.Principal().ExpiresAt.Equal(want) {
+		t.Errorf("old secret's principal expires %v, want the grace end %v", old.Principal().ExpiresAt, want)
+	}
+	if _, err := f.m.Create(ctx, old.Principal(), CreateRequest{Name: "child", Workspace: "tiger", Role: "viewer", Expiry: ExpireAfterDays(30)}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("old secret minting a 30-day key: got %v, want ErrForbidden", err)
+	}
+	cur, err := f.m.Verify(ctx, r.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Create(ctx, cur.Principal(), CreateRequest{Name: "child", Workspace: "tiger", Role: "viewer", Expiry: ExpireAfterDays(30)}); err != nil {
+		t.Errorf("new secret minting a 30-day key: %v", err)
+	}
+	// A grace period never outlives the key.
+	short, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfter(time.Minute), GracePeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !short.Key.PrevExpiresAt.Equal(short.Key.ExpiresAt) {
+		t.Errorf("grace ends %v, after the key's expiry %v", short.Key.PrevExpiresAt, short.Key.ExpiresAt)
+	}
+}
+
+func TestSuperAdminCannotBeBoundToAWorkspace(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.m.Create(context.Background(), System(), CreateRequest{Name: "a", Role: "admin", Workspace: "tiger", Expiry: NeverExpire()})
+	if !errors.Is(err, ErrInvalidField) || !errors.Is(err, ErrInvalidRequest) {
+		t.Errorf("admin bound to a workspace: got %v, want ErrInvalidField", err)
+	}
+}
+
+func TestUnauthorizedCallerLearnsNoVersion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{Role: "admin"})
+	nobody := Principal{ID: "user:n", Permissions: mustSet(t, "cluster:read")}
+	name := "x"
+	_, err := f.m.Update(context.Background(), nobody, c.Key.ID, UpdateRequest{Version: 99, Name: &name})
+	if !errors.Is(err, ErrForbidden) || errors.Is(err, ErrConflict) {
+		t.Errorf("stale version from an unauthorized caller: got %v, want ErrForbidden only", err)
+	}
+}
+
+func TestPanickingLookupReleasesWaiters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{})
+	f.store.gate = make(chan struct{})
+	f.store.panicOnce.Store(true)
+	go func() {
+		defer func() { recover() }()
+		f.m.Verify(ctx, c.Token.Reveal())
+	}()
+	for f.store.getByHash.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	type result struct {
+		err      error
+		panicked any
+	}
+	follower := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				follower <- result{panicked: p}
+			}
+		}()
+		_, err := f.m.Verify(ctx, c.Token.Reveal())
+		follower <- result{err: err}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(f.store.gate)
+	r := <-follower
+	if r.panicked != nil {
+		t.Fatalf("a request waiting on a lookup that panicked panicked too: %v", r.panicked)
+	}
+	// Joined the failed lookup: ErrUnavailable. Arrived after it: its own
+	// lookup succeeds.
+	if r.err != nil && !errors.Is(r.err, ErrUnavailable) {
+		t.Errorf("follower: got %v, want ErrUnavailable or success", r.err)
 	}
 }
 

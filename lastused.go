@@ -95,11 +95,16 @@ func (m *Manager) flushLoop(ctx context.Context) {
 // After a feed failure the whole cache is dropped, since changes may have
 // been missed.
 func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
-	backoff := 100 * time.Millisecond
+	const minBackoff = 100 * time.Millisecond
+	backoff := minBackoff
 	for {
+		start := time.Now()
 		err := feed.Watch(ctx, m.changed)
 		if ctx.Err() != nil {
 			return
+		}
+		if time.Since(start) > time.Minute {
+			backoff = minBackoff // it had been healthy: retry soon
 		}
 		m.cache.clear()
 		m.logger.WarnContext(ctx, "keygate: change feed failed; cache cleared, reconnecting", "error", err, "backoff", backoff)

@@ -74,18 +74,26 @@ func (p *Principal) covers(q *Principal) bool {
 
 // bounds reports whether p may give a key the lifetime and limits of
 // after. before is the key's state before the change, or nil for a new
-// key: only what changes is checked, so a limited principal may still, say,
-// rename an unlimited key it otherwise covers.
-func (p *Principal) bounds(before, after *store.Key) bool {
-	if before == nil || !before.ExpiresAt.Equal(after.ExpiresAt) {
+// key. With full, or for a new key, the whole lifetime and limits are
+// checked: a regeneration hands the caller a new token, and a change of
+// permissions makes a new key in all but id. Otherwise only what changes
+// is checked, so a limited principal may still, say, rename a key it
+// covers. A usage-limited principal never raises a key's uses.
+func (p *Principal) bounds(before, after *store.Key, full bool) bool {
+	full = full || before == nil
+	if full || !before.ExpiresAt.Equal(after.ExpiresAt) {
 		if !p.ExpiresAt.IsZero() && (after.ExpiresAt.IsZero() || after.ExpiresAt.After(p.ExpiresAt)) {
 			return false
 		}
 	}
-	if before == nil || !sameLimits(limitsOf(before), limitsOf(after)) {
+	if full || !sameLimits(limitsOf(before), limitsOf(after)) {
 		if !p.Limits.boundsLimits(limitsOf(after)) {
 			return false
 		}
+	}
+	if p.Limits.Uses != nil && before != nil && before.RemainingUses != nil &&
+		(after.RemainingUses == nil || *after.RemainingUses > *before.RemainingUses) {
+		return false
 	}
 	return true
 }

@@ -112,7 +112,9 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 		}
 		return f.e, f.err
 	}
-	f := &flight{done: make(chan struct{}), epoch: epoch}
+	// Waiters get ErrUnavailable should load panic (net/http recovers
+	// handler panics, and the deferred cleanup still releases them).
+	f := &flight{done: make(chan struct{}), epoch: epoch, err: fmt.Errorf("keygate: look up key: %w", ErrUnavailable)}
 	if m.flights == nil {
 		m.flights = make(map[digest]*flight)
 	}
@@ -165,6 +167,10 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			// effect at once.
 			m.logger.WarnContext(ctx, "keygate: key does not resolve", "key_id", rec.ID, "error", err)
 			return &cacheEntry{}, nil
+		}
+		if e.viaPrev && (p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt)) {
+			// The old secret of a grace period acts only as long as it lives.
+			p.ExpiresAt = rec.PrevExpiresAt
 		}
 		e.key = &Key{Key: *rec, principal: p, state: m.states.get(rec.ID)}
 		if m.cacheTTL > 0 {

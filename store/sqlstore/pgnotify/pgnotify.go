@@ -114,7 +114,9 @@ func validChannel(c string) bool {
 
 // Watch connects, listens on the channel and calls fn, from the calling
 // goroutine, with the id of each key a sqlstore.Store reports changed,
-// until ctx is done; it then returns an error wrapping ctx.Err().
+// until ctx is done; it then returns an error wrapping ctx.Err(). Once
+// listening, first and after every reconnection, it calls fn(uuid.Nil):
+// changes made before the LISTEN took effect were not seen.
 //
 // If the first connection fails, Watch returns that error at once, so that
 // a misconfiguration shows at start-up. A connection lost later is
@@ -127,6 +129,8 @@ func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 	if err != nil {
 		return fmt.Errorf("pgnotify: watch: %w", err)
 	}
+	// Changes made before the LISTEN was active were not seen either.
+	fn(uuid.Nil)
 	if f.onListen != nil {
 		f.onListen(false)
 	}

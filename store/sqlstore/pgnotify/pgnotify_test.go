@@ -116,6 +116,7 @@ func TestWatchDeliversChanges(t *testing.T) {
 		}
 	})
 	waitListening(t, listening, false)
+	expectID(t, ids, uuid.Nil, "reset once listening", true)
 
 	uses := int64(5)
 	k := &store.Key{ID: uuid.Must(uuid.NewV7()), Name: "k", Hash: []byte("hash-1"), RemainingUses: &uses}
