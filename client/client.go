@@ -26,12 +26,18 @@ var (
 	// option.
 	ErrInvalidConfig = errors.New("client: invalid configuration")
 	// ErrInvalidResponse means a successful response could not be decoded,
-	// or lacked what it should hold (a key, a well-formed token).
+	// was larger than 32 MiB, lacked what it should hold (a key, a
+	// well-formed token), or, for [Client.All], repeated a page cursor.
 	ErrInvalidResponse = errors.New("client: invalid response")
 )
 
 // maxErrorBody bounds how much of an error response is read.
 const maxErrorBody = 1 << 20
+
+// maxResponseBody bounds how much of a successful response is decoded: 32
+// MiB, far above the largest page of keys. A larger body is refused with
+// ErrInvalidResponse.
+const maxResponseBody = 32 << 20
 
 // defaultUserAgent is sent when no WithUserAgent option is given.
 const defaultUserAgent = "keygate-client"
@@ -225,7 +231,11 @@ func (c *Client) do(req *http.Request, v any) (*Response, error) {
 		return response, err
 	}
 	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		body := &io.LimitedReader{R: resp.Body, N: maxResponseBody}
+		if err := json.NewDecoder(body).Decode(v); err != nil {
+			if body.N == 0 {
+				return response, fmt.Errorf("%w: %s %s: body larger than %d bytes", ErrInvalidResponse, req.Method, redact(req.URL), maxResponseBody)
+			}
 			return response, fmt.Errorf("%w: %s %s: %w", ErrInvalidResponse, req.Method, redact(req.URL), err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,5 +374,71 @@ func TestCheckResponseOfBadBodies(t *testing.T) {
 	}
 	if err := rawRequest(t, e, http.MethodPost, "keys", "application/json; charset=utf-8", ok); err != nil {
 		t.Errorf("a valid body with a charset: %v", err)
+	}
+}
+
+func TestHugeResponseBody(t *testing.T) {
+	t.Parallel()
+	// A valid key whose description streams 40 MiB, beyond the client's
+	// 32 MiB limit: the client must stop reading and refuse it.
+	const size = 40 << 20
+	var written atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		n, _ := io.WriteString(w, `{"id":"`+uuid.NewString()+`","name":"k","description":"`)
+		chunk := strings.Repeat("a", 64<<10)
+		for i := 0; i < size/len(chunk); i++ {
+			m, err := io.WriteString(w, chunk)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		m, _ := io.WriteString(w, `"}`)
+		written.Store(int64(n + m))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(srv.URL + basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, resp, err := c.Get(ctx(t), uuid.New())
+	if k != nil || resp == nil || resp.StatusCode != http.StatusOK || !errors.Is(err, client.ErrInvalidResponse) {
+		t.Fatalf("Get = key %t, %v, %v; want no key, a 200 response and ErrInvalidResponse", k != nil, resp, err)
+	}
+	if !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("err = %v, want it to say the body is too large", err)
+	}
+}
+
+func TestWrongBasePathIsNotNotFound(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c, _, err := e.client.Create(ctx(t), client.CreateRequest{Name: "k", Workspace: "w", Role: "viewer", Expiry: "never"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	tests := []struct {
+		name, base string
+		code       string
+	}{
+		// Under the API's mount point: the server answers no_route.
+		{"extra segment", e.baseURL + "v2/", server.CodeNoRoute},
+		// Outside it: a plain 404 of another handler, without a code.
+		{"missing segment", strings.TrimSuffix(e.baseURL, "v1/"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wrong, err := client.New(tt.base, client.WithToken(e.admin))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			_, _, err = wrong.Get(ctx(t), c.Key.ID)
+			wantProblem(t, err, http.StatusNotFound, tt.code)
+			if errors.Is(err, keygate.ErrNotFound) {
+				t.Errorf("errors.Is(%v, keygate.ErrNotFound) = true, want false: the key exists, the path is wrong", err)
+			}
+		})
 	}
 }

@@ -46,7 +46,9 @@
 //	if errors.As(err, &er) { log.Print(er.Problem.Code) }
 //
 // Transport failures are returned wrapped, and undecodable successful
-// responses wrap [ErrInvalidResponse].
+// responses wrap [ErrInvalidResponse], as do those larger than 32 MiB
+// (successful bodies are read through that limit) and, in [Client.All], a
+// page cursor the server already gave, which would otherwise loop forever.
 //
 // # Secrets
 //

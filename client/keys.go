@@ -132,9 +132,11 @@ func (c *Client) List(ctx context.Context, opts ListOptions) (*KeyList, *Respons
 
 // All returns an iterator over every key matching opts from opts.After on,
 // fetching the pages as it goes. On a failure it yields (nil, err) once and
-// stops.
+// stops; a server answering a cursor it already gave (which would loop
+// forever) is such a failure, wrapping [ErrInvalidResponse].
 func (c *Client) All(ctx context.Context, opts ListOptions) iter.Seq2[*Key, error] {
 	return func(yield func(*Key, error) bool) {
+		seen := map[string]bool{opts.After: true}
 		for {
 			list, _, err := c.List(ctx, opts)
 			if err != nil {
@@ -149,6 +151,11 @@ func (c *Client) All(ctx context.Context, opts ListOptions) iter.Seq2[*Key, erro
 			if list.Next == "" {
 				return
 			}
+			if seen[list.Next] {
+				yield(nil, fmt.Errorf("%w: GET keys: the server repeated a page cursor", ErrInvalidResponse))
+				return
+			}
+			seen[list.Next] = true
 			opts.After = list.Next
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -360,7 +361,9 @@ func TestErrors(t *testing.T) {
 		is     []error
 	}{
 		{"viewer may not create", viewer, valid(func(*client.CreateRequest) {}), 403, server.CodeForbidden, []error{keygate.ErrForbidden}},
-		{"editor may not create an admin", editor, valid(func(r *client.CreateRequest) { r.Role = "admin" }), 403, server.CodeForbidden, []error{keygate.ErrForbidden}},
+		{"editor may not create an owner", editor, valid(func(r *client.CreateRequest) { r.Role = "owner" }), 403, server.CodeForbidden, []error{keygate.ErrForbidden}},
+		{"editor may not create a super admin", editor, valid(func(r *client.CreateRequest) { r.Role, r.Workspace = "admin", "" }), 403, server.CodeForbidden, []error{keygate.ErrForbidden}},
+		{"super admin bound to a workspace", e.client, valid(func(r *client.CreateRequest) { r.Role = "admin" }), 400, server.CodeInvalidField, []error{inv, keygate.ErrInvalidField}},
 		{"editor may not leave its workspace", editor, valid(func(r *client.CreateRequest) { r.Workspace = "x" }), 403, server.CodeForbidden, []error{keygate.ErrForbidden}},
 		{"invalid expiry", e.client, valid(func(r *client.CreateRequest) { r.Expiry = "tomorrow" }), 400, server.CodeInvalidExpiry, []error{inv, keygate.ErrInvalidExpiry}},
 		{"missing expiry", e.client, valid(func(r *client.CreateRequest) { r.Expiry = "" }), 400, server.CodeInvalidExpiry, []error{inv, keygate.ErrInvalidExpiry}},
@@ -421,6 +424,53 @@ func TestStoreDown(t *testing.T) {
 			wantProblem(t, err, http.StatusServiceUnavailable, server.CodeUnavailable, keygate.ErrUnavailable)
 			if strings.Contains(err.Error(), "10.9.8.7") || strings.Contains(err.Error(), "keygate_internal") {
 				t.Errorf("error %q shows the store's internal error", err)
+			}
+		})
+	}
+}
+
+func TestAllStopsOnRepeatedCursor(t *testing.T) {
+	t.Parallel()
+	a, b := uuid.NewString(), uuid.NewString()
+	tests := []struct {
+		name  string
+		after string            // ListOptions.After
+		next  map[string]string // the server's next cursor for each after
+		keys  int               // keys yielded before the error
+	}{
+		{"same cursor again", "", map[string]string{"": a, a: a}, 2},
+		{"cycle", "", map[string]string{"": a, a: b, b: a}, 3},
+		{"back to the first cursor", a, map[string]string{a: b, b: a}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				next := tt.next[r.URL.Query().Get("after")]
+				_, _ = fmt.Fprintf(w, `{"keys":[{"id":%q,"name":"k"}],"next":%q}`, uuid.NewString(), next)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := client.New(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, calls := 0, 0
+			var last error
+			for k, err := range c.All(ctx(t), client.ListOptions{After: tt.after}) {
+				if calls++; calls > 50 {
+					t.Fatal("All kept going after 50 yields, want it to stop at the repeated cursor")
+				}
+				if err != nil {
+					last = err
+					continue
+				}
+				if k != nil {
+					keys++
+				}
+			}
+			if keys != tt.keys || !errors.Is(last, client.ErrInvalidResponse) {
+				t.Errorf("All yielded %d keys, then %v; want %d keys, then ErrInvalidResponse", keys, last, tt.keys)
 			}
 		})
 	}

@@ -32,13 +32,26 @@
 //
 // # Authentication and authorization
 //
-// Every request, unknown paths included, is verified by the
+// Every request, unknown and unclean paths included, is verified by the
 // [Config.Middleware] and needs a principal, by default the verified key's
 // ([Config.Principal] may supply a user session instead); otherwise it is
-// refused with the middleware's 401 problem. Authorization is the
+// refused with the middleware's 401 problem. A path that is not clean
+// ("//keys", "/keys/", "/keys/../keys") is never redirected: it names no
+// route (404 no_route). Authorization is the
 // Manager's: viewing keys needs apikey:view and changing them apikey:manage
 // in the key's workspace, and no caller may create or widen a key beyond
 // what it holds (permissions, lifetime, limits).
+//
+// # Cross-site request forgery
+//
+// A [Config.Principal] may read a browser's cookie session, which the
+// browser also sends with a form posted by another site: POST
+// /keys/{id}/revoke, which takes no body, could then be forged. The server
+// therefore refuses unsafe requests (POST, PATCH, DELETE) that a browser
+// marks as cross-origin, by their Sec-Fetch-Site or Origin header, with
+// 403 cross_origin ([CodeCrossOrigin]) before authenticating them, as
+// http.CrossOriginProtection does. Requests without those headers, such as
+// those of package client and other non-browser clients, are not affected.
 //
 // # Requests
 //
@@ -57,8 +70,8 @@
 //	400 invalid_json, invalid_request, name_required, invalid_expiry,
 //	    workspace_required, unknown_role, invalid_scope, no_permissions, invalid_field
 //	401 (middleware codes), unauthenticated
-//	403 forbidden
-//	404 not_found
+//	403 forbidden, cross_origin
+//	404 not_found (no such key), no_route (no such path: check the base URL)
 //	405 method_not_allowed (+ Allow)
 //	409 conflict, duplicate_name, revoked (regenerating a revoked key)
 //	413 body_too_large

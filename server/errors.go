@@ -60,11 +60,18 @@ const (
 	// (privilege escalation).
 	CodeForbidden = "forbidden"
 	// CodeNotFound (404): no key has that id (an id that is not a UUID
-	// names no key), or no route has that path.
+	// names no key).
 	CodeNotFound = "not_found"
+	// CodeNoRoute (404): no route has that path, often a wrong base URL.
+	// It stands for no error of keygate: not keygate.ErrNotFound.
+	CodeNoRoute = "no_route"
 	// CodeMethodNotAllowed (405): the path exists, but not for this method;
 	// the Allow header lists those that do.
 	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeCrossOrigin (403): a browser sent an unsafe request (POST, PATCH,
+	// DELETE) from another origin, refused against cross-site request
+	// forgery whatever its credentials.
+	CodeCrossOrigin = "cross_origin"
 	// CodeConflict (409): the key's version is not the one given in
 	// If-Match or "version".
 	CodeConflict = "conflict"
@@ -119,8 +126,8 @@ func answers() []answer {
 // and keygate.ErrInvalidRequest with keygate.ErrUnknownRole for
 // "unknown_role". It covers the codes of this package and of package
 // middleware, and returns nil for codes that stand for no error of keygate
-// or middleware (method_not_allowed, unauthenticated, internal, unknown
-// codes). It is safe for concurrent use.
+// or middleware (no_route, method_not_allowed, cross_origin,
+// unauthenticated, internal, unknown codes). It is safe for concurrent use.
 func ErrorsFor(code string) []error {
 	for _, a := range answers() {
 		if a.code == code {

@@ -99,7 +99,7 @@ func TestErrorsForMiddlewareCodes(t *testing.T) {
 			t.Errorf("ErrorsFor(%q) = %v, want it to hold %v", code, got, want)
 		}
 	}
-	for _, code := range []string{"", CodeInternal, CodeMethodNotAllowed, CodeUnauthenticated, "whatever"} {
+	for _, code := range []string{"", CodeInternal, CodeMethodNotAllowed, CodeUnauthenticated, CodeNoRoute, CodeCrossOrigin, "whatever"} {
 		if got := ErrorsFor(code); got != nil {
 			t.Errorf("ErrorsFor(%q) = %v, want nil", code, got)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -57,6 +58,9 @@ type Server struct {
 	maxBody   int64
 	onError   func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
 	handler   http.Handler
+	// unclean serves paths that are not clean, which ServeMux would
+	// redirect before authentication: 404 no_route once authenticated.
+	unclean http.Handler
 }
 
 // New returns a Server for cfg, or an error wrapping [ErrInvalidConfig]
@@ -100,17 +104,37 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/keys/{id}", s.route(methodNotAllowed("GET, HEAD, PATCH, DELETE")))
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
-	mux.Handle("/", s.route(func(http.ResponseWriter, *http.Request, keygate.Principal) error {
-		return &requestError{http.StatusNotFound, CodeNotFound, "No route has this path."}
+	mux.Handle("/", s.route(noRoute))
+	// Browsers send a user's cookies with cross-site form posts, so a
+	// Config.Principal reading a cookie session could be made to act for
+	// the user (CSRF): refuse cross-origin unsafe requests from browsers.
+	// Requests without Sec-Fetch-Site or Origin, such as those of
+	// non-browser clients, pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.onError(w, r, problemFor(&requestError{http.StatusForbidden, CodeCrossOrigin,
+			"Cross-origin requests from browsers may not change keys."}))
 	}))
-	s.handler = s.mw.Verify(mux)
+	s.handler = csrf.Handler(s.mw.Verify(mux))
+	s.unclean = csrf.Handler(s.mw.Verify(s.route(noRoute)))
 	return s, nil
 }
 
-// ServeHTTP serves the API.
+// ServeHTTP serves the API. A path that is not clean (see path.Clean),
+// such as "//keys" or "/keys/", names no route: it is answered 404
+// no_route once authenticated, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		s.unclean.ServeHTTP(w, r)
+		return
+	}
 	s.handler.ServeHTTP(w, r)
+}
+
+// noRoute answers a path that no route has.
+func noRoute(http.ResponseWriter, *http.Request, keygate.Principal) error {
+	return &requestError{http.StatusNotFound, CodeNoRoute, "No route has this path."}
 }
 
 // keyPrincipal is the default Config.Principal: the verified key's.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -105,7 +107,7 @@ func TestRoutes(t *testing.T) {
 		code   string
 		allow  string
 	}{
-		{"unknown path", request{method: "GET", path: "/nothing", token: f.admin}, 404, server.CodeNotFound, ""},
+		{"unknown path", request{method: "GET", path: "/nothing", token: f.admin}, 404, server.CodeNoRoute, ""},
 		{"unknown path without a key", request{method: "GET", path: "/nothing"}, 401, middleware.CodeMissing, ""},
 		{"not a UUID", request{method: "GET", path: "/keys/123", token: f.admin}, 404, server.CodeNotFound, ""},
 		{"no such key", request{method: "GET", path: "/keys/" + uuid.NewString(), token: f.admin}, 404, server.CodeNotFound, ""},
@@ -297,5 +299,145 @@ func TestPrincipal(t *testing.T) {
 	}
 	if len(handled) != 1 || handled[0] != server.CodeUnauthenticated {
 		t.Errorf("ErrorHandler saw %v, want [unauthenticated] (the middleware answers missing keys itself)", handled)
+	}
+}
+
+func TestUncleanPaths(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, server.Config{})
+	k, _ := f.create(t, `{"name":"k","workspace":"w","role":"viewer","expiry":"never"}`)
+	id := k.ID.String()
+	tests := []struct {
+		method, path string
+	}{
+		{"GET", "//keys"},
+		{"GET", "/keys/../keys"},
+		{"GET", "/keys/"},
+		{"GET", "/./keys"},
+		{"GET", ""}, // the mount point itself, without its final "/"
+		{"GET", "/keys//" + id},
+		{"POST", "/keys//" + id + "/revoke"},
+		{"POST", "/keys/" + id + "/revoke/"},
+		{"DELETE", "/keys/" + id + "/."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			for _, auth := range []struct {
+				token  string
+				status int
+				code   string
+			}{
+				{"", http.StatusUnauthorized, middleware.CodeMissing},
+				{f.admin, http.StatusNotFound, server.CodeNoRoute},
+			} {
+				w := f.do(t, request{method: tt.method, path: tt.path, token: auth.token})
+				p := problem(t, w)
+				if w.Code != auth.status || p.Code != auth.code {
+					t.Errorf("%s %q (key sent: %t) = %d %q, want %d %q", tt.method, tt.path, auth.token != "", w.Code, p.Code, auth.status, auth.code)
+				}
+				if loc := w.Header().Get("Location"); loc != "" {
+					t.Errorf("%s %q: Location = %q, want none", tt.method, tt.path, loc)
+				}
+			}
+		})
+	}
+	// None of them reached the key.
+	w := f.do(t, request{method: "GET", path: "/keys/" + id, token: f.admin})
+	var got server.Key
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || !got.RevokedAt.IsZero() {
+		t.Errorf("GET after unclean requests = %d %s (%v), want 200 and not revoked", w.Code, w.Body, err)
+	}
+}
+
+func TestCrossOrigin(t *testing.T) {
+	t.Parallel()
+	// A cookie session, which browsers send with cross-site forms too.
+	principal := func(r *http.Request) (keygate.Principal, bool) {
+		if key, ok := middleware.FromContext(r.Context()); ok {
+			return key.Principal(), true
+		}
+		if c, err := r.Cookie("session"); err == nil && c.Value == "alice" {
+			return keygate.Principal{ID: "user:alice", SuperAdmin: true}, true
+		}
+		return keygate.Principal{}, false
+	}
+	var mu sync.Mutex
+	var handled []string
+	f := newFixture(t, server.Config{Principal: principal, ErrorHandler: func(w http.ResponseWriter, r *http.Request, p *middleware.Problem) {
+		mu.Lock()
+		handled = append(handled, p.Code)
+		mu.Unlock()
+		middleware.WriteProblem(w, r, p)
+	}})
+	k, _ := f.create(t, `{"name":"k","workspace":"w","role":"viewer","expiry":"never"}`)
+	other, _ := f.create(t, `{"name":"other","workspace":"w","role":"viewer","expiry":"never"}`)
+	revoke := "/keys/" + k.ID.String() + "/revoke"
+	session := http.Header{"Cookie": {"session=alice"}}
+	with := func(name, value string) http.Header {
+		h := session.Clone()
+		h.Set(name, value)
+		return h
+	}
+	// Refused: cross-origin unsafe requests, before anything is done.
+	refused := []struct {
+		name string
+		req  request
+	}{
+		{"revoke, Sec-Fetch-Site cross-site", request{method: "POST", path: revoke, header: with("Sec-Fetch-Site", "cross-site")}},
+		{"revoke, Sec-Fetch-Site same-site", request{method: "POST", path: revoke, header: with("Sec-Fetch-Site", "same-site")}},
+		{"revoke, foreign Origin", request{method: "POST", path: revoke, header: with("Origin", "https://evil.example")}},
+		{"revoke with a key", request{method: "POST", path: revoke, token: f.admin, header: http.Header{"Sec-Fetch-Site": {"cross-site"}}}},
+		{"delete", request{method: "DELETE", path: "/keys/" + k.ID.String(), header: with("Sec-Fetch-Site", "cross-site")}},
+		{"unclean path", request{method: "POST", path: "/keys//x", header: with("Sec-Fetch-Site", "cross-site")}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.do(t, tt.req)
+			if p := problem(t, w); w.Code != http.StatusForbidden || p.Code != server.CodeCrossOrigin {
+				t.Errorf("%s %s = %d %q, want 403 %q", tt.req.method, tt.req.path, w.Code, p.Code, server.CodeCrossOrigin)
+			}
+			if got := w.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", got)
+			}
+		})
+	}
+	if want := slices.Repeat([]string{server.CodeCrossOrigin}, len(refused)); !slices.Equal(handled, want) {
+		t.Errorf("ErrorHandler saw %v, want %v", handled, want)
+	}
+	revoked := func(id string) bool {
+		t.Helper()
+		w := f.do(t, request{method: "GET", path: "/keys/" + id, header: with("Sec-Fetch-Site", "cross-site")})
+		var got server.Key
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+			t.Fatalf("cross-site GET = %d %s, want 200: safe methods pass", w.Code, w.Body)
+		}
+		return !got.RevokedAt.IsZero()
+	}
+	if revoked(k.ID.String()) {
+		t.Fatal("a cross-origin request revoked the key")
+	}
+	// Allowed: same-origin browser requests, and requests without
+	// Sec-Fetch-Site or Origin (non-browser clients).
+	allowed := []struct {
+		name string
+		req  request
+		id   string
+	}{
+		{"same-origin", request{method: "POST", path: revoke, header: with("Sec-Fetch-Site", "same-origin")}, k.ID.String()},
+		{"no browser headers", request{method: "POST", path: "/keys/" + other.ID.String() + "/revoke", token: f.admin}, other.ID.String()},
+	}
+	for _, tt := range allowed {
+		if w := f.do(t, tt.req); w.Code != http.StatusOK {
+			t.Errorf("%s: POST %s = %d %s, want 200", tt.name, tt.req.path, w.Code, w.Body)
+		}
+		if !revoked(tt.id) {
+			t.Errorf("%s: the key was not revoked", tt.name)
+		}
+	}
+	w := f.do(t, request{method: "POST", path: "/keys", contentType: "application/json",
+		body: `{"name":"n","workspace":"w","role":"viewer","expiry":"never"}`, header: with("Origin", "http://example.com")})
+	if w.Code != http.StatusCreated {
+		t.Errorf("POST /keys with a same-host Origin = %d %s, want 201", w.Code, w.Body)
 	}
 }
