@@ -52,6 +52,8 @@
 // 403 cross_origin ([CodeCrossOrigin]) before authenticating them, as
 // http.CrossOriginProtection does. Requests without those headers, such as
 // those of package client and other non-browser clients, are not affected.
+// A browser front end served from another origin is allowed by listing its
+// origin in [Config.TrustedOrigins].
 //
 // # Requests
 //

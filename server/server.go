@@ -44,6 +44,11 @@ type Config struct {
 	// Middleware go to the Middleware's own ErrorHandler. Default:
 	// middleware.WriteProblem. It must be safe for concurrent use.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
+	// TrustedOrigins are the origins ("https://admin.example.com") of
+	// browser front ends, served from another origin, that may change
+	// keys; cross-origin changes from any other origin are refused (see
+	// the package documentation on cross-site request forgery).
+	TrustedOrigins []string
 }
 
 // Server is the REST API for managing keys: an http.Handler serving the
@@ -111,6 +116,11 @@ func New(cfg Config) (*Server, error) {
 	// Requests without Sec-Fetch-Site or Origin, such as those of
 	// non-browser clients, pass.
 	csrf := http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := csrf.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("%w: trusted origin: %w", ErrInvalidConfig, err)
+		}
+	}
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.onError(w, r, problemFor(&requestError{http.StatusForbidden, CodeCrossOrigin,
 			"Cross-origin requests from browsers may not change keys."}))

@@ -350,6 +350,26 @@ func TestUncleanPaths(t *testing.T) {
 	}
 }
 
+func TestTrustedOrigins(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, server.Config{TrustedOrigins: []string{"https://admin.example.com"}})
+	k, _ := f.create(t, `{"name":"k","workspace":"w","role":"viewer","expiry":"never"}`)
+	revoke := "/keys/" + k.ID.String() + "/revoke"
+	if w := f.do(t, request{method: "POST", path: revoke, token: f.admin, header: http.Header{"Origin": {"https://evil.example.com"}}}); w.Code != http.StatusForbidden {
+		t.Errorf("untrusted origin: %d, want 403", w.Code)
+	}
+	if w := f.do(t, request{method: "POST", path: revoke, token: f.admin, header: http.Header{"Origin": {"https://admin.example.com"}}}); w.Code != http.StatusOK {
+		t.Errorf("trusted origin: %d %s, want 200", w.Code, w.Body)
+	}
+	mw, err := middleware.New(middleware.Config{Verifier: f.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.New(server.Config{Manager: f.m, Middleware: mw, TrustedOrigins: []string{"not an origin"}}); !errors.Is(err, server.ErrInvalidConfig) {
+		t.Errorf("invalid trusted origin: got %v, want ErrInvalidConfig", err)
+	}
+}
+
 func TestCrossOrigin(t *testing.T) {
 	t.Parallel()
 	// A cookie session, which browsers send with cross-site forms too.
