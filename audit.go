@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,16 +67,65 @@ type Auditor interface {
 }
 
 // SlogAuditor writes audit events to a [slog.Logger]: failed verifications
-// at Warn, everything else at Info. It is the [Manager]'s default.
+// at Warn, everything else at Info. It is the [Manager]'s default, and safe
+// for concurrent use.
+//
+// Failed verifications come at whatever rate clients send bad tokens, so an
+// attacker could otherwise fill the logs. At most a set number of them is
+// written per second (by the events' time); the next one written carries,
+// as "suppressed", how many were left out before it. Management events
+// (created, updated, regenerated, revoked, deleted) are always written.
 type SlogAuditor struct {
-	Logger *slog.Logger
+	logger    *slog.Logger
+	perSecond int64
+
+	mu         sync.Mutex
+	second     int64 // the Unix second being counted
+	written    int64 // failures written in that second
+	suppressed int64 // failures left out since the last one written
 }
 
-// Audit logs e.
-func (a SlogAuditor) Audit(ctx context.Context, e Event) {
-	level := slog.LevelInfo
-	if e.Type == EventVerificationFailed {
-		level = slog.LevelWarn
+// NewSlogAuditor returns a SlogAuditor writing to logger at most
+// failuresPerSecond failed-verification events per second; zero or less
+// writes them all.
+func NewSlogAuditor(logger *slog.Logger, failuresPerSecond int) *SlogAuditor {
+	return &SlogAuditor{logger: logger, perSecond: int64(failuresPerSecond)}
+}
+
+// Audit logs e, unless it is a failed verification over the per-second
+// budget.
+func (a *SlogAuditor) Audit(ctx context.Context, e Event) {
+	if e.Type != EventVerificationFailed {
+		a.logger.LogAttrs(ctx, slog.LevelInfo, "keygate audit", slog.Any("event", e))
+		return
 	}
-	a.Logger.LogAttrs(ctx, level, "keygate audit", slog.Any("event", e))
+	suppressed, ok := a.admit(e.Time.Unix())
+	if !ok {
+		return
+	}
+	attrs := []slog.Attr{slog.Any("event", e)}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int64("suppressed", suppressed))
+	}
+	a.logger.LogAttrs(ctx, slog.LevelWarn, "keygate audit", attrs...)
+}
+
+// admit counts a failure in second and reports whether to write it, with
+// the number left out before it.
+func (a *SlogAuditor) admit(second int64) (suppressed int64, ok bool) {
+	if a.perSecond <= 0 {
+		return 0, true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if second != a.second {
+		a.second, a.written = second, 0
+	}
+	if a.written >= a.perSecond {
+		a.suppressed++
+		return 0, false
+	}
+	a.written++
+	suppressed, a.suppressed = a.suppressed, 0
+	return suppressed, true
 }

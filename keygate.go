@@ -38,7 +38,8 @@ type Config struct {
 	Prefix string
 	// Roles resolves role names. Default: permission.NewDefaultRegistry().
 	Roles *permission.Registry
-	// Auditor receives audit events. Default: a SlogAuditor over Logger.
+	// Auditor receives audit events. Default: NewSlogAuditor(Logger,
+	// DefaultFailureLogsPerSecond).
 	Auditor Auditor
 	// Logger receives operational messages (never secrets). Default:
 	// slog.Default().
@@ -137,7 +138,7 @@ func New(cfg Config) (*Manager, error) {
 		m.logger = slog.Default()
 	}
 	if m.auditor == nil {
-		m.auditor = SlogAuditor{Logger: m.logger}
+		m.auditor = NewSlogAuditor(m.logger, DefaultFailureLogsPerSecond)
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -191,6 +192,10 @@ const (
 	PermissionViewKeys   = "apikey:view"
 	PermissionManageKeys = "apikey:manage"
 )
+
+// DefaultFailureLogsPerSecond is how many failed verifications per second
+// the default auditor writes to the log; see [SlogAuditor].
+const DefaultFailureLogsPerSecond = 100
 
 // Field limits enforced on every key.
 const (

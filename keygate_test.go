@@ -1361,6 +1361,36 @@ func TestAuditNeverLogsSecrets(t *testing.T) {
 	}
 }
 
+func TestSlogAuditorSamplesFailures(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	f := newFixture(t, func(c *Config) { c.Auditor = NewSlogAuditor(logger, 10) })
+	ctx := context.Background()
+	c := f.create(t, CreateRequest{Name: "k"})
+	for range 1000 {
+		f.m.Verify(ctx, "garbage")
+	}
+	f.clock.Advance(time.Second)
+	f.m.Verify(ctx, "garbage")
+	f.m.Revoke(ctx, System(), c.Key.ID)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, `"key.verification_failed"`); n != 11 {
+		t.Errorf("%d failed verifications logged, want 10 in the first second and 1 in the next", n)
+	}
+	if !strings.Contains(out, `"suppressed":990`) {
+		t.Errorf("the first failure of the next second does not report the 990 left out:\n%s", out)
+	}
+	for _, want := range []string{`"key.created"`, `"key.revoked"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("management event %s not logged", want)
+		}
+	}
+}
+
 type lockedWriter struct {
 	w  *bytes.Buffer
 	mu *sync.Mutex
