@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/memory"
 	"github.com/keygate/keygate/store/sqlstore"
+	"github.com/keygate/keygate/store/sqlstore/pgnotify"
 )
 
 // engines returns a fresh store of each engine available: memory and
@@ -198,4 +199,71 @@ func mustParse(t *testing.T, s string) permission.Permission {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestRevocationReachesOtherInstances runs two Managers, as two instances
+// of a service, on one PostgreSQL store with the LISTEN/NOTIFY change feed:
+// a key revoked through one must be refused by the other, which had it
+// cached for a long TTL, within a second.
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	dsn := os.Getenv("KEYGATE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
+	}
+	ctx := context.Background()
+	st := engines(t)["postgres"](t).(*sqlstore.Store)
+	listening := make(chan bool, 1)
+	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel(), OnListen: func(bool) {
+		select {
+		case listening <- true:
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hasher(t, "p1")
+	newInstance := func(feed store.ChangeFeed) *keygate.Manager {
+		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, ChangeFeed: feed, LastUsedInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		return m
+	}
+	// a revokes; b has the feed; control has none, to show that the key
+	// is really served from cache.
+	a, b, control := newInstance(nil), newInstance(feed), newInstance(nil)
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change feed did not start listening")
+	}
+	c, err := a.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*keygate.Manager{b, control} {
+		if _, err := m.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Revoke(ctx, keygate.System(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatalf("an instance without a feed refused the key at once (%v): the key was not cached, so this test proves nothing", err)
+	}
+	start := time.Now()
+	for {
+		_, err := b.Verify(ctx, c.Token.Reveal())
+		if errors.Is(err, keygate.ErrRevoked) {
+			t.Logf("revocation seen by the other instance after %v", time.Since(start))
+			return
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("the other instance still accepts the key a second after its revocation: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
