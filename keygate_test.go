@@ -784,6 +784,39 @@ func TestOldSecretActsOnlyAsLongAsItLives(t *testing.T) {
 	}
 }
 
+func TestRemovedRoleFailsClosed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	auditor := permission.Role{Name: "auditor", Permissions: mustSet(t, "*:read", "apikey:view")}
+	withRole, err := permission.NewDefaultRegistry(auditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *Config) { c.Roles = withRole })
+	c := f.create(t, CreateRequest{Role: "auditor"})
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same store, read by a Manager whose registry no longer has the role.
+	without, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, Now: f.clock.Now, Auditor: &recorder{}, Logger: slog.New(slog.DiscardHandler), LastUsedInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { without.Close(ctx) })
+	if _, err := without.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("key with a removed role: got %v, want ErrInvalid", err)
+	}
+	owner := Principal{ID: "user:o", Permissions: mustSet(t, "*:*")}
+	name := "x"
+	if _, err := without.Update(ctx, owner, c.Key.ID, UpdateRequest{Name: &name}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("non-super-admin changing a key that no longer resolves: got %v, want ErrForbidden", err)
+	}
+	if _, err := without.Revoke(ctx, System(), c.Key.ID); err != nil {
+		t.Errorf("super admin revoking a key that no longer resolves: %v", err)
+	}
+}
+
 func TestSuperAdminCannotBeBoundToAWorkspace(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
