@@ -132,18 +132,6 @@ func (c *cache) invalidate(id uuid.UUID) {
 	}
 }
 
-// len returns the number of entries, for tests.
-func (c *cache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.entries)
-		s.mu.RUnlock()
-	}
-	return n
-}
-
 // clear drops every entry.
 func (c *cache) clear() {
 	c.epoch.Add(1)

@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"context"
-	"maps"
 	"sync"
 	"time"
 
@@ -64,13 +63,6 @@ func (m *Manager) Flush(ctx context.Context) error {
 		return m.storeError("record last use", err)
 	}
 	return nil
-}
-
-// pendingLastUsed returns a copy of the queued times, for tests.
-func (m *Manager) pendingLastUsed() map[uuid.UUID]time.Time {
-	m.lastUsed.mu.Lock()
-	defer m.lastUsed.mu.Unlock()
-	return maps.Clone(m.lastUsed.pending)
 }
 
 // flushLoop flushes every interval until ctx ends.

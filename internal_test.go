@@ -1,0 +1,29 @@
+package keygate
+
+import (
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Helpers that let tests look inside a Manager.
+
+// pendingLastUsed returns a copy of the queued last-used times.
+func (m *Manager) pendingLastUsed() map[uuid.UUID]time.Time {
+	m.lastUsed.mu.Lock()
+	defer m.lastUsed.mu.Unlock()
+	return maps.Clone(m.lastUsed.pending)
+}
+
+// len returns the number of entries in the cache.
+func (c *cache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.entries)
+		s.mu.RUnlock()
+	}
+	return n
+}
