@@ -82,6 +82,7 @@ type Manager struct {
 
 	viewKeys   permission.Permission
 	manageKeys permission.Permission
+	verifyKeys permission.Permission
 
 	cache       *cache // verified keys
 	unknown     *cache // well-formed tokens that match no key
@@ -91,6 +92,8 @@ type Manager struct {
 	lastUsed    lastUsed
 	flightMu    sync.Mutex
 	flights     map[digest]*flight
+	feed        store.ChangeFeed
+	feedState   feedState
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -103,8 +106,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("keygate: Config.Store is required")
 	}
-	if cfg.Hasher == nil {
-		return nil, errors.New("keygate: Config.Hasher is required")
+	if cfg.Hasher == nil || cfg.Hasher.CurrentID() == "" {
+		// The zero Hasher hashes every token to nil: keys would be created
+		// that never verify.
+		return nil, errors.New("keygate: Config.Hasher is required: build it with apikey.NewHasher or apikey.NewSHA256Hasher")
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
@@ -123,12 +128,9 @@ func New(cfg Config) (*Manager, error) {
 		logger:  cfg.Logger,
 		now:     cfg.Now,
 	}
-	if m.viewKeys, err = permission.Parse(PermissionViewKeys); err != nil {
-		return nil, fmt.Errorf("keygate: %w", err)
-	}
-	if m.manageKeys, err = permission.Parse(PermissionManageKeys); err != nil {
-		return nil, fmt.Errorf("keygate: %w", err)
-	}
+	m.viewKeys = permission.MustParse(PermissionViewKeys)
+	m.manageKeys = permission.MustParse(PermissionManageKeys)
+	m.verifyKeys = permission.MustParse(PermissionVerifyKeys)
 	if m.roles == nil {
 		if m.roles, err = permission.NewDefaultRegistry(); err != nil {
 			return nil, fmt.Errorf("keygate: %w", err)
@@ -158,6 +160,8 @@ func New(cfg Config) (*Manager, error) {
 		m.done.Go(func() { m.flushLoop(ctx) })
 	}
 	if cfg.ChangeFeed != nil {
+		m.feed = cfg.ChangeFeed
+		m.feedState.set(errFeedNotStarted)
 		m.done.Go(func() { m.watch(ctx, cfg.ChangeFeed) })
 	}
 	return m, nil
@@ -183,14 +187,17 @@ func (m *Manager) clock() time.Time {
 }
 
 // The permissions that guard key management, for building roles and
-// scopes: viewing keys (Get, List) and managing them (Create, Update,
-// Regenerate, Revoke, Delete). Their actions are deliberately not "read"
-// and "write", so that wildcard grants such as the viewer's "*:read" and
-// the editor's "*:write" do not include them: only "*:*" (owner, admin) or
-// an explicit grant lets a principal see or manage keys.
+// scopes: viewing keys (Get, List), managing them (Create, Update,
+// Regenerate, Revoke, Delete) and verifying other callers' tokens on
+// their behalf ([Manager.VerifyFor], the remote verification of a token
+// service). Their actions are deliberately not "read" and "write", so that
+// wildcard grants such as the viewer's "*:read" and the editor's "*:write"
+// do not include them: only "*:*" (owner, admin) or an explicit grant lets
+// a principal see, manage or verify keys.
 const (
 	PermissionViewKeys   = "apikey:view"
 	PermissionManageKeys = "apikey:manage"
+	PermissionVerifyKeys = "apikey:verify"
 )
 
 // DefaultFailureLogsPerSecond is how many failed verifications per second
@@ -297,8 +304,8 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&granted) || !by.bounds(nil, rec, true) {
-		return nil, fmt.Errorf("%w: %s may not create this key", ErrForbidden, by.ID)
+	if d := firstDenial(by.deny(m.manageKeys, rec.Workspace), by.coverage(&granted), by.bounds(nil, rec, true)); d != nil {
+		return nil, d
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -325,8 +332,9 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.K
 	if err != nil {
 		return nil, m.storeError("get key", err)
 	}
-	if !by.Allows(m.viewKeys, rec.Workspace) {
-		return nil, fmt.Errorf("%w: %s may not read key %s", ErrForbidden, by.ID, id)
+	if d := by.deny(m.viewKeys, rec.Workspace); d != nil {
+		d.KeyID = id
+		return nil, d
 	}
 	return rec, nil
 }
@@ -340,12 +348,12 @@ type ListRequest = store.ListOptions
 func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
 	if by.Workspace != "" && !by.SuperAdmin {
 		if req.Workspace != "" && req.Workspace != by.Workspace {
-			return nil, fmt.Errorf("%w: %s may not list workspace %q", ErrForbidden, by.ID, req.Workspace)
+			return nil, &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: req.Workspace}
 		}
 		req.Workspace = by.Workspace
 	}
-	if !by.Allows(m.viewKeys, req.Workspace) {
-		return nil, fmt.Errorf("%w: %s may not list keys", ErrForbidden, by.ID)
+	if d := by.deny(m.viewKeys, req.Workspace); d != nil {
+		return nil, d
 	}
 	page, err := m.store.List(ctx, req)
 	if err != nil {
@@ -552,8 +560,9 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		if err := m.authorizeChange(&by, rec); err != nil {
 			return nil, err
 		}
-		if !by.bounds(before, rec, full) {
-			return nil, fmt.Errorf("%w: %s may not give key %s a longer life or looser limits than its own", ErrForbidden, by.ID, rec.ID)
+		if d := by.bounds(before, rec, full); d != nil {
+			d.KeyID = rec.ID
+			return nil, d
 		}
 		rec.UpdatedAt = now
 		err = m.store.Update(ctx, rec)
@@ -576,10 +585,26 @@ func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
 	if err != nil && !by.SuperAdmin {
 		// A key whose role no longer resolves can be changed (fixed,
 		// revoked, deleted) only by a super admin.
-		return fmt.Errorf("%w: %s may not change key %s: %w", ErrForbidden, by.ID, rec.ID, err)
+		return &DeniedError{Actor: by.ID, KeyID: rec.ID, Reason: DeniedUnresolved, Workspace: rec.Workspace}
 	}
-	if !by.Allows(m.manageKeys, rec.Workspace) || !by.covers(&target) {
-		return fmt.Errorf("%w: %s may not change key %s", ErrForbidden, by.ID, rec.ID)
+	d := by.deny(m.manageKeys, rec.Workspace)
+	if d == nil {
+		d = by.coverage(&target)
+	}
+	if d != nil {
+		d.KeyID = rec.ID
+		return d
+	}
+	return nil
+}
+
+// firstDenial returns the first non-nil refusal of ds, as an error, or nil.
+// (Returning a nil *DeniedError as an error would make a non-nil error.)
+func firstDenial(ds ...*DeniedError) error {
+	for _, d := range ds {
+		if d != nil {
+			return d
+		}
 	}
 	return nil
 }

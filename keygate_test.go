@@ -203,9 +203,11 @@ func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
 	h := testHasher(t)
 	for name, cfg := range map[string]Config{
-		"no store":   {Hasher: h},
-		"no hasher":  {Store: memory.New()},
-		"bad prefix": {Store: memory.New(), Hasher: h, Prefix: "Bad-Prefix"},
+		"no store":  {Hasher: h},
+		"no hasher": {Store: memory.New()},
+		// The zero Hasher hashes every token to nil: its keys never verify.
+		"zero hasher": {Store: memory.New(), Hasher: &apikey.Hasher{}},
+		"bad prefix":  {Store: memory.New(), Hasher: h, Prefix: "Bad-Prefix"},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%s) = nil error, want an error", name)
@@ -622,33 +624,37 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 		by   Principal
 		req  CreateRequest
 		ok   bool
+		// why and what are the expected refusal: its reason, and the
+		// permission, workspace or limit it names.
+		why  DenyReason
+		what string
 	}{
-		{"viewer cannot manage keys", viewer, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
-		{"editor's *:write does not manage keys", editor, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
-		{"owner creates viewer in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "viewer"}, true},
-		{"owner creates owner in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "owner"}, true},
-		{"owner cannot create admin", owner, CreateRequest{Role: "admin"}, false},
-		{"owner cannot leave its workspace", owner, CreateRequest{Workspace: "lion", Role: "viewer"}, false},
-		{"owner cannot create unbound key", owner, CreateRequest{Scopes: []string{"cluster:read"}}, false},
-		{"scoped key creates narrower key", scoped, CreateRequest{Scopes: []string{"cluster:read"}}, true},
-		{"scoped key cannot widen", scoped, CreateRequest{Scopes: []string{"cluster:write"}}, false},
-		{"scoped key cannot add wildcard", scoped, CreateRequest{Scopes: []string{"*:read"}}, false},
-		{"scoped key cannot use a wider role", scoped, CreateRequest{Workspace: "tiger", Role: "viewer"}, false},
-		{"user grants its billing scopes", user, CreateRequest{Scopes: []string{"billing:write"}}, true},
-		{"user cannot grant cluster", user, CreateRequest{Scopes: []string{"cluster:read"}}, false},
-		{"admin creates admin", admin, CreateRequest{Role: "admin"}, true},
-		{"expiring admin cannot create a never-expiring key", expiring, CreateRequest{Role: "viewer", Workspace: "w"}, false},
-		{"expiring admin cannot create a longer-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(31)}, false},
-		{"expiring admin creates a shorter-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(7)}, true},
-		{"limited key creates a stricter key", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(*Limits) {})}, true},
-		{"limited key cannot drop the usage limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = nil })}, false},
-		{"limited key cannot grant more uses", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = &ten })}, false},
-		{"limited key cannot drop the rate limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{} })}, false},
-		{"limited key cannot raise the rate", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{Requests: 10, Window: time.Second} })}, false},
-		{"limited key cannot drop the allow-list", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.AllowedCIDRs = nil })}, false},
+		{"viewer cannot manage keys", viewer, CreateRequest{Workspace: "tiger", Role: "viewer"}, false, DeniedPermission, "apikey:manage"},
+		{"editor's *:write does not manage keys", editor, CreateRequest{Workspace: "tiger", Role: "viewer"}, false, DeniedPermission, "apikey:manage"},
+		{"owner creates viewer in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "viewer"}, true, "", ""},
+		{"owner creates owner in own workspace", owner, CreateRequest{Workspace: "tiger", Role: "owner"}, true, "", ""},
+		{"owner cannot create admin", owner, CreateRequest{Role: "admin"}, false, DeniedWorkspace, ""},
+		{"owner cannot leave its workspace", owner, CreateRequest{Workspace: "lion", Role: "viewer"}, false, DeniedWorkspace, "lion"},
+		{"owner cannot create unbound key", owner, CreateRequest{Scopes: []string{"cluster:read"}}, false, DeniedWorkspace, ""},
+		{"scoped key creates narrower key", scoped, CreateRequest{Scopes: []string{"cluster:read"}}, true, "", ""},
+		{"scoped key cannot widen", scoped, CreateRequest{Scopes: []string{"cluster:write"}}, false, DeniedPermission, "cluster:write"},
+		{"scoped key cannot add wildcard", scoped, CreateRequest{Scopes: []string{"*:read"}}, false, DeniedPermission, "*:read"},
+		{"scoped key cannot use a wider role", scoped, CreateRequest{Workspace: "tiger", Role: "viewer"}, false, DeniedPermission, "*:read"},
+		{"user grants its billing scopes", user, CreateRequest{Scopes: []string{"billing:write"}}, true, "", ""},
+		{"user cannot grant cluster", user, CreateRequest{Scopes: []string{"cluster:read"}}, false, DeniedPermission, "cluster:read"},
+		{"admin creates admin", admin, CreateRequest{Role: "admin"}, true, "", ""},
+		{"expiring admin cannot create a never-expiring key", expiring, CreateRequest{Role: "viewer", Workspace: "w"}, false, DeniedLifetime, ""},
+		{"expiring admin cannot create a longer-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(31)}, false, DeniedLifetime, ""},
+		{"expiring admin creates a shorter-lived key", expiring, CreateRequest{Role: "viewer", Workspace: "w", Expiry: ExpireAfterDays(7)}, true, "", ""},
+		{"limited key creates a stricter key", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(*Limits) {})}, true, "", ""},
+		{"limited key cannot drop the usage limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = nil })}, false, DeniedLimit, LimitUses},
+		{"limited key cannot grant more uses", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Uses = &ten })}, false, DeniedLimit, LimitUses},
+		{"limited key cannot drop the rate limit", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{} })}, false, DeniedLimit, LimitRate},
+		{"limited key cannot raise the rate", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.Rate = RateLimit{Requests: 10, Window: time.Second} })}, false, DeniedLimit, LimitRate},
+		{"limited key cannot drop the allow-list", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) { l.AllowedCIDRs = nil })}, false, DeniedLimit, LimitAllowedCIDRs},
 		{"limited key cannot allow other networks", limited, CreateRequest{Scopes: []string{"cluster:read"}, Limits: tight(func(l *Limits) {
 			l.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}
-		})}, false},
+		})}, false, DeniedLimit, LimitAllowedCIDRs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -662,6 +668,32 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 			}
 			if !tt.ok && !errors.Is(err, ErrForbidden) {
 				t.Fatalf("Create: %v, want ErrForbidden", err)
+			}
+			var d *DeniedError
+			if !tt.ok && (!errors.As(err, &d) || d.Reason != tt.why) {
+				t.Fatalf("Create: %v, want a DeniedError with reason %q", err, tt.why)
+			}
+			if d == nil {
+				return
+			}
+			var what string
+			switch d.Reason {
+			case DeniedPermission:
+				what = d.Permission
+			case DeniedWorkspace:
+				what = d.Workspace
+			case DeniedLimit:
+				what = d.Limit
+			case DeniedLifetime:
+				if !d.LatestExpiry.Equal(tt.by.ExpiresAt) {
+					t.Errorf("LatestExpiry = %v, want the principal's expiry %v", d.LatestExpiry, tt.by.ExpiresAt)
+				}
+			}
+			if what != tt.what {
+				t.Errorf("refusal %v names %q, want %q", d, what, tt.what)
+			}
+			if d.Actor != tt.by.ID || !strings.Contains(d.Error(), tt.what) {
+				t.Errorf("refusal %q: want actor %q and %q in the message", d.Error(), tt.by.ID, tt.what)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -91,10 +92,15 @@ func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
 	backoff := minBackoff
 	for {
 		start := time.Now()
+		m.feedState.set(nil)
 		err := feed.Watch(ctx, m.changed)
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil {
+			err = errors.New("keygate: change feed stopped")
+		}
+		m.feedState.set(err)
 		if time.Since(start) > time.Minute {
 			backoff = minBackoff // it had been healthy: retry soon
 		}

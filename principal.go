@@ -57,72 +57,89 @@ func (p *Principal) Allows(perm permission.Permission, workspace string) bool {
 	return p.Permissions.Allows(perm)
 }
 
-// covers reports whether p holds everything q holds, in every workspace q
-// can act in: the privilege-escalation guard.
-func (p *Principal) covers(q *Principal) bool {
-	if p.SuperAdmin {
-		return true
+// deny returns nil if p holds perm in workspace, or the refusal saying
+// why not.
+func (p *Principal) deny(perm permission.Permission, workspace string) *DeniedError {
+	if p.Allows(perm, workspace) {
+		return nil
 	}
-	if q.SuperAdmin {
-		return false
+	if p.Workspace != "" && p.Workspace != workspace {
+		return &DeniedError{Actor: p.ID, Reason: DeniedWorkspace, Workspace: workspace}
 	}
-	if p.Workspace != "" && p.Workspace != q.Workspace {
-		return false
-	}
-	return p.Permissions.Covers(q.Permissions)
+	return &DeniedError{Actor: p.ID, Reason: DeniedPermission, Permission: perm.String(), Workspace: workspace}
 }
 
-// bounds reports whether p may give a key the lifetime and limits of
-// after. before is the key's state before the change, or nil for a new
-// key. With full, or for a new key, the whole lifetime and limits are
-// checked: a regeneration hands the caller a new token, and a change of
-// permissions makes a new key in all but id. Otherwise only what changes
-// is checked, so a limited principal may still, say, rename a key it
-// covers. A usage-limited principal never raises a key's uses.
-func (p *Principal) bounds(before, after *store.Key, full bool) bool {
+// coverage returns nil if p holds everything q holds, in every workspace q
+// can act in (the privilege-escalation guard), or the refusal naming what
+// p lacks.
+func (p *Principal) coverage(q *Principal) *DeniedError {
+	switch {
+	case p.SuperAdmin:
+		return nil
+	case q.SuperAdmin:
+		return &DeniedError{Actor: p.ID, Reason: DeniedSuperAdmin, Workspace: q.Workspace}
+	case p.Workspace != "" && p.Workspace != q.Workspace:
+		return &DeniedError{Actor: p.ID, Reason: DeniedWorkspace, Workspace: q.Workspace}
+	}
+	if missing, ok := p.Permissions.Missing(q.Permissions); ok {
+		return &DeniedError{Actor: p.ID, Reason: DeniedPermission, Permission: missing.String(), Workspace: q.Workspace}
+	}
+	return nil
+}
+
+// bounds returns nil if p may give a key the lifetime and limits of after,
+// or the refusal naming the bound. before is the key's state before the
+// change, or nil for a new key. With full, or for a new key, the whole
+// lifetime and limits are checked: a regeneration hands the caller a new
+// token, and a change of permissions makes a new key in all but id.
+// Otherwise only what changes is checked, so a limited principal may
+// still, say, rename a key it covers. A usage-limited principal never
+// raises a key's uses.
+func (p *Principal) bounds(before, after *store.Key, full bool) *DeniedError {
 	full = full || before == nil
 	if full || !before.ExpiresAt.Equal(after.ExpiresAt) {
 		if !p.ExpiresAt.IsZero() && (after.ExpiresAt.IsZero() || after.ExpiresAt.After(p.ExpiresAt)) {
-			return false
+			return &DeniedError{Actor: p.ID, Reason: DeniedLifetime, Workspace: after.Workspace, LatestExpiry: p.ExpiresAt}
 		}
 	}
 	if full || !sameLimits(limitsOf(before), limitsOf(after)) {
-		if !p.Limits.boundsLimits(limitsOf(after)) {
-			return false
+		if limit := p.Limits.looser(limitsOf(after)); limit != "" {
+			return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Workspace: after.Workspace, Limit: limit}
 		}
 	}
 	if p.Limits.Uses != nil && before != nil && before.RemainingUses != nil &&
 		(after.RemainingUses == nil || *after.RemainingUses > *before.RemainingUses) {
-		return false
+		return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Workspace: after.Workspace, Limit: LimitUses}
 	}
-	return true
+	return nil
 }
 
-// boundsLimits reports whether q is at least as strict as l in every limit
-// l sets.
-func (l Limits) boundsLimits(q Limits) bool {
+// looser returns the name of the first limit that l sets and q does not
+// hold at least as strictly (LimitRate, LimitUses, LimitAllowedCIDRs), or
+// "" when q is at least as strict as l in every one.
+func (l Limits) looser(q Limits) string {
 	if l.Rate.Requests > 0 {
 		if q.Rate.Requests <= 0 || q.Rate.Requests > l.Rate.Requests ||
 			float64(q.Rate.Requests)*float64(l.Rate.Window) > float64(l.Rate.Requests)*float64(q.Rate.Window) {
-			return false
+			return LimitRate
 		}
 	}
 	if l.Uses != nil && (q.Uses == nil || *q.Uses > *l.Uses) {
-		return false
+		return LimitUses
 	}
 	if len(l.AllowedCIDRs) > 0 {
 		if len(q.AllowedCIDRs) == 0 {
-			return false
+			return LimitAllowedCIDRs
 		}
 		for _, inner := range q.AllowedCIDRs {
 			if !slices.ContainsFunc(l.AllowedCIDRs, func(outer netip.Prefix) bool {
 				return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 			}) {
-				return false
+				return LimitAllowedCIDRs
 			}
 		}
 	}
-	return true
+	return ""
 }
 
 // limitsOf returns the limits kept in rec.
@@ -150,6 +167,28 @@ type Key struct {
 	// state is the key's rate limiter and last-used bookkeeping, shared by
 	// every cached copy of the key in this process.
 	state *keyState
+}
+
+// NewKey returns a Key for a record verified elsewhere, such as by a
+// remote keygate token service: package client's Verifier builds the keys
+// it returns with it. perms are the permissions the key resolves to (its
+// role's and its scopes') and superAdmin whether its role is a super
+// admin's; [Key.Principal], [Key.Permissions] and [Key.Allows] follow from
+// them and from rec's workspace, expiry and limits. rec and perms are
+// copied.
+//
+// A Manager's own keys come from [Manager.Verify]; a Key from NewKey is
+// known to no Manager, and a Manager never counts its uses.
+func NewKey(rec *store.Key, perms permission.Set, superAdmin bool) *Key {
+	r := rec.Clone()
+	return &Key{Key: *r, principal: Principal{
+		ID:          "key:" + r.ID.String(),
+		Permissions: slices.Clone(perms),
+		Workspace:   r.Workspace,
+		SuperAdmin:  superAdmin,
+		ExpiresAt:   r.ExpiresAt,
+		Limits:      limitsOf(r),
+	}}
 }
 
 // Principal returns the key as a principal, to act on the [Manager] on its

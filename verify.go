@@ -33,6 +33,13 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // compared in constant time. Revocation, expiry, the address, the rate
 // limit and the usage limit are checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
+	return m.verify(ctx, token, addr, nil)
+}
+
+// verify is VerifyFrom, for a caller that sees only the keys for which
+// visible, when not nil, returns true: any other key is answered as an
+// unknown token, before a use is taken or a rate limit counted.
+func (m *Manager) verify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
 	now := m.now()
 	var d digest
 	var e *cacheEntry
@@ -59,6 +66,10 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 			}
 		}
 	}
+	if visible != nil && e.key != nil && !visible(e.key) {
+		m.audit(ctx, EventVerificationFailed, &e.key.Key, "", "invalid")
+		return nil, ErrInvalid
+	}
 	k, reason, err := m.admit(ctx, e, now, addr)
 	if err != nil {
 		var rec *store.Key
@@ -69,6 +80,82 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 		return nil, err
 	}
 	return k, nil
+}
+
+// VerifyRequest asks [Manager.VerifyFor] about a token presented to
+// another service.
+type VerifyRequest struct {
+	// Token is the token the other service was given.
+	Token string
+	// Address is the client address it was presented from, checked
+	// against a key's IP allow-list; the zero Addr when unknown (a key with
+	// an allow-list then fails with ErrAddressDenied).
+	Address netip.Addr
+	// Permission, when set, such as "cluster:read", must be held by the
+	// key in Workspace, or the verdict is ErrForbidden.
+	Permission string
+	// Workspace is where Permission is checked ("" for none).
+	Workspace string
+}
+
+// Verdict is [Manager.VerifyFor]'s answer about a token: the key when it
+// is valid, or why it is not.
+type Verdict struct {
+	// Key is the verified key; nil when Err is set.
+	Key *Key
+	// Err is nil for a valid token, or what [Manager.VerifyFrom] would
+	// return for it (matching ErrMalformed, ErrInvalid, ErrExpired,
+	// ErrRevoked, ErrUsageExhausted, ErrRateLimited as a
+	// [*RateLimitError], ErrAddressDenied), or ErrForbidden when the key
+	// lacks the permission asked about.
+	Err error
+}
+
+// VerifyFor verifies a token on behalf of by, a service that checks its
+// own callers' keys against this Manager (the token service's POST
+// /keys/verify, which package client's Verifier calls). It is a use of the
+// key like any other: it counts against the key's rate and usage limits
+// and records its last use.
+//
+// by needs apikey:verify ([PermissionVerifyKeys]), and sees only the keys
+// of the workspaces where it holds it: a key of any other workspace gets
+// the verdict of an unknown token, ErrInvalid, with no use taken, so that
+// by learns nothing of keys it may not verify (no existence oracle). A
+// principal without apikey:verify in any workspace is refused with a
+// [*DeniedError].
+//
+// The returned error is about the call, never the token: a [*DeniedError]
+// (ErrForbidden), a request error wrapping [ErrInvalidRequest] (an invalid
+// Permission or Workspace), or [ErrUnavailable] when the store fails, in
+// which case there is no verdict and the token must be refused (fail
+// closed).
+func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest) (Verdict, error) {
+	if !by.SuperAdmin && !by.Permissions.Allows(m.verifyKeys) {
+		return Verdict{}, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionVerifyKeys, Workspace: by.Workspace}
+	}
+	var perm permission.Permission
+	if req.Permission != "" {
+		p, err := permission.Parse(req.Permission)
+		if err != nil {
+			return Verdict{}, fmt.Errorf("%w: %w: %w", ErrInvalidRequest, ErrInvalidScope, err)
+		}
+		perm = p
+	}
+	if len(req.Workspace) > MaxIdentLength || !cleanIdent(req.Workspace) {
+		return Verdict{}, fmt.Errorf("%w: %w: workspace is longer than %d bytes or has surrounding spaces, control characters or invalid UTF-8", ErrInvalidRequest, ErrInvalidField, MaxIdentLength)
+	}
+	k, err := m.verify(ctx, req.Token, req.Address, func(k *Key) bool {
+		return by.Allows(m.verifyKeys, k.Workspace)
+	})
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return Verdict{}, err
+	case err != nil:
+		return Verdict{Err: err}, nil
+	case req.Permission != "" && !k.Allows(perm, req.Workspace):
+		return Verdict{Err: fmt.Errorf("%w: key %s lacks %s", ErrForbidden, k.ID, perm)}, nil
+	}
+	return Verdict{Key: k}, nil
 }
 
 // Authorize returns nil if k holds p in workspace ("" for a resource outside

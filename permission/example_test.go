@@ -81,3 +81,22 @@ func ExampleRegistry() {
 	// viewer  *:read          workspace=true  super=false
 	// true permission: unknown role "Operator"
 }
+
+// Package-level permissions, parsed once at start-up: MustParse panics on a
+// typo, which a test or the first run shows at once.
+var clusterRead = permission.MustParse("cluster:read")
+
+func ExampleMustParse() {
+	granted, _ := permission.ParseSet("cluster:*")
+	fmt.Println(clusterRead, granted.Allows(clusterRead))
+	// Output: cluster:read true
+}
+
+func ExampleSet_Missing() {
+	holder, _ := permission.ParseSet("cluster:read", "billing:read")
+	asked, _ := permission.ParseSet("billing:read", "billing:write")
+	if p, ok := holder.Missing(asked); ok {
+		fmt.Println("lacks", p)
+	}
+	// Output: lacks billing:write
+}

@@ -90,6 +90,18 @@ func Parse(s string) (Permission, error) {
 	return p, nil
 }
 
+// MustParse is like [Parse] but panics if s is not a valid permission,
+// like regexp.MustCompile: for permissions written as constants in a
+// program, such as package-level variables, where the panic shows at
+// start-up. Use Parse for input.
+func MustParse(s string) Permission {
+	p, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 // canonical checks each part of p against the grammar and returns p with
 // resource and action lowercased and an instance of "*" replaced by "".
 // Parse and the validation of hand-built values share it, so both accept

@@ -318,3 +318,18 @@ func TestTextErrors(t *testing.T) {
 		t.Errorf("MarshalText of hand-built = %q, %v; want %q, nil", b, err, "cluster:read")
 	}
 }
+
+func TestMustParse(t *testing.T) {
+	t.Parallel()
+	if got := permission.MustParse("Cluster/Prod:READ"); got.String() != "cluster/Prod:read" {
+		t.Errorf("MustParse = %v, want cluster/Prod:read", got)
+	}
+	defer func() {
+		r := recover()
+		err, ok := r.(error)
+		if !ok || !errors.Is(err, permission.ErrInvalid) {
+			t.Errorf("MustParse(invalid) panicked with %v, want an error wrapping ErrInvalid", r)
+		}
+	}()
+	permission.MustParse("no colon")
+}

@@ -58,6 +58,18 @@ func (s Set) Covers(t Set) bool {
 	return true
 }
 
+// Missing returns the first element of t, in t's order, that s does not
+// allow, and true; or the zero Permission and false when s covers t. It
+// names what a holder of s lacks to grant t.
+func (s Set) Missing(t Set) (Permission, bool) {
+	for _, q := range t {
+		if !s.Allows(q) {
+			return q, true
+		}
+	}
+	return Permission{}, false
+}
+
 // Union returns a new set holding the elements of s and t, in canonical
 // order without exact duplicates. Permissions that another element makes
 // redundant are kept. Neither s nor t is modified.

@@ -165,6 +165,15 @@ func TestCovers(t *testing.T) {
 			if got := s.Covers(u); got != tt.want {
 				t.Errorf("%v.Covers(%v) = %v, want %v", s, u, got, tt.want)
 			}
+			// Missing agrees with Covers and names a permission of u
+			// that s does not allow.
+			missing, ok := s.Missing(u)
+			if ok == tt.want {
+				t.Errorf("%v.Missing(%v) ok = %v, want %v", s, u, ok, !tt.want)
+			}
+			if ok && (s.Allows(missing) || !slices.Contains(u, missing)) {
+				t.Errorf("%v.Missing(%v) = %v: not an element of u that s lacks", s, u, missing)
+			}
 		})
 	}
 	if (permission.Set{{Resource: "*", Action: "*"}}).Covers(permission.Set{{}}) {

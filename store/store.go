@@ -227,3 +227,11 @@ type ChangeFeed interface {
 	// then treat every key as changed.
 	Watch(ctx context.Context, fn func(id uuid.UUID)) error
 }
+
+// HealthChecker is an optional interface of a [Store] or a [ChangeFeed]
+// that can tell whether it works, for readiness probes: Health returns nil
+// when it does, or an error saying why not. keygate's Manager.Health uses
+// it when present. It must be safe for concurrent use and quick.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}

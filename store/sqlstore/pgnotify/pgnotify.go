@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,9 +14,14 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// ErrConfig means [New] rejected its [Config]. It is the package's only
-// sentinel error; failures of the feed itself wrap the pgx error.
-var ErrConfig = errors.New("pgnotify: invalid config")
+// Errors of this package; failures of the feed itself wrap the pgx error.
+var (
+	// ErrConfig means [New] rejected its [Config].
+	ErrConfig = errors.New("pgnotify: invalid config")
+	// ErrNotListening is [Feed.Health]'s answer while a Watch is not
+	// listening: connecting, or re-establishing a lost connection.
+	ErrNotListening = errors.New("pgnotify: not listening")
+)
 
 // The defaults of [Config].
 const (
@@ -54,9 +60,15 @@ type Feed struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	onListen   func(bool)
+	// down counts the Watch calls in progress that are not listening:
+	// connecting for the first time or reconnecting.
+	down atomic.Int64
 }
 
-var _ store.ChangeFeed = (*Feed)(nil)
+var (
+	_ store.ChangeFeed    = (*Feed)(nil)
+	_ store.HealthChecker = (*Feed)(nil)
+)
 
 // New returns a Feed for cfg. It parses the connection string but does not
 // connect. It returns an error wrapping [ErrConfig] if the connection
@@ -125,10 +137,19 @@ func validChannel(c string) bool {
 // trying until ctx is done. Payloads that are not a UUID are
 // ignored. An id may be delivered more than once.
 func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
+	f.down.Add(1)
+	listening := false
+	defer func() {
+		if !listening {
+			f.down.Add(-1)
+		}
+	}()
 	conn, err := f.listen(ctx)
 	if err != nil {
 		return fmt.Errorf("pgnotify: watch: %w", err)
 	}
+	listening = true
+	f.down.Add(-1)
 	// Changes made before the LISTEN was active were not seen either.
 	fn(uuid.Nil)
 	if f.onListen != nil {
@@ -142,6 +163,8 @@ func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 			return fmt.Errorf("pgnotify: watch: %w", ctx.Err())
 		}
 		_ = err // The connection failed; reconnect below.
+		listening = false
+		f.down.Add(1)
 		for {
 			if err := sleep(ctx, jitter(backoff)); err != nil {
 				return fmt.Errorf("pgnotify: watch: %w", err)
@@ -151,6 +174,8 @@ func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 			}
 			backoff = min(2*backoff, f.maxBackoff)
 		}
+		listening = true
+		f.down.Add(-1)
 		backoff = f.minBackoff
 		// Notifications sent while disconnected are lost: tell the receiver
 		// to treat every key as changed, as the store.ChangeFeed contract
@@ -160,6 +185,17 @@ func (f *Feed) Watch(ctx context.Context, fn func(id uuid.UUID)) error {
 			f.onListen(true)
 		}
 	}
+}
+
+// Health reports nil when every Watch in progress is listening, and
+// [ErrNotListening] while one is connecting or re-establishing a lost
+// connection (changes may be missed meanwhile). It implements
+// store.HealthChecker, for keygate's Manager.Health and readiness probes.
+func (f *Feed) Health(context.Context) error {
+	if n := f.down.Load(); n > 0 {
+		return fmt.Errorf("%w: %d watch(es) connecting", ErrNotListening, n)
+	}
+	return nil
 }
 
 // listen opens a connection and subscribes it to the channel.

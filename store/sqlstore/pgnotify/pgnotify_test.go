@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -64,6 +65,63 @@ func TestWatchFirstConnectFails(t *testing.T) {
 	}
 }
 
+// TestHealthWhileConnecting checks that Health reports a Watch that is
+// still connecting, and nothing once no Watch is in progress.
+func TestHealthWhileConnecting(t *testing.T) {
+	t.Parallel()
+	// A server that accepts connections and never answers: the Watch
+	// stays connecting until its context ends.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	t.Cleanup(func() {
+		ln.Close()
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case accepted <- c:
+			default:
+				c.Close()
+			}
+		}
+	}()
+	f, err := pgnotify.New(pgnotify.Config{ConnString: "postgres://nobody@" + ln.Addr().String() + "/db"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := f.Health(t.Context()); err != nil {
+		t.Fatalf("Health before any Watch: %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Watch(ctx, func(uuid.UUID) {}) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Health(t.Context()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Health = nil while the Watch cannot connect")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := f.Health(t.Context()); !errors.Is(err, pgnotify.ErrNotListening) {
+		t.Errorf("Health while connecting: %v, want ErrNotListening", err)
+	}
+	cancel()
+	<-done
+	if err := f.Health(t.Context()); err != nil {
+		t.Errorf("Health after the Watch returned: %v, want nil", err)
+	}
+}
+
 // TestWatchDeliversChanges checks that a revocation, a use and a deletion
 // through a Store reach a Watch within a second, also after the feed's
 // connection was killed and re-established.
@@ -117,6 +175,9 @@ func TestWatchDeliversChanges(t *testing.T) {
 	})
 	waitListening(t, listening, false)
 	expectID(t, ids, uuid.Nil, "reset once listening", true)
+	if err := feed.Health(t.Context()); err != nil {
+		t.Errorf("Health while listening: %v, want nil", err)
+	}
 
 	uses := int64(5)
 	k := &store.Key{ID: uuid.Must(uuid.NewV7()), Name: "k", Hash: []byte("hash-1"), RemainingUses: &uses}
@@ -154,6 +215,9 @@ func TestWatchDeliversChanges(t *testing.T) {
 	// with uuid.Nil before it reports listening again.
 	waitListening(t, listening, true)
 	expectID(t, ids, uuid.Nil, "reset after reconnect", true)
+	if err := feed.Health(t.Context()); err != nil {
+		t.Errorf("Health once listening again: %v, want nil", err)
+	}
 	revoke("revocation after reconnect")
 
 	if err := s.Delete(t.Context(), k.ID); err != nil {

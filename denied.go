@@ -1,0 +1,106 @@
+package keygate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DenyReason names the bound that made the [Manager] refuse a principal;
+// see [DeniedError].
+type DenyReason string
+
+// The reasons of a [DeniedError].
+const (
+	// DeniedPermission: the principal lacks DeniedError.Permission, either
+	// one that guards the call (apikey:view, apikey:manage, apikey:verify)
+	// or one the key would hold.
+	DeniedPermission DenyReason = "permission"
+	// DeniedWorkspace: the principal is bound to another workspace than
+	// DeniedError.Workspace, the key's ("" for a key bound to none).
+	DeniedWorkspace DenyReason = "workspace"
+	// DeniedSuperAdmin: the key is, or would be, a super admin and the
+	// principal is not one.
+	DeniedSuperAdmin DenyReason = "super_admin"
+	// DeniedLifetime: the key would outlive the principal:
+	// DeniedError.LatestExpiry is the latest expiry the principal may give.
+	DeniedLifetime DenyReason = "lifetime"
+	// DeniedLimit: the key would have a looser limit than the principal's
+	// own; DeniedError.Limit names it: "rate", "uses" or "allowed_cidrs".
+	DeniedLimit DenyReason = "limit"
+	// DeniedUnresolved: the key's role or a scope no longer resolves, so
+	// only a super admin may change it.
+	DeniedUnresolved DenyReason = "unresolved"
+)
+
+// The limits named by [DeniedError.Limit].
+const (
+	LimitRate         = "rate"
+	LimitUses         = "uses"
+	LimitAllowedCIDRs = "allowed_cidrs"
+)
+
+// DeniedError is the Manager's refusal of a principal: it matches
+// [ErrForbidden] with [errors.Is] and says precisely which bound failed,
+// so that a caller, or a person reading a problem response, can tell why.
+// It names only what the principal asked for and what it holds itself,
+// never another key's secrets.
+type DeniedError struct {
+	// Actor is the ID of the principal refused.
+	Actor string
+	// KeyID is the key acted on; the zero UUID for a key being created.
+	KeyID uuid.UUID
+	// Reason names the bound that failed.
+	Reason DenyReason
+	// Permission, for DeniedPermission, is the permission not held, in
+	// canonical form, such as "billing:write".
+	Permission string
+	// Workspace is the workspace the refused action is in ("" for none).
+	Workspace string
+	// LatestExpiry, for DeniedLifetime, is the latest expiry the principal
+	// may give a key: its own.
+	LatestExpiry time.Time
+	// Limit, for DeniedLimit, names the limit: LimitRate, LimitUses or
+	// LimitAllowedCIDRs.
+	Limit string
+}
+
+// Error describes the refusal in one sentence.
+func (e *DeniedError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrForbidden.Error() + ": " + e.Actor)
+	switch e.Reason {
+	case DeniedPermission:
+		fmt.Fprintf(&b, " lacks %s", e.Permission)
+		if e.Workspace != "" {
+			fmt.Fprintf(&b, " in workspace %q", e.Workspace)
+		}
+	case DeniedWorkspace:
+		if e.Workspace == "" {
+			b.WriteString(" is bound to a workspace and may not act outside it")
+		} else {
+			fmt.Fprintf(&b, " may not act in workspace %q", e.Workspace)
+		}
+	case DeniedSuperAdmin:
+		b.WriteString(" is not a super admin")
+	case DeniedLifetime:
+		fmt.Fprintf(&b, " may not give a key a life beyond its own (latest expiry %s)", e.LatestExpiry.UTC().Format(time.RFC3339))
+	case DeniedLimit:
+		fmt.Fprintf(&b, " may not give a key a looser %s limit than its own", e.Limit)
+	case DeniedUnresolved:
+		b.WriteString(" may not change a key whose role no longer resolves (super admins only)")
+	default:
+		b.WriteString(" is not allowed")
+	}
+	if e.KeyID != uuid.Nil {
+		fmt.Fprintf(&b, " (key %s)", e.KeyID)
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrForbidden].
+func (e *DeniedError) Is(target error) bool {
+	return target == ErrForbidden
+}
