@@ -181,6 +181,17 @@ func (m *Manager) Roles() *permission.Registry {
 	return m.roles
 }
 
+// ListRoles returns the roles keys may be given, from the Manager's
+// registry, to a principal that may view keys: one holding apikey:view
+// (in its workspace, if bound to one), or a super admin. Anyone else gets
+// a [*DeniedError].
+func (m *Manager) ListRoles(by Principal) ([]permission.Role, error) {
+	if !by.SuperAdmin && !by.Permissions.Allows(m.viewKeys) {
+		return nil, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionViewKeys, Workspace: by.Workspace}
+	}
+	return m.roles.Roles(), nil
+}
+
 // clock returns the current time in the canonical stored form.
 func (m *Manager) clock() time.Time {
 	return canonicalTime(m.now())
@@ -328,13 +339,28 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 // Get returns the key with the given id, if by holds apikey:view in its
 // workspace.
 func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	rec, err := m.store.Get(ctx, id)
+	rec, err := m.lookup(ctx, &by, id, "get key")
 	if err != nil {
-		return nil, m.storeError("get key", err)
+		return nil, err
 	}
 	if d := by.deny(m.viewKeys, rec.Workspace); d != nil {
 		d.KeyID = id
 		return nil, d
+	}
+	return rec, nil
+}
+
+// lookup reads key id for by. A key that by may neither view nor manage
+// (it lacks apikey:view and apikey:manage in the key's workspace) is
+// answered [ErrNotFound], exactly as a key that does not exist, so that
+// nobody learns of keys outside their reach (no existence oracle).
+func (m *Manager) lookup(ctx context.Context, by *Principal, id uuid.UUID, op string) (*store.Key, error) {
+	rec, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, m.storeError(op, err)
+	}
+	if !by.Allows(m.viewKeys, rec.Workspace) && !by.Allows(m.manageKeys, rec.Workspace) {
+		return nil, fmt.Errorf("keygate: %s: %w", op, ErrNotFound)
 	}
 	return rec, nil
 }
@@ -507,9 +533,9 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 // Delete removes a key and its record. Applications and scripts using it
 // stop working at once.
 func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error {
-	rec, err := m.store.Get(ctx, id)
+	rec, err := m.lookup(ctx, &by, id, "delete key")
 	if err != nil {
-		return m.storeError("delete key", err)
+		return err
 	}
 	if err := m.authorizeChange(&by, rec); err != nil {
 		return err
@@ -537,9 +563,9 @@ const maxUpdateAttempts = 8
 // gave an expected version.
 func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
 	for attempt := 1; ; attempt++ {
-		rec, err := m.store.Get(ctx, id)
+		rec, err := m.lookup(ctx, &by, id, string(event))
 		if err != nil {
-			return nil, m.storeError(string(event), err)
+			return nil, err
 		}
 		// Authorize before comparing versions, so that a caller without
 		// rights learns nothing of the key.

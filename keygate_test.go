@@ -865,8 +865,15 @@ func TestUnauthorizedCallerLearnsNoVersion(t *testing.T) {
 	nobody := Principal{ID: "user:n", Permissions: mustSet(t, "cluster:read")}
 	name := "x"
 	_, err := f.m.Update(context.Background(), nobody, c.Key.ID, UpdateRequest{Version: 99, Name: &name})
+	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		t.Errorf("stale version from an unauthorized caller: got %v, want ErrNotFound only", err)
+	}
+	// One who may view but not manage the key is refused, still without
+	// learning its version.
+	viewer := Principal{ID: "user:v", Permissions: mustSet(t, "apikey:view")}
+	_, err = f.m.Update(context.Background(), viewer, c.Key.ID, UpdateRequest{Version: 99, Name: &name})
 	if !errors.Is(err, ErrForbidden) || errors.Is(err, ErrConflict) {
-		t.Errorf("stale version from an unauthorized caller: got %v, want ErrForbidden only", err)
+		t.Errorf("stale version from a viewer: got %v, want ErrForbidden only", err)
 	}
 }
 
@@ -944,8 +951,30 @@ func TestListAndGetScoping(t *testing.T) {
 	if _, err := f.m.List(ctx, tigerReader, ListRequest{Workspace: "lion"}); !errors.Is(err, ErrForbidden) {
 		t.Errorf("List other workspace: got %v, want ErrForbidden", err)
 	}
-	if _, err := f.m.Get(ctx, tigerReader, lionKey.Key.ID); !errors.Is(err, ErrForbidden) {
-		t.Errorf("Get other workspace: got %v, want ErrForbidden", err)
+	// A key of another workspace is answered exactly as a missing one.
+	tigerManager := Principal{ID: "user:m", Workspace: "tiger", Permissions: mustSet(t, "apikey:*", "*:*")}
+	missing := uuid.Must(uuid.NewV7())
+	name := "renamed"
+	for op, call := range map[string]func(id uuid.UUID) error{
+		"get": func(id uuid.UUID) error { _, err := f.m.Get(ctx, tigerReader, id); return err },
+		"update": func(id uuid.UUID) error {
+			_, err := f.m.Update(ctx, tigerManager, id, UpdateRequest{Name: &name})
+			return err
+		},
+		"revoke": func(id uuid.UUID) error { _, err := f.m.Revoke(ctx, tigerManager, id); return err },
+		"regenerate": func(id uuid.UUID) error {
+			_, err := f.m.Regenerate(ctx, tigerManager, id, RegenerateRequest{Expiry: NeverExpire()})
+			return err
+		},
+		"delete": func(id uuid.UUID) error { return f.m.Delete(ctx, tigerManager, id) },
+	} {
+		other, absent := call(lionKey.Key.ID), call(missing)
+		if !errors.Is(other, ErrNotFound) || errors.Is(other, ErrForbidden) || other.Error() != absent.Error() {
+			t.Errorf("%s of another workspace's key: %v; of a missing key: %v; want the same ErrNotFound", op, other, absent)
+		}
+	}
+	if _, err := f.m.Get(ctx, System(), lionKey.Key.ID); err != nil {
+		t.Errorf("the lion key was changed by a principal of tiger: %v", err)
 	}
 	nobody := Principal{ID: "user:n", Permissions: mustSet(t, "cluster:read")}
 	if _, err := f.m.List(ctx, nobody, ListRequest{}); !errors.Is(err, ErrForbidden) {

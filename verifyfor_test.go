@@ -242,3 +242,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestListRoles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for name, tt := range map[string]struct {
+		by Principal
+		ok bool
+	}{
+		"system":         {System(), true},
+		"viewer of keys": {Principal{ID: "v", Workspace: "tiger", Permissions: permission.Set{permission.MustParse("apikey:view")}}, true},
+		"reader":         {Principal{ID: "r", Permissions: permission.Set{permission.MustParse("*:read")}}, false},
+	} {
+		roles, err := f.m.ListRoles(tt.by)
+		if !tt.ok {
+			var d *DeniedError
+			if !errors.As(err, &d) || d.Permission != PermissionViewKeys {
+				t.Errorf("%s: ListRoles error %v, want a DeniedError naming %s", name, err, PermissionViewKeys)
+			}
+			continue
+		}
+		if err != nil || len(roles) != len(f.m.Roles().Roles()) {
+			t.Errorf("%s: ListRoles = %d roles, %v; want the registry's %d", name, len(roles), err, len(f.m.Roles().Roles()))
+		}
+	}
+}

@@ -76,6 +76,10 @@ type env struct {
 	baseURL string
 	// admin is the client's token: a super admin's.
 	admin string
+	// verifyCalls counts the requests to POST /keys/verify.
+	verifyCalls atomic.Int64
+	// srv is the test server.
+	srv *httptest.Server
 }
 
 // setup returns a client of an httptest server serving the API under
@@ -107,8 +111,14 @@ func setup(t testing.TB) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(basePath, http.StripPrefix(strings.TrimSuffix(basePath, "/"), s))
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == basePath+"keys/verify" {
+			e.verifyCalls.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
+	e.srv = srv
 	e.baseURL = srv.URL + basePath
 	e.admin = e.token(t, keygate.CreateRequest{Name: "admin", Role: "admin"})
 	e.client = e.clientFor(t, e.admin)

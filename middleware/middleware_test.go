@@ -294,6 +294,9 @@ func TestErrorMapping(t *testing.T) {
 			if res.status != tt.status || res.problem.Code != tt.code {
 				t.Fatalf("status %d code %q, want %d %q", res.status, res.problem.Code, tt.status, tt.code)
 			}
+			if got := middleware.Code(tt.err); got != tt.code {
+				t.Errorf("Code(%v) = %q, want the problem's code %q", tt.err, got, tt.code)
+			}
 			if got := res.header.Get("Retry-After"); got != tt.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, tt.retryAfter)
 			}

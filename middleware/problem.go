@@ -69,8 +69,21 @@ type Problem struct {
 	// Code is one of the Code constants, for programs.
 	Code string `json:"code"`
 	// Permissions, for CodeInsufficientPermission, are the permissions
-	// the route requires (all of them), in canonical form.
+	// the route requires (all of them), in canonical form. For package
+	// server's "forbidden" with Reason "permission", it is the one
+	// permission the caller lacks.
 	Permissions []string `json:"permissions,omitempty"`
+	// Reason, Workspace, LatestExpiry and Limit say why package server
+	// refused a caller with "forbidden": Reason is a keygate.DenyReason
+	// ("permission", "workspace", "super_admin", "lifetime", "limit",
+	// "unresolved"); Workspace the workspace of the refused action;
+	// LatestExpiry, for "lifetime", the latest expiry the caller may give a
+	// key; Limit, for "limit", the limit ("rate", "uses",
+	// "allowed_cidrs"). Empty otherwise.
+	Reason       string    `json:"reason,omitempty"`
+	Workspace    string    `json:"workspace,omitempty"`
+	LatestExpiry time.Time `json:"latest_expiry,omitzero"`
+	Limit        string    `json:"limit,omitempty"`
 	// RetryAfter is when the client may retry (429, 503); zero if unknown.
 	// It is also sent as the Retry-After header, in whole seconds.
 	RetryAfter time.Duration `json:"-"`
@@ -143,6 +156,18 @@ func classify(err error) reason {
 		return reason{CodeInsufficientPermission, http.StatusForbidden, "The API key lacks a permission this request needs.", noChallenge}
 	}
 	return reason{CodeInternal, http.StatusInternalServerError, "The API key could not be checked.", noChallenge}
+}
+
+// Code returns the code of the [Problem] that answers a verification
+// that failed with err: [CodeMalformed] for an error matching
+// keygate.ErrMalformed or [ErrMalformedCredential], [CodeInvalid] for
+// keygate.ErrInvalid, and so on as documented at [Middleware];
+// [CodeInsufficientPermission] for keygate.ErrForbidden, [CodeUnavailable]
+// for keygate.ErrUnavailable, and [CodeInternal] for any other error.
+// It lets a token service answer a remote verification with the codes the
+// middleware would use.
+func Code(err error) string {
+	return classify(err).code
 }
 
 // retryAfter returns when a request refused with err may be retried, or 0.

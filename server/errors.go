@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/middleware"
@@ -205,12 +207,47 @@ func problemFor(err error) *middleware.Problem {
 				if a.err == keygate.ErrInvalidField {
 					p.Detail = fieldReason(err, p.Detail)
 				}
+				var denied *keygate.DeniedError
+				if a.err == keygate.ErrForbidden && errors.As(err, &denied) {
+					explainDenial(p, denied)
+				}
 				break
 			}
 		}
 	}
 	p.Title = http.StatusText(p.Status)
 	return p
+}
+
+// explainDenial fills p with the bound that refused the caller: the
+// permission it lacks, the workspace, the latest expiry it may give or the
+// limit. These name only what the caller asked for and holds itself.
+func explainDenial(p *middleware.Problem, d *keygate.DeniedError) {
+	p.Reason, p.Workspace = string(d.Reason), d.Workspace
+	in := ""
+	if d.Workspace != "" {
+		in = fmt.Sprintf(" in workspace %q", d.Workspace)
+	}
+	switch d.Reason {
+	case keygate.DeniedPermission:
+		p.Permissions = []string{d.Permission}
+		p.Detail = fmt.Sprintf("The caller lacks the permission %s%s.", d.Permission, in)
+	case keygate.DeniedWorkspace:
+		p.Detail = "The caller is bound to another workspace and may not act" + in + "."
+		if d.Workspace == "" {
+			p.Detail = "The caller is bound to a workspace and may not act on keys outside it."
+		}
+	case keygate.DeniedSuperAdmin:
+		p.Detail = "Only a super admin may create, change or hold a super-admin key."
+	case keygate.DeniedLifetime:
+		p.LatestExpiry = d.LatestExpiry
+		p.Detail = fmt.Sprintf("The key would outlive the caller: the latest expiry the caller may give is %s.", d.LatestExpiry.UTC().Format(time.RFC3339))
+	case keygate.DeniedLimit:
+		p.Limit = d.Limit
+		p.Detail = fmt.Sprintf("The key would have a looser %s limit than the caller's own.", strings.ReplaceAll(d.Limit, "_", " "))
+	case keygate.DeniedUnresolved:
+		p.Detail = "The key's role or a scope no longer resolves; only a super admin may change it."
+	}
 }
 
 // fieldReason returns what keygate wrote after ErrInvalidField in err,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -129,6 +130,16 @@ func problem(t testing.TB, w *httptest.ResponseRecorder) middleware.Problem {
 	}
 	if p.Status != w.Code {
 		t.Errorf("problem status %d, response status %d; want equal", p.Status, w.Code)
+	}
+	return p
+}
+
+// mustPrefix parses a CIDR prefix or fails the test.
+func mustPrefix(t testing.TB, s string) netip.Prefix {
+	t.Helper()
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -96,6 +98,8 @@ func New(cfg Config) (*Server, error) {
 		s.onError = middleware.WriteProblem
 	}
 	mux := http.NewServeMux()
+	mux.Handle("POST /keys/verify", s.route(s.verify))
+	mux.Handle("GET /roles", s.route(s.roles))
 	mux.Handle("POST /keys", s.route(s.create))
 	mux.Handle("GET /keys", s.route(s.list))
 	mux.Handle("GET /keys/{id}", s.route(s.get))
@@ -106,7 +110,18 @@ func New(cfg Config) (*Server, error) {
 	// Without these, ServeMux would answer unknown paths and methods in
 	// plain text, before authentication.
 	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
-	mux.Handle("/keys/{id}", s.route(methodNotAllowed("GET, HEAD, PATCH, DELETE")))
+	mux.Handle("/keys/{id}", s.route(func(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+		if r.PathValue("id") == "verify" {
+			return methodNotAllowed("POST")(w, r, by)
+		}
+		return methodNotAllowed("GET, HEAD, PATCH, DELETE")(w, r, by)
+	}))
+	// More specific than "GET /keys/{id}" and the others, which would
+	// answer 404 for the id "verify".
+	mux.Handle("GET /keys/verify", s.route(methodNotAllowed("POST")))
+	mux.Handle("PATCH /keys/verify", s.route(methodNotAllowed("POST")))
+	mux.Handle("DELETE /keys/verify", s.route(methodNotAllowed("POST")))
+	mux.Handle("/roles", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
 	mux.Handle("/", s.route(noRoute))
@@ -209,6 +224,60 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	// Relative to the request URL ".../keys", whatever the mount prefix.
 	w.Header().Set("Location", "keys/"+c.Key.ID.String())
 	return writeJSON(w, http.StatusCreated, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
+}
+
+// verify serves POST /keys/verify: the verdict about a token presented
+// to another service. Its status is about the caller and the body; the
+// verdict, valid or not, is a 200.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	var in VerifyRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	req := keygate.VerifyRequest{Token: in.Token, Permission: in.Permission, Workspace: in.Workspace}
+	if in.Address != "" {
+		addr, err := netip.ParseAddr(in.Address)
+		if err != nil {
+			return invalidField("The address field must be an IPv4 or IPv6 address.")
+		}
+		req.Address = addr
+	}
+	v, err := s.manager.VerifyFor(r.Context(), by, req)
+	if err != nil {
+		return err
+	}
+	out := VerifyResponse{Valid: v.Err == nil}
+	if v.Err != nil {
+		out.Code = middleware.Code(v.Err)
+		var rl *keygate.RateLimitError
+		if errors.As(v.Err, &rl) {
+			out.RetryAfter = max(int64(math.Ceil(rl.RetryAfter.Seconds())), 1)
+		}
+	} else {
+		out.Key = newKey(&v.Key.Key)
+		out.Permissions = v.Key.Permissions().Strings()
+		out.SuperAdmin = v.Key.SuperAdmin()
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// roles serves GET /roles.
+func (s *Server) roles(w http.ResponseWriter, _ *http.Request, by keygate.Principal) error {
+	roles, err := s.manager.ListRoles(by)
+	if err != nil {
+		return err
+	}
+	out := RoleList{Roles: make([]Role, len(roles))}
+	for i, role := range roles {
+		out.Roles[i] = Role{
+			Name:              role.Name,
+			Description:       role.Description,
+			Permissions:       role.Permissions.Strings(),
+			RequiresWorkspace: role.RequiresWorkspace,
+			SuperAdmin:        role.SuperAdmin,
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // list serves GET /keys.

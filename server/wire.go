@@ -147,6 +147,59 @@ type RegenerateRequest struct {
 	GracePeriod Duration `json:"grace_period,omitzero"`
 }
 
+// VerifyRequest is the body of POST /keys/verify: a token presented to
+// another service, to verify on its behalf.
+type VerifyRequest struct {
+	// Token is the token to verify; required.
+	Token string `json:"token"`
+	// Permission, when set, such as "cluster:read", must be held by the
+	// key in Workspace for the token to be valid.
+	Permission string `json:"permission,omitempty"`
+	// Workspace is where Permission is checked.
+	Workspace string `json:"workspace,omitempty"`
+	// Address is the client address the token came from, such as
+	// "203.0.113.7", checked against the key's IP allow-list; a key with
+	// one is not valid without it.
+	Address string `json:"address,omitempty"`
+}
+
+// VerifyResponse is the body of a POST /keys/verify response: the verdict
+// about the token. A valid token has Valid, Key, Permissions and
+// SuperAdmin; another has Code (one of package middleware's: malformed,
+// invalid, expired, revoked, usage_exhausted, rate_limited with
+// RetryAfter, address_denied, insufficient_permission). A key the caller
+// may not verify is answered as an unknown token, "invalid".
+type VerifyResponse struct {
+	Valid bool `json:"valid"`
+	// Key is the verified key.
+	Key *Key `json:"key,omitempty"`
+	// Permissions are the key's effective permissions: its role's and its
+	// scopes', in canonical form.
+	Permissions []string `json:"permissions,omitempty"`
+	// SuperAdmin reports whether the key's role is a super admin's.
+	SuperAdmin bool `json:"super_admin,omitempty"`
+	// Code says why the token is not valid.
+	Code string `json:"code,omitempty"`
+	// RetryAfter, for "rate_limited", is how many seconds to wait.
+	RetryAfter int64 `json:"retry_after,omitempty"`
+}
+
+// Role is a role keys may be given, in the body of GET /roles.
+type Role struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Permissions []string `json:"permissions"`
+	// RequiresWorkspace means a key with this role must have a workspace.
+	RequiresWorkspace bool `json:"requires_workspace"`
+	// SuperAdmin means the role is allowed everything in every workspace.
+	SuperAdmin bool `json:"super_admin"`
+}
+
+// RoleList is the body of a GET /roles response, in name order.
+type RoleList struct {
+	Roles []Role `json:"roles"`
+}
+
 // KeyList is the body of a GET /keys response: one page of keys in
 // creation order. Next is the cursor of the following page, to send as the
 // "after" query parameter, or "" on the last page.

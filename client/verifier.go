@@ -1,0 +1,367 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/store"
+)
+
+// The defaults of [VerifierConfig].
+const (
+	DefaultVerifierCacheTTL         = 10 * time.Second
+	DefaultVerifierNegativeCacheTTL = 5 * time.Second
+	DefaultVerifierCacheSize        = 10000
+)
+
+// VerifierConfig configures a [Verifier]. The zero value is usable.
+type VerifierConfig struct {
+	// CacheTTL is how long a valid key is answered from the local cache
+	// without asking the server: a key revoked or changed on the server is
+	// still accepted here for up to this long. Keys with a usage or rate
+	// limit are never cached: every use of those reaches the server.
+	// Default [DefaultVerifierCacheTTL] (10s); negative disables the cache.
+	CacheTTL time.Duration
+	// NegativeCacheTTL is how long a token the server called unknown,
+	// revoked or expired is refused without asking again. Default
+	// [DefaultVerifierNegativeCacheTTL] (5s); negative disables it.
+	NegativeCacheTTL time.Duration
+	// CacheSize bounds the number of cached verdicts, valid and not.
+	// Default [DefaultVerifierCacheSize].
+	CacheSize int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Verifier verifies tokens against a remote keygate server (POST
+// /keys/verify), so that a service holding neither the database nor the
+// pepper can check its callers' keys. It implements middleware.Verifier:
+//
+//	remote := c.NewVerifier(client.VerifierConfig{}) // c holds a key with apikey:verify
+//	mw, err := middleware.New(middleware.Config{Verifier: remote})
+//
+// Its errors are keygate's sentinels (keygate.ErrMalformed, ErrInvalid,
+// ErrExpired, ErrRevoked, ErrUsageExhausted, a *keygate.RateLimitError,
+// ErrAddressDenied), so the middleware answers exactly as with a local
+// Manager, and Require works unchanged on the keys it returns (built with
+// keygate.NewKey from the server's verdict). It fails closed: a network
+// error, a timeout, a 5xx, or the server refusing the Verifier's own
+// credentials is keygate.ErrUnavailable (503), never a pass.
+//
+// A token that is not well formed is refused locally, without a call.
+// Valid keys without usage or rate limits are cached for
+// [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
+// checked on every call), and unknown, revoked and expired tokens for
+// NegativeCacheTTL; concurrent misses for the same token and address are
+// coalesced into one call, except for limited keys, whose every use
+// reaches the server.
+//
+// A Verifier is safe for concurrent use.
+type Verifier struct {
+	client      *Client
+	ttl         time.Duration
+	negativeTTL time.Duration
+	now         func() time.Time
+	cache       *verdictCache
+
+	mu      sync.Mutex
+	flights map[flightKey]*verifyFlight
+}
+
+// NewVerifier returns a Verifier asking the server of c, with c's
+// credentials (a key holding apikey:verify, in the workspaces whose keys
+// it should accept: keys of other workspaces are answered as unknown).
+func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
+	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now}
+	if v.ttl == 0 {
+		v.ttl = DefaultVerifierCacheTTL
+	}
+	if v.negativeTTL == 0 {
+		v.negativeTTL = DefaultVerifierNegativeCacheTTL
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	size := cfg.CacheSize
+	if size <= 0 {
+		size = DefaultVerifierCacheSize
+	}
+	v.cache = newVerdictCache(size)
+	return v
+}
+
+// VerifyFrom verifies token, presented from addr (the zero Addr when
+// unknown), as documented at [Verifier].
+func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error) {
+	now := v.now()
+	d := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	if e, ok := v.cache.get(&d, now.UnixNano()); ok {
+		return e.answer(now, addr)
+	}
+	if _, err := apikey.Parse(token); err != nil {
+		return nil, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
+	}
+	e, err := v.lookup(ctx, token, &d, addr)
+	if err != nil {
+		return nil, err
+	}
+	return e.answer(now, addr)
+}
+
+// verdict is one answer of the server, cached or not.
+type verdict struct {
+	key *keygate.Key
+	err error
+	// expires is when a cached verdict stops being used (Unix nanoseconds).
+	expires int64
+}
+
+// answer returns the verdict for a request from addr at now. The expiry
+// and allow-list of a cached key are checked again on every call.
+func (e *verdict) answer(now time.Time, addr netip.Addr) (*keygate.Key, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	k := e.key
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return nil, keygate.ErrExpired
+	}
+	if len(k.AllowedCIDRs) > 0 && !allowed(k.AllowedCIDRs, addr) {
+		return nil, keygate.ErrAddressDenied
+	}
+	return k, nil
+}
+
+// allowed reports whether addr is inside one of prefixes.
+func allowed(prefixes []netip.Prefix, addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// flightKey identifies the concurrent lookups that may share one call.
+type flightKey struct {
+	digest [sha256.Size]byte
+	addr   netip.Addr
+}
+
+// verifyFlight is one call to the server shared by concurrent lookups.
+type verifyFlight struct {
+	done chan struct{}
+	e    *verdict
+	err  error
+}
+
+// lookup asks the server about token, sharing the call with concurrent
+// lookups of the same token and address when its answer may be shared.
+func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+	fk := flightKey{digest: *d, addr: addr}
+	v.mu.Lock()
+	if f, ok := v.flights[fk]; ok {
+		v.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err())
+		}
+		if f.err == nil && shareable(f.e) {
+			return f.e, nil
+		}
+		// A limited key's every use must reach the server, and a failed
+		// call may have been the leader's own (its context ended).
+		return v.call(ctx, token, d, addr)
+	}
+	f := &verifyFlight{done: make(chan struct{})}
+	if v.flights == nil {
+		v.flights = make(map[flightKey]*verifyFlight)
+	}
+	v.flights[fk] = f
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		delete(v.flights, fk)
+		v.mu.Unlock()
+		close(f.done)
+	}()
+	// Should call panic, the waiters find this error and ask for
+	// themselves.
+	f.err = errors.New("client: verify: lookup did not finish")
+	f.e, f.err = v.call(ctx, token, d, addr)
+	return f.e, f.err
+}
+
+// shareable reports whether a verdict may be shared with other requests
+// and cached: any verdict but that of a key with a usage or rate limit,
+// or one that depends on the moment (rate limits, used-up uses).
+func shareable(e *verdict) bool {
+	if e.err != nil {
+		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) || errors.Is(e.err, keygate.ErrExpired)
+	}
+	return e.key.RemainingUses == nil && e.key.RateLimit == 0
+}
+
+// call asks the server about token and caches what may be cached. Its
+// error is ErrUnavailable: a verdict about the token is never an error.
+func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+	req := VerifyRequest{Token: token}
+	if addr.IsValid() {
+		req.Address = addr.String()
+	}
+	res, resp, err := v.client.Verify(ctx, req)
+	if err != nil {
+		var er *ErrorResponse
+		if errors.As(err, &er) {
+			// The server refused the call itself (the Verifier's own key,
+			// an outage): never a verdict about the caller's token.
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			return nil, fmt.Errorf("client: verify: %w: server answered %d %s", keygate.ErrUnavailable, status, er.Problem.Code)
+		}
+		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+	}
+	e, err := fromResponse(res)
+	if err != nil {
+		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+	}
+	now := v.now().UnixNano()
+	switch {
+	case !shareable(e):
+	case e.err == nil && v.ttl > 0:
+		e.expires = now + int64(v.ttl)
+		v.cache.put(d, e)
+	case e.err != nil && v.negativeTTL > 0:
+		e.expires = now + int64(v.negativeTTL)
+		v.cache.put(d, e)
+	}
+	return e, nil
+}
+
+// fromResponse converts the server's verdict.
+func fromResponse(res *VerifyResponse) (*verdict, error) {
+	if !res.Valid {
+		if res.Code == "" {
+			return nil, fmt.Errorf("%w: a verdict without a code", ErrInvalidResponse)
+		}
+		if res.Code == "rate_limited" {
+			return &verdict{err: &keygate.RateLimitError{RetryAfter: time.Duration(res.RetryAfter) * time.Second}}, nil
+		}
+		errs := server.ErrorsFor(res.Code)
+		if len(errs) == 0 {
+			return nil, fmt.Errorf("%w: unknown verdict code %q", ErrInvalidResponse, res.Code)
+		}
+		return &verdict{err: fmt.Errorf("client: verify: %w", errs[0])}, nil
+	}
+	if res.Key == nil {
+		return nil, fmt.Errorf("%w: a valid verdict without a key", ErrInvalidResponse)
+	}
+	perms, err := permission.ParseSet(res.Permissions...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+	}
+	rec, err := record(res.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &verdict{key: keygate.NewKey(rec, perms, res.SuperAdmin)}, nil
+}
+
+// record converts the API's view of a key into a store record (without
+// hashes, which the API never sends).
+func record(k *Key) (*store.Key, error) {
+	rec := &store.Key{
+		ID:            k.ID,
+		Name:          k.Name,
+		Description:   k.Description,
+		Owner:         k.Owner,
+		Workspace:     k.Workspace,
+		Role:          k.Role,
+		Scopes:        k.Scopes,
+		Metadata:      k.Metadata,
+		Hint:          k.Hint,
+		RateLimit:     k.Limits.Rate.Requests,
+		RateWindow:    time.Duration(k.Limits.Rate.Window),
+		RemainingUses: k.Limits.UsesRemaining,
+		CreatedAt:     k.CreatedAt,
+		UpdatedAt:     k.UpdatedAt,
+		ExpiresAt:     k.ExpiresAt,
+		LastUsedAt:    k.LastUsedAt,
+		RevokedAt:     k.RevokedAt,
+		Version:       k.Version,
+	}
+	for _, s := range k.Limits.AllowedCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: an allowed CIDR does not parse", ErrInvalidResponse)
+		}
+		rec.AllowedCIDRs = append(rec.AllowedCIDRs, p)
+	}
+	return rec, nil
+}
+
+const verdictShards = 16
+
+// verdictCache is a sharded, size-bounded map of verdicts by the token's
+// SHA-256, each with its own expiry. When a shard is full an arbitrary
+// entry is evicted. It is safe for concurrent use.
+type verdictCache struct {
+	shards   [verdictShards]verdictShard
+	perShard int
+}
+
+type verdictShard struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]*verdict
+}
+
+func newVerdictCache(size int) *verdictCache {
+	c := &verdictCache{perShard: max(1, size/verdictShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[[sha256.Size]byte]*verdict)
+	}
+	return c
+}
+
+// get returns the live verdict for d at now (Unix nanoseconds).
+func (c *verdictCache) get(d *[sha256.Size]byte, now int64) (*verdict, bool) {
+	s := &c.shards[d[0]%verdictShards]
+	s.mu.RLock()
+	e, ok := s.m[*d]
+	s.mu.RUnlock()
+	if !ok || now >= e.expires {
+		return nil, false
+	}
+	return e, true
+}
+
+// put stores e for d.
+func (c *verdictCache) put(d *[sha256.Size]byte, e *verdict) {
+	s := &c.shards[d[0]%verdictShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[*d]; !ok && len(s.m) >= c.perShard {
+		for victim := range s.m {
+			delete(s.m, victim)
+			break
+		}
+	}
+	s.m[*d] = e
+}

@@ -1,0 +1,333 @@
+package client_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/middleware"
+	"github.com/keygate/keygate/permission"
+)
+
+// fakeClock is a settable clock for a Verifier.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// verifierFor returns a Verifier over e's server with a key holding
+// apikey:verify, and its clock.
+func verifierFor(t *testing.T, e *env, cfg client.VerifierConfig) (*client.Verifier, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{now: time.Now()}
+	if cfg.Now == nil {
+		cfg.Now = clock.Now
+	}
+	svc := e.token(t, keygate.CreateRequest{Name: "verifier-" + uuid.NewString(), Scopes: []string{"apikey:verify"}})
+	return e.clientFor(t, svc).NewVerifier(cfg), clock
+}
+
+func TestClientVerifyAndRoles(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tok := e.token(t, keygate.CreateRequest{Name: "k", Workspace: "tiger", Role: "viewer"})
+	v, _, err := e.client.Verify(ctx(t), client.VerifyRequest{Token: tok, Permission: "cluster:read", Workspace: "tiger"})
+	if err != nil || !v.Valid || v.Key.Name != "k" {
+		t.Fatalf("Verify = %+v, %v; want valid key k", v, err)
+	}
+	v, _, err = e.client.Verify(ctx(t), client.VerifyRequest{Token: tok, Permission: "cluster:write", Workspace: "tiger"})
+	if err != nil || v.Valid || v.Code != middleware.CodeInsufficientPermission {
+		t.Fatalf("Verify without the permission = %+v, %v; want insufficient_permission", v, err)
+	}
+	roles, _, err := e.client.Roles(ctx(t))
+	if err != nil || len(roles) != 4 {
+		t.Fatalf("Roles = %v, %v; want the 4 default roles", roles, err)
+	}
+	_, _, err = e.clientFor(t, tok).Roles(ctx(t))
+	wantProblem(t, err, http.StatusForbidden, "forbidden", keygate.ErrForbidden)
+	_, _, err = e.clientFor(t, tok).Verify(ctx(t), client.VerifyRequest{Token: tok})
+	wantProblem(t, err, http.StatusForbidden, "forbidden", keygate.ErrForbidden)
+}
+
+func TestVerifierVerdicts(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	rv, _ := verifierFor(t, e, client.VerifierConfig{})
+	c := ctx(t)
+	valid := e.token(t, keygate.CreateRequest{Name: "valid", Workspace: "tiger", Role: "viewer", Scopes: []string{"billing:write"}})
+	revokedC, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "revoked", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Revoke(c, keygate.System(), revokedC.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	fenced := e.token(t, keygate.CreateRequest{Name: "fenced", Scopes: []string{"cluster:read"},
+		Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+
+	k, err := rv.VerifyFrom(c, valid, netip.Addr{})
+	if err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	if k.Name != "valid" || k.Workspace != "tiger" || k.SuperAdmin() ||
+		!k.Allows(permission.MustParse("cluster:read"), "tiger") || !k.Allows(permission.MustParse("billing:write"), "tiger") ||
+		k.Allows(permission.MustParse("cluster:write"), "tiger") || k.Allows(permission.MustParse("cluster:read"), "lion") {
+		t.Errorf("remote key %q does not allow exactly what its role and scopes say", k.Name)
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+		addr  netip.Addr
+		want  error
+		calls int64 // server calls the check makes
+	}{
+		{"malformed: no call", "kg_nope", netip.Addr{}, keygate.ErrMalformed, 0},
+		{"revoked", revokedC.Token.Reveal(), netip.Addr{}, keygate.ErrRevoked, 1},
+		{"revoked again: negative cache", revokedC.Token.Reveal(), netip.Addr{}, keygate.ErrRevoked, 0},
+		{"allow-listed, outside", fenced, netip.MustParseAddr("192.0.2.1"), keygate.ErrAddressDenied, 1},
+		{"allow-listed, inside", fenced, netip.MustParseAddr("10.1.1.1"), nil, 1},
+		{"allow-listed, outside again: checked on the cached key", fenced, netip.MustParseAddr("192.0.2.1"), keygate.ErrAddressDenied, 0},
+		{"valid again: cached", valid, netip.Addr{}, nil, 0},
+	} {
+		before := e.verifyCalls.Load()
+		_, err := rv.VerifyFrom(c, tt.token, tt.addr)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+		if got := e.verifyCalls.Load() - before; got != tt.calls {
+			t.Errorf("%s: %d server calls, want %d", tt.name, got, tt.calls)
+		}
+	}
+}
+
+// TestVerifierCacheBounds checks what the cache may serve: a revocation is
+// seen after CacheTTL, a cached key's own expiry is checked locally, and a
+// limited key is never served from the cache.
+func TestVerifierCacheBounds(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	rv, clock := verifierFor(t, e, client.VerifierConfig{CacheTTL: 10 * time.Second})
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := created.Token.Reveal()
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Revoke(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Errorf("within CacheTTL after a revocation: %v (the documented staleness)", err)
+	}
+	clock.Advance(11 * time.Second)
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("after CacheTTL: got %v, want ErrRevoked", err)
+	}
+
+	long, clock2 := verifierFor(t, e, client.VerifierConfig{CacheTTL: 100 * time.Hour})
+	soon := e.token(t, keygate.CreateRequest{Name: "soon", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfter(time.Hour)})
+	if _, err := long.VerifyFrom(c, soon, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	clock2.Advance(2 * time.Hour)
+	before := e.verifyCalls.Load()
+	if _, err := long.VerifyFrom(c, soon, netip.Addr{}); !errors.Is(err, keygate.ErrExpired) {
+		t.Errorf("cached key past its expiry: got %v, want ErrExpired", err)
+	}
+	if e.verifyCalls.Load() != before {
+		t.Error("a cached key's expiry was not checked locally")
+	}
+
+	three := int64(3)
+	limited := e.token(t, keygate.CreateRequest{Name: "limited", Scopes: []string{"cluster:read"}, Limits: keygate.Limits{Uses: &three}})
+	rated := e.token(t, keygate.CreateRequest{Name: "rated", Scopes: []string{"cluster:read"}, Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 2, Window: time.Hour}}})
+	for _, tt := range []struct {
+		token string
+		want  error
+	}{{limited, keygate.ErrUsageExhausted}, {rated, keygate.ErrRateLimited}} {
+		before := e.verifyCalls.Load()
+		var last error
+		for range 4 {
+			_, last = long.VerifyFrom(c, tt.token, netip.Addr{})
+		}
+		if !errors.Is(last, tt.want) {
+			t.Errorf("fourth use of a limited key: got %v, want %v", last, tt.want)
+		}
+		if got := e.verifyCalls.Load() - before; got != 4 {
+			t.Errorf("4 uses of a limited key made %d server calls, want 4", got)
+		}
+	}
+	var rl *keygate.RateLimitError
+	if _, err := long.VerifyFrom(c, rated, netip.Addr{}); !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		t.Errorf("rate-limited remote verdict: %v, want a *RateLimitError with RetryAfter", err)
+	}
+}
+
+func TestVerifierCoalescesMisses(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	rv, _ := verifierFor(t, e, client.VerifierConfig{})
+	c := ctx(t)
+	tok := e.token(t, keygate.CreateRequest{Name: "popular", Scopes: []string{"cluster:read"}})
+	ten := int64(10)
+	limited := e.token(t, keygate.CreateRequest{Name: "limited", Scopes: []string{"cluster:read"}, Limits: keygate.Limits{Uses: &ten}})
+
+	var wg sync.WaitGroup
+	var failed, passed atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 0 || e.verifyCalls.Load() > 2 {
+		t.Errorf("50 concurrent misses: %d failed, %d server calls; want 0 and 1 (2 at most, if one came late)", failed.Load(), e.verifyCalls.Load())
+	}
+	// A limited key's uses are never shared: exactly 10 of 30 pass.
+	failed.Store(0)
+	for range 30 {
+		wg.Go(func() {
+			_, err := rv.VerifyFrom(c, limited, netip.Addr{})
+			switch {
+			case err == nil:
+				passed.Add(1)
+			case !errors.Is(err, keygate.ErrUsageExhausted):
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if passed.Load() != 10 || failed.Load() != 0 {
+		t.Errorf("30 concurrent uses of a 10-use key: %d passed, %d failed otherwise; want 10 and 0", passed.Load(), failed.Load())
+	}
+}
+
+// TestVerifierFailsClosed checks that nothing but a verdict about the
+// token ever passes for one: outages and the verifier's own bad
+// credentials are ErrUnavailable.
+func TestVerifierFailsClosed(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	tok := e.token(t, keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}})
+	noRight := e.clientFor(t, e.token(t, keygate.CreateRequest{Name: "no-right", Scopes: []string{"apikey:view"}})).NewVerifier(client.VerifierConfig{})
+	revokedSvc, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Revoke(c, keygate.System(), revokedSvc.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := e.clientFor(t, revokedSvc.Token.Reveal()).NewVerifier(client.VerifierConfig{})
+	for name, rv := range map[string]*client.Verifier{"verifier lacks apikey:verify": noRight, "verifier's key revoked": revoked} {
+		_, err := rv.VerifyFrom(c, tok, netip.Addr{})
+		if !errors.Is(err, keygate.ErrUnavailable) || errors.Is(err, keygate.ErrRevoked) || errors.Is(err, keygate.ErrForbidden) {
+			t.Errorf("%s: got %v, want ErrUnavailable only", name, err)
+		}
+	}
+	for name, h := range map[string]http.HandlerFunc{
+		"500": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) },
+		"503 problem": func(w http.ResponseWriter, r *http.Request) {
+			middleware.WriteProblem(w, r, &middleware.Problem{Status: 503, Code: "unavailable"})
+		},
+		"garbage 200": func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("{not json")) },
+		"valid without a key": func(w http.ResponseWriter, _ *http.Request) {
+			w.Write([]byte(`{"valid":true}`))
+		},
+		"unknown code": func(w http.ResponseWriter, _ *http.Request) {
+			w.Write([]byte(`{"valid":false,"code":"maybe"}`))
+		},
+		"bad permission": func(w http.ResponseWriter, _ *http.Request) {
+			w.Write([]byte(`{"valid":true,"key":{"id":"0190e5a8-0000-7000-8000-000000000000","name":"x"},"permissions":["not one"]}`))
+		},
+		"slow": func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+		},
+	} {
+		srv := httptest.NewServer(h)
+		cl, err := client.New(srv.URL, client.WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.NewVerifier(client.VerifierConfig{}).VerifyFrom(c, tok, netip.Addr{})
+		if !errors.Is(err, keygate.ErrUnavailable) {
+			t.Errorf("%s: got %v, want ErrUnavailable", name, err)
+		}
+		srv.Close()
+	}
+	// A server that is down.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	cl, _ := client.New(url)
+	if _, err := cl.NewVerifier(client.VerifierConfig{}).VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrUnavailable) {
+		t.Errorf("server down: got %v, want ErrUnavailable", err)
+	}
+}
+
+// TestVerifierBehindMiddleware checks that the middleware answers a remote
+// verdict exactly as a local one.
+func TestVerifierBehindMiddleware(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	rv, _ := verifierFor(t, e, client.VerifierConfig{})
+	mw, err := middleware.New(middleware.Config{Verifier: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.MustRequire(middleware.PathValue("ws"), "cluster:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, _ := middleware.FromContext(r.Context())
+		w.Write([]byte(k.Name))
+	}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /w/{ws}/clusters", h)
+	viewer := e.token(t, keygate.CreateRequest{Name: "viewer", Workspace: "tiger", Role: "viewer"})
+	for _, tt := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/w/tiger/clusters", viewer, 200},
+		{"/w/lion/clusters", viewer, 403},
+		{"/w/tiger/clusters", "kg_bad", 401},
+		{"/w/tiger/clusters", "", 401},
+	} {
+		r := httptest.NewRequest("GET", tt.path, nil)
+		if tt.token != "" {
+			r.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		if w.Code != tt.status {
+			t.Errorf("%s with %q: %d %s, want %d", tt.path, tt.token, w.Code, w.Body, tt.status)
+		}
+	}
+}

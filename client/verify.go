@@ -1,0 +1,54 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/keygate/keygate/server"
+)
+
+type (
+	// VerifyRequest asks the server about a token presented to another
+	// service.
+	VerifyRequest = server.VerifyRequest
+	// VerifyResponse is the server's verdict about a token.
+	VerifyResponse = server.VerifyResponse
+	// Role is a role keys may be given.
+	Role = server.Role
+	// RoleList is the list of roles.
+	RoleList = server.RoleList
+)
+
+// Verify asks the server whether a token is valid (POST /keys/verify),
+// which needs apikey:verify. The verdict, valid or not, is in the
+// *VerifyResponse; the error is only ever about the call: the client's own
+// credentials, the request, or the server being unavailable. It is a use
+// of the key like any other (limits, last used). To protect an HTTP
+// service with a remote server, use a [Verifier] instead.
+func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResponse, *Response, error) {
+	r, err := c.newRequest(ctx, http.MethodPost, "keys/verify", req)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := new(VerifyResponse)
+	resp, err := c.do(r, v)
+	if err != nil {
+		return nil, resp, err
+	}
+	return v, resp, nil
+}
+
+// Roles returns the roles keys may be given (GET /roles), which needs
+// apikey:view.
+func (c *Client) Roles(ctx context.Context) ([]Role, *Response, error) {
+	r, err := c.newRequest(ctx, http.MethodGet, "roles", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list RoleList
+	resp, err := c.do(r, &list)
+	if err != nil {
+		return nil, resp, err
+	}
+	return list.Roles, resp, nil
+}
