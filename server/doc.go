@@ -84,6 +84,15 @@
 // Texts are fixed: the text of an internal error never reaches a client.
 // Every response, success or not, carries Cache-Control: no-store.
 //
+// # OpenAPI
+//
+// [OpenAPI] returns the OpenAPI 3.1 document of the API: every route, body,
+// header, security scheme and problem code, the contract clients read.
+// [OpenAPIHandler] serves it without authentication, for the host to mount
+// beside the Server, for example at GET /v1/openapi.json. The package's
+// tests drive every route through a server and check each request and
+// response against the document, so that the two cannot drift apart.
+//
 // # Concurrency
 //
 // A Server is immutable after New and safe for concurrent use.

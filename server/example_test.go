@@ -73,3 +73,25 @@ func ExampleNew() {
 	// 201 ci viewer no-store
 	// 409 duplicate_name
 }
+
+func ExampleOpenAPIHandler() {
+	var api http.Handler = http.NotFoundHandler() // the Server, built as in the example of New
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.StripPrefix("/v1", api))
+	// More specific than "/v1/": the document is not behind the API's
+	// authentication.
+	mux.Handle("GET /v1/openapi.json", server.OpenAPIHandler())
+
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/v1/openapi.json", nil))
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &doc)
+	fmt.Println(w.Code, w.Header().Get("Content-Type"), doc.OpenAPI, doc.Servers[0].URL)
+	// Output:
+	// 200 application/json 3.1.1 /v1
+}

@@ -4,27 +4,96 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/memory"
 )
 
 // prefix is where the API is mounted in these tests.
 const prefix = "/api/v1"
 
-// fixture is the API over a Manager with a memory store, served in
-// process, and a super admin's token.
+// errStoreDown is the failure of a failingStore: an internal detail that
+// must never reach a client.
+var errStoreDown = errors.New("dial tcp 10.9.8.7:5432: password authentication failed for user keygate_internal")
+
+// failingStore is a memory store that fails on demand: the calls managing
+// keys (Create, Get, List, Update, Delete) while down is set, and key
+// lookups by hash, which verify a caller's key on a cache miss, while
+// lookupsDown is set. With only down set, callers still authenticate and
+// the failure is the management call's.
+type failingStore struct {
+	*memory.Store
+	down, lookupsDown atomic.Bool
+}
+
+func (s *failingStore) fail(down *atomic.Bool) error {
+	if down.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+func (s *failingStore) Create(ctx context.Context, k *store.Key) error {
+	if err := s.fail(&s.down); err != nil {
+		return err
+	}
+	return s.Store.Create(ctx, k)
+}
+
+func (s *failingStore) Get(ctx context.Context, id uuid.UUID) (*store.Key, error) {
+	if err := s.fail(&s.down); err != nil {
+		return nil, err
+	}
+	return s.Store.Get(ctx, id)
+}
+
+func (s *failingStore) List(ctx context.Context, opts store.ListOptions) (*store.Page, error) {
+	if err := s.fail(&s.down); err != nil {
+		return nil, err
+	}
+	return s.Store.List(ctx, opts)
+}
+
+func (s *failingStore) Update(ctx context.Context, k *store.Key) error {
+	if err := s.fail(&s.down); err != nil {
+		return err
+	}
+	return s.Store.Update(ctx, k)
+}
+
+func (s *failingStore) Delete(ctx context.Context, id uuid.UUID) error {
+	if err := s.fail(&s.down); err != nil {
+		return err
+	}
+	return s.Store.Delete(ctx, id)
+}
+
+func (s *failingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	if err := s.fail(&s.lookupsDown); err != nil {
+		return nil, err
+	}
+	return s.Store.GetByHash(ctx, hash)
+}
+
+// fixture is the API over a Manager with a memory store that can be made
+// to fail, served in process, and a super admin's token.
 type fixture struct {
 	m       *keygate.Manager
+	store   *failingStore
 	handler http.Handler
 	admin   string
 }
@@ -37,8 +106,8 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 	if err != nil {
 		t.Fatalf("NewHasher: %v", err)
 	}
-	f := &fixture{}
-	f.m, err = keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
+	f := &fixture{store: &failingStore{Store: memory.New()}}
+	f.m, err = keygate.New(keygate.Config{Store: f.store, Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("keygate.New: %v", err)
 	}
@@ -63,14 +132,21 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 // token creates a key with the Manager and returns its token.
 func (f *fixture) token(t testing.TB, req keygate.CreateRequest) string {
 	t.Helper()
+	return f.key(t, req).Token.Reveal()
+}
+
+// key creates a key with the Manager, never expiring unless req says
+// otherwise.
+func (f *fixture) key(t testing.TB, req keygate.CreateRequest) *keygate.Created {
+	t.Helper()
 	if req.Expiry == (keygate.Expiry{}) {
 		req.Expiry = keygate.NeverExpire()
 	}
 	c, err := f.m.Create(context.Background(), keygate.System(), req)
 	if err != nil {
-		t.Fatalf("Manager.Create: %v", err)
+		t.Fatalf("Manager.Create(%q): %v", req.Name, err)
 	}
-	return c.Token.Reveal()
+	return c
 }
 
 // request describes a request to the API.
