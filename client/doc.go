@@ -23,6 +23,19 @@
 //	Client.Regenerate  POST   /keys/{id}/regenerate  → *CreatedKey
 //	Client.Revoke      POST   /keys/{id}/revoke      → *Key
 //	Client.Delete      DELETE /keys/{id}             → (no body)
+//	Client.Verify      POST   /keys/verify           → *VerifyResponse (the verdict about a token)
+//	Client.Roles       GET    /roles                 → []Role
+//
+// # Remote verification
+//
+// [Client.NewVerifier] returns a [Verifier], which implements
+// middleware.Verifier over POST /keys/verify, so that a service holding
+// neither the database nor the pepper protects its routes with
+// middleware.New(middleware.Config{Verifier: v}) exactly as with a local
+// Manager: same errors, same problem responses, and Require works on the
+// keys it returns. It caches valid keys for a short, documented TTL (never
+// keys with usage or rate limits), remembers unknown tokens briefly,
+// coalesces concurrent misses, and fails closed (keygate.ErrUnavailable).
 //
 // Every method takes a context first and returns a [*Response] (the
 // *http.Response plus [Response.Next] and [Response.RetryAfter]) whenever

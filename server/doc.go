@@ -14,9 +14,12 @@
 //	POST   /keys/{id}/regenerate  new token, expiry  200 {"key": Key, "token": "..."}
 //	POST   /keys/{id}/revoke      revoke             200 Key + ETag
 //	DELETE /keys/{id}             delete             204
+//	POST   /keys/verify           verify a token     200 VerifyResponse {"valid": ..., "key"|"code": ...}
+//	GET    /roles                 list roles         200 RoleList {"roles": [...]}
 //
-// Bodies are [CreateRequest], [UpdateRequest] and [RegenerateRequest];
-// responses hold [Key] and [KeyList]. The create and regenerate responses
+// Bodies are [CreateRequest], [UpdateRequest], [RegenerateRequest] and
+// [VerifyRequest]; responses hold [Key], [KeyList], [VerifyResponse] and
+// [RoleList]. The create and regenerate responses
 // are the only ones that ever hold a token, and only the new one; no
 // response holds a key's hash or pepper id. Expiries are written as
 // keygate.ParseExpiry reads them ("never", "30d", "2026-12-31", an RFC 3339
@@ -41,6 +44,30 @@
 // Manager's: viewing keys needs apikey:view and changing them apikey:manage
 // in the key's workspace, and no caller may create or widen a key beyond
 // what it holds (permissions, lifetime, limits).
+//
+// # Remote verification
+//
+// POST /keys/verify lets a service that holds neither the database nor the
+// pepper check its callers' keys (package client's Verifier calls it). The
+// caller needs apikey:verify (keygate.PermissionVerifyKeys), which "*:read"
+// and "*:write" do not include, and sees only the keys of the workspaces
+// where it holds it: any other key gets the verdict of an unknown token
+// ("invalid"), with no use taken, so it learns nothing of keys outside its
+// reach. The verdict, valid or not, is a 200 with the middleware's codes
+// (malformed, invalid, expired, revoked, usage_exhausted, rate_limited with
+// retry_after, address_denied, insufficient_permission); an error status is
+// only ever about the caller, the body or the store. A verification is a
+// use of the key like any other: limits, last used.
+//
+// # Refusals that say why
+//
+// A 403 forbidden names the bound that refused the caller (from
+// keygate.DeniedError): "reason" is "permission" (with the permission it
+// lacks in "permissions"), "workspace", "super_admin", "lifetime" (with
+// "latest_expiry", the latest expiry the caller may give), "limit" (with
+// "limit": "rate", "uses" or "allowed_cidrs") or "unresolved". A key the
+// caller may neither view nor manage is answered 404 not_found, exactly as
+// a key that does not exist.
 //
 // # Cross-site request forgery
 //

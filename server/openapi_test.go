@@ -153,8 +153,16 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	// Each path has a fallback answering its other methods (405) as a
 	// problem, after authentication, rather than ServeMux's plain text.
-	if got, want := sorted(fallbacks), sorted(slices.Collect(maps.Keys(doc.Paths.Map()))); !slices.Equal(got, want) {
-		t.Errorf("the mux has fallbacks for %v, want one for each path of the document: %v", got, want)
+	// /keys/verify has none of its own: /keys/{id}'s answers for it.
+	for path := range doc.Paths.Map() {
+		if !slices.ContainsFunc(fallbacks, func(fb string) bool { return patternMatches(fb, path) }) {
+			t.Errorf("no fallback of the mux (%v) covers the document's path %s", fallbacks, path)
+		}
+	}
+	for _, fb := range fallbacks {
+		if doc.Paths.Value(fb) == nil {
+			t.Errorf("the mux has a fallback for %s, which the document does not describe", fb)
+		}
 	}
 
 	// Every path answers the methods it does not document 405, with an
@@ -523,6 +531,15 @@ func TestOpenAPIConformance(t *testing.T) {
 	viewer := f.token(t, keygate.CreateRequest{Name: "viewer", Workspace: "w", Role: "viewer"})                    // *:read, not apikey:view
 	watcher := f.token(t, keygate.CreateRequest{Name: "watcher", Workspace: "w", Scopes: []string{"apikey:view"}}) // sees, cannot change
 	manager := f.token(t, keygate.CreateRequest{Name: "manager", Workspace: "w", Scopes: []string{"apikey:view", "apikey:manage", "*:read"}})
+	blind := f.token(t, keygate.CreateRequest{Name: "blind", Workspace: "w", Scopes: []string{"apikey:manage", "*:read"}}) // changes, cannot view
+	verifier := f.token(t, keygate.CreateRequest{Name: "verifier", Scopes: []string{"apikey:verify"}})
+	otherVerifier := f.token(t, keygate.CreateRequest{Name: "other-verifier", Workspace: "other", Scopes: []string{"apikey:verify"}})
+	one := int64(1)
+	oneUse := f.token(t, keygate.CreateRequest{Name: "one-use", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Uses: &one}})
+	oneRate := f.token(t, keygate.CreateRequest{Name: "one-rate", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
+	fenced := f.token(t, keygate.CreateRequest{Name: "fenced", Workspace: "w", Role: "viewer", Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	neverSeen := f.token(t, keygate.CreateRequest{Name: "never-seen", Workspace: "w", Role: "viewer"}) // verified only while lookups fail
+	verifyBody := func(token string, more string) string { return `{"token":"` + token + `"` + more + `}` }
 	target := f.key(t, keygate.CreateRequest{Name: "target", Workspace: "w", Role: "viewer"}).Key.ID.String()
 	f.key(t, keygate.CreateRequest{Name: "taken", Workspace: "w", Role: "viewer"})
 	unbound := f.key(t, keygate.CreateRequest{Name: "unbound", Role: "owner"}).Key.ID.String()
@@ -614,10 +631,47 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "list without apikey:view", method: "GET", path: "/keys", token: viewer, status: 403, code: "forbidden"},
 		{name: "list another workspace", method: "GET", path: "/keys?workspace=other", token: watcher, status: 403, code: "forbidden"},
 
+		// POST /keys/verify
+		{name: "verify", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(manager, ""), status: 200},
+		{name: "verify with a permission", method: "POST", path: "/keys/verify", token: admin, scheme: "Bearer",
+			body: verifyBody(manager, `,"permission":"cluster:read","workspace":"w","address":"203.0.113.7"`), status: 200},
+		{name: "verify without the permission", method: "POST", path: "/keys/verify", token: verifier,
+			body: verifyBody(manager, `,"permission":"cluster:write","workspace":"w"`), status: 200},
+		{name: "verify a malformed token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody("kg_nope", ""), status: 200},
+		{name: "verify an unknown token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(deletedKey.Token.Reveal(), ""), status: 200},
+		{name: "verify a key of another workspace", method: "POST", path: "/keys/verify", token: otherVerifier, body: verifyBody(manager, ""), status: 200},
+		{name: "verify an expired token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(expired, ""), status: 200},
+		{name: "verify a revoked token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(revokedKey.Token.Reveal(), ""), status: 200},
+		{name: "verify a one-use token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(oneUse, ""), status: 200},
+		{name: "verify a used-up token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(oneUse, ""), status: 200},
+		{name: "verify a one-request token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(oneRate, ""), status: 200},
+		{name: "verify a rate-limited token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(oneRate, ""), status: 200},
+		{name: "verify from outside an allow-list", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(fenced, `,"address":"192.0.2.1"`), status: 200},
+		{name: "verify while lookups fail", method: "POST", path: "/keys/verify", token: admin, body: verifyBody(neverSeen, ""),
+			outage: lookupsDown, status: 503, code: "unavailable"},
+		{name: "verify without apikey:verify", method: "POST", path: "/keys/verify", token: manager, body: verifyBody(manager, ""), status: 403, code: "forbidden"},
+		{name: "verify without a token", method: "POST", path: "/keys/verify", token: verifier, body: `{}`, request: violates, status: 200},
+		{name: "verify with a bad permission", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(manager, `,"permission":"cluster"`),
+			request: violates, status: 400, code: "invalid_scope"},
+		{name: "verify from a bad address", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(manager, `,"address":"10.0.0.0/8"`),
+			status: 400, code: "invalid_field"},
+		{name: "verify with an unknown member", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(manager, `,"scope":"x"`),
+			request: violates, status: 400, code: "invalid_json"},
+		{name: "verify not JSON", method: "POST", path: "/keys/verify", token: verifier, body: `{`, request: unchecked, status: 400, code: "invalid_json"},
+		{name: "verify too large", method: "POST", path: "/keys/verify", token: verifier, body: `{"token":"x",` + spaces + `"address":"10.0.0.1"}`,
+			status: 413, code: "body_too_large"},
+		{name: "verify as text", method: "POST", path: "/keys/verify", token: verifier, contentType: "text/plain", body: verifyBody(manager, ""),
+			request: violates, status: 415, code: "unsupported_media_type"},
+
+		// GET /roles
+		{name: "roles", method: "GET", path: "/roles", token: watcher, status: 200},
+		{name: "roles without apikey:view", method: "GET", path: "/roles", token: viewer, status: 403, code: "forbidden"},
+
 		// GET /keys/{id}
 		{name: "get", method: "GET", path: "/keys/" + target, token: admin, scheme: "Bearer", status: 200},
 		{name: "get as a watcher", method: "GET", path: "/keys/" + target, token: watcher, status: 200},
-		{name: "get without apikey:view", method: "GET", path: "/keys/" + target, token: viewer, status: 403, code: "forbidden"},
+		{name: "get without apikey:view", method: "GET", path: "/keys/" + target, token: viewer, status: 404, code: "not_found"},
+		{name: "get with apikey:manage only", method: "GET", path: "/keys/" + target, token: blind, status: 403, code: "forbidden"},
 		{name: "get a key of no UUID", method: "GET", path: "/keys/123", token: admin, request: violates, status: 404, code: "not_found"},
 
 		// PATCH /keys/{id}
@@ -693,6 +747,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	samples := []call{
 		{method: "POST", path: "/keys", body: `{"name":"sample","workspace":"w","role":"viewer","expiry":"30d"}`},
 		{method: "GET", path: "/keys"},
+		{method: "POST", path: "/keys/verify", body: `{"token":"kg_sample"}`},
+		{method: "GET", path: "/roles"},
 		{method: "GET", path: "/keys/{id}"},
 		{method: "PATCH", path: "/keys/{id}", body: `{"description":"sample"}`},
 		{method: "POST", path: "/keys/{id}/regenerate", body: `{"expiry":"30d"}`},
@@ -721,6 +777,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		for _, by := range callers {
 			cl := by
 			cl.name, cl.method, cl.path, cl.body = op+" "+by.name, s.method, s.path, s.body
+			if by.outage == storeDown && (s.path == "/keys/verify" || s.path == "/roles") {
+				// These read no key record: only key lookups failing (the
+				// caller's own, or the verified token's) makes them 503.
+				cl.status, cl.code = http.StatusOK, ""
+			}
 			calls = append(calls, cl)
 		}
 		if s.method != "GET" {
@@ -857,6 +918,21 @@ func muxPatterns(t *testing.T) (routes, fallbacks []string) {
 		t.Fatal("found no routes in the package source")
 	}
 	return routes, fallbacks
+}
+
+// patternMatches reports whether the ServeMux path pattern matches path,
+// a {wildcard} of the pattern matching any one segment.
+func patternMatches(pattern, path string) bool {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != qs[i] && !strings.HasPrefix(ps[i], "{") {
+			return false
+		}
+	}
+	return true
 }
 
 // codeConstants returns the values of the string constants named Code...

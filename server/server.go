@@ -110,17 +110,13 @@ func New(cfg Config) (*Server, error) {
 	// Without these, ServeMux would answer unknown paths and methods in
 	// plain text, before authentication.
 	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
+	// Also the fallback of /keys/verify: see pathID.
 	mux.Handle("/keys/{id}", s.route(func(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
-		if r.PathValue("id") == "verify" {
-			return methodNotAllowed("POST")(w, r, by)
+		if _, err := keyPathID(w, r); err != nil {
+			return err
 		}
 		return methodNotAllowed("GET, HEAD, PATCH, DELETE")(w, r, by)
 	}))
-	// More specific than "GET /keys/{id}" and the others, which would
-	// answer 404 for the id "verify".
-	mux.Handle("GET /keys/verify", s.route(methodNotAllowed("POST")))
-	mux.Handle("PATCH /keys/verify", s.route(methodNotAllowed("POST")))
-	mux.Handle("DELETE /keys/verify", s.route(methodNotAllowed("POST")))
 	mux.Handle("/roles", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
@@ -324,7 +320,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, by keygate.Princip
 
 // get serves GET /keys/{id}.
 func (s *Server) get(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
-	id, err := pathID(r)
+	id, err := keyPathID(w, r)
 	if err != nil {
 		return err
 	}
@@ -337,7 +333,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, by keygate.Principa
 
 // update serves PATCH /keys/{id}.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
-	id, err := pathID(r)
+	id, err := keyPathID(w, r)
 	if err != nil {
 		return err
 	}
@@ -403,7 +399,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, by keygate.Princ
 
 // delete serves DELETE /keys/{id}.
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
-	id, err := pathID(r)
+	id, err := keyPathID(w, r)
 	if err != nil {
 		return err
 	}
@@ -422,6 +418,15 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 		return uuid.UUID{}, notFound()
 	}
 	return id, nil
+}
+
+// keyPathID is pathID for the routes of /keys/{id}, which /keys/verify
+// reaches with any method but POST: that is 405.
+func keyPathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, error) {
+	if r.PathValue("id") == "verify" {
+		return uuid.UUID{}, methodNotAllowed("POST")(w, r, keygate.Principal{})
+	}
+	return pathID(r)
 }
 
 // ifMatch returns the version in r's If-Match header: 0 when there is none
