@@ -61,8 +61,15 @@ type Config struct {
 	// made-up tokens never evicts known keys.
 	CacheSize int
 	// ChangeFeed, when set, tells this Manager about keys changed by other
-	// instances, so their cache entries are dropped at once.
+	// instances, so their cache entries are dropped at once. A feed that
+	// also implements [store.ChangePublisher] (as a feed over a message
+	// bus does, unlike one the database itself feeds) is told of every
+	// change made through this Manager.
 	ChangeFeed store.ChangeFeed
+	// RateLimiter, when set, enforces keys' rate limits, for example across
+	// every instance sharing a Redis; see [RateLimiter]. Default: an exact
+	// limiter per process.
+	RateLimiter RateLimiter
 	// LastUsedInterval is how often last-used times are written to the
 	// store, in one batch: at most one write per key per interval,
 	// whatever the request rate. Default 1m; negative disables recording.
@@ -94,6 +101,8 @@ type Manager struct {
 	flights     map[digest]*flight
 	feed        store.ChangeFeed
 	feedState   feedState
+	publisher   store.ChangePublisher
+	limiter     RateLimiter
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -159,8 +168,10 @@ func New(cfg Config) (*Manager, error) {
 	if m.lastUsed.interval > 0 {
 		m.done.Go(func() { m.flushLoop(ctx) })
 	}
+	m.limiter = cfg.RateLimiter
 	if cfg.ChangeFeed != nil {
 		m.feed = cfg.ChangeFeed
+		m.publisher, _ = cfg.ChangeFeed.(store.ChangePublisher)
 		m.feedState.set(errFeedNotStarted)
 		m.done.Go(func() { m.watch(ctx, cfg.ChangeFeed) })
 	}
@@ -543,7 +554,7 @@ func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error 
 	if err := m.store.Delete(ctx, id); err != nil {
 		return m.storeError("delete key", err)
 	}
-	m.invalidate(rec)
+	m.invalidate(ctx, rec)
 	m.states.drop(id)
 	m.audit(ctx, EventDeleted, rec, by.ID, "")
 	return nil
@@ -598,7 +609,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		if err != nil {
 			return nil, m.storeError(string(event), err)
 		}
-		m.invalidate(rec)
+		m.invalidate(ctx, rec)
 		m.audit(ctx, event, rec, by.ID, "")
 		return rec.Clone(), nil
 	}

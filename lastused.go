@@ -126,9 +126,16 @@ func (m *Manager) changed(id uuid.UUID) {
 }
 
 // invalidate drops a changed key from this process's cache, so the change
-// applies from the next request.
-func (m *Manager) invalidate(rec *store.Key) {
+// applies from the next request, and publishes the change to the other
+// instances when the change feed takes publications.
+func (m *Manager) invalidate(ctx context.Context, rec *store.Key) {
 	m.cache.invalidate(rec.ID)
+	if m.publisher != nil {
+		if err := m.publisher.Publish(ctx, rec.ID); err != nil {
+			m.logger.WarnContext(ctx, "keygate: publishing a change failed; other instances see it within their cache TTL",
+				"key_id", rec.ID, "error", err)
+		}
+	}
 }
 
 // Close stops the Manager's background work and writes the queued last-used

@@ -1,6 +1,7 @@
 package keygate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,6 +35,23 @@ func (e *RateLimitError) Error() string {
 // Is reports whether target is ErrRateLimited.
 func (e *RateLimitError) Is(target error) bool {
 	return target == ErrRateLimited
+}
+
+// RateLimiter enforces keys' rate limits for a [Manager] when
+// [Config.RateLimiter] is set; by default each Manager counts in its own
+// process (an exact GCRA per key, kept in memory), so N instances allow N
+// times a key's limit. A shared RateLimiter (package
+// github.com/keygate/keygate/redis has one over Redis) makes limits exact
+// across every instance.
+//
+// Allow takes one request of key id under limit and reports whether it is
+// allowed; when it is not, retryAfter says how long until it would be. An
+// error fails the verification closed, as [ErrUnavailable], unless the
+// implementation chooses otherwise. It is called on every verification of
+// a rate-limited key (never for keys without one), concurrently, and must
+// be safe for concurrent use.
+type RateLimiter interface {
+	Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (retryAfter time.Duration, allowed bool, err error)
 }
 
 // keyState is the per-key, per-process state that must outlive cache

@@ -301,8 +301,8 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		return nil, "address_denied", ErrAddressDenied
 	}
 	if k.RateLimit > 0 {
-		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
-			return nil, "rate_limited", &RateLimitError{RetryAfter: wait}
+		if reason, err := m.allow(ctx, k, now); err != nil {
+			return nil, reason, err
 		}
 	}
 	if k.RemainingUses != nil {
@@ -319,4 +319,24 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 	}
 	m.touch(k, now)
 	return k, "", nil
+}
+
+// allow takes one request of k under its rate limit, with the configured
+// RateLimiter or in this process. On refusal it returns the audit reason
+// and the error.
+func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (string, error) {
+	if m.limiter == nil {
+		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
+			return "rate_limited", &RateLimitError{RetryAfter: wait}
+		}
+		return "", nil
+	}
+	wait, ok, err := m.limiter.Allow(ctx, k.ID, RateLimit{Requests: k.RateLimit, Window: k.RateWindow})
+	switch {
+	case err != nil:
+		return "unavailable", fmt.Errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
+	case !ok:
+		return "rate_limited", &RateLimitError{RetryAfter: wait}
+	}
+	return "", nil
 }

@@ -235,3 +235,15 @@ type ChangeFeed interface {
 type HealthChecker interface {
 	Health(ctx context.Context) error
 }
+
+// ChangePublisher is an optional interface of a [ChangeFeed] that other
+// instances do not hear of changes from the database itself, such as a
+// feed over a message bus: the keygate Manager calls Publish with the id of
+// every key it changes or deletes, after the store has the change, and the
+// feed delivers it to the Watch of every instance (its own included, which
+// is harmless). A failed Publish is logged; the change is stored, and
+// other instances see it within their cache TTL. It must be safe for
+// concurrent use.
+type ChangePublisher interface {
+	Publish(ctx context.Context, id uuid.UUID) error
+}

@@ -1,0 +1,111 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// fakeLimiter is a RateLimiter that answers as told and counts calls.
+type fakeLimiter struct {
+	calls   atomic.Int64
+	allowed bool
+	wait    time.Duration
+	err     error
+}
+
+func (l *fakeLimiter) Allow(_ context.Context, _ uuid.UUID, limit RateLimit) (time.Duration, bool, error) {
+	l.calls.Add(1)
+	if limit.Requests != 3 || limit.Window != time.Minute {
+		return 0, false, errors.New("wrong limit passed")
+	}
+	return l.wait, l.allowed, l.err
+}
+
+func TestRateLimiter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		l    *fakeLimiter
+		want error
+	}{
+		{"allowed", &fakeLimiter{allowed: true}, nil},
+		{"refused", &fakeLimiter{wait: 7 * time.Second}, ErrRateLimited},
+		{"limiter down: fail closed", &fakeLimiter{err: errors.New("redis: connection refused")}, ErrUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.RateLimiter = tt.l })
+			limited := f.create(t, CreateRequest{Limits: Limits{Rate: RateLimit{Requests: 3, Window: time.Minute}}})
+			free := f.create(t, CreateRequest{})
+			_, err := f.m.Verify(ctx, limited.Token.Reveal())
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Verify: %v, want %v", err, tt.want)
+			}
+			var rl *RateLimitError
+			if errors.As(err, &rl) && rl.RetryAfter != tt.l.wait {
+				t.Errorf("RetryAfter = %v, want the limiter's %v", rl.RetryAfter, tt.l.wait)
+			}
+			if _, err := f.m.Verify(ctx, free.Token.Reveal()); err != nil {
+				t.Fatalf("key without a rate limit: %v", err)
+			}
+			if n := tt.l.calls.Load(); n != 1 {
+				t.Errorf("the limiter was asked %d times, want once (never for keys without a limit)", n)
+			}
+		})
+	}
+}
+
+// publishingFeed is a change feed that records what it is told to publish.
+type publishingFeed struct {
+	chanFeed
+	mu        sync.Mutex
+	published []uuid.UUID
+	fail      bool
+}
+
+func (f *publishingFeed) Publish(_ context.Context, id uuid.UUID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("bus down")
+	}
+	f.published = append(f.published, id)
+	return nil
+}
+
+func TestChangesArePublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := &publishingFeed{chanFeed: chanFeed{ids: make(chan uuid.UUID)}}
+	f := newFixture(t, func(c *Config) { c.ChangeFeed = feed; c.Logger = slog.New(slog.DiscardHandler) })
+	a, b := f.create(t, CreateRequest{}), f.create(t, CreateRequest{})
+	name := "renamed"
+	if _, err := f.m.Update(ctx, System(), a.Key.ID, UpdateRequest{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), a.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Revoke(ctx, System(), b.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	feed.fail = true
+	// A change stands even when publishing it fails.
+	if err := f.m.Delete(ctx, System(), b.Key.ID); err != nil {
+		t.Fatalf("Delete with the bus down: %v", err)
+	}
+	want := []uuid.UUID{a.Key.ID, a.Key.ID, b.Key.ID}
+	feed.mu.Lock()
+	defer feed.mu.Unlock()
+	if !slices.Equal(feed.published, want) {
+		t.Errorf("published %v, want %v (update, regenerate, revoke)", feed.published, want)
+	}
+}
