@@ -13,6 +13,12 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { return newMyStore(t) })
 //	}
 //
+// Writing one is walked through in examples/customstore: package
+// examples/customstore/filestore is a backend written from scratch (an
+// append-only log file replayed into memory) that passes the suite, and
+// its README takes the contract clause by clause, pointing to the code
+// that honours each one and the subtest that checks it.
+//
 // # Contract
 //
 // Each method's doc comment states its contract. In short: "not found" is
