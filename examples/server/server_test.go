@@ -1,0 +1,539 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's and the test's
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// instance is a server run in process by run().
+type instance struct {
+	url    string
+	stderr *syncBuffer
+	stop   func() error // cancels and returns run's error
+}
+
+// start runs the server with args (and -addr 127.0.0.1:0) until the test
+// ends or stop is called.
+func start(t *testing.T, env map[string]string, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{stderr: &syncBuffer{}}
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, in.stderr, func(a string) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		in.url = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v\n%s", err, in.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30s")
+	}
+	var once sync.Once
+	var err error
+	in.stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { in.stop() })
+	return in
+}
+
+// call sends a request and returns the status and body.
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Api-Key "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// readToken reads a token file.
+func readToken(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// mode returns a file's permission bits.
+func mode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+// TestServeAndRestart runs the service on SQLite: the bootstrap key, the
+// routes, the request log, a graceful stop, and a restart that keeps the
+// keys, their last-used times, and prints no token.
+func TestServeAndRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, tokenFile := filepath.Join(dir, "keys.db"), filepath.Join(dir, "admin.token")
+	in := start(t, nil, "-db", db, "-admin-token-file", tokenFile, "-prefix", "acme_live")
+	admin := readToken(t, tokenFile)
+	if !strings.HasPrefix(admin, "acme_live_") {
+		t.Errorf("bootstrap token %s… lacks the -prefix", admin[:10])
+	}
+	if m := mode(t, tokenFile); m != 0o600 {
+		t.Errorf("-admin-token-file mode %o, want 600", m)
+	}
+	if m := mode(t, db+".pepper"); m != 0o600 {
+		t.Errorf("generated pepper file mode %o, want 600", m)
+	}
+	if n := strings.Count(in.stderr.String(), admin); n != 1 {
+		t.Errorf("the bootstrap token appears %d times on stderr, want once (the banner)", n)
+	}
+
+	for _, c := range []struct {
+		method, path, token, body string
+		status                    int
+		has                       string
+	}{
+		{"GET", "/healthz", "", "", 200, `"ok"`},
+		{"GET", "/readyz", "", "", 200, `"ready"`},
+		{"GET", "/v1/openapi.json", "", "", 200, `"openapi"`},
+		{"GET", "/v1/keys", "", "", 401, `"missing"`},
+		{"GET", "/v1/keys", admin, "", 200, `"bootstrap-admin"`},
+		{"GET", "/v1/roles", admin, "", 200, `"viewer"`},
+		{"POST", "/v1/keys", admin, `{"name":"svc","workspace":"tiger","scopes":["cluster:read","cluster:write"],"expiry":"7d"}`, 201, `"token"`},
+		{"GET", "/nothing", "", "", 404, ""},
+	} {
+		status, body := call(t, c.method, in.url+c.path, c.token, c.body)
+		if status != c.status || !strings.Contains(body, c.has) {
+			t.Errorf("%s %s = %d %s, want %d with %s", c.method, c.path, status, body, c.status, c.has)
+		}
+	}
+
+	// The demo API, with a key made through the management API.
+	_, body := call(t, "POST", in.url+"/v1/keys", admin, `{"name":"ci","workspace":"tiger","scopes":["cluster:read","cluster:write"],"expiry":"30d"}`)
+	var created struct {
+		Token string `json:"token"`
+		Key   struct {
+			ID string `json:"id"`
+		} `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.Token == "" {
+		t.Fatalf("create: %v %s", err, body)
+	}
+	tok := created.Token
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/api/v1/workspaces/tiger/clusters", `{"name":"prod","region":"eu-west-1"}`, 201},
+		{"GET", "/api/v1/workspaces/tiger/clusters", "", 200},
+		{"GET", "/api/v1/workspaces/lion/clusters", "", 403},
+		{"GET", "/api/v1/organizations/acme", "", 403},
+		{"POST", "/api/v1/workspaces/tiger/clusters", `{"name":"Bad Name"}`, 400},
+		{"POST", "/api/v1/workspaces/tiger/clusters", `{"name":"x","extra":1}`, 400},
+	} {
+		if status, body := call(t, c.method, in.url+c.path, tok, c.body); status != c.status {
+			t.Errorf("%s %s = %d %s, want %d", c.method, c.path, status, body, c.status)
+		}
+	}
+	if _, body := call(t, "GET", in.url+"/api/v1/workspaces/tiger/clusters", tok, ""); !strings.Contains(body, `"created_by":"ci"`) {
+		t.Errorf("clusters = %s, want the one created by ci", body)
+	}
+
+	if err := in.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	log := in.stderr.String()
+	if strings.Contains(log, tok) || strings.Count(log, admin) != 1 {
+		t.Errorf("a token reached the log:\n%s", log)
+	}
+	for _, want := range []string{"msg=request method=POST path=/api/v1/workspaces/tiger/clusters status=201", "key_id=" + created.Key.ID, "msg=stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+
+	// Restart: no new bootstrap, the keys work, last-used was written on stop.
+	again := start(t, nil, "-db", db, "-admin-token-file", tokenFile, "-prefix", "acme_live")
+	if strings.Contains(again.stderr.String(), "first start") || readToken(t, tokenFile) != admin {
+		t.Error("a second start bootstrapped again")
+	}
+	status, body := call(t, "GET", again.url+"/v1/keys/"+created.Key.ID, admin, "")
+	if status != 200 || !strings.Contains(body, `"last_used_at"`) {
+		t.Errorf("after restart: GET key = %d %s, want 200 with last_used_at", status, body)
+	}
+	if status, _ := call(t, "GET", again.url+"/api/v1/workspaces/tiger/clusters", tok, ""); status != 200 {
+		t.Errorf("after restart the key gets %d, want 200", status)
+	}
+}
+
+// TestReadyz checks that readiness follows the store.
+func TestReadyz(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	o, err := parseFlags([]string{"-db", filepath.Join(dir, "k.db")}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), o, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close(context.Background())
+	probe := func() int {
+		w := httptest.NewRecorder()
+		a.handler.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		return w.Code
+	}
+	if s := probe(); s != 200 {
+		t.Fatalf("readyz = %d, want 200", s)
+	}
+	a.storage.db.Close()
+	if s := probe(); s != 503 {
+		t.Errorf("readyz with the database closed = %d, want 503", s)
+	}
+}
+
+// TestServerEngines runs the service on PostgreSQL (with its change feed)
+// and MySQL/MariaDB, which refuse to start without a pepper.
+func TestServerEngines(t *testing.T) {
+	t.Parallel()
+	pepper := "KEYGATE_PEPPER"
+	for _, e := range []struct{ name, env string }{{"postgres", "KEYGATE_TEST_POSTGRES_DSN"}, {"mysql", "KEYGATE_TEST_MYSQL_DSN"}} {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := os.Getenv(e.env)
+			if dsn == "" {
+				t.Skipf("%s is not set", e.env)
+			}
+			db := dsn
+			if e.name == "mysql" {
+				db = mysqlURL(t, dsn)
+			}
+			b := make([]byte, 4)
+			rand.Read(b)
+			prefix := "srv" + hex.EncodeToString(b) + "_"
+			t.Cleanup(func() { dropTables(t, e.name, dsn, prefix) })
+			err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", db, "-table-prefix", prefix}, func(string) string { return "" }, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") || strings.Contains(err.Error(), ":secret@") {
+				t.Fatalf("start without a pepper: %v, want a refusal naming KEYGATE_PEPPER", err)
+			}
+			key := make([]byte, 32)
+			rand.Read(key)
+			env := map[string]string{pepper: "ci:" + base64Std(key)}
+			dir := t.TempDir()
+			in := start(t, env, "-db", db, "-table-prefix", prefix, "-admin-token-file", filepath.Join(dir, "t"))
+			admin := readToken(t, filepath.Join(dir, "t"))
+			// Ready once the change feed listens, which follows the start.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				status, body := call(t, "GET", in.url+"/readyz", "", "")
+				if status == 200 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("readyz = %d %s after 10s", status, body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if status, _ := call(t, "GET", in.url+"/v1/keys", admin, ""); status != 200 {
+				t.Errorf("GET /v1/keys = %d", status)
+			}
+			if !strings.Contains(in.stderr.String(), "change_feed="+map[string]string{"postgres": "true", "mysql": "false"}[e.name]) {
+				t.Errorf("log lacks the change feed state:\n%s", in.stderr)
+			}
+		})
+	}
+}
+
+// mysqlURL turns a go-sql-driver DSN user@tcp(host:port)/db?... into the
+// mysql:// URL the server takes.
+func mysqlURL(t *testing.T, dsn string) string {
+	t.Helper()
+	user, rest, _ := strings.Cut(dsn, "@tcp(")
+	host, rest, _ := strings.Cut(rest, ")/")
+	db, _, _ := strings.Cut(rest, "?")
+	return "mysql://" + user + "@" + host + "/" + db
+}
+
+// dropTables drops the tables of a store under prefix.
+func dropTables(t *testing.T, engine, dsn, prefix string) {
+	driver := map[string]string{"postgres": "pgx", "mysql": "mysql"}[engine]
+	db, err := sqlx.Open(driver, dsn)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	for _, table := range []string{prefix + "keys", prefix + "schema_migrations"} {
+		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
+			t.Errorf("drop %s: %v", table, err)
+		}
+	}
+}
+
+func TestParsePeppers(t *testing.T) {
+	t.Parallel()
+	k32 := base64Std(bytes.Repeat([]byte{1}, 32))
+	k16 := base64Std(bytes.Repeat([]byte{1}, 16))
+	got, err := parsePeppers("new:" + k32 + ", " + k32)
+	if err != nil || len(got) != 2 || got[0].ID != "new" || !strings.HasPrefix(got[1].ID, "p") || len(got[1].ID) != 11 {
+		t.Fatalf("parsePeppers = %v, %v", got, err)
+	}
+	again, _ := parsePeppers(k32)
+	if again[0].ID != got[1].ID {
+		t.Error("a derived pepper ID is not the same on every instance")
+	}
+	for _, bad := range []string{"", "id:" + k16, "id:not base64!", ","} {
+		_, err := parsePeppers(bad)
+		if err == nil || strings.Contains(err.Error(), k16) {
+			t.Errorf("parsePeppers(%q) = %v, want an error that quotes no key", bad, err)
+		}
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "peppers")
+	os.WriteFile(file, []byte("# current first\nnew:"+k32+"\n\nold:"+k32+"\n"), 0o600)
+	ps, err := readPepperFile(file)
+	if err != nil || len(ps) != 2 || ps[0].ID != "new" || ps[1].ID != "old" {
+		t.Errorf("readPepperFile = %v, %v", ps, err)
+	}
+	// A generated pepper is made once and then read back.
+	gen := filepath.Join(dir, "k.db.pepper")
+	p1, err := generatedPepper(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := generatedPepper(gen)
+	if err != nil || p1[0].ID != p2[0].ID || !bytes.Equal(p1[0].Key, p2[0].Key) {
+		t.Error("a generated pepper changed on the second start")
+	}
+	// Both sources at once are refused.
+	o := &options{pepperFile: file}
+	if _, _, err := loadHasher(o, &storage{engine: "sqlite"}, func(string) string { return k32 }); err == nil {
+		t.Error("loadHasher accepted both -pepper-file and $KEYGATE_PEPPER")
+	}
+}
+
+func TestMySQLDSN(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"mysql://root@127.0.0.1:3306/keys":          "root@tcp(127.0.0.1:3306)/keys?parseTime=true",
+		"mysql://u:p%40ss@db.internal/keys":         "u:p@ss@tcp(db.internal:3306)/keys?parseTime=true",
+		"mysql://u@[::1]:3307/keys?tls=skip-verify": "u@tcp([::1]:3307)/keys?parseTime=true&tls=skip-verify",
+		"mysql://u@host/keys?timeout=5s&loc=UTC":    "u@tcp(host:3306)/keys?parseTime=true&timeout=5s",
+	} {
+		got, err := mysqlDSN(in)
+		if err != nil || got != want {
+			t.Errorf("mysqlDSN(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon"} {
+		if _, err := mysqlDSN(bad); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("mysqlDSN(%q) = %v, want an error without the password", bad, err)
+		}
+	}
+	if got := redactURL("postgres://u:secret@h/db?sslmode=require&password=x"); got != "postgres://u@h/db" {
+		t.Errorf("redactURL = %q", got)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"-tls-cert", "c.pem"},
+		{"-log-format", "xml"},
+		{"-shutdown-grace", "0s"},
+		{"extra"},
+		{"-db", "redis://x"},
+	} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, nil)
+		if err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+	if err := run(context.Background(), []string{"-h"}, nil, io.Discard, nil); !errors.Is(err, flagErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestTLS serves HTTPS with -tls-cert and -tls-key.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool := selfSigned(t, certFile, keyFile)
+	in := start(t, nil, "-db", filepath.Join(dir, "k.db"), "-tls-cert", certFile, "-tls-key", keyFile)
+	u, _ := url.Parse(in.url)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + u.Host + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("HTTPS healthz = %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	if resp, err := http.Get(in.url + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the TLS server = %d, want 400", resp.StatusCode)
+		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and returns a
+// pool trusting it.
+func selfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keygate test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+// TestSIGTERM runs the built binary and stops it with SIGTERM, as a
+// service manager would, while a request is in flight: it finishes, the
+// process exits 0, and the key's last use was written.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	bin := buildServer(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	startBin := func() (*exec.Cmd, *syncBuffer) {
+		var out syncBuffer
+		cmd := exec.Command(bin, "-addr", "127.0.0.1:"+port, "-db", filepath.Join(dir, "k.db"), "-admin-token-file", filepath.Join(dir, "t"))
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if resp, err := http.Get(base + "/readyz"); err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server did not start:\n%s", out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return cmd, &out
+	}
+	cmd, out := startBin()
+	admin := readToken(t, filepath.Join(dir, "t"))
+	status, body := call(t, "GET", base+"/v1/keys", admin, "")
+	if status != 200 {
+		t.Fatalf("GET /v1/keys = %d %s", status, body)
+	}
+	var list struct {
+		Keys []struct {
+			ID string `json:"id"`
+		} `json:"keys"`
+	}
+	json.Unmarshal([]byte(body), &list)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v, want exit status 0\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "msg=stopped") {
+		t.Errorf("no orderly stop in the log:\n%s", out.String())
+	}
+	startBin()
+	if _, body := call(t, "GET", base+"/v1/keys/"+list.Keys[0].ID, admin, ""); !strings.Contains(body, "last_used_at") {
+		t.Errorf("the last use before SIGTERM was not written: %s", body)
+	}
+}
+
+// flagErrHelp is flag.ErrHelp, which -h returns.
+var flagErrHelp = flag.ErrHelp
+
+// base64Std encodes b in standard base64.
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
