@@ -1,0 +1,14 @@
+package redis
+
+import "errors"
+
+// Errors of this package. Failures of Redis itself are returned wrapping
+// the go-redis error, and are none of these.
+var (
+	// ErrConfig means [NewLimiter] rejected its config.
+	ErrConfig = errors.New("keygate/redis: invalid config")
+	// ErrInvalidLimit means [Limiter.Allow] was given a rate limit with a
+	// request count or window that is not positive (other than the zero
+	// RateLimit, which means no limit and is always allowed).
+	ErrInvalidLimit = errors.New("keygate/redis: invalid rate limit")
+)
