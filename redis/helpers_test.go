@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -153,4 +155,114 @@ func createKey(t testing.TB, m *keygate.Manager, rate keygate.RateLimit) *keygat
 		t.Fatal(err)
 	}
 	return c
+}
+
+// proxy is a TCP proxy to Redis whose connections a test can cut, refuse
+// or freeze, for outages that go-redis cannot mend at once.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []*proxied
+	refuse bool
+}
+
+// proxied is one client connection and its upstream.
+type proxied struct {
+	client, upstream net.Conn
+	frozen           atomic.Bool
+}
+
+// newProxy listens on a loopback port and forwards to target until t ends.
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			refuse := p.refuse
+			p.mu.Unlock()
+			if refuse {
+				c.Close()
+				continue
+			}
+			up, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			pc := &proxied{client: c, upstream: up}
+			p.mu.Lock()
+			p.conns = append(p.conns, pc)
+			p.mu.Unlock()
+			wg.Go(func() { pc.pipe(up, c) })
+			wg.Go(func() { pc.pipe(c, up) })
+		}
+	})
+	return p
+}
+
+// pipe copies from src to dst, dropping what it reads while frozen.
+func (pc *proxied) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !pc.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+// cut closes every connection; with refusing set, new ones are closed as
+// soon as they are accepted.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.conns {
+		pc.client.Close()
+		pc.upstream.Close()
+	}
+	p.conns = nil
+}
+
+// setRefusing makes the proxy close (refusing) or forward (not refusing)
+// new connections.
+func (p *proxy) setRefusing(refuse bool) {
+	p.mu.Lock()
+	p.refuse = refuse
+	p.mu.Unlock()
+}
+
+// freeze makes every current connection silently drop what either side
+// sends, as a dead peer or a lost route does, without closing it; new
+// connections work.
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.conns {
+		pc.frozen.Store(true)
+	}
 }
