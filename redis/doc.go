@@ -34,7 +34,7 @@
 // set, which lets such requests through unlimited for as long as the
 // outage lasts: see its documentation before choosing it. Every
 // verification of a rate-limited key waits for Redis, so give the
-// client short timeouts and few retries.
+// client short timeouts and few retries (the README has figures).
 //
 // # Change feed
 //
