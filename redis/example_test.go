@@ -60,7 +60,9 @@ func Example() {
 // middleware). Keys without a rate limit do not need Redis.
 func ExampleNewLimiter() {
 	ctx := context.Background()
-	down := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}) // nothing listens there
+	// Nothing listens there. Every verification of a rate-limited key waits
+	// for Redis: give the client few retries and short timeouts.
+	down := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1})
 	defer down.Close()
 	lim, err := kgredis.NewLimiter(kgredis.LimiterConfig{Client: down})
 	if err != nil {
@@ -85,7 +87,7 @@ func ExampleNewLimiter() {
 // OnFailOpen hears of each such request.
 func ExampleLimiterConfig_failOpen() {
 	ctx := context.Background()
-	down := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	down := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1})
 	defer down.Close()
 	lim, err := kgredis.NewLimiter(kgredis.LimiterConfig{
 		Client:   down,
