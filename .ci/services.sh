@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# .ci/services.sh: the database servers of the store/sqlstore tests.
+# .ci/services.sh: the database servers of the store/sqlstore tests, and
+# the Redis of the redis module's tests.
 #
 # Sourced by .ci/run (". .ci/services.sh"); running it directly works too,
 # but then the exported variables die with it. It:
-#   - installs PostgreSQL and MariaDB with apt-get if their binaries are
-#     missing (as root), and lets root reach them on 127.0.0.1 without a
-#     password, as on the project's machines;
+#   - installs PostgreSQL, MariaDB and Redis with apt-get if their binaries
+#     are missing (as root), and lets root reach PostgreSQL and MariaDB on
+#     127.0.0.1 without a password, as on the project's machines;
 #   - starts each server that does not accept connections, and waits for it
 #     (at most KEYGATE_SERVICES_WAIT seconds, default 60), failing loudly;
-#   - drops and creates a fresh database keygate_ci in each;
-#   - exports KEYGATE_TEST_POSTGRES_DSN and KEYGATE_TEST_MYSQL_DSN.
+#   - drops and creates a fresh database keygate_ci in PostgreSQL and
+#     MariaDB (Redis is left as it is: its tests use names of their own);
+#   - exports KEYGATE_TEST_POSTGRES_DSN, KEYGATE_TEST_MYSQL_DSN and
+#     KEYGATE_TEST_REDIS_ADDR.
 # It returns (or exits) non-zero on any failure, naming what failed.
 
 _kg_log() { printf '[services] %s\n' "$*" >&2; }
@@ -115,11 +118,29 @@ _kg_mariadb() {
 	_kg_log "MariaDB ready: database keygate_ci"
 }
 
-_kg_services() { _kg_postgres && _kg_mariadb; }
+_kg_redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+
+_kg_redis() {
+	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+		_kg_apt_install redis-server || return 1
+	fi
+	if ! _kg_redis_ok; then
+		_kg_log "starting Redis"
+		install -d /var/lib/redis /var/log/redis &&
+			redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+				--dir /var/lib/redis --logfile /var/log/redis/ci.log ||
+			_kg_fail "start redis-server" || return 1
+	fi
+	_kg_wait Redis _kg_redis_ok || return 1
+	export KEYGATE_TEST_REDIS_ADDR=127.0.0.1:6379
+	_kg_log "Redis ready on 127.0.0.1:6379"
+}
+
+_kg_services() { _kg_postgres && _kg_mariadb && _kg_redis; }
 
 _kg_cleanup() {
 	unset -f _kg_log _kg_fail _kg_wait _kg_apt_install _kg_pg_ok _kg_postgres \
-		_kg_my_ok _kg_my_up _kg_mariadb _kg_services _kg_cleanup
+		_kg_my_ok _kg_my_up _kg_mariadb _kg_redis_ok _kg_redis _kg_services _kg_cleanup
 }
 # Return when sourced, exit when run.
 if _kg_services; then

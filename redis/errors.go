@@ -1,0 +1,18 @@
+package redis
+
+import "errors"
+
+// Errors of this package. Failures of Redis itself are returned wrapping
+// the go-redis error, and are none of these.
+var (
+	// ErrConfig means [NewLimiter] or [NewFeed] rejected its config.
+	ErrConfig = errors.New("keygate/redis: invalid config")
+	// ErrInvalidLimit means [Limiter.Allow] was given a rate limit with a
+	// request count or window that is not positive (other than the zero
+	// RateLimit, which means no limit and is always allowed).
+	ErrInvalidLimit = errors.New("keygate/redis: invalid rate limit")
+	// ErrNotSubscribed is [Feed.Health]'s answer while a [Feed.Watch] is
+	// not subscribed: subscribing for the first time, or re-subscribing
+	// after a lost connection. Changes published meanwhile are missed.
+	ErrNotSubscribed = errors.New("keygate/redis: change feed not subscribed")
+)
