@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
@@ -30,6 +31,41 @@ func newManager() *keygate.Manager {
 		panic(err)
 	}
 	return m
+}
+
+func ExampleNew() {
+	ctx := context.Background()
+	// The pepper comes from outside the database: a secret manager, an
+	// environment variable. Older peppers may follow the current one, so
+	// that keys hashed before a rotation still verify.
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "2026-11", Key: []byte("an example pepper of at least 32 bytes")})
+	if err != nil {
+		panic(err)
+	}
+	m, err := keygate.New(keygate.Config{
+		Store:    memory.New(), // or sqlstore for SQLite, PostgreSQL, MySQL
+		Hasher:   hasher,
+		Prefix:   "acme_live",      // tokens look like acme_live_…
+		CacheTTL: 10 * time.Second, // other instances' changes are seen within this
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close(ctx) // writes the queued last-used times
+
+	created, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "bootstrap", Role: permission.RoleAdmin, Expiry: keygate.NeverExpire(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	key, err := m.Verify(ctx, created.Token.Reveal())
+	fmt.Println(strings.HasPrefix(created.Token.Reveal(), "acme_live_"), key.Name, key.SuperAdmin(), err)
+	fmt.Println(m.Health(ctx))
+	// Output:
+	// true bootstrap true <nil>
+	// <nil>
 }
 
 func ExampleManager_Create() {

@@ -109,3 +109,36 @@ func TestChangesArePublished(t *testing.T) {
 		t.Errorf("published %v, want %v (update, regenerate, revoke)", feed.published, want)
 	}
 }
+
+// TestPublishOutlivesTheCaller checks that a change is published even when
+// the caller's context ends right after the store has it.
+func TestPublishOutlivesTheCaller(t *testing.T) {
+	t.Parallel()
+	feed := &ctxFeed{chanFeed: chanFeed{ids: make(chan uuid.UUID)}}
+	f := newFixture(t, func(c *Config) { c.ChangeFeed = feed })
+	k := f.create(t, CreateRequest{})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.store.onUpdate = cancel // the caller goes away once the change is stored
+	if _, err := f.m.Revoke(ctx, System(), k.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := feed.seen.Load(); err == nil || *err != nil {
+		t.Errorf("Publish got a context with error %v, want a live one", err)
+	}
+}
+
+// ctxFeed records the context error Publish was given.
+type ctxFeed struct {
+	chanFeed
+	seen atomic.Pointer[error]
+}
+
+func (f *ctxFeed) Publish(ctx context.Context, _ uuid.UUID) error {
+	err := ctx.Err()
+	f.seen.Store(&err)
+	if _, ok := ctx.Deadline(); !ok {
+		e := errors.New("no deadline")
+		f.seen.Store(&e)
+	}
+	return nil
+}

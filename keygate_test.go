@@ -85,6 +85,16 @@ type countingStore struct {
 	gate chan struct{}
 	// panicOnce makes the next GetByHash panic after the gate.
 	panicOnce atomic.Bool
+	// onUpdate, when set, is called after each successful Update.
+	onUpdate func()
+}
+
+func (s *countingStore) Update(ctx context.Context, k *store.Key) error {
+	err := s.Store.Update(ctx, k)
+	if err == nil && s.onUpdate != nil {
+		s.onUpdate()
+	}
+	return err
 }
 
 var errStoreDown = errors.New("connection refused")

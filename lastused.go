@@ -125,13 +125,20 @@ func (m *Manager) changed(id uuid.UUID) {
 	m.cache.invalidate(id)
 }
 
+// publishTimeout bounds how long a change waits for its publication.
+const publishTimeout = 2 * time.Second
+
 // invalidate drops a changed key from this process's cache, so the change
 // applies from the next request, and publishes the change to the other
 // instances when the change feed takes publications.
 func (m *Manager) invalidate(ctx context.Context, rec *store.Key) {
 	m.cache.invalidate(rec.ID)
 	if m.publisher != nil {
-		if err := m.publisher.Publish(ctx, rec.ID); err != nil {
+		// The change is stored: tell the others even if the caller has
+		// gone, but never hold the caller for long.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		defer cancel()
+		if err := m.publisher.Publish(pctx, rec.ID); err != nil {
 			m.logger.WarnContext(ctx, "keygate: publishing a change failed; other instances see it within their cache TTL",
 				"key_id", rec.ID, "error", err)
 		}

@@ -69,3 +69,49 @@ func ExampleClient() {
 	// again: true
 	// revoked: true
 }
+
+// A service that holds neither the database nor the pepper protects its
+// routes with keys checked by a remote keygate server.
+func ExampleClient_NewVerifier() {
+	ctx := context.Background()
+	// The token service (examples/server runs one).
+	hasher, _ := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte("k"), 32)})
+	manager, _ := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
+	defer manager.Close(ctx)
+	mw, _ := middleware.New(middleware.Config{Verifier: manager})
+	api, _ := server.New(server.Config{Manager: manager, Middleware: mw})
+	tokenService := httptest.NewServer(http.StripPrefix("/v1", api))
+	defer tokenService.Close()
+	svc, _ := manager.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "orders-service", Scopes: []string{"apikey:verify"}, Expiry: keygate.NeverExpire(),
+	})
+	caller, _ := manager.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "grafana", Workspace: "tiger", Role: "viewer", Expiry: keygate.ExpireAfterDays(30),
+	})
+
+	// The other service: its middleware asks the token service.
+	c, err := client.New(tokenService.URL+"/v1", client.WithToken(svc.Token.Reveal()))
+	if err != nil {
+		panic(err)
+	}
+	remote, err := middleware.New(middleware.Config{Verifier: c.NewVerifier(client.VerifierConfig{})})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /workspaces/{workspace}/orders", remote.MustRequire(middleware.PathValue("workspace"), "orders:read")(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key, _ := middleware.FromContext(r.Context())
+			fmt.Fprintf(w, "orders for %s", key.Name)
+		})))
+	for _, path := range []string{"/workspaces/tiger/orders", "/workspaces/lion/orders"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("X-API-Key", caller.Token.Reveal())
+		mux.ServeHTTP(rec, req)
+		fmt.Println(path, rec.Code, rec.Body.Len() > 0)
+	}
+	// Output:
+	// /workspaces/tiger/orders 200 true
+	// /workspaces/lion/orders 403 true
+}

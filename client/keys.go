@@ -62,13 +62,19 @@ func (b *createdBody) createdKey() (*CreatedKey, error) {
 	return &CreatedKey{Key: b.Key, Token: tok}, nil
 }
 
+// Values of [ListOptions.Revoked], the same as the server's.
+const (
+	RevokedAny    = server.RevokedAny    // revoked and active keys (the default)
+	RevokedActive = server.RevokedActive // keys not revoked, expired ones included
+	RevokedOnly   = server.RevokedOnly   // revoked keys only
+)
+
 // ListOptions filters and pages [Client.List]. Zero fields are left out.
 type ListOptions struct {
 	// Workspace and Owner list only the keys with this workspace, owner.
 	Workspace string
 	Owner     string
-	// Revoked is server.RevokedAny (the default), server.RevokedActive or
-	// server.RevokedOnly.
+	// Revoked is RevokedAny (the default), RevokedActive or RevokedOnly.
 	Revoked string
 	// Limit is the page size, 1 to 1000; 0 means the server's default, 50.
 	Limit int

@@ -148,8 +148,8 @@ func TestListPages(t *testing.T) {
 		want []uuid.UUID
 	}{
 		{"owner", client.ListOptions{Workspace: "paging", Owner: "carol"}, []uuid.UUID{ids[1], ids[3], ids[5]}},
-		{"revoked", client.ListOptions{Workspace: "paging", Revoked: server.RevokedOnly}, ids[6:]},
-		{"active", client.ListOptions{Workspace: "paging", Revoked: server.RevokedActive, Limit: 2}, ids[:6]},
+		{"revoked", client.ListOptions{Workspace: "paging", Revoked: client.RevokedOnly}, ids[6:]},
+		{"active", client.ListOptions{Workspace: "paging", Revoked: client.RevokedActive, Limit: 2}, ids[:6]},
 		{"after", client.ListOptions{Workspace: "paging", After: ids[4].String()}, ids[5:]},
 		{"other workspace", client.ListOptions{Workspace: "nothing"}, nil},
 	}

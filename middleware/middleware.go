@@ -183,9 +183,10 @@ func (m *Middleware) RequireKey(next http.Handler) http.Handler {
 type WorkspaceFunc func(r *http.Request) string
 
 // PathValue returns a [WorkspaceFunc] reading the path wildcard name, as
-// set by http.ServeMux patterns such as "GET /workspaces/{workspace}/
-// clusters" (and by chi v5, which sets path values too). Use it on
-// handlers registered in the router, where the values are known.
+// set by http.ServeMux patterns such as
+// "GET /workspaces/{workspace}/clusters" (and by chi v5, which sets path
+// values too). Use it on handlers registered in the router, where the
+// values are known.
 func PathValue(name string) WorkspaceFunc {
 	return func(r *http.Request) string { return r.PathValue(name) }
 }
