@@ -98,15 +98,23 @@ func (e Expiry) resolve(now time.Time) (time.Time, error) {
 		if e.after <= 0 {
 			return time.Time{}, fmt.Errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)
 		}
-		return canonicalTime(now.Add(e.after)), nil
+		return bounded(canonicalTime(now.Add(e.after)))
 	case expiryAt:
 		at := canonicalTime(e.at)
 		if !at.After(now) {
 			return time.Time{}, fmt.Errorf("%w: %w: %s is not in the future", ErrInvalidRequest, ErrInvalidExpiry, at.Format(time.RFC3339))
 		}
-		return at, nil
+		return bounded(at)
 	}
 	return time.Time{}, fmt.Errorf("%w: %w: an expiry is required (use NeverExpire for none)", ErrInvalidRequest, ErrInvalidExpiry)
+}
+
+// bounded returns at, or an error when it is after MaxExpiry.
+func bounded(at time.Time) (time.Time, error) {
+	if at.After(MaxExpiry) {
+		return time.Time{}, fmt.Errorf("%w: %w: expiries end at %s", ErrInvalidRequest, ErrInvalidExpiry, MaxExpiry.Format(time.RFC3339))
+	}
+	return at, nil
 }
 
 // canonicalTime is the form every stored time takes: UTC, to the

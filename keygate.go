@@ -238,6 +238,23 @@ const (
 	MaxAllowedCIDRs      = 64
 )
 
+// Bounds of the numbers and times a key may hold, within what every
+// storage engine keeps: MySQL's DATETIME ends with the year 9999.
+const (
+	// MaxRateRequests is the largest request count of a rate limit.
+	MaxRateRequests = 1_000_000_000
+	// MaxRateWindow is the longest window of a rate limit.
+	MaxRateWindow = 366 * 24 * time.Hour
+	// MaxGracePeriod is the longest an old secret may keep working
+	// after a regeneration.
+	MaxGracePeriod = 90 * 24 * time.Hour
+)
+
+// MaxExpiry is the latest expiry a key may have, the last second of the
+// year 9999; later ones are [ErrInvalidExpiry] (a date of 9999-12-31 means
+// the end of that day, which is already in the year 10000).
+var MaxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
 // RateLimit allows Requests per Window for one key, with bursts of up to
 // Requests. The zero RateLimit means no limit.
 type RateLimit struct {
@@ -494,8 +511,8 @@ type RegenerateRequest struct {
 // permissions. The old secret stops working at once, or after
 // req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
 func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (*Created, error) {
-	if req.GracePeriod < 0 {
-		return nil, fmt.Errorf("%w: %w: negative grace period", ErrInvalidRequest, ErrInvalidField)
+	if req.GracePeriod < 0 || req.GracePeriod > MaxGracePeriod {
+		return nil, fmt.Errorf("%w: %w: grace period must be from 0 to %v", ErrInvalidRequest, ErrInvalidField, MaxGracePeriod)
 	}
 	tok, err := m.format.Generate()
 	if err != nil {
@@ -511,11 +528,15 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 			return err
 		}
 		rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = nil, "", time.Time{}
-		if req.GracePeriod > 0 {
-			graceEnd := canonicalTime(now.Add(req.GracePeriod))
-			if !expires.IsZero() && expires.Before(graceEnd) {
-				graceEnd = expires
+		// The old secret keeps working for the grace period, but never
+		// beyond the new expiry nor its own: an expired secret stays dead.
+		graceEnd := canonicalTime(now.Add(req.GracePeriod))
+		for _, end := range []time.Time{expires, rec.ExpiresAt} {
+			if !end.IsZero() && end.Before(graceEnd) {
+				graceEnd = end
 			}
+		}
+		if req.GracePeriod > 0 && graceEnd.After(now) {
 			rec.PrevHash, rec.PrevPepperID, rec.PrevExpiresAt = rec.Hash, rec.PepperID, graceEnd
 		}
 		rec.Hash, rec.PepperID, rec.Hint = hash, pepperID, tok.Hint()
@@ -715,6 +736,10 @@ func applyLimits(rec *store.Key, l Limits) error {
 func setRate(rec *store.Key, r RateLimit) error {
 	if r.Requests < 0 || (r.Requests > 0 && r.Window <= 0) {
 		return fmt.Errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
+	}
+	if r.Requests > MaxRateRequests || r.Window > MaxRateWindow || (r.Requests > 0 && int64(r.Window) < int64(r.Requests)) {
+		return fmt.Errorf("%w: %w: rate limit must be at most %d requests per window of at most %v, and at most one request per nanosecond",
+			ErrInvalidRequest, ErrInvalidField, MaxRateRequests, MaxRateWindow)
 	}
 	rec.RateLimit, rec.RateWindow = r.Requests, r.Window
 	if r.Requests == 0 {

@@ -1,0 +1,122 @@
+package keygate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/store"
+)
+
+// The findings of the security review (issue 8), each on every storage
+// engine where it was reproduced.
+
+// managerOn returns a Manager over st with a fresh cache and no
+// background writes.
+func managerOn(t *testing.T, st store.Store) *keygate.Manager {
+	t.Helper()
+	m, err := keygate.New(keygate.Config{Store: st, Hasher: hasher(t, "p1"), Auditor: nopAuditor{}, LastUsedInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+// TestExpiryWithinEveryEngine: an expiry of "9999-12-31" (the end of that
+// day is in the year 10000) is refused before anything is stored, and the
+// latest accepted expiry round-trips on every engine: Verify, Get, List
+// and Delete keep working.
+func TestExpiryWithinEveryEngine(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			m := managerOn(t, st)
+			e, err := keygate.ParseExpiry("9999-12-31")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "far", Role: "admin", Expiry: e})
+			if !errors.Is(err, keygate.ErrInvalidExpiry) || !errors.Is(err, keygate.ErrInvalidRequest) {
+				t.Fatalf("expiry 9999-12-31: got %v, want ErrInvalidExpiry", err)
+			}
+			page, err := m.List(ctx, keygate.System(), keygate.ListRequest{})
+			if err != nil || len(page.Keys) != 0 {
+				t.Fatalf("a refused key was stored: %v, %v", page, err)
+			}
+			c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "last", Role: "admin", Expiry: keygate.ExpireAt(keygate.MaxExpiry)})
+			if err != nil {
+				t.Fatalf("expiry at MaxExpiry: %v", err)
+			}
+			k, err := m.Verify(ctx, c.Token.Reveal())
+			if err != nil || !k.ExpiresAt.Equal(keygate.MaxExpiry) {
+				t.Fatalf("Verify: %v, expires %v", err, k)
+			}
+			if _, err := m.Get(ctx, keygate.System(), c.Key.ID); err != nil {
+				t.Errorf("Get: %v", err)
+			}
+			if page, err := m.List(ctx, keygate.System(), keygate.ListRequest{}); err != nil || len(page.Keys) != 1 {
+				t.Errorf("List: %v, %v", page, err)
+			}
+			late := keygate.ExpireAt(keygate.MaxExpiry.Add(time.Second))
+			if _, err := m.Regenerate(ctx, keygate.System(), c.Key.ID, keygate.RegenerateRequest{Expiry: late}); !errors.Is(err, keygate.ErrInvalidExpiry) {
+				t.Errorf("regenerate past MaxExpiry: got %v, want ErrInvalidExpiry", err)
+			}
+			if _, err := m.Update(ctx, keygate.System(), c.Key.ID, keygate.UpdateRequest{Expiry: &late}); !errors.Is(err, keygate.ErrInvalidExpiry) {
+				t.Errorf("update past MaxExpiry: got %v, want ErrInvalidExpiry", err)
+			}
+			if err := m.Delete(ctx, keygate.System(), c.Key.ID); err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		})
+	}
+}
+
+// TestNumericBounds: every number a key holds is bounded at the edge.
+func TestNumericBounds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := memoryManager(t)
+	for name, l := range map[string]keygate.Limits{
+		"too many requests":         {Rate: keygate.RateLimit{Requests: keygate.MaxRateRequests + 1, Window: time.Hour}},
+		"window too long":           {Rate: keygate.RateLimit{Requests: 1, Window: keygate.MaxRateWindow + time.Second}},
+		"sub-nanosecond interval":   {Rate: keygate.RateLimit{Requests: 1000, Window: time.Microsecond / 2}},
+		"negative requests":         {Rate: keygate.RateLimit{Requests: -1, Window: time.Second}},
+		"requests without a window": {Rate: keygate.RateLimit{Requests: 5}},
+	} {
+		_, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: name, Role: "admin", Expiry: keygate.NeverExpire(), Limits: l})
+		if !errors.Is(err, keygate.ErrInvalidField) {
+			t.Errorf("%s: got %v, want ErrInvalidField", name, err)
+		}
+	}
+	c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, grace := range []time.Duration{-time.Second, keygate.MaxGracePeriod + time.Second} {
+		_, err := m.Regenerate(ctx, keygate.System(), c.Key.ID, keygate.RegenerateRequest{Expiry: keygate.NeverExpire(), GracePeriod: grace})
+		if !errors.Is(err, keygate.ErrInvalidField) {
+			t.Errorf("grace period %v: got %v, want ErrInvalidField", grace, err)
+		}
+	}
+}
+
+// memoryManager returns a Manager over a memory store.
+func memoryManager(t *testing.T) *keygate.Manager {
+	t.Helper()
+	return managerOn(t, engines(t)["memory"](t))
+}
+
+var (
+	_ = strings.Contains
+	_ sync.Mutex
+	_ atomic.Int64
+	_ = permission.MustParse
+)
