@@ -400,6 +400,12 @@ type ListRequest = store.ListOptions
 // only that workspace (asking for another is [ErrForbidden]); others need
 // apikey:view outside any workspace to list across workspaces.
 func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
+	if err := validFilter("workspace", req.Workspace); err != nil {
+		return nil, err
+	}
+	if err := validFilter("owner", req.Owner); err != nil {
+		return nil, err
+	}
 	if by.Workspace != "" && !by.SuperAdmin {
 		if req.Workspace != "" && req.Workspace != by.Workspace {
 			return nil, &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: req.Workspace}
@@ -805,6 +811,8 @@ func validateFields(rec *store.Key) error {
 	switch {
 	case len(rec.Description) > MaxDescriptionLength:
 		return bad("description longer than %d bytes", MaxDescriptionLength)
+	case !cleanText(rec.Description):
+		return bad("description has control characters (other than tab and newline) or invalid UTF-8")
 	case len(rec.Metadata) > MaxMetadataEntries:
 		return bad("more than %d metadata entries", MaxMetadataEntries)
 	}
@@ -812,6 +820,31 @@ func validateFields(rec *store.Key) error {
 		if k == "" || len(k) > MaxMetadataKeyLength || len(v) > MaxMetadataValueLen {
 			return bad("metadata keys must be 1 to %d bytes and values at most %d", MaxMetadataKeyLength, MaxMetadataValueLen)
 		}
+		if !cleanIdent(k) || !cleanText(v) {
+			return bad("metadata keys must have no surrounding spaces, control characters or invalid UTF-8, and values no control characters (other than tab and newline) or invalid UTF-8")
+		}
+	}
+	return nil
+}
+
+// cleanText reports whether s is valid UTF-8 without control characters
+// other than tab, newline and carriage return: free text that every
+// engine stores as it is (PostgreSQL refuses NUL in text).
+func cleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
+	})
+}
+
+// validFilter checks a workspace or owner given as a filter: "" or an
+// identifier as keys hold them.
+func validFilter(what, value string) error {
+	if len(value) > MaxIdentLength || !cleanIdent(value) {
+		return fmt.Errorf("%w: %w: %s filter is longer than %d bytes or has surrounding spaces, control characters or invalid UTF-8",
+			ErrInvalidRequest, ErrInvalidField, what, MaxIdentLength)
 	}
 	return nil
 }

@@ -114,6 +114,56 @@ func memoryManager(t *testing.T) *keygate.Manager {
 	return managerOn(t, engines(t)["memory"](t))
 }
 
+// TestTextFieldsValidatedAtTheEdge (finding 8): control characters in any
+// text field are refused with ErrInvalidField before the store sees them,
+// on every engine, never stored (SQLite) nor answered as an outage
+// (PostgreSQL refuses NUL in text).
+func TestTextFieldsValidatedAtTheEdge(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			m := managerOn(t, open(t))
+			base := func() keygate.CreateRequest {
+				return keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire()}
+			}
+			for what, edit := range map[string]func(*keygate.CreateRequest){
+				"NUL in description":       func(r *keygate.CreateRequest) { r.Description = "a\x00b" },
+				"escape in description":    func(r *keygate.CreateRequest) { r.Description = "a\x1b[31mred" },
+				"bad UTF-8 in description": func(r *keygate.CreateRequest) { r.Description = "a\xffb" },
+				"NUL in metadata value":    func(r *keygate.CreateRequest) { r.Metadata = map[string]string{"team": "x\x00"} },
+				"NUL in metadata key":      func(r *keygate.CreateRequest) { r.Metadata = map[string]string{"te\x00am": "x"} },
+				"spaced metadata key":      func(r *keygate.CreateRequest) { r.Metadata = map[string]string{" team": "x"} },
+				"NUL in name":              func(r *keygate.CreateRequest) { r.Name = "k\x00" },
+				"NUL in owner":             func(r *keygate.CreateRequest) { r.Owner = "\x00" },
+				"NUL in workspace":         func(r *keygate.CreateRequest) { r.Workspace, r.Role = "w\x00", "viewer" },
+			} {
+				req := base()
+				edit(&req)
+				if _, err := m.Create(ctx, keygate.System(), req); !errors.Is(err, keygate.ErrInvalidField) {
+					t.Errorf("%s: got %v, want ErrInvalidField", what, err)
+				}
+			}
+			if page, err := m.List(ctx, keygate.System(), keygate.ListRequest{}); err != nil || len(page.Keys) != 0 {
+				t.Fatalf("a refused key was stored: %v, %v", page, err)
+			}
+			c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "ok", Role: "admin", Expiry: keygate.NeverExpire(),
+				Description: "line one\nline two\tand a tab", Metadata: map[string]string{"note": "résumé ✓"}})
+			if err != nil {
+				t.Fatalf("tabs, newlines and Unicode: %v", err)
+			}
+			bad := "x\x00"
+			if _, err := m.Update(ctx, keygate.System(), c.Key.ID, keygate.UpdateRequest{Description: &bad}); !errors.Is(err, keygate.ErrInvalidField) {
+				t.Errorf("update with NUL: got %v, want ErrInvalidField", err)
+			}
+			for _, f := range []keygate.ListRequest{{Workspace: bad}, {Owner: bad}, {Owner: "\xff"}} {
+				if _, err := m.List(ctx, keygate.System(), f); !errors.Is(err, keygate.ErrInvalidField) || errors.Is(err, keygate.ErrUnavailable) {
+					t.Errorf("List filter %+v: got %v, want ErrInvalidField", f, err)
+				}
+			}
+		})
+	}
+}
+
 var (
 	_ = strings.Contains
 	_ sync.Mutex

@@ -141,8 +141,8 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 		}
 		perm = p
 	}
-	if len(req.Workspace) > MaxIdentLength || !cleanIdent(req.Workspace) {
-		return Verdict{}, fmt.Errorf("%w: %w: workspace is longer than %d bytes or has surrounding spaces, control characters or invalid UTF-8", ErrInvalidRequest, ErrInvalidField, MaxIdentLength)
+	if err := validFilter("workspace", req.Workspace); err != nil {
+		return Verdict{}, err
 	}
 	k, err := m.verify(ctx, req.Token, req.Address, func(k *Key) bool {
 		return by.Allows(m.verifyKeys, k.Workspace)
