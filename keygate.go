@@ -308,6 +308,16 @@ type Created struct {
 	Key *store.Key
 }
 
+// LogValue renders c for log/slog: the key (without hashes) and the token
+// redacted.
+func (c Created) LogValue() slog.Value {
+	v := []slog.Attr{slog.Any("token", c.Token)}
+	if c.Key != nil {
+		v = append(v, slog.Any("key", *c.Key))
+	}
+	return slog.GroupValue(v...)
+}
+
 // Create issues a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and every permission the new key would hold, and may not
 // give it a longer life or looser limits than its own. It returns

@@ -2,7 +2,10 @@ package keygate_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,3 +173,59 @@ var (
 	_ atomic.Int64
 	_ = permission.MustParse
 )
+
+// TestPrintedKeysHoldNoHash (finding 10): a store.Key, a keygate.Key and a
+// Created print through fmt (every verb) and log/slog (text and JSON)
+// without their hashes or pepper ids.
+func TestPrintedKeysHoldNoHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := managerOn(t, engines(t)["memory"](t))
+	c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Regenerate(ctx, keygate.System(), c.Key.ID, keygate.RegenerateRequest{Expiry: keygate.NeverExpire(), GracePeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := m.Verify(ctx, r.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := r.Key
+	if len(rec.Hash) == 0 || len(rec.PrevHash) == 0 || rec.PepperID == "" {
+		t.Fatal("the test key lacks a hash, previous hash or pepper id")
+	}
+	secrets := map[string]string{
+		"hash (hex)":         fmt.Sprintf("%x", rec.Hash),
+		"hash (base64)":      base64.StdEncoding.EncodeToString(rec.Hash),
+		"hash (bytes)":       fmt.Sprint([]byte(rec.Hash)),
+		"prev hash (hex)":    fmt.Sprintf("%x", rec.PrevHash),
+		"prev hash (base64)": base64.StdEncoding.EncodeToString(rec.PrevHash),
+		"pepper id":          `"` + rec.PepperID + `"`,
+		"token":              r.Token.Reveal(),
+		"old token":          c.Token.Reveal(),
+	}
+	var out strings.Builder
+	for _, v := range []any{*rec, rec, *k, k, *r, r} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+			fmt.Fprintf(&out, verb+"\n", v)
+		}
+		fmt.Fprintln(&out, v)
+		for _, h := range []slog.Handler{slog.NewTextHandler(&out, nil), slog.NewJSONHandler(&out, nil)} {
+			slog.New(h).Info("key", "value", v)
+		}
+	}
+	text := out.String()
+	for what, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("printed keys show the %s", what)
+		}
+	}
+	for _, want := range []string{rec.ID.String(), "[REDACTED]", rec.Hint} {
+		if !strings.Contains(text, want) {
+			t.Errorf("printed keys lack %q", want)
+		}
+	}
+}
