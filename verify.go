@@ -224,7 +224,15 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 // known keys). Only store failures are errors here.
 func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
 	epoch := m.cache.epoch.Load()
-	for i, pepperID := range m.hasher.PepperIDs() {
+	ids := m.hasher.PepperIDs()
+	if len(ids) > 1 {
+		// Another instance may re-hash the key from an older pepper to the
+		// current one between the lookups below, so that it is found under
+		// neither: look under the current pepper once more, last. (A key
+		// only ever moves to the current pepper.)
+		ids = append(ids, ids[0])
+	}
+	for _, pepperID := range ids {
 		hash, err := m.hasher.HashWith(pepperID, tok)
 		if err != nil {
 			return nil, fmt.Errorf("keygate: hash token: %w", err)
@@ -244,7 +252,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		default:
 			continue
 		}
-		if i > 0 && !e.viaPrev {
+		if pepperID != ids[0] && !e.viaPrev {
 			m.rehash(ctx, rec, tok)
 		}
 		p, err := m.principalOf(rec)
