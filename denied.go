@@ -33,6 +33,13 @@ const (
 	// DeniedUnresolved: the key's role or a scope no longer resolves, so
 	// only a super admin may change it.
 	DeniedUnresolved DenyReason = "unresolved"
+	// DeniedInactive: the principal's own key was revoked, deleted or
+	// regenerated, or expired, since it was verified (see Key.Principal).
+	DeniedInactive DenyReason = "inactive"
+	// DeniedOldSecret: the principal acts with its key's previous secret,
+	// in a regeneration's grace period, which may view and verify keys
+	// but change none.
+	DeniedOldSecret DenyReason = "old_secret"
 )
 
 // The limits named by [DeniedError.Limit].
@@ -91,6 +98,10 @@ func (e *DeniedError) Error() string {
 		fmt.Fprintf(&b, " may not give a key a looser %s limit than its own", e.Limit)
 	case DeniedUnresolved:
 		b.WriteString(" may not change a key whose role no longer resolves (super admins only)")
+	case DeniedInactive:
+		b.WriteString(" acts with a key that was revoked, deleted, regenerated or has expired")
+	case DeniedOldSecret:
+		b.WriteString(" acts with its key's previous secret, which may change no key")
 	default:
 		b.WriteString(" is not allowed")
 	}

@@ -325,6 +325,10 @@ func (c Created) LogValue() slog.Value {
 // [ErrInvalidRequest]; a name already used in the workspace is
 // [ErrDuplicateName]; a store failure is [ErrUnavailable].
 func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (*Created, error) {
+	by, err := m.actor(ctx, by, true)
+	if err != nil {
+		return nil, err
+	}
 	now := m.clock()
 	rec := &store.Key{
 		Name:        req.Name,
@@ -377,6 +381,10 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 // Get returns the key with the given id, if by holds apikey:view in its
 // workspace.
 func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+	by, err := m.actor(ctx, by, false)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := m.lookup(ctx, &by, id, "get key")
 	if err != nil {
 		return nil, err
@@ -386,6 +394,50 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.K
 		return nil, d
 	}
 	return rec, nil
+}
+
+// actor returns by as it may act now. A principal taken from a verified
+// key is checked against the key's current record and rebuilt from it
+// (see Key.Principal): refused once the key is revoked, deleted, expired
+// or its secret replaced, and, for a change, when it acts with a previous
+// secret. Other principals are returned as they are.
+func (m *Manager) actor(ctx context.Context, by Principal, change bool) (Principal, error) {
+	if by.keyID == uuid.Nil {
+		return by, nil
+	}
+	inactive := &DeniedError{Actor: by.ID, Reason: DeniedInactive, Workspace: by.Workspace}
+	rec, err := m.store.Get(ctx, by.keyID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Principal{}, inactive
+	case err != nil:
+		return Principal{}, m.storeError("check the acting key", err)
+	}
+	now := m.clock()
+	old := false
+	switch {
+	case !rec.RevokedAt.IsZero(), !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+		return Principal{}, inactive
+	case apikey.Equal(rec.Hash, by.keyHash):
+	case apikey.Equal(rec.PrevHash, by.keyHash) && now.Before(rec.PrevExpiresAt):
+		old = true
+	default:
+		return Principal{}, inactive // its secret was replaced
+	}
+	p, err := m.principalOf(rec)
+	if err != nil {
+		return Principal{}, inactive
+	}
+	p.keyID, p.keyHash, p.oldSecret = rec.ID, by.keyHash, old
+	if old {
+		if change {
+			return Principal{}, &DeniedError{Actor: by.ID, Reason: DeniedOldSecret, Workspace: rec.Workspace}
+		}
+		if p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt) {
+			p.ExpiresAt = rec.PrevExpiresAt
+		}
+	}
+	return p, nil
 }
 
 // lookup reads key id for by. A key that by may neither view nor manage
@@ -410,6 +462,10 @@ type ListRequest = store.ListOptions
 // only that workspace (asking for another is [ErrForbidden]); others need
 // apikey:view outside any workspace to list across workspaces.
 func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
+	by, err := m.actor(ctx, by, false)
+	if err != nil {
+		return nil, err
+	}
 	if err := validFilter("workspace", req.Workspace); err != nil {
 		return nil, err
 	}
@@ -581,6 +637,10 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 // Delete removes a key and its record. Applications and scripts using it
 // stop working at once.
 func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error {
+	by, err := m.actor(ctx, by, true)
+	if err != nil {
+		return err
+	}
 	rec, err := m.lookup(ctx, &by, id, "delete key")
 	if err != nil {
 		return err
@@ -610,6 +670,10 @@ const maxUpdateAttempts = 8
 // guarded by version, retrying on a concurrent change unless the caller
 // gave an expected version.
 func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
+	by, err := m.actor(ctx, by, true)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
 		rec, err := m.lookup(ctx, &by, id, string(event))
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
 )
@@ -36,6 +38,14 @@ type Principal struct {
 	// of its verification): keys it creates, and limits it sets, must be
 	// at least as strict.
 	Limits Limits
+
+	// keyID and keyHash identify the key and the secret (its stored hash)
+	// a principal taken from a verified key acts with; oldSecret marks
+	// the previous secret of a grace period. The Manager re-checks them
+	// on every management call: see [Key.Principal].
+	keyID     uuid.UUID
+	keyHash   []byte
+	oldSecret bool
 }
 
 // System returns the all-powerful principal for the application's own
@@ -193,8 +203,30 @@ func NewKey(rec *store.Key, perms permission.Set, superAdmin bool) *Key {
 
 // Principal returns the key as a principal, to act on the [Manager] on its
 // own behalf (for example, a key that creates other keys).
+//
+// The principal is bound to the key as it is in the store, not as it was
+// when verified: on every management call (Create, Get, List, Update,
+// Regenerate, Revoke, Delete) the Manager reads the key's record again and
+// refuses the principal ([DeniedInactive]) once the key is revoked,
+// deleted, expired, or its secret replaced by a regeneration, and acts
+// with the key's current permissions, workspace, expiry and limits
+// (the uses left after the requests already made). A principal kept by
+// application code therefore loses its power with its key. Only
+// [Manager.VerifyFor] and [Manager.ListRoles], which change nothing, take
+// the principal as it was verified. A principal acting with a key's
+// previous secret, during a regeneration's grace period, may view and
+// verify keys but change none ([DeniedOldSecret]): the holder of the new
+// secret cannot be locked out by the old one.
 func (k *Key) Principal() Principal {
 	return k.principal
+}
+
+// withUses returns a copy of k, for one request, with n uses left.
+func (k *Key) withUses(n int64) *Key {
+	c := *k
+	c.RemainingUses = &n
+	c.principal.Limits.Uses = &n
+	return &c
 }
 
 // Permissions returns the key's effective permissions: its role's and its

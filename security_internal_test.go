@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate/store"
 )
 
@@ -92,5 +94,118 @@ func TestPepperRotationRace(t *testing.T) {
 	}
 	if _, err := b.Verify(ctx, c.Token.Reveal()); err != nil {
 		t.Fatalf("again (from the cache): %v", err)
+	}
+}
+
+// TestKeptPrincipalLosesPowerWithItsKey (finding 5): a principal taken
+// from a key is refused once the key is revoked, deleted, expired or
+// regenerated, and acts with the key's current permissions.
+func TestKeptPrincipalLosesPowerWithItsKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	kept := func(req CreateRequest) (*Created, Principal) {
+		t.Helper()
+		req.Scopes = []string{"apikey:manage", "apikey:view", "cluster:read"}
+		c := f.create(t, req)
+		k, err := f.m.Verify(ctx, c.Token.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, k.Principal()
+	}
+	create := func(by Principal) error {
+		_, err := f.m.Create(ctx, by, CreateRequest{Name: "child-" + uuid.NewString(), Scopes: []string{"cluster:read"}, Expiry: ExpireAfterDays(1)})
+		return err
+	}
+	inactive := func(what string, err error) {
+		t.Helper()
+		var d *DeniedError
+		if !errors.As(err, &d) || d.Reason != DeniedInactive {
+			t.Errorf("%s: got %v, want a DeniedError %q", what, err, DeniedInactive)
+		}
+	}
+
+	revoked, p := kept(CreateRequest{})
+	if err := create(p); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	if _, err := f.m.Revoke(ctx, System(), revoked.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	inactive("create after the key's revocation", create(p))
+	_, err := f.m.List(ctx, p, ListRequest{})
+	inactive("list after the key's revocation", err)
+
+	deleted, p := kept(CreateRequest{})
+	if err := f.m.Delete(ctx, System(), deleted.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	inactive("create after the key's deletion", create(p))
+
+	_, p = kept(CreateRequest{Expiry: ExpireAfter(time.Hour)})
+	f.clock.Advance(2 * time.Hour)
+	inactive("create after the key expired", create(p))
+
+	regenerated, p := kept(CreateRequest{})
+	if _, err := f.m.Regenerate(ctx, System(), regenerated.Key.ID, RegenerateRequest{Expiry: NeverExpire()}); err != nil {
+		t.Fatal(err)
+	}
+	inactive("create with a secret replaced by a regeneration", create(p))
+
+	// A change of permissions applies to a kept principal at once.
+	narrowed, p := kept(CreateRequest{})
+	less := []string{"cluster:read"}
+	if _, err := f.m.Update(ctx, System(), narrowed.Key.ID, UpdateRequest{Scopes: &less}); err != nil {
+		t.Fatal(err)
+	}
+	var d *DeniedError
+	if err := create(p); !errors.As(err, &d) || d.Permission != PermissionManageKeys {
+		t.Errorf("create after losing apikey:manage: got %v, want a refusal naming it", err)
+	}
+}
+
+// TestOldSecretChangesNothing (finding 6): during a grace period the old
+// secret may view keys but not regenerate, change, revoke or delete its
+// own key or any other, nor create keys.
+func TestOldSecretChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{Role: "admin"})
+	other := f.create(t, CreateRequest{Scopes: []string{"cluster:read"}})
+	r, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: NeverExpire(), GracePeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := f.m.Verify(ctx, c.Token.Reveal())
+	if err != nil {
+		t.Fatalf("old secret in its grace period: %v", err)
+	}
+	p := old.Principal()
+	name := "taken-over"
+	for what, err := range map[string]error{
+		"regenerate its own key": func() error {
+			_, err := f.m.Regenerate(ctx, p, c.Key.ID, RegenerateRequest{Expiry: NeverExpire()})
+			return err
+		}(),
+		"update its own key": func() error { _, err := f.m.Update(ctx, p, c.Key.ID, UpdateRequest{Name: &name}); return err }(),
+		"revoke another key": func() error { _, err := f.m.Revoke(ctx, p, other.Key.ID); return err }(),
+		"delete its own key": f.m.Delete(ctx, p, c.Key.ID),
+		"create a key": func() error {
+			_, err := f.m.Create(ctx, p, CreateRequest{Name: "x", Role: "admin", Expiry: ExpireAfter(time.Minute)})
+			return err
+		}(),
+	} {
+		var d *DeniedError
+		if !errors.As(err, &d) || d.Reason != DeniedOldSecret {
+			t.Errorf("old secret may not %s: got %v, want a DeniedError %q", what, err, DeniedOldSecret)
+		}
+	}
+	if _, err := f.m.Get(ctx, p, c.Key.ID); err != nil {
+		t.Errorf("old secret viewing its key: %v", err)
+	}
+	if _, err := f.m.Verify(ctx, r.Token.Reveal()); err != nil {
+		t.Errorf("the new secret after the old one's attempts: %v", err)
 	}
 }

@@ -229,3 +229,48 @@ func TestPrintedKeysHoldNoHash(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageLimitedKeyCannotRefill (finding 1): the bound a usage-limited
+// key puts on the keys it creates is what it has left after the request
+// that creates them, on every engine; the verified key says so too.
+func TestUsageLimitedKeyCannotRefill(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			m := managerOn(t, open(t))
+			five := int64(5)
+			parent, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "parent", Scopes: []string{"apikey:manage", "apikey:view", "cluster:read"},
+				Expiry: keygate.NeverExpire(), Limits: keygate.Limits{Uses: &five}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			child := func(by keygate.Principal, uses int64) error {
+				_, err := m.Create(ctx, by, keygate.CreateRequest{Name: "child-" + fmt.Sprint(time.Now().UnixNano()), Scopes: []string{"cluster:read"},
+					Expiry: keygate.NeverExpire(), Limits: keygate.Limits{Uses: &uses}})
+				return err
+			}
+			for use := int64(1); use <= 5; use++ {
+				k, err := m.Verify(ctx, parent.Token.Reveal())
+				if err != nil {
+					t.Fatalf("use %d: %v", use, err)
+				}
+				left := 5 - use
+				if k.RemainingUses == nil || *k.RemainingUses != left || *k.Principal().Limits.Uses != left {
+					t.Fatalf("use %d: the verified key says %v uses left, want %d", use, k.RemainingUses, left)
+				}
+				var d *keygate.DeniedError
+				if err := child(k.Principal(), left+1); !errors.As(err, &d) || d.Reason != keygate.DeniedLimit || d.Limit != keygate.LimitUses {
+					t.Errorf("use %d: a child with %d uses (1 more than left): got %v, want a DeniedError on uses", use, left+1, err)
+				}
+				if left > 0 {
+					if err := child(k.Principal(), left); err != nil {
+						t.Errorf("use %d: a child with the %d uses left: %v", use, left, err)
+					}
+				}
+			}
+			if _, err := m.Verify(ctx, parent.Token.Reveal()); !errors.Is(err, keygate.ErrUsageExhausted) {
+				t.Errorf("sixth use: got %v, want ErrUsageExhausted", err)
+			}
+		})
+	}
+}

@@ -263,9 +263,13 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			m.logger.WarnContext(ctx, "keygate: key does not resolve", "key_id", rec.ID, "error", err)
 			return &cacheEntry{}, nil
 		}
-		if e.viaPrev && (p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt)) {
-			// The old secret of a grace period acts only as long as it lives.
-			p.ExpiresAt = rec.PrevExpiresAt
+		p.keyID, p.keyHash = rec.ID, rec.Hash
+		if e.viaPrev {
+			p.keyHash, p.oldSecret = rec.PrevHash, true
+			if p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt) {
+				// The old secret of a grace period acts only as long as it lives.
+				p.ExpiresAt = rec.PrevExpiresAt
+			}
 		}
 		e.key = &Key{Key: *rec, principal: p, state: m.states.get(rec.ID)}
 		if m.cacheTTL > 0 {
@@ -314,7 +318,8 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		}
 	}
 	if k.RemainingUses != nil {
-		if _, err := m.store.ConsumeUse(ctx, k.ID); err != nil {
+		left, err := m.store.ConsumeUse(ctx, k.ID)
+		if err != nil {
 			switch {
 			case errors.Is(err, store.ErrUsageExhausted):
 				return nil, "usage_exhausted", ErrUsageExhausted
@@ -324,6 +329,9 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 			}
 			return nil, "unavailable", fmt.Errorf("keygate: consume use: %w: %w", ErrUnavailable, err)
 		}
+		// This request's key carries what is left after its own use: a
+		// principal taken from it bounds the keys it creates by that.
+		k = k.withUses(left)
 	}
 	m.touch(k, now)
 	return k, "", nil

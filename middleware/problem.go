@@ -76,7 +76,7 @@ type Problem struct {
 	// Reason, Workspace, LatestExpiry and Limit say why package server
 	// refused a caller with "forbidden": Reason is a keygate.DenyReason
 	// ("permission", "workspace", "super_admin", "lifetime", "limit",
-	// "unresolved"); Workspace the workspace of the refused action;
+	// "unresolved", "inactive", "old_secret"); Workspace the workspace of the refused action;
 	// LatestExpiry, for "lifetime", the latest expiry the caller may give a
 	// key; Limit, for "limit", the limit ("rate", "uses",
 	// "allowed_cidrs"). Empty otherwise.

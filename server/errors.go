@@ -247,6 +247,10 @@ func explainDenial(p *middleware.Problem, d *keygate.DeniedError) {
 		p.Detail = fmt.Sprintf("The key would have a looser %s limit than the caller's own.", strings.ReplaceAll(d.Limit, "_", " "))
 	case keygate.DeniedUnresolved:
 		p.Detail = "The key's role or a scope no longer resolves; only a super admin may change it."
+	case keygate.DeniedInactive:
+		p.Detail = "The caller's key was revoked, deleted, regenerated or has expired since it was verified."
+	case keygate.DeniedOldSecret:
+		p.Detail = "The caller used its key's previous secret, which during a grace period may view keys but change none; use the new secret."
 	}
 }
 
