@@ -274,3 +274,59 @@ func TestUsageLimitedKeyCannotRefill(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationWinsOverTraffic (finding 3): revoking a key that is being
+// used as fast as the engine allows (each use adds one to its version)
+// succeeds at the first call, on every engine; after Revoke returns no
+// verification on this instance succeeds.
+func TestRevocationWinsOverTraffic(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			m := managerOn(t, open(t))
+			many := int64(1_000_000)
+			for round := range 5 {
+				c, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: fmt.Sprint("abused-", round), Scopes: []string{"cluster:read"},
+					Expiry: keygate.NeverExpire(), Limits: keygate.Limits{Uses: &many}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var revoked, acceptedAfter, uses atomic.Int64
+				var wg sync.WaitGroup
+				stop := make(chan struct{})
+				for range 4 {
+					wg.Go(func() {
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							after := revoked.Load() == 1
+							if _, err := m.Verify(ctx, c.Token.Reveal()); err == nil {
+								uses.Add(1)
+								if after {
+									acceptedAfter.Add(1)
+								}
+							}
+						}
+					})
+				}
+				for uses.Load() < 20 {
+					time.Sleep(time.Millisecond)
+				}
+				_, err = m.Revoke(ctx, keygate.System(), c.Key.ID)
+				revoked.Store(1)
+				time.Sleep(20 * time.Millisecond)
+				close(stop)
+				wg.Wait()
+				if err != nil {
+					t.Fatalf("round %d: Revoke under traffic: %v", round, err)
+				}
+				if n := acceptedAfter.Load(); n > 0 {
+					t.Errorf("round %d: %d verifications succeeded after Revoke returned", round, n)
+				}
+			}
+		})
+	}
+}

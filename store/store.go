@@ -247,3 +247,22 @@ type HealthChecker interface {
 type ChangePublisher interface {
 	Publish(ctx context.Context, id uuid.UUID) error
 }
+
+// Revoker is an optional interface of a [Store] that revokes a key in one
+// atomic write, whatever its version. Revoke sets RevokedAt to at unless it
+// is already set (the first revocation time is kept), clears PrevHash,
+// PrevPepperID and PrevExpiresAt (so the old secret of a grace period dies
+// with the key), sets UpdatedAt to at, adds one to Version, and returns the
+// key as stored. It returns ErrNotFound for a missing key, and writes
+// nothing on any error. Like Update, it notifies a change feed the store
+// feeds itself.
+//
+// The keygate Manager revokes through it when the store has it, so that
+// revoking a key in heavy use succeeds at once: without it, Revoke is a
+// read-modify-write guarded by the version, which a stream of ConsumeUse
+// calls (each adding one to the version) can keep failing with
+// ErrConflict. The stores of this module implement it, and storetest
+// checks it when a store does.
+type Revoker interface {
+	Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*Key, error)
+}

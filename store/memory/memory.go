@@ -13,7 +13,10 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Revoker = (*Store)(nil)
+)
 
 // Store is an in-memory [store.Store], safe for concurrent use by multiple
 // goroutines: reads share a read lock, writes take the lock exclusively. It
@@ -220,6 +223,31 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 	s.byID[c.ID] = c
 	k.Version = c.Version
 	return nil
+}
+
+// Revoke revokes key id at once, whatever its version (see
+// [store.Revoker]), and returns it.
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: revoke: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: revoke %s: %w", id, store.ErrNotFound)
+	}
+	c := cur.Clone()
+	if c.RevokedAt.IsZero() {
+		c.RevokedAt = at
+	}
+	c.PrevHash, c.PrevPepperID, c.PrevExpiresAt = nil, "", time.Time{}
+	c.UpdatedAt = at
+	c.Version++
+	s.unindex(cur)
+	s.index(c)
+	s.byID[id] = c
+	return c.Clone(), nil
 }
 
 // Delete removes the key with the given id, or returns an error wrapping

@@ -37,6 +37,12 @@ const (
 
 	sqlGetVersion = `SELECT version FROM {keys} WHERE id = ?`
 
+	// sqlRevokeKey revokes whatever the version, keeping the first
+	// revocation time.
+	sqlRevokeKey = `UPDATE {keys} SET revoked_at = COALESCE(revoked_at, ?), prev_hash = NULL,
+	prev_pepper_id = '', prev_expires_at = NULL, updated_at = ?, version = version + 1
+	WHERE id = ?`
+
 	sqlDeleteKey = `DELETE FROM {keys} WHERE id = ?`
 
 	sqlConsumeUse = `UPDATE {keys} SET remaining_uses = remaining_uses - 1, version = version + 1
@@ -111,6 +117,7 @@ const touchBatch = 500
 // placeholders in place.
 type queries struct {
 	insert, get, getByHash, list, update, getVersion, remove string
+	revoke                                                   string
 	consume, remaining, notify                               string
 	touchHead, touchFirst, touchRow, touchTail               string
 	createVersions, appliedVersions, insertVersion           string
@@ -128,6 +135,7 @@ func newQueries(d Dialect, p string) queries {
 		list:            q(sqlListKeys),
 		update:          q(sqlUpdateKey),
 		getVersion:      q(sqlGetVersion),
+		revoke:          q(sqlRevokeKey),
 		remove:          q(sqlDeleteKey),
 		consume:         q(sqlConsumeUse),
 		remaining:       q(sqlRemainingUses + d.lockClause()),

@@ -72,7 +72,10 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Revoker = (*Store)(nil)
+)
 
 // New returns a Store over cfg.DB. It does no I/O: it validates cfg and
 // prepares the SQL text. It returns an error wrapping [ErrConfig] if cfg
@@ -366,6 +369,38 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 	}
 	k.Version++
 	return nil
+}
+
+// Revoke revokes key id whatever its version (see [store.Revoker]) and
+// returns it: one transaction of an UPDATE that keeps a revocation time
+// already set and clears the previous secret, and a SELECT of the row; on
+// PostgreSQL it also notifies [Store.Channel].
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.Key, error) {
+	var k *store.Key
+	arg := s.dialect.idArg(id)
+	err := s.retry(ctx, func() error {
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, s.q.revoke, s.dialect.timeArg(at), s.dialect.timeArg(at), arg)
+			if err != nil {
+				return fmt.Errorf("revoke: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("revoke: rows affected: %w", err)
+			}
+			if n == 0 {
+				return store.ErrNotFound
+			}
+			if k, err = scanKey(tx.QueryRowContext(ctx, s.q.get, arg)); err != nil {
+				return fmt.Errorf("read revoked key: %w", err)
+			}
+			return s.notify(ctx, tx, id)
+		})
+	})
+	if err != nil {
+		return nil, s.fail("revoke key", err)
+	}
+	return k, nil
 }
 
 // Delete removes the key with the given id, or returns an error wrapping

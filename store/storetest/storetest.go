@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delete", deleteTests},
 		{"TouchLastUsed", touchTests},
 		{"ConsumeUse", consumeTests},
+		{"Revoke", revokeTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},

@@ -17,7 +17,10 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Revoker = (*Store)(nil)
+)
 
 // Errors of this package, besides the sentinels of package store. Test them
 // with [errors.Is].
@@ -450,6 +453,34 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 	}
 	k.Version = c.Version
 	return nil
+}
+
+// Revoke implements the optional [store.Revoker]: it revokes key id at
+// once, whatever its version, so that no stream of ConsumeUse calls can
+// make a revocation fail with a conflict. The first revocation time is
+// kept; the previous secret of a grace period goes with the key. Like
+// ConsumeUse it is atomic because it reads and writes under the writer
+// lock.
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.Key, error) {
+	if err := s.lockWriter(ctx); err != nil {
+		return nil, fmt.Errorf("filestore: revoke: %w", err)
+	}
+	defer s.unlockWriter()
+	cur, ok := s.state.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("filestore: revoke %s: %w", id, store.ErrNotFound)
+	}
+	c := cur.Clone() // copy-on-write: readers may hold cur
+	if c.RevokedAt.IsZero() {
+		c.RevokedAt = at
+	}
+	c.PrevHash, c.PrevPepperID, c.PrevExpiresAt = nil, "", time.Time{}
+	c.UpdatedAt = at
+	c.Version++
+	if err := s.commit(ctx, record{Op: opPut, Key: c}); err != nil {
+		return nil, err
+	}
+	return c.Clone(), nil
 }
 
 // Delete removes the key with the given id, or returns an error wrapping
