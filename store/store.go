@@ -167,23 +167,40 @@ type Page struct {
 //
 // Every method takes a context first and stops early when it is done,
 // returning an error that wraps ctx.Err().
+//
+// When a method returns one of this package's sentinel errors, it wrote
+// nothing. When it fails otherwise (a lost connection, a failed commit or
+// fsync, a context ended during the write), the write happened entirely or
+// not at all, never in part, and the caller cannot tell which: it may read
+// the key again. A store may keep times at microsecond precision; callers
+// compare them with time.Time.Equal.
 type Store interface {
 	// Create stores a new key with Version 1 (it sets k.Version to 1).
-	// It returns ErrDuplicate if the id, the hash, or the (Workspace, Name)
-	// pair is already used; nothing is written then.
+	// It returns ErrDuplicate if the id, the Hash (against other keys'
+	// Hash; equal to another key's PrevHash is allowed), or the
+	// (Workspace, Name) pair is already used; nothing is written then, and
+	// k.Version is unchanged on any error. The id must not be the zero
+	// UUID, which List and ChangeFeed give a meaning of their own; the
+	// Manager never creates one.
 	Create(ctx context.Context, k *Key) error
 
 	// Get returns the key with the given id, or ErrNotFound.
 	Get(ctx context.Context, id uuid.UUID) (*Key, error)
 
 	// GetByHash returns the key whose Hash, or whose PrevHash, equals hash,
-	// or ErrNotFound. It does not check expiry or revocation; the caller
+	// or ErrNotFound. A key whose Hash equals it is preferred over one
+	// whose PrevHash does (one key's Hash may equal another's PrevHash);
+	// of several keys sharing a PrevHash, any one is returned, and another
+	// still is once that one is deleted or changed. An empty or nil hash
+	// matches no key. It does not check expiry or revocation; the caller
 	// does, and compares hashes again in constant time.
 	GetByHash(ctx context.Context, hash []byte) (*Key, error)
 
 	// List returns the keys matching opts in ascending id order, at most
-	// opts.Limit of them, starting after opts.After. Keys created while a
-	// caller pages through never cause a key to be skipped or repeated.
+	// opts.Limit of them (zero or negative means DefaultListLimit, more
+	// than MaxListLimit means MaxListLimit), starting after opts.After.
+	// Keys created while a caller pages through never cause a key to be
+	// skipped or repeated. A revoked key is one with a non-zero RevokedAt.
 	List(ctx context.Context, opts ListOptions) (*Page, error)
 
 	// Update replaces the stored key k.ID with k, if the stored version
@@ -208,7 +225,8 @@ type Store interface {
 	// returns the uses left after it. It returns ErrUsageExhausted when
 	// none are left (the count never goes below zero), ErrNotFound for a
 	// missing key, and (-1, nil) for a key with no usage limit, which it
-	// leaves unchanged. A successful decrement adds one to the version.
+	// leaves unchanged. With any error it returns 0. A successful
+	// decrement adds one to the version.
 	ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error)
 }
 

@@ -34,7 +34,7 @@ type Store struct {
 	// byHash indexes Key.Hash and byPrevHash a non-empty Key.PrevHash,
 	// each keyed by string(hash).
 	byHash     map[string]uuid.UUID
-	byPrevHash map[string]uuid.UUID
+	byPrevHash map[string][]uuid.UUID
 	// byName indexes the unique (Workspace, Name) pair.
 	byName map[nameKey]uuid.UUID
 	// ids holds every id in ascending byte order, for List.
@@ -58,7 +58,7 @@ func (s *Store) ensureMaps() {
 	}
 	s.byID = make(map[uuid.UUID]*store.Key)
 	s.byHash = make(map[string]uuid.UUID)
-	s.byPrevHash = make(map[string]uuid.UUID)
+	s.byPrevHash = make(map[string][]uuid.UUID)
 	s.byName = make(map[nameKey]uuid.UUID)
 }
 
@@ -122,7 +122,10 @@ func (s *Store) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) 
 	defer s.mu.RUnlock()
 	id, ok := s.byHash[string(hash)]
 	if !ok {
-		id, ok = s.byPrevHash[string(hash)]
+		// Several keys may share a previous hash: any one will do.
+		if ids := s.byPrevHash[string(hash)]; len(ids) > 0 {
+			id, ok = ids[0], true
+		}
 	}
 	if !ok {
 		return nil, fmt.Errorf("memory: get by hash: %w", store.ErrNotFound)
@@ -322,7 +325,7 @@ func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
 func (s *Store) index(k *store.Key) {
 	s.byHash[string(k.Hash)] = k.ID
 	if len(k.PrevHash) > 0 {
-		s.byPrevHash[string(k.PrevHash)] = k.ID
+		s.byPrevHash[string(k.PrevHash)] = append(s.byPrevHash[string(k.PrevHash)], k.ID)
 	}
 	s.byName[nameKey{k.Workspace, k.Name}] = k.ID
 }
@@ -333,8 +336,13 @@ func (s *Store) unindex(k *store.Key) {
 	if s.byHash[string(k.Hash)] == k.ID {
 		delete(s.byHash, string(k.Hash))
 	}
-	if len(k.PrevHash) > 0 && s.byPrevHash[string(k.PrevHash)] == k.ID {
-		delete(s.byPrevHash, string(k.PrevHash))
+	if len(k.PrevHash) > 0 {
+		ids := slices.DeleteFunc(s.byPrevHash[string(k.PrevHash)], func(id uuid.UUID) bool { return id == k.ID })
+		if len(ids) == 0 {
+			delete(s.byPrevHash, string(k.PrevHash))
+		} else {
+			s.byPrevHash[string(k.PrevHash)] = ids
+		}
 	}
 	if nk := (nameKey{k.Workspace, k.Name}); s.byName[nk] == k.ID {
 		delete(s.byName, nk)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -171,6 +172,54 @@ func testGetNotFound(t *testing.T, s store.Store) {
 var getByHashTests = []namedTest{
 	{"HashAndPrevHash", testGetByHashFinds},
 	{"NotFound", testGetByHashNotFound},
+	{"PrefersHash", testGetByHashPrefersHash},
+	{"SharedPrevHash", testGetByHashSharedPrevHash},
+}
+
+// testGetByHashPrefersHash: a key's Hash may equal another key's PrevHash
+// (on Create and on Update: only Hash against Hash is a duplicate), and
+// GetByHash then returns the key whose Hash it is.
+func testGetByHashPrefersHash(t *testing.T, s store.Store) {
+	old := newKey(t, "w1", "old")
+	mustCreate(t, s, old)
+	current := newKey(t, "w1", "current")
+	current.Hash = bytes.Clone(old.PrevHash)
+	if err := s.Create(t.Context(), current); err != nil {
+		t.Fatalf("Create with a Hash equal to another key's PrevHash: got %v, want nil", err)
+	}
+	got, err := s.GetByHash(t.Context(), current.Hash)
+	if err != nil || got.ID != current.ID {
+		t.Fatalf("GetByHash(hash that is one key's Hash, another's PrevHash): got %v, %v; want the key whose Hash it is", got, err)
+	}
+	updated := newKey(t, "w1", "updated")
+	mustCreate(t, s, updated)
+	updated.Hash = bytes.Clone(current.PrevHash)
+	if err := s.Update(t.Context(), updated); err != nil {
+		t.Fatalf("Update to a Hash equal to another key's PrevHash: got %v, want nil", err)
+	}
+	if got, err := s.GetByHash(t.Context(), updated.Hash); err != nil || got.ID != updated.ID {
+		t.Errorf("GetByHash after the Update: got %v, %v; want the updated key", got, err)
+	}
+}
+
+// testGetByHashSharedPrevHash: two keys may share a PrevHash; GetByHash
+// returns one of them, and still the other once one is deleted.
+func testGetByHashSharedPrevHash(t *testing.T, s store.Store) {
+	a, b := newKey(t, "w1", "a"), newKey(t, "w1", "b")
+	b.PrevHash = bytes.Clone(a.PrevHash)
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	got, err := s.GetByHash(t.Context(), a.PrevHash)
+	if err != nil || (got.ID != a.ID && got.ID != b.ID) {
+		t.Fatalf("GetByHash(shared PrevHash): got %v, %v; want a or b", got, err)
+	}
+	if err := s.Delete(t.Context(), got.ID); err != nil {
+		t.Fatal(err)
+	}
+	left := map[uuid.UUID]uuid.UUID{a.ID: b.ID, b.ID: a.ID}[got.ID]
+	if got, err := s.GetByHash(t.Context(), a.PrevHash); err != nil || got.ID != left {
+		t.Errorf("GetByHash(shared PrevHash) after deleting one holder: got %v, %v; want the other, %s", got, err, left)
+	}
 }
 
 func testGetByHashFinds(t *testing.T, s store.Store) {
@@ -574,6 +623,24 @@ var consumeTests = []namedTest{
 	{"Unlimited", testConsumeUnlimited},
 	{"NoneLeft", testConsumeNoneLeft},
 	{"NotFound", testConsumeNotFound},
+	{"ZeroWithError", testConsumeZeroWithError},
+}
+
+// testConsumeZeroWithError: with any error, ConsumeUse returns 0 uses
+// left, never a count a careless caller could act on.
+func testConsumeZeroWithError(t *testing.T, s store.Store) {
+	none := newKey(t, "w1", "none")
+	none.RemainingUses = int64p(0)
+	mustCreate(t, s, none)
+	for what, call := range map[string]func() (int64, error){
+		"no uses left":      func() (int64, error) { return s.ConsumeUse(t.Context(), none.ID) },
+		"unknown id":        func() (int64, error) { return s.ConsumeUse(t.Context(), newID()) },
+		"cancelled context": func() (int64, error) { return s.ConsumeUse(cancelled(t), none.ID) },
+	} {
+		if n, err := call(); err == nil || n != 0 {
+			t.Errorf("ConsumeUse(%s): got (%d, %v), want (0, an error)", what, n, err)
+		}
+	}
 }
 
 func testConsumeCountsDown(t *testing.T, s store.Store) {

@@ -215,6 +215,7 @@ func testListLimit(t *testing.T, s store.Store) {
 		{"explicit", 7, 7},
 		{"maximum", store.MaxListLimit, store.MaxListLimit},
 		{"clamped", store.MaxListLimit + 500, store.MaxListLimit},
+		{"negative means default", -5, store.DefaultListLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

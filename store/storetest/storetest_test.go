@@ -1,8 +1,10 @@
 package storetest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,6 +50,34 @@ var mutants = map[string]struct {
 	"Update without version check": {
 		newStore: func() store.Store { return blindUpdate{memory.New()} },
 		catches:  "Update/Conflict",
+	},
+	"GetByHash prefers PrevHash": {
+		newStore: func() store.Store { return prevFirst{memory.New()} },
+		catches:  "GetByHash/PrefersHash",
+	},
+	"Hash may not equal a PrevHash": {
+		newStore: func() store.Store { return prevHashTaken{memory.New()} },
+		catches:  "GetByHash/PrefersHash",
+	},
+	"empty hash matches": {
+		newStore: func() store.Store { return emptyHashMatches{memory.New()} },
+		catches:  "GetByHash/NotFound",
+	},
+	"negative Limit unbounded": {
+		newStore: func() store.Store { return negativeLimitAll{memory.New()} },
+		catches:  "List/Limit",
+	},
+	"ConsumeUse count with an error": {
+		newStore: func() store.Store { return consumeMinusOne{memory.New()} },
+		catches:  "ConsumeUse/ZeroWithError",
+	},
+	"shared PrevHash lost on delete": {
+		newStore: func() store.Store { return &onePrevHolder{Store: memory.New(), holders: map[string]uuid.UUID{}} },
+		catches:  "GetByHash/SharedPrevHash",
+	},
+	"Revoke without clearing the old secret": {
+		newStore: func() store.Store { return keepsOldSecret{memory.New()} },
+		catches:  "Revoke/RevokesAtOnce",
 	},
 }
 
@@ -196,4 +226,121 @@ func (s blindUpdate) Update(ctx context.Context, k *store.Key) error {
 	}
 	k.Version = cur.Version
 	return s.Store.Update(ctx, k)
+}
+
+// prevFirst looks a hash up as a PrevHash before as a Hash.
+type prevFirst struct{ *memory.Store }
+
+func (s prevFirst) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	page, err := s.Store.List(ctx, store.ListOptions{Limit: store.MaxListLimit})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range page.Keys {
+		if len(hash) > 0 && bytes.Equal(k.PrevHash, hash) {
+			return k, nil
+		}
+	}
+	return s.Store.GetByHash(ctx, hash)
+}
+
+// prevHashTaken refuses a Hash that is another key's PrevHash.
+type prevHashTaken struct{ *memory.Store }
+
+func (s prevHashTaken) Create(ctx context.Context, k *store.Key) error {
+	if other, err := s.Store.GetByHash(ctx, k.Hash); err == nil && other.ID != k.ID {
+		return fmt.Errorf("prevHashTaken: %w", store.ErrDuplicate)
+	}
+	return s.Store.Create(ctx, k)
+}
+
+// emptyHashMatches answers an empty hash with the first key.
+type emptyHashMatches struct{ *memory.Store }
+
+func (s emptyHashMatches) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	if len(hash) == 0 {
+		if page, err := s.Store.List(ctx, store.ListOptions{Limit: 1}); err == nil && len(page.Keys) > 0 {
+			return page.Keys[0], nil
+		}
+	}
+	return s.Store.GetByHash(ctx, hash)
+}
+
+// negativeLimitAll reads a negative Limit as "no limit".
+type negativeLimitAll struct{ *memory.Store }
+
+func (s negativeLimitAll) List(ctx context.Context, opts store.ListOptions) (*store.Page, error) {
+	if opts.Limit < 0 {
+		opts.Limit = store.MaxListLimit
+	}
+	return s.Store.List(ctx, opts)
+}
+
+// consumeMinusOne returns -1 (unlimited, to a careless caller) with errors.
+type consumeMinusOne struct{ *memory.Store }
+
+func (s consumeMinusOne) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
+	n, err := s.Store.ConsumeUse(ctx, id)
+	if err != nil {
+		return -1, err
+	}
+	return n, nil
+}
+
+// onePrevHolder indexes a PrevHash for one key only, as the memory store
+// once did: deleting the key indexed loses the other holder.
+type onePrevHolder struct {
+	*memory.Store
+	mu      sync.Mutex
+	holders map[string]uuid.UUID
+}
+
+func (s *onePrevHolder) Create(ctx context.Context, k *store.Key) error {
+	err := s.Store.Create(ctx, k)
+	if err == nil && len(k.PrevHash) > 0 {
+		s.mu.Lock()
+		s.holders[string(k.PrevHash)] = k.ID
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *onePrevHolder) Delete(ctx context.Context, id uuid.UUID) error {
+	s.mu.Lock()
+	for h, holder := range s.holders {
+		if holder == id {
+			delete(s.holders, h)
+		}
+	}
+	s.mu.Unlock()
+	return s.Store.Delete(ctx, id)
+}
+
+func (s *onePrevHolder) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	k, err := s.Store.GetByHash(ctx, hash)
+	if err != nil || bytes.Equal(k.Hash, hash) {
+		return k, err
+	}
+	s.mu.Lock()
+	id, ok := s.holders[string(hash)]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("onePrevHolder: %w", store.ErrNotFound)
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// keepsOldSecret revokes but leaves the grace period's old secret working.
+type keepsOldSecret struct{ *memory.Store }
+
+func (s keepsOldSecret) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.Key, error) {
+	k, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	k.RevokedAt, k.UpdatedAt = at, at
+	if err := s.Store.Update(ctx, k); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
