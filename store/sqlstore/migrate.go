@@ -112,6 +112,30 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// connectWait bounds how long Migrate retries opening its connection
+// while the database is busy.
+const connectWait = 30 * time.Second
+
+// connect opens a connection of its own, retrying while the engine reports
+// the database busy. On a new SQLite file, opening a connection runs the
+// DSN's pragmas, and switching the file to WAL needs an exclusive lock for
+// which SQLite does not wait (its busy timeout does not apply): instances
+// migrating one new file at once would otherwise fail with SQLITE_BUSY.
+func (s *Store) connect(ctx context.Context) (*sql.Conn, error) {
+	deadline := time.Now().Add(connectWait)
+	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 250*time.Millisecond) {
+		conn, err := s.db.Conn(ctx)
+		if err == nil || !s.dialect.isRetryable(err) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+	}
+}
+
 // lockKey is the PostgreSQL advisory lock id of this prefix's migrations.
 func (s *Store) lockKey() int64 {
 	h := fnv.New64a()
@@ -127,7 +151,7 @@ func (s *Store) lockName() string { return "keygate_migrate:" + s.prefix }
 // connection is closed rather than returned to the pool, since it may still
 // hold a transaction or a lock.
 func (s *Store) withConn(ctx context.Context, fn func(conn *sql.Conn) (discard bool, err error)) error {
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
