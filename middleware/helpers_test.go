@@ -29,10 +29,12 @@ var errStoreDown = errors.New("dial tcp 10.9.8.7:5432: password authentication f
 // failingStore is a memory store whose key lookups fail while down is set.
 type failingStore struct {
 	*memory.Store
-	down atomic.Bool
+	down    atomic.Bool
+	lookups atomic.Int64 // GetByHash calls
 }
 
 func (s *failingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	s.lookups.Add(1)
 	if s.down.Load() {
 		return nil, errStoreDown
 	}

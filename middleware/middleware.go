@@ -2,11 +2,13 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/permission"
@@ -65,6 +67,23 @@ type Config struct {
 	// a 401, one WWW-Authenticate field each. Default: "Api-Key" and
 	// "Bearer", matching [DefaultExtractors].
 	Schemes []string
+
+	// FailureLimit throttles clients that present bad keys: after
+	// FailureLimit.Failures failed verifications (a malformed, unknown,
+	// expired or revoked key; not a missing one, nor an outage) from one
+	// client address (IPv6: one /64) per FailureLimit.Window, that
+	// address's requests carrying a credential are refused with 429
+	// too_many_failures and Retry-After, without verifying them, until its
+	// budget refills. Guessing keys and flooding the store with made-up
+	// tokens then cost the client, not the service (a token that fails its
+	// checksum never reaches the store anyway). The client address is the
+	// one [Config.TrustedProxies] determines: behind a proxy, configure
+	// them, or every client shares the proxy's budget. Default: zero, no
+	// throttle; for example {Failures: 30, Window: time.Minute}.
+	FailureLimit FailureLimit
+
+	// Now is the clock of FailureLimit. Default time.Now.
+	Now func() time.Time
 }
 
 // Middleware authenticates requests by API key, in the net/http
@@ -99,6 +118,7 @@ type Middleware struct {
 	trusted    []netip.Prefix
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
 	challenges [numChallenges][]string
+	throttle   *throttle // nil: none
 }
 
 // New returns a Middleware for cfg, or an error wrapping [ErrInvalidConfig]
@@ -147,6 +167,14 @@ func New(cfg Config) (*Middleware, error) {
 		}
 	}
 	m.challenges = challenges(schemes, realm)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	var err error
+	if m.throttle, err = newThrottle(cfg.FailureLimit, now); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -269,12 +297,24 @@ func (m *Middleware) verified(r *http.Request) *http.Request {
 // error, never nil.
 func (m *Middleware) verify(r *http.Request) any {
 	token, err := m.extract(r)
+	addr := m.clientAddr(r)
+	if err != nil && !errors.Is(err, ErrNoCredential) && m.throttle != nil {
+		m.throttle.fail(addr) // a garbled credential
+	}
 	if err != nil {
 		return err
 	}
-	key, err := m.verifier.VerifyFrom(r.Context(), token, m.clientAddr(r))
+	if m.throttle != nil {
+		if wait, blocked := m.throttle.blocked(addr); blocked {
+			return &failureError{wait: wait}
+		}
+	}
+	key, err := m.verifier.VerifyFrom(r.Context(), token, addr)
 	switch {
 	case err != nil:
+		if m.throttle != nil && isFailure(err) {
+			m.throttle.fail(addr)
+		}
 		return err
 	case key == nil:
 		return fmt.Errorf("%w: verifier returned no key and no error", keygate.ErrInvalid)
@@ -319,7 +359,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if why.challenge != noChallenge {
 		h["Www-Authenticate"] = slices.Clone(m.challenges[why.challenge])
 	}
-	if why.code == CodeRateLimited || why.code == CodeUnavailable {
+	if why.code == CodeRateLimited || why.code == CodeUnavailable || why.code == CodeTooManyFailures {
 		if p.RetryAfter = retryAfter(err); p.RetryAfter > 0 {
 			h.Set("Retry-After", seconds(p.RetryAfter))
 		}

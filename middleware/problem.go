@@ -37,6 +37,10 @@ const (
 	CodeRateLimited = "rate_limited"
 	// CodeUsageExhausted (429): the key has used up its usage limit.
 	CodeUsageExhausted = "usage_exhausted"
+	// CodeTooManyFailures (429): the client's address sent too many bad
+	// keys recently (see [Config.FailureLimit]); retry after the
+	// Retry-After header.
+	CodeTooManyFailures = "too_many_failures"
 	// CodeUnavailable (503): keys cannot be checked right now; the request
 	// was refused (fail closed).
 	CodeUnavailable = "unavailable"
@@ -136,6 +140,8 @@ func classify(err error) reason {
 	switch {
 	case errors.Is(err, keygate.ErrUnavailable):
 		return reason{CodeUnavailable, http.StatusServiceUnavailable, "API keys cannot be checked right now; try again later.", noChallenge}
+	case errors.Is(err, ErrTooManyFailures):
+		return reason{CodeTooManyFailures, http.StatusTooManyRequests, "Too many requests with bad API keys from this address; retry later.", noChallenge}
 	case errors.Is(err, ErrNoCredential):
 		return reason{CodeMissing, http.StatusUnauthorized, "This request needs an API key.", challengeBare}
 	case errors.Is(err, ErrMalformedCredential), errors.Is(err, keygate.ErrMalformed):
@@ -175,6 +181,10 @@ func retryAfter(err error) time.Duration {
 	var rl *keygate.RateLimitError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter
+	}
+	var fe *failureError
+	if errors.As(err, &fe) {
+		return fe.wait
 	}
 	return 0
 }

@@ -158,6 +158,8 @@ func ErrorsFor(code string) []error {
 		return []error{keygate.ErrRateLimited}
 	case middleware.CodeUsageExhausted:
 		return []error{keygate.ErrUsageExhausted}
+	case middleware.CodeTooManyFailures:
+		return []error{middleware.ErrTooManyFailures}
 	}
 	return nil
 }

@@ -518,6 +518,20 @@ func TestOpenAPIConformance(t *testing.T) {
 		return key.Principal(), ok && key.Name != "blocked"
 	}})
 	blocked := refusing.token(t, keygate.CreateRequest{Name: "blocked", Role: "admin"})
+	// A host that throttles addresses sending bad keys, whose one failure
+	// of the hour is spent below, before any call.
+	throttledMW, err := middleware.New(middleware.Config{Verifier: f.m, FailureLimit: middleware.FailureLimit{Failures: 1, Window: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttledAPI, err := server.New(server.Config{Manager: f.m, Middleware: throttledMW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttled := serve(t, http.StripPrefix(prefix, throttledAPI))
+	if ex := throttled.send(t, call{method: "GET", path: "/keys", token: "kg_notakey"}); ex.status != http.StatusUnauthorized {
+		t.Fatalf("spending the throttled host's one failure: %d, want 401", ex.status)
+	}
 	brokenMW, err := middleware.New(middleware.Config{Verifier: brokenVerifier{}})
 	if err != nil {
 		t.Fatal(err)
@@ -767,6 +781,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "from a denied address", token: denied, status: 403, code: "address_denied"},
 		{name: "over the rate limit", token: limited, status: 429, code: "rate_limited"},
 		{name: "out of uses", token: exhausted, status: 429, code: "usage_exhausted"},
+		{name: "from an address that sent bad keys", api: throttled, token: admin, status: 429, code: "too_many_failures"},
 		{name: "with key checks failing", api: broken, token: admin, status: 500, code: "internal"},
 		{name: "with key lookups down", token: uncached, outage: lookupsDown, status: 503, code: "unavailable"},
 		{name: "with the store down", token: admin, outage: storeDown, status: 503, code: "unavailable"},

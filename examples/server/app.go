@@ -85,7 +85,11 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 
 // routes builds the service's handler.
 func (a *app) routes() (http.Handler, error) {
-	mw, err := middleware.New(middleware.Config{Verifier: a.manager})
+	cfg := middleware.Config{Verifier: a.manager}
+	if a.opts.failures > 0 {
+		cfg.FailureLimit = middleware.FailureLimit{Failures: a.opts.failures, Window: a.opts.failureWindow}
+	}
+	mw, err := middleware.New(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ type options struct {
 	logFormat      string
 	shutdownGrace  time.Duration
 	lastUsed       time.Duration
+	failures       int
+	failureWindow  time.Duration
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -41,6 +43,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: DEBUG, INFO, WARN or ERROR")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	fs.IntVar(&o.failures, "failure-limit", 30, "failed verifications a client address may make per -failure-window before its keyed requests get 429 (0: no throttle)")
+	fs.DurationVar(&o.failureWindow, "failure-window", time.Minute, "the window of -failure-limit")
 	fs.DurationVar(&o.lastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the store")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")

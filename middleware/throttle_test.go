@@ -1,0 +1,151 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/middleware"
+)
+
+// from returns a GET of "/" from addr with the given headers.
+func from(addr string, headers ...string) *http.Request {
+	r := get("/", headers...)
+	r.RemoteAddr = addr
+	return r
+}
+
+// TestFailureLimit: an address that sends too many bad keys is refused,
+// unverified, with 429 too_many_failures and Retry-After until its budget
+// refills; other addresses, requests without a key, and outages are not
+// affected.
+func TestFailureLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	good, _ := f.create(t, keygate.CreateRequest{Role: "admin"})
+	v := &countingVerifier{Verifier: f.m}
+	mw := newMiddleware(t, middleware.Config{Verifier: v, Now: f.clock.Now,
+		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Minute}})
+	h := mw.RequireKey(okHandler())
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	unknown, _ := format.Generate()
+
+	attacker, neighbour := "203.0.113.9:4000", "198.51.100.7:5000"
+	bad := []struct{ name, value string }{
+		{"X-API-Key", unknown.Reveal()},    // well formed, unknown: invalid
+		{"X-API-Key", "kg_garbage"},        // malformed: fails its checksum
+		{"Authorization", "Api-Key a b c"}, // garbled credential
+	}
+	for i, b := range bad {
+		res := serve(t, h, from(attacker, b.name, b.value))
+		if res.status != http.StatusUnauthorized {
+			t.Fatalf("bad key %d: %d, want 401", i+1, res.status)
+		}
+	}
+	calls := v.calls.Load()
+	res := serve(t, h, from(attacker, "X-API-Key", good))
+	if res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeTooManyFailures || res.header.Get("Retry-After") == "" {
+		t.Fatalf("a good key from the throttled address: %d %q Retry-After %q, want 429 too_many_failures with Retry-After",
+			res.status, res.problem.Code, res.header.Get("Retry-After"))
+	}
+	if v.calls.Load() != calls {
+		t.Error("a request from a throttled address was verified")
+	}
+	if res := serve(t, h, from(attacker)); res.status != http.StatusUnauthorized || res.problem.Code != middleware.CodeMissing {
+		t.Errorf("no key from the throttled address: %d %q, want 401 missing (public routes stay open)", res.status, res.problem.Code)
+	}
+	if res := serve(t, h, from(neighbour, "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("another address: %d, want 200", res.status)
+	}
+	f.clock.Advance(21 * time.Second) // one failure's worth of budget (60 s / 3)
+	if res := serve(t, h, from(attacker, "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("after the budget refilled: %d, want 200", res.status)
+	}
+	if res := serve(t, h, from(attacker, "X-API-Key", unknown.Reveal())); res.status != http.StatusUnauthorized {
+		t.Errorf("one more bad key: %d, want 401", res.status)
+	}
+	if res := serve(t, h, from(attacker, "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("after spending the refill: %d, want 429", res.status)
+	}
+
+	// IPv6 clients count per /64.
+	for i := range 3 {
+		serve(t, h, from(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1), "X-API-Key", unknown.Reveal()))
+	}
+	if res := serve(t, h, from("[2001:db8:1:2:ffff::1]:443", "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("another address of the same /64: %d, want 429", res.status)
+	}
+	if res := serve(t, h, from("[2001:db8:1:3::1]:443", "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("another /64: %d, want 200", res.status)
+	}
+
+	// An outage is not the client's failure.
+	f.store.down.Store(true)
+	other, _ := format.Generate()
+	for range 5 {
+		if res := serve(t, h, from("192.0.2.50:1", "X-API-Key", other.Reveal())); res.status != http.StatusServiceUnavailable {
+			t.Fatalf("store down: %d, want 503", res.status)
+		}
+	}
+	f.store.down.Store(false)
+	if res := serve(t, h, from("192.0.2.50:1", "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("after an outage: %d, want 200 (outages do not count)", res.status)
+	}
+}
+
+func TestFailureLimitConfig(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, l := range []middleware.FailureLimit{
+		{Failures: 5},
+		{Window: time.Minute},
+		{Failures: -1, Window: time.Minute},
+		{Failures: 10, Window: 5 * time.Nanosecond},
+		{Failures: 1, Window: time.Minute, MaxClients: -1},
+	} {
+		if _, err := middleware.New(middleware.Config{Verifier: f.m, FailureLimit: l}); !errors.Is(err, middleware.ErrInvalidConfig) {
+			t.Errorf("FailureLimit %+v: got %v, want ErrInvalidConfig", l, err)
+		}
+	}
+}
+
+// TestGarbageNeverReachesTheStore: tokens that fail their checksum, in any
+// number, make no store lookup.
+func TestGarbageNeverReachesTheStore(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m})
+	h := mw.RequireKey(okHandler())
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	before := f.store.lookups.Load()
+	for i := range 2000 {
+		tok, _ := format.Generate()
+		s := []byte(tok.Reveal())
+		s[3+rand.IntN(len(s)-3)] ^= 0x01 // one character off: the checksum fails
+		if res := serve(t, h, get("/", "X-API-Key", string(s))); res.status != http.StatusUnauthorized || res.problem.Code != middleware.CodeMalformed {
+			t.Fatalf("garbage %d: %d %q, want 401 malformed", i, res.status, res.problem.Code)
+		}
+	}
+	if n := f.store.lookups.Load() - before; n != 0 {
+		t.Errorf("2000 tokens failing their checksum made %d store lookups, want 0", n)
+	}
+}
+
+// countingVerifier counts the verifications it passes on.
+type countingVerifier struct {
+	middleware.Verifier
+	calls atomic.Int64
+}
+
+func (v *countingVerifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error) {
+	v.calls.Add(1)
+	return v.Verifier.VerifyFrom(ctx, token, addr)
+}
