@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +270,95 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestRevocationUnderLoad (issue 8): many goroutines verify a cached key
+// on two instances while it is revoked through one of them. After Revoke
+// returns, no verification succeeds on that instance; on the other, which
+// has the PostgreSQL change feed, none succeeds once the measured bound
+// has passed, which must be under a second.
+func TestRevocationUnderLoad(t *testing.T) {
+	dsn := os.Getenv("KEYGATE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
+	}
+	ctx := context.Background()
+	st := engines(t)["postgres"](t).(*sqlstore.Store)
+	listening := make(chan bool, 1)
+	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel(), OnListen: func(bool) {
+		select {
+		case listening <- true:
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hasher(t, "p1")
+	newInstance := func(feed store.ChangeFeed) *keygate.Manager {
+		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, ChangeFeed: feed, LastUsedInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		return m
+	}
+	a, b := newInstance(nil), newInstance(feed)
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change feed did not start listening")
+	}
+	var bounds []time.Duration
+	for round := range 5 {
+		c, err := a.Create(ctx, keygate.System(), keygate.CreateRequest{Name: fmt.Sprint("loaded-", round), Role: "admin", Expiry: keygate.NeverExpire()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := c.Token.Reveal()
+		var revokedAt atomic.Int64 // Unix nanoseconds when Revoke returned; 0 before
+		var lastA, lastB atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			m, last := a, &lastA
+			if i%2 == 1 {
+				m, last = b, &lastB
+			}
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					// A verification counts from when it began: one under
+					// way when Revoke returns may still finish with the key.
+					begin := time.Now().UnixNano()
+					if _, err := m.Verify(ctx, tok); err == nil {
+						last.Store(max(last.Load(), begin))
+					}
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // both instances serve the key from their caches
+		if _, err := a.Revoke(ctx, keygate.System(), c.Key.ID); err != nil {
+			t.Fatal(err)
+		}
+		revokedAt.Store(time.Now().UnixNano())
+		time.Sleep(1100 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		if last := lastA.Load(); last > revokedAt.Load() {
+			t.Errorf("round %d: the revoking instance accepted the key in a verification begun %v after Revoke returned", round, time.Duration(last-revokedAt.Load()))
+		}
+		bound := max(time.Duration(lastB.Load()-revokedAt.Load()), 0)
+		if bound >= time.Second {
+			t.Errorf("round %d: the other instance accepted the key %v after the revocation, want under 1s", round, bound)
+		}
+		bounds = append(bounds, bound)
+	}
+	slices.Sort(bounds)
+	t.Logf("last acceptance by the other instance after Revoke returned (8 goroutines, 5 rounds): min %v, median %v, max %v",
+		bounds[0], bounds[len(bounds)/2], bounds[len(bounds)-1])
 }
