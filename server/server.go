@@ -219,6 +219,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	}
 	// Relative to the request URL ".../keys", whatever the mount prefix.
 	w.Header().Set("Location", "keys/"+c.Key.ID.String())
+	setETag(w, c.Key)
 	return writeJSON(w, http.StatusCreated, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
 }
 
@@ -381,6 +382,7 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, by keygate.P
 	if err != nil {
 		return err
 	}
+	setETag(w, c.Key)
 	return writeJSON(w, http.StatusOK, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
 }
 
@@ -548,8 +550,13 @@ func safeName(s string) bool {
 
 // writeKey writes rec with its version as ETag.
 func writeKey(w http.ResponseWriter, rec *store.Key) error {
-	w.Header().Set("ETag", `"`+strconv.FormatInt(rec.Version, 10)+`"`)
+	setETag(w, rec)
 	return writeJSON(w, http.StatusOK, newKey(rec))
+}
+
+// setETag sets the ETag header to rec's version, for If-Match.
+func setETag(w http.ResponseWriter, rec *store.Key) {
+	w.Header().Set("ETag", `"`+strconv.FormatInt(rec.Version, 10)+`"`)
 }
 
 // writeJSON writes v as an application/json response with status.

@@ -209,8 +209,8 @@ func TestCreateResponse(t *testing.T) {
 	f := newFixture(t, server.Config{})
 	w := f.do(t, request{method: "POST", path: "/keys", token: f.admin, contentType: "application/json",
 		body: `{"name":"k","owner":"bob","workspace":"w","role":"viewer","expiry":"never","limits":{"rate":{"requests":10,"window":"1m"},"allowed_cidrs":["10.0.0.0/8"]}}`})
-	if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("POST /keys = %d, headers %v; want 201, no-store, application/json", w.Code, w.Header())
+	if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("ETag") != `"1"` {
+		t.Fatalf("POST /keys = %d, headers %v; want 201, no-store, application/json, ETag \"1\"", w.Code, w.Header())
 	}
 	var raw struct {
 		Key   map[string]any `json:"key"`
