@@ -40,18 +40,21 @@ type Event struct {
 	Actor string
 	// Reason is why a verification failed: "malformed", "invalid",
 	// "expired", "revoked", "usage_exhausted", "unavailable", "rate_limited",
-	// "address_denied".
+	// "address_denied"; for EventLeaked, what was done.
 	Reason string
+	// Location, for EventLeaked, is where the token was found.
+	Location string
 }
 
 // LogValue renders the event for log/slog.
 func (e Event) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 7)
+	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.String("type", string(e.Type)), slog.Time("time", e.Time))
 	if e.KeyID != uuid.Nil {
 		attrs = append(attrs, slog.String("key_id", e.KeyID.String()))
 	}
-	for _, a := range []slog.Attr{slog.String("hint", e.Hint), slog.String("workspace", e.Workspace), slog.String("actor", e.Actor), slog.String("reason", e.Reason)} {
+	for _, a := range []slog.Attr{slog.String("hint", e.Hint), slog.String("workspace", e.Workspace), slog.String("actor", e.Actor),
+		slog.String("reason", e.Reason), slog.String("location", e.Location)} {
 		if a.Value.String() != "" {
 			attrs = append(attrs, a)
 		}

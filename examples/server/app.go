@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/secretscan"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/store"
 )
@@ -114,6 +115,17 @@ func (a *app) routes() (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	// GitHub's secret scanning partner program posts the tokens of this
+	// service it finds in public code here: they are revoked at once.
+	scan, err := secretscan.New(secretscan.Config{
+		Manager: a.manager,
+		Keys:    secretscan.NewGitHubKeys(&http.Client{Timeout: 10 * time.Second}, ""),
+		Logger:  a.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("POST /github/secret-scanning", scan)
 	if err := newDemo(mw).register(mux); err != nil {
 		return nil, err
 	}

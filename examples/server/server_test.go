@@ -166,6 +166,7 @@ func TestServeAndRestart(t *testing.T) {
 		{"GET", "/v1/roles", admin, "", 200, `"viewer"`},
 		{"POST", "/v1/keys", admin, `{"name":"svc","workspace":"tiger","scopes":["cluster:read","cluster:write"],"expiry":"7d"}`, 201, `"token"`},
 		{"GET", "/nothing", "", "", 404, ""},
+		{"POST", "/github/secret-scanning", "", `[{"token":"x"}]`, 401, `"invalid_signature"`},
 	} {
 		status, body := call(t, c.method, in.url+c.path, c.token, c.body)
 		if status != c.status || !strings.Contains(body, c.has) {

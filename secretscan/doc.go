@@ -1,0 +1,39 @@
+// Package secretscan closes the loop of secret scanning: an http.Handler
+// for GitHub's secret scanning partner program, which sends a service
+// provider the tokens of its format found in public code, so that keygate
+// revokes them before anyone uses them.
+//
+// # How it works
+//
+// GitHub POSTs a JSON array of {"token", "type", "url", "source"}, signed
+// with ECDSA P-256 over SHA-256: the headers Github-Public-Key-Identifier
+// and Github-Public-Key-Signature (base64, ASN.1) name the key and carry
+// the signature. The [Handler]:
+//
+//   - refuses a body without a valid signature (401), one larger than
+//     Config.MaxBodyBytes (413) or with more than Config.MaxBatch tokens
+//     (413), and one it has already accepted (409: a replay), before it
+//     looks at any token;
+//   - checks each token's checksum before any lookup, so garbage costs
+//     constant work ([keygate.LeakNotOurs]);
+//   - for each token of this service that still works, revokes its key
+//     (or, with [ReportOnly], only reports it) through
+//     keygate.Manager.HandleLeak, which writes a key.leaked audit event
+//     saying where the token was found;
+//   - answers in GitHub's format: [{"token_raw", "token_type", "label"}]
+//     with label "true_positive" for a token that is, or was, a key of
+//     this service and "false_positive" otherwise.
+//
+// The keys that sign come from a [KeySource]: [NewGitHubKeys] fetches
+// GitHub's published keys over HTTPS (and again when an unknown key id
+// arrives, at most once a minute); [StaticKeys] holds fixed keys, for
+// tests.
+//
+// # Registering with GitHub
+//
+// Join the partner program and give GitHub the token format's regular
+// expression, apikey.Pattern (or apikey.Format.Pattern for one prefix),
+// and the URL where this handler is mounted, such as
+// https://keys.example.com/github/secret-scanning (examples/server mounts
+// it there).
+package secretscan

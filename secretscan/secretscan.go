@@ -1,0 +1,392 @@
+package secretscan
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/middleware"
+)
+
+// Errors of this package, checked with errors.Is.
+var (
+	// ErrInvalidConfig means [New] was given an unusable [Config].
+	ErrInvalidConfig = errors.New("secretscan: invalid configuration")
+	// ErrUnknownKey means a KeySource has no public key of the id asked.
+	ErrUnknownKey = errors.New("secretscan: unknown signing key")
+)
+
+// The request headers that carry GitHub's signature.
+const (
+	HeaderKeyID     = "Github-Public-Key-Identifier"
+	HeaderSignature = "Github-Public-Key-Signature"
+)
+
+// The defaults of [Config].
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxBatch     = 1000
+	DefaultReplayWindow = 24 * time.Hour
+)
+
+// Policy says what the Handler does with a working key's leaked token.
+type Policy int
+
+const (
+	// Revoke revokes the key at once (the default).
+	Revoke Policy = iota
+	// ReportOnly leaves the key working and only records the leak, for a
+	// service that notifies the owner instead.
+	ReportOnly
+)
+
+// KeySource returns the public key that signs reports, by its id. It is
+// called concurrently and must be safe for concurrent use. An unknown id
+// is [ErrUnknownKey]; any other error is a failure to fetch keys.
+type KeySource interface {
+	PublicKey(ctx context.Context, id string) (*ecdsa.PublicKey, error)
+}
+
+// StaticKeys is a KeySource of fixed keys by id, for tests and for
+// services that pin GitHub's keys.
+type StaticKeys map[string]*ecdsa.PublicKey
+
+// PublicKey implements KeySource.
+func (k StaticKeys) PublicKey(_ context.Context, id string) (*ecdsa.PublicKey, error) {
+	if pub, ok := k[id]; ok {
+		return pub, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+}
+
+// Config configures a [Handler]. Manager and Keys are required.
+type Config struct {
+	// Manager handles each token (keygate.Manager.HandleLeak).
+	Manager *keygate.Manager
+	// Keys gives the public keys that sign reports.
+	Keys KeySource
+	// Policy is what is done with a working key's token. Default Revoke.
+	Policy Policy
+	// Reporter names the scanner in audit events. Default "github".
+	Reporter string
+	// MaxBodyBytes bounds a report's body. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxBatch bounds the tokens of one report. Default DefaultMaxBatch.
+	MaxBatch int
+	// ReplayWindow is how long an accepted report is remembered, so that
+	// the same signed body sent again is refused. Default 24 h.
+	ReplayWindow time.Duration
+	// Logger receives operational messages, never a token. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Handler serves GitHub's secret scanning reports; see the package
+// documentation. It is safe for concurrent use.
+type Handler struct {
+	cfg    Config
+	replay replays
+}
+
+// New returns a Handler for cfg, or an error wrapping [ErrInvalidConfig].
+func New(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.Manager == nil:
+		return nil, fmt.Errorf("%w: Config.Manager is required", ErrInvalidConfig)
+	case cfg.Keys == nil:
+		return nil, fmt.Errorf("%w: Config.Keys is required", ErrInvalidConfig)
+	case cfg.MaxBodyBytes < 0 || cfg.MaxBatch < 0 || cfg.ReplayWindow < 0:
+		return nil, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
+	case cfg.Policy != Revoke && cfg.Policy != ReportOnly:
+		return nil, fmt.Errorf("%w: unknown policy %d", ErrInvalidConfig, cfg.Policy)
+	}
+	if cfg.Reporter == "" {
+		cfg.Reporter = "github"
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg}
+	h.replay.seen = map[[sha256.Size]byte]time.Time{}
+	return h, nil
+}
+
+// report is one token of a report, as GitHub sends it.
+type report struct {
+	Token  string `json:"token"`
+	Type   string `json:"type"`
+	URL    string `json:"url"`
+	Source string `json:"source"`
+}
+
+// Label is the answer for one token, in GitHub's format.
+type Label struct {
+	TokenRaw  string `json:"token_raw"`
+	TokenType string `json:"token_type"`
+	Label     string `json:"label"`
+}
+
+// The labels of a [Label].
+const (
+	TruePositive  = "true_positive"
+	FalsePositive = "false_positive"
+)
+
+// ServeHTTP handles one report.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		problem(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Reports are POSTed.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		problem(w, r, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A report may have at most %d bytes.", h.cfg.MaxBodyBytes))
+		return
+	}
+	if err := h.verify(r.Context(), r.Header, body); err != nil {
+		status, code, detail := http.StatusUnauthorized, "invalid_signature", "The report is not signed by a known key."
+		if !errors.Is(err, ErrUnknownKey) && !errors.Is(err, errBadSignature) {
+			status, code, detail = http.StatusServiceUnavailable, "unavailable", "The signing keys cannot be fetched; try again later."
+		}
+		h.cfg.Logger.WarnContext(r.Context(), "secretscan: report refused", "error", err)
+		problem(w, r, status, code, detail)
+		return
+	}
+	var reports []report
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&reports); err != nil || dec.More() {
+		problem(w, r, http.StatusBadRequest, "invalid_json", "A report is a JSON array of {token, type, url, source}.")
+		return
+	}
+	if len(reports) > h.cfg.MaxBatch {
+		problem(w, r, http.StatusRequestEntityTooLarge, "batch_too_large", fmt.Sprintf("A report may hold at most %d tokens.", h.cfg.MaxBatch))
+		return
+	}
+	id := sha256.Sum256(append([]byte(r.Header.Get(HeaderSignature)+"\n"), body...))
+	if !h.replay.fresh(id, h.cfg.Now(), h.cfg.ReplayWindow) {
+		problem(w, r, http.StatusConflict, "replayed", "This signed report was already received.")
+		return
+	}
+	labels := make([]Label, len(reports))
+	for i, rep := range reports {
+		outcome, err := h.cfg.Manager.HandleLeak(r.Context(), keygate.Leak{Token: rep.Token, Reporter: h.cfg.Reporter, URL: rep.URL, Source: rep.Source}, h.cfg.Policy == Revoke)
+		if err != nil {
+			// Let the scanner send it again: forget that it was seen.
+			h.replay.forget(id)
+			h.cfg.Logger.ErrorContext(r.Context(), "secretscan: handling a report failed", "error", err)
+			problem(w, r, http.StatusServiceUnavailable, "unavailable", "The key store is unavailable; send the report again later.")
+			return
+		}
+		labels[i] = Label{TokenRaw: rep.Token, TokenType: rep.Type, Label: FalsePositive}
+		if outcome.Real() {
+			labels[i].Label = TruePositive
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(labels)
+}
+
+// errBadSignature means a report's signature is missing or wrong.
+var errBadSignature = errors.New("secretscan: missing or invalid signature")
+
+// verify checks body's signature.
+func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) error {
+	id, sig64 := header.Get(HeaderKeyID), header.Get(HeaderSignature)
+	if id == "" || sig64 == "" {
+		return errBadSignature
+	}
+	sig, err := base64.StdEncoding.DecodeString(sig64)
+	if err != nil {
+		return errBadSignature
+	}
+	pub, err := h.cfg.Keys.PublicKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256(body)
+	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+		return errBadSignature
+	}
+	return nil
+}
+
+// problem writes an RFC 9457 problem.
+func problem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	middleware.WriteProblem(w, r, &middleware.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, Detail: detail})
+}
+
+// maxReplays bounds the reports remembered against replay.
+const maxReplays = 100000
+
+// replays remembers the reports accepted recently.
+type replays struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]time.Time
+}
+
+// fresh records id at now and reports whether it was not seen within
+// window. When full, it forgets the reports older than window, then, if
+// need be, arbitrary ones.
+func (r *replays) fresh(id [sha256.Size]byte, now time.Time, window time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at, ok := r.seen[id]; ok && now.Sub(at) < window {
+		return false
+	}
+	if len(r.seen) >= maxReplays {
+		for k, at := range r.seen {
+			if now.Sub(at) >= window {
+				delete(r.seen, k)
+			}
+		}
+		for k := range r.seen {
+			if len(r.seen) < maxReplays {
+				break
+			}
+			delete(r.seen, k)
+		}
+	}
+	r.seen[id] = now
+	return true
+}
+
+// forget removes id.
+func (r *replays) forget(id [sha256.Size]byte) {
+	r.mu.Lock()
+	delete(r.seen, id)
+	r.mu.Unlock()
+}
+
+// GitHubKeysURL is where GitHub publishes the keys that sign secret
+// scanning reports.
+const GitHubKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
+
+// GitHubKeys is a KeySource of the keys GitHub publishes, fetched over
+// HTTPS on first use and again when a report names an unknown key (at most
+// once a minute). It is safe for concurrent use.
+type GitHubKeys struct {
+	client *http.Client
+	url    string
+
+	mu      sync.Mutex
+	keys    map[string]*ecdsa.PublicKey
+	fetched time.Time
+}
+
+// NewGitHubKeys returns a GitHubKeys fetching url (GitHubKeysURL when
+// empty) with client (http.DefaultClient when nil; give it a timeout).
+func NewGitHubKeys(client *http.Client, url string) *GitHubKeys {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if url == "" {
+		url = GitHubKeysURL
+	}
+	return &GitHubKeys{client: client, url: url}
+}
+
+// refetchEvery bounds how often unknown key ids make GitHubKeys fetch.
+const refetchEvery = time.Minute
+
+// PublicKey implements KeySource.
+func (g *GitHubKeys) PublicKey(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if pub, ok := g.keys[id]; ok {
+		return pub, nil
+	}
+	if !g.fetched.IsZero() && time.Since(g.fetched) < refetchEvery {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	}
+	keys, err := g.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.keys, g.fetched = keys, time.Now()
+	if pub, ok := g.keys[id]; ok {
+		return pub, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+}
+
+// fetch reads GitHub's key list.
+func (g *GitHubKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("secretscan: fetch keys: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("secretscan: fetch keys: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("secretscan: fetch keys: status %d", resp.StatusCode)
+	}
+	var doc struct {
+		PublicKeys []struct {
+			ID  string `json:"key_identifier"`
+			Key string `json:"key"`
+		} `json:"public_keys"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("secretscan: fetch keys: %w", err)
+	}
+	keys := make(map[string]*ecdsa.PublicKey, len(doc.PublicKeys))
+	for _, k := range doc.PublicKeys {
+		pub, err := ParsePublicKey(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("secretscan: fetch keys: key %q: %w", k.ID, err)
+		}
+		keys[k.ID] = pub
+	}
+	return keys, nil
+}
+
+// ParsePublicKey parses a PEM "PUBLIC KEY" block holding an ECDSA key, as
+// GitHub publishes them.
+func ParsePublicKey(pemText string) (*ecdsa.PublicKey, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil {
+		return nil, errors.New("secretscan: no PEM block")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("secretscan: %w", err)
+	}
+	pub, ok := key.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("secretscan: not an ECDSA key")
+	}
+	return pub, nil
+}
