@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,4 +142,32 @@ func (f *ctxFeed) Publish(ctx context.Context, _ uuid.UUID) error {
 		f.seen.Store(&e)
 	}
 	return nil
+}
+
+// TestMaxLifetime: with a configured ceiling, no key is given a longer
+// life: not on create, update or regenerate, and "never" is refused.
+func TestMaxLifetime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, func(c *Config) { c.MaxLifetime = 90 * 24 * time.Hour })
+	for _, e := range []Expiry{NeverExpire(), ExpireAfterDays(91)} {
+		_, err := f.m.Create(ctx, System(), CreateRequest{Name: "k-" + e.String(), Role: "admin", Expiry: e})
+		if !errors.Is(err, ErrInvalidExpiry) || !strings.Contains(err.Error(), "at most") {
+			t.Errorf("create with %v: got %v, want ErrInvalidExpiry naming the ceiling", e, err)
+		}
+	}
+	c := f.create(t, CreateRequest{Expiry: ExpireAfterDays(90)})
+	never := NeverExpire()
+	if _, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Expiry: &never}); !errors.Is(err, ErrInvalidExpiry) {
+		t.Errorf("update to never: %v, want ErrInvalidExpiry", err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(120)}); !errors.Is(err, ErrInvalidExpiry) {
+		t.Errorf("regenerate for 120 days: %v, want ErrInvalidExpiry", err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(30)}); err != nil {
+		t.Errorf("regenerate for 30 days: %v", err)
+	}
+	if _, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, MaxLifetime: -time.Hour}); err == nil {
+		t.Error("a negative MaxLifetime was accepted")
+	}
 }

@@ -66,6 +66,12 @@ type Config struct {
 	// bus does, unlike one the database itself feeds) is told of every
 	// change made through this Manager.
 	ChangeFeed store.ChangeFeed
+	// MaxLifetime, when positive, is the longest life any key may be
+	// given: a new or regenerated key, or a changed expiry, must expire
+	// within MaxLifetime of now (so "never" is refused), else
+	// ErrInvalidExpiry. Keys created before it was set are not changed.
+	// Default zero: no ceiling.
+	MaxLifetime time.Duration
 	// RateLimiter, when set, enforces keys' rate limits, for example across
 	// every instance sharing a Redis; see [RateLimiter]. Default: an exact
 	// limiter per process.
@@ -103,6 +109,7 @@ type Manager struct {
 	feedState   feedState
 	publisher   store.ChangePublisher
 	limiter     RateLimiter
+	maxLifetime time.Duration
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -169,6 +176,10 @@ func New(cfg Config) (*Manager, error) {
 		m.done.Go(func() { m.flushLoop(ctx) })
 	}
 	m.limiter = cfg.RateLimiter
+	if cfg.MaxLifetime < 0 {
+		return nil, errors.New("keygate: Config.MaxLifetime is negative")
+	}
+	m.maxLifetime = cfg.MaxLifetime
 	if cfg.ChangeFeed != nil {
 		m.feed = cfg.ChangeFeed
 		m.publisher, _ = cfg.ChangeFeed.(store.ChangePublisher)
@@ -190,6 +201,20 @@ func durationOr(d, def time.Duration) time.Duration {
 // Roles returns the manager's role registry.
 func (m *Manager) Roles() *permission.Registry {
 	return m.roles
+}
+
+// expiry resolves e for a key given it at now, within the maximum
+// lifetime when one is configured.
+func (m *Manager) expiry(e Expiry, now time.Time) (time.Time, error) {
+	at, err := e.resolve(now)
+	if err != nil || m.maxLifetime <= 0 {
+		return at, err
+	}
+	if latest := canonicalTime(now.Add(m.maxLifetime)); at.IsZero() || at.After(latest) {
+		return time.Time{}, fmt.Errorf("%w: %w: keys live at most %v here, so they must expire by %s",
+			ErrInvalidRequest, ErrInvalidExpiry, m.maxLifetime, latest.Format(time.RFC3339))
+	}
+	return at, nil
 }
 
 // ListRoles returns the roles keys may be given, from the Manager's
@@ -348,7 +373,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err := validateFields(rec); err != nil {
 		return nil, err
 	}
-	expires, err := req.Expiry.resolve(now)
+	expires, err := m.expiry(req.Expiry, now)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +584,7 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 			}
 		}
 		if req.Expiry != nil {
-			expires, err := req.Expiry.resolve(now)
+			expires, err := m.expiry(*req.Expiry, now)
 			if err != nil {
 				return err
 			}
@@ -595,7 +620,7 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 		if !rec.RevokedAt.IsZero() {
 			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
 		}
-		expires, err := req.Expiry.resolve(now)
+		expires, err := m.expiry(req.Expiry, now)
 		if err != nil {
 			return err
 		}

@@ -66,6 +66,7 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 		Logger:           a.logger,
 		ChangeFeed:       st.feed,
 		LastUsedInterval: o.lastUsed,
+		MaxLifetime:      o.maxLifetime,
 	})
 	if err != nil {
 		st.close()

@@ -24,6 +24,7 @@ type options struct {
 	shutdownGrace  time.Duration
 	lastUsed       time.Duration
 	failures       int
+	maxLifetime    time.Duration
 	failureWindow  time.Duration
 }
 
@@ -43,6 +44,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: DEBUG, INFO, WARN or ERROR")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	fs.DurationVar(&o.maxLifetime, "max-lifetime", 0, "the longest life a key may be given, such as 2160h for 90 days (0: no ceiling)")
 	fs.IntVar(&o.failures, "failure-limit", 30, "failed verifications a client address may make per -failure-window before its keyed requests get 429 (0: no throttle)")
 	fs.DurationVar(&o.failureWindow, "failure-window", time.Minute, "the window of -failure-limit")
 	fs.DurationVar(&o.lastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the store")
