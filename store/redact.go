@@ -17,30 +17,32 @@ const redacted = "[REDACTED]"
 // hashes are not tokens, yet a leaked log should not hand anyone the
 // material to test guessed tokens against.)
 type keyView struct {
-	ID            uuid.UUID
-	Name          string
-	Description   string
-	Owner         string
-	Workspace     string
-	Role          string
-	Scopes        []string
-	Metadata      map[string]string
-	Hash          string
-	PepperID      string
-	PrevHash      string
-	PrevPepperID  string
-	PrevExpiresAt time.Time
-	Hint          string
-	RateLimit     int
-	RateWindow    time.Duration
-	RemainingUses any // nil or the int64, not a pointer
-	AllowedCIDRs  []netip.Prefix
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	ExpiresAt     time.Time
-	LastUsedAt    time.Time
-	RevokedAt     time.Time
-	Version       int64
+	ID             uuid.UUID
+	Name           string
+	Description    string
+	Owner          string
+	Workspace      string
+	Role           string
+	Scopes         []string
+	Metadata       map[string]string
+	Hash           string
+	PepperID       string
+	PrevHash       string
+	PrevPepperID   string
+	PrevExpiresAt  time.Time
+	Hint           string
+	RateLimit      int
+	RateWindow     time.Duration
+	RemainingUses  any // nil or the int64, not a pointer
+	AllowedCIDRs   []netip.Prefix
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time
+	LastUsedAt     time.Time
+	RevokedAt      time.Time
+	DisabledAt     time.Time
+	ExpiryNotified time.Time
+	Version        int64
 }
 
 // view returns k as printed.
@@ -52,7 +54,7 @@ func (k *Key) view() keyView {
 		PrevHash: mask(len(k.PrevHash) > 0), PrevPepperID: mask(k.PrevPepperID != ""), PrevExpiresAt: k.PrevExpiresAt,
 		Hint: k.Hint, RateLimit: k.RateLimit, RateWindow: k.RateWindow, AllowedCIDRs: k.AllowedCIDRs,
 		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt,
-		RevokedAt: k.RevokedAt, Version: k.Version,
+		RevokedAt: k.RevokedAt, DisabledAt: k.DisabledAt, ExpiryNotified: k.ExpiryNotified, Version: k.Version,
 	}
 	if k.RemainingUses != nil {
 		v.RemainingUses = *k.RemainingUses
@@ -91,6 +93,9 @@ func (k Key) LogValue() slog.Value {
 	}
 	if !k.RevokedAt.IsZero() {
 		attrs = append(attrs, slog.Time("revoked_at", k.RevokedAt))
+	}
+	if !k.DisabledAt.IsZero() {
+		attrs = append(attrs, slog.Time("disabled_at", k.DisabledAt))
 	}
 	return slog.GroupValue(append(attrs, slog.Int64("version", k.Version))...)
 }

@@ -84,6 +84,13 @@ type Key struct {
 	ExpiresAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+	// DisabledAt, when set, is when the key was disabled: a reversible
+	// stop, unlike a revocation. Zero means enabled.
+	DisabledAt time.Time
+	// ExpiryNotified is the expiry for which an "expiring soon" notice
+	// was sent, so that it is sent once per key and expiry; zero when none
+	// was.
+	ExpiryNotified time.Time
 
 	// Version is the optimistic-concurrency counter. Create stores 1;
 	// each successful Update or ConsumeUse adds one.
@@ -147,6 +154,26 @@ type ListOptions struct {
 	// After is the cursor: the id of the last key of the previous page, or
 	// the zero UUID for the first page.
 	After uuid.UUID
+	// ExpiresAfter and ExpiresBefore, when set, select the keys that
+	// expire (a non-zero ExpiresAt) after ExpiresAfter and at or before
+	// ExpiresBefore: for example, those expiring within a week.
+	ExpiresAfter, ExpiresBefore time.Time
+}
+
+// Matches reports whether k passes the filters of o (workspace, owner,
+// revocation state, expiry bounds), the cursor and limit aside: the
+// filters a Store's List applies, for backends that filter in Go.
+func (o *ListOptions) Matches(k *Key) bool {
+	switch {
+	case o.Workspace != "" && k.Workspace != o.Workspace,
+		o.Owner != "" && k.Owner != o.Owner,
+		o.Revoked == OnlyActive && !k.RevokedAt.IsZero(),
+		o.Revoked == OnlyRevoked && k.RevokedAt.IsZero(),
+		!o.ExpiresAfter.IsZero() && (k.ExpiresAt.IsZero() || !k.ExpiresAt.After(o.ExpiresAfter)),
+		!o.ExpiresBefore.IsZero() && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(o.ExpiresBefore)):
+		return false
+	}
+	return true
 }
 
 // Page is one page of [Store.List] results, in ascending id (so creation)

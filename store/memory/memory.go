@@ -163,7 +163,7 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 	page := &store.Page{Keys: make([]*store.Key, 0, min(limit, len(s.ids)-start))}
 	for _, id := range s.ids[start:] {
 		k := s.byID[id]
-		if !matches(k, &opts) {
+		if !opts.Matches(k) {
 			continue
 		}
 		if len(page.Keys) == limit {
@@ -173,23 +173,6 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 		page.Keys = append(page.Keys, k.Clone())
 	}
 	return page, nil
-}
-
-// matches reports whether k passes the filters of opts.
-func matches(k *store.Key, opts *store.ListOptions) bool {
-	if opts.Workspace != "" && k.Workspace != opts.Workspace {
-		return false
-	}
-	if opts.Owner != "" && k.Owner != opts.Owner {
-		return false
-	}
-	switch opts.Revoked {
-	case store.OnlyActive:
-		return k.RevokedAt.IsZero()
-	case store.OnlyRevoked:
-		return !k.RevokedAt.IsZero()
-	}
-	return true
 }
 
 // Update replaces the stored key k.ID with a copy of k if the stored

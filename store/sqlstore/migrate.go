@@ -214,6 +214,19 @@ func (s *Store) migrateMySQL(ctx context.Context, conn *sql.Conn, ms []migration
 	return false, err
 }
 
+// alreadyApplied reports whether err says that a MySQL DDL statement's
+// work is already done: a duplicate column (1060) or index name (1061).
+// MySQL commits DDL at once and, unlike MariaDB, has no ADD COLUMN IF NOT
+// EXISTS, so a migration that failed midway is completed by running it
+// again past such errors.
+func (s *Store) alreadyApplied(err error) bool {
+	if s.dialect != MySQL {
+		return false
+	}
+	n := mysqlErrorNumber(err)
+	return n == 1060 || n == 1061
+}
+
 // migrationConn is what applyMigrations needs of a *sql.Tx or *sql.Conn.
 type migrationConn interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -236,7 +249,7 @@ func (s *Store) applyMigrations(ctx context.Context, c migrationConn, ms []migra
 			continue
 		}
 		for i, stmt := range m.statements {
-			if _, err := c.ExecContext(ctx, stmt); err != nil {
+			if _, err := c.ExecContext(ctx, stmt); err != nil && !s.alreadyApplied(err) {
 				return fmt.Errorf("%s: statement %d: %w", m.name, i+1, err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +73,9 @@ func (sc script) inTx() script {
 // keyRows returns one stored key as the store's SELECT returns it.
 func keyRows(k *store.Key) func() *sqlmock.Rows {
 	return func() *sqlmock.Rows {
-		cols := strings.Fields("id name description owner workspace role scopes metadata hash pepper_id prev_hash prev_pepper_id prev_expires_at hint rate_limit rate_window_ns remaining_uses allowed_cidrs created_at updated_at expires_at last_used_at revoked_at version")
+		cols := strings.Fields("id name description owner workspace role scopes metadata hash pepper_id prev_hash prev_pepper_id prev_expires_at hint rate_limit rate_window_ns remaining_uses allowed_cidrs created_at updated_at expires_at last_used_at revoked_at version disabled_at expiry_notified_at")
 		return sqlmock.NewRows(cols).AddRow(k.ID[:], k.Name, "", "", "", "", `["a"]`, `{"k":"v"}`, k.Hash, "p", nil, "",
-			nil, "", 0, 0, 3, nil, "2025-01-01T00:00:00.000000Z", "2025-01-01T00:00:00.000000Z", nil, nil, nil, 1)
+			nil, "", 0, 0, 3, nil, "2025-01-01T00:00:00.000000Z", "2025-01-01T00:00:00.000000Z", nil, nil, nil, 1, nil, nil)
 	}
 }
 
@@ -82,14 +83,30 @@ func intRow(col string, v any) func() *sqlmock.Rows {
 	return func() *sqlmock.Rows { return sqlmock.NewRows([]string{col}).AddRow(v) }
 }
 
-// migrationStatements counts the statements of a dialect's migration file.
-func migrationStatements(t *testing.T, d sqlstore.Dialect) int {
+// migrationFiles returns the migration files of a dialect, in order, and
+// the first word of each of their statements (CREATE, ALTER).
+func migrationFiles(t *testing.T, d sqlstore.Dialect) [][]string {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join("migrations", d.String(), "0001_create_keys.sql"))
-	if err != nil {
-		t.Fatalf("read migration: %v", err)
+	files, err := filepath.Glob(filepath.Join("migrations", d.String(), "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migration files: %v %v", files, err)
 	}
-	return strings.Count(string(text), ";\n")
+	slices.Sort(files)
+	var out [][]string
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("read migration: %v", err)
+		}
+		var words []string
+		for stmt := range strings.SplitSeq(string(text), ";\n") {
+			if fields := strings.Fields(stmt); len(fields) > 0 {
+				words = append(words, fields[0])
+			}
+		}
+		out = append(out, words)
+	}
+	return out
 }
 
 // scripts returns the successful path of every method on dialect d.
@@ -187,10 +204,12 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 		{kind: exec, pattern: `^CREATE TABLE IF NOT EXISTS \w+schema_migrations`, name: "create version table"},
 		{kind: query, pattern: `^SELECT version FROM \w+schema_migrations`, name: "read versions", rows: func() *sqlmock.Rows { return sqlmock.NewRows([]string{"version"}) }},
 	}
-	for i := range migrationStatements(t, d) {
-		ddl = append(ddl, step{kind: exec, pattern: `^CREATE `, name: fmt.Sprintf("statement %d", i+1)})
+	for _, words := range migrationFiles(t, d) {
+		for i, word := range words {
+			ddl = append(ddl, step{kind: exec, pattern: `^` + word + ` `, name: fmt.Sprintf("statement %d", i+1)})
+		}
+		ddl = append(ddl, step{kind: exec, pattern: `^INSERT INTO \w+schema_migrations`, name: "record version", affected: 1})
 	}
-	ddl = append(ddl, step{kind: exec, pattern: `^INSERT INTO \w+schema_migrations`, name: "record version", affected: 1})
 	migrate := func(ctx context.Context, s *sqlstore.Store) error { return s.Migrate(ctx) }
 	switch d {
 	case sqlstore.Postgres:

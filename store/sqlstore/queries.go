@@ -14,10 +14,11 @@ const (
 	keyColumns = `id, name, description, owner, workspace, role, scopes, metadata,
 	hash, pepper_id, prev_hash, prev_pepper_id, prev_expires_at, hint,
 	rate_limit, rate_window_ns, remaining_uses, allowed_cidrs,
-	created_at, updated_at, expires_at, last_used_at, revoked_at, version`
+	created_at, updated_at, expires_at, last_used_at, revoked_at, version,
+	disabled_at, expiry_notified_at`
 
 	sqlInsertKey = `INSERT INTO {keys} (` + keyColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlGetKey = `SELECT ` + keyColumns + ` FROM {keys} WHERE id = ?`
 
@@ -32,7 +33,7 @@ const (
 	role = ?, scopes = ?, metadata = ?, hash = ?, pepper_id = ?, prev_hash = ?,
 	prev_pepper_id = ?, prev_expires_at = ?, hint = ?, rate_limit = ?, rate_window_ns = ?,
 	remaining_uses = ?, allowed_cidrs = ?, updated_at = ?, expires_at = ?, revoked_at = ?,
-	version = version + 1
+	disabled_at = ?, expiry_notified_at = ?, version = version + 1
 	WHERE id = ? AND version = ?`
 
 	sqlGetVersion = `SELECT version FROM {keys} WHERE id = ?`

@@ -17,8 +17,8 @@ func TestReadmeDDL(t *testing.T) {
 		t.Fatalf("read README: %v", err)
 	}
 	files, err := filepath.Glob(filepath.Join("migrations", "*", "*.sql"))
-	if err != nil || len(files) != 3 {
-		t.Fatalf("migration files: got %v (err %v), want one per dialect", files, err)
+	if err != nil || len(files) < 3 || len(files)%3 != 0 {
+		t.Fatalf("migration files: got %v (err %v), want as many per dialect", files, err)
 	}
 	for _, f := range files {
 		text, err := os.ReadFile(f)

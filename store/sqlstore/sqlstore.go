@@ -291,6 +291,12 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 	case store.OnlyRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	}
+	if !opts.ExpiresAfter.IsZero() {
+		where, args = append(where, "expires_at > ?"), append(args, s.dialect.timeArg(opts.ExpiresAfter))
+	}
+	if !opts.ExpiresBefore.IsZero() {
+		where, args = append(where, "expires_at <= ?"), append(args, s.dialect.timeArg(opts.ExpiresBefore))
+	}
 	if opts.After != (uuid.UUID{}) {
 		where, args = append(where, "id > ?"), append(args, s.dialect.idArg(opts.After))
 	}

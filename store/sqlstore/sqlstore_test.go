@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,8 +356,8 @@ func testMigrate(t *testing.T, e engine) {
 			if err := first.Select(&versions, "SELECT version FROM "+prefix+"schema_migrations ORDER BY version"); err != nil {
 				t.Fatalf("read versions: %v", err)
 			}
-			if len(versions) != 1 || versions[0] != 1 {
-				t.Errorf("recorded versions: got %v, want [1] (each migration once)", versions)
+			if !slices.Equal(versions, []int64{1, 2}) {
+				t.Errorf("recorded versions: got %v, want [1 2] (each migration once)", versions)
 			}
 			k := testKey("after-migrate")
 			if err := s.Create(t.Context(), k); err != nil {
@@ -410,6 +412,71 @@ func TestTouchLastUsedLargeBatch(t *testing.T) {
 				if got.Version != 1 {
 					t.Errorf("key #%d: Version: got %d, want 1 (touch must not change it)", i, got.Version)
 				}
+			}
+		})
+	}
+}
+
+// TestMigrateUpgrades upgrades a store made by the first schema version,
+// holding a key, to the latest: the key survives and reads back with the
+// new fields zero. On MySQL, whose DDL is not transactional, a version 2
+// that failed after its first statement is completed by running Migrate
+// again.
+func TestMigrateUpgrades(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			db := e.open(t)
+			prefix := randomPrefix(t)
+			t.Cleanup(func() { dropTables(t, db, prefix) })
+			text, err := os.ReadFile(filepath.Join("migrations", e.dialect.String(), "0001_create_keys.sql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for stmt := range strings.SplitSeq(strings.ReplaceAll(string(text), "{prefix}", prefix), ";\n") {
+				if strings.TrimSpace(stmt) != "" {
+					if _, err := db.Exec(stmt); err != nil {
+						t.Fatalf("version 1: %v", err)
+					}
+				}
+			}
+			if _, err := db.Exec("CREATE TABLE " + prefix + "schema_migrations (version BIGINT NOT NULL PRIMARY KEY)"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec("INSERT INTO " + prefix + "schema_migrations (version) VALUES (1)"); err != nil {
+				t.Fatal(err)
+			}
+			if e.dialect == sqlstore.MySQL {
+				// Version 2's first statement ran; the rest did not.
+				if _, err := db.Exec("ALTER TABLE " + prefix + "keys ADD COLUMN disabled_at DATETIME(6) NULL"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id := uuid.Must(uuid.NewV7())
+			idArg := any(id[:])
+			if e.dialect == sqlstore.Postgres {
+				idArg = id.String()
+			}
+			if _, err := db.Exec(db.Rebind("INSERT INTO "+prefix+"keys (id, name, description, hash) VALUES (?, ?, ?, ?)"), idArg, "old", "", []byte("hash-of-an-old-key")); err != nil {
+				t.Fatal(err)
+			}
+			s, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: e.dialect, TablePrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate from version 1: %v", err)
+			}
+			k, err := s.Get(t.Context(), id)
+			if err != nil || k.Name != "old" || !k.DisabledAt.IsZero() || !k.ExpiryNotified.IsZero() {
+				t.Fatalf("the old key after the upgrade: %+v, %v", k, err)
+			}
+			k.DisabledAt = time.Now()
+			if err := s.Update(t.Context(), k); err != nil {
+				t.Fatalf("Update with a new field: %v", err)
+			}
+			if got, _ := s.Get(t.Context(), id); got.DisabledAt.IsZero() {
+				t.Error("DisabledAt did not round-trip after the upgrade")
 			}
 		})
 	}

@@ -41,6 +41,11 @@ func testListFilters(t *testing.T, s store.Store) {
 		if i/4%2 == 1 {
 			k.RevokedAt = base.Add(-time.Duration(i) * time.Minute)
 		}
+		// Every fourth key never expires; the others expire i hours from now.
+		k.ExpiresAt = base.Add(time.Duration(i) * time.Hour)
+		if i%4 == 0 {
+			k.ExpiresAt = time.Time{}
+		}
 		keys = append(keys, k)
 	}
 	createShuffled(t, s, keys)
@@ -65,6 +70,20 @@ func testListFilters(t *testing.T, s store.Store) {
 		{"all three", store.ListOptions{Workspace: "w2", Owner: "alice", Revoked: store.OnlyRevoked}, func(k *store.Key) bool {
 			return k.Workspace == "w2" && k.Owner == "alice" && !k.RevokedAt.IsZero()
 		}},
+		{"expiring within 5 hours", store.ListOptions{ExpiresAfter: base, ExpiresBefore: base.Add(5 * time.Hour)}, func(k *store.Key) bool {
+			h := expiresIn(k, base)
+			return h > 0 && h <= 5
+		}},
+		{"expiring by 6 hours, the bound included", store.ListOptions{ExpiresBefore: base.Add(6 * time.Hour)}, func(k *store.Key) bool {
+			h := expiresIn(k, base)
+			return h >= 0 && h <= 6
+		}},
+		{"expiring after 10 hours", store.ListOptions{ExpiresAfter: base.Add(10 * time.Hour)}, func(k *store.Key) bool { return expiresIn(k, base) > 10 }},
+		{"expiring soon, active, in w2", store.ListOptions{Workspace: "w2", Revoked: store.OnlyActive, ExpiresAfter: base, ExpiresBefore: base.Add(7 * time.Hour)},
+			func(k *store.Key) bool {
+				h := expiresIn(k, base)
+				return k.Workspace == "w2" && k.RevokedAt.IsZero() && h > 0 && h <= 7
+			}},
 		{"unknown workspace", store.ListOptions{Workspace: "w3"}, func(*store.Key) bool { return false }},
 		{"unknown owner", store.ListOptions{Owner: "carol"}, func(*store.Key) bool { return false }},
 	}
@@ -322,4 +341,13 @@ func createMany(t *testing.T, s store.Store, n int, workspace string) []*store.K
 		}
 	}
 	return keys
+}
+
+// expiresIn returns in how many whole hours after base k expires, or -1
+// for a key that never expires.
+func expiresIn(k *store.Key, base time.Time) int {
+	if k.ExpiresAt.IsZero() {
+		return -1
+	}
+	return int(k.ExpiresAt.Sub(base) / time.Hour)
 }

@@ -87,7 +87,8 @@ func randomHash() []byte {
 }
 
 // newKey returns a valid key with every field set to a non-zero value
-// except RevokedAt and Version: a fresh id and random Hash and PrevHash, so
+// except RevokedAt and Version (DisabledAt is set: a disabled key is stored
+// like any other): a fresh id and random Hash and PrevHash, so
 // keys from separate calls never collide except in the (workspace, name)
 // given.
 func newKey(t *testing.T, workspace, name string) *store.Key {
@@ -117,10 +118,12 @@ func newKey(t *testing.T, workspace, name string) *store.Key {
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
 		},
-		CreatedAt:  base.Add(-time.Hour),
-		UpdatedAt:  base.Add(-time.Minute),
-		ExpiresAt:  base.Add(30 * 24 * time.Hour),
-		LastUsedAt: base.Add(-2 * time.Minute),
+		CreatedAt:      base.Add(-time.Hour),
+		UpdatedAt:      base.Add(-time.Minute),
+		ExpiresAt:      base.Add(30 * 24 * time.Hour),
+		LastUsedAt:     base.Add(-2 * time.Minute),
+		DisabledAt:     base.Add(-3 * time.Minute),
+		ExpiryNotified: base.Add(29 * 24 * time.Hour),
 	}
 }
 
@@ -193,6 +196,8 @@ func assertKeyEqual(t *testing.T, got, want *store.Key) {
 		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
 		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
 		{"RevokedAt", got.RevokedAt, want.RevokedAt},
+		{"DisabledAt", got.DisabledAt, want.DisabledAt},
+		{"ExpiryNotified", got.ExpiryNotified, want.ExpiryNotified},
 	} {
 		if !f.got.Equal(f.want) {
 			diff(f.name, f.got, f.want)

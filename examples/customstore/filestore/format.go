@@ -73,30 +73,32 @@ type wireRecord struct {
 // uses left) is written as 0. A backend that stored 0 as "absent" would
 // turn an exhausted key into an unlimited one.
 type diskKey struct {
-	ID            uuid.UUID         `json:"id"`
-	Name          string            `json:"name"`
-	Description   string            `json:"description,omitempty"`
-	Owner         string            `json:"owner,omitempty"`
-	Workspace     string            `json:"workspace,omitempty"`
-	Role          string            `json:"role,omitempty"`
-	Scopes        []string          `json:"scopes,omitempty"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
-	Hash          []byte            `json:"hash"`
-	PepperID      string            `json:"pepper_id,omitempty"`
-	PrevHash      []byte            `json:"prev_hash,omitempty"`
-	PrevPepperID  string            `json:"prev_pepper_id,omitempty"`
-	PrevExpiresAt time.Time         `json:"prev_expires_at,omitzero"`
-	Hint          string            `json:"hint,omitempty"`
-	RateLimit     int               `json:"rate_limit,omitempty"`
-	RateWindow    time.Duration     `json:"rate_window_ns,omitempty"`
-	RemainingUses *int64            `json:"remaining_uses,omitempty"`
-	AllowedCIDRs  []netip.Prefix    `json:"allowed_cidrs,omitempty"`
-	CreatedAt     time.Time         `json:"created_at,omitzero"`
-	UpdatedAt     time.Time         `json:"updated_at,omitzero"`
-	ExpiresAt     time.Time         `json:"expires_at,omitzero"`
-	LastUsedAt    time.Time         `json:"last_used_at,omitzero"`
-	RevokedAt     time.Time         `json:"revoked_at,omitzero"`
-	Version       int64             `json:"version"`
+	ID             uuid.UUID         `json:"id"`
+	Name           string            `json:"name"`
+	Description    string            `json:"description,omitempty"`
+	Owner          string            `json:"owner,omitempty"`
+	Workspace      string            `json:"workspace,omitempty"`
+	Role           string            `json:"role,omitempty"`
+	Scopes         []string          `json:"scopes,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	Hash           []byte            `json:"hash"`
+	PepperID       string            `json:"pepper_id,omitempty"`
+	PrevHash       []byte            `json:"prev_hash,omitempty"`
+	PrevPepperID   string            `json:"prev_pepper_id,omitempty"`
+	PrevExpiresAt  time.Time         `json:"prev_expires_at,omitzero"`
+	Hint           string            `json:"hint,omitempty"`
+	RateLimit      int               `json:"rate_limit,omitempty"`
+	RateWindow     time.Duration     `json:"rate_window_ns,omitempty"`
+	RemainingUses  *int64            `json:"remaining_uses,omitempty"`
+	AllowedCIDRs   []netip.Prefix    `json:"allowed_cidrs,omitempty"`
+	CreatedAt      time.Time         `json:"created_at,omitzero"`
+	UpdatedAt      time.Time         `json:"updated_at,omitzero"`
+	ExpiresAt      time.Time         `json:"expires_at,omitzero"`
+	LastUsedAt     time.Time         `json:"last_used_at,omitzero"`
+	RevokedAt      time.Time         `json:"revoked_at,omitzero"`
+	DisabledAt     time.Time         `json:"disabled_at,omitzero"`
+	ExpiryNotified time.Time         `json:"expiry_notified,omitzero"`
+	Version        int64             `json:"version"`
 }
 
 // encodeRecord returns rec as one line of JSON ending in '\n'. It only
@@ -161,30 +163,32 @@ func checkHeader(line []byte) error {
 // file reads the same whatever the writer's time zone.
 func toDisk(k *store.Key) diskKey {
 	return diskKey{
-		ID:            k.ID,
-		Name:          k.Name,
-		Description:   k.Description,
-		Owner:         k.Owner,
-		Workspace:     k.Workspace,
-		Role:          k.Role,
-		Scopes:        k.Scopes,
-		Metadata:      k.Metadata,
-		Hash:          k.Hash,
-		PepperID:      k.PepperID,
-		PrevHash:      k.PrevHash,
-		PrevPepperID:  k.PrevPepperID,
-		PrevExpiresAt: k.PrevExpiresAt.UTC(),
-		Hint:          k.Hint,
-		RateLimit:     k.RateLimit,
-		RateWindow:    k.RateWindow,
-		RemainingUses: k.RemainingUses,
-		AllowedCIDRs:  k.AllowedCIDRs,
-		CreatedAt:     k.CreatedAt.UTC(),
-		UpdatedAt:     k.UpdatedAt.UTC(),
-		ExpiresAt:     k.ExpiresAt.UTC(),
-		LastUsedAt:    k.LastUsedAt.UTC(),
-		RevokedAt:     k.RevokedAt.UTC(),
-		Version:       k.Version,
+		ID:             k.ID,
+		Name:           k.Name,
+		Description:    k.Description,
+		Owner:          k.Owner,
+		Workspace:      k.Workspace,
+		Role:           k.Role,
+		Scopes:         k.Scopes,
+		Metadata:       k.Metadata,
+		Hash:           k.Hash,
+		PepperID:       k.PepperID,
+		PrevHash:       k.PrevHash,
+		PrevPepperID:   k.PrevPepperID,
+		PrevExpiresAt:  k.PrevExpiresAt.UTC(),
+		Hint:           k.Hint,
+		RateLimit:      k.RateLimit,
+		RateWindow:     k.RateWindow,
+		RemainingUses:  k.RemainingUses,
+		AllowedCIDRs:   k.AllowedCIDRs,
+		CreatedAt:      k.CreatedAt.UTC(),
+		UpdatedAt:      k.UpdatedAt.UTC(),
+		ExpiresAt:      k.ExpiresAt.UTC(),
+		LastUsedAt:     k.LastUsedAt.UTC(),
+		RevokedAt:      k.RevokedAt.UTC(),
+		DisabledAt:     k.DisabledAt.UTC(),
+		ExpiryNotified: k.ExpiryNotified.UTC(),
+		Version:        k.Version,
 	}
 }
 
@@ -192,29 +196,31 @@ func toDisk(k *store.Key) diskKey {
 // memory with nothing else.
 func (d *diskKey) toKey() *store.Key {
 	return &store.Key{
-		ID:            d.ID,
-		Name:          d.Name,
-		Description:   d.Description,
-		Owner:         d.Owner,
-		Workspace:     d.Workspace,
-		Role:          d.Role,
-		Scopes:        d.Scopes,
-		Metadata:      d.Metadata,
-		Hash:          d.Hash,
-		PepperID:      d.PepperID,
-		PrevHash:      d.PrevHash,
-		PrevPepperID:  d.PrevPepperID,
-		PrevExpiresAt: d.PrevExpiresAt,
-		Hint:          d.Hint,
-		RateLimit:     d.RateLimit,
-		RateWindow:    d.RateWindow,
-		RemainingUses: d.RemainingUses,
-		AllowedCIDRs:  d.AllowedCIDRs,
-		CreatedAt:     d.CreatedAt,
-		UpdatedAt:     d.UpdatedAt,
-		ExpiresAt:     d.ExpiresAt,
-		LastUsedAt:    d.LastUsedAt,
-		RevokedAt:     d.RevokedAt,
-		Version:       d.Version,
+		ID:             d.ID,
+		Name:           d.Name,
+		Description:    d.Description,
+		Owner:          d.Owner,
+		Workspace:      d.Workspace,
+		Role:           d.Role,
+		Scopes:         d.Scopes,
+		Metadata:       d.Metadata,
+		Hash:           d.Hash,
+		PepperID:       d.PepperID,
+		PrevHash:       d.PrevHash,
+		PrevPepperID:   d.PrevPepperID,
+		PrevExpiresAt:  d.PrevExpiresAt,
+		Hint:           d.Hint,
+		RateLimit:      d.RateLimit,
+		RateWindow:     d.RateWindow,
+		RemainingUses:  d.RemainingUses,
+		AllowedCIDRs:   d.AllowedCIDRs,
+		CreatedAt:      d.CreatedAt,
+		UpdatedAt:      d.UpdatedAt,
+		ExpiresAt:      d.ExpiresAt,
+		LastUsedAt:     d.LastUsedAt,
+		RevokedAt:      d.RevokedAt,
+		DisabledAt:     d.DisabledAt,
+		ExpiryNotified: d.ExpiryNotified,
+		Version:        d.Version,
 	}
 }

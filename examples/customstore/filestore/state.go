@@ -96,7 +96,7 @@ func (st *state) list(opts store.ListOptions, limit int) (keys []*store.Key, mor
 	}
 	for _, id := range st.order[start:] {
 		k := st.keys[id]
-		if !matches(k, opts) {
+		if !opts.Matches(k) {
 			continue
 		}
 		if len(keys) == limit {
@@ -105,23 +105,6 @@ func (st *state) list(opts store.ListOptions, limit int) (keys []*store.Key, mor
 		keys = append(keys, k.Clone())
 	}
 	return keys, false
-}
-
-// matches reports whether k passes the filters of opts.
-func matches(k *store.Key, opts store.ListOptions) bool {
-	if opts.Workspace != "" && k.Workspace != opts.Workspace {
-		return false
-	}
-	if opts.Owner != "" && k.Owner != opts.Owner {
-		return false
-	}
-	switch opts.Revoked {
-	case store.OnlyActive:
-		return k.RevokedAt.IsZero()
-	case store.OnlyRevoked:
-		return !k.RevokedAt.IsZero()
-	}
-	return true
 }
 
 // checkReplay returns an error if rec could not have been written by this
