@@ -110,6 +110,11 @@ func (a *app) routes() (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	con, err := newConsole(a.manager, a.logger)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", http.StripPrefix("/console", con))
 	if err := newDemo(mw).register(mux); err != nil {
 		return nil, err
 	}
