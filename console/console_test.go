@@ -458,8 +458,8 @@ func TestRegenerate(t *testing.T) {
 		t.Errorf("expires %v, want %v", k.ExpiresAt, want)
 	}
 	b.post("/keys/"+id+"/regenerate", v).want(http.StatusConflict, "This form was already sent")
-	if b.get("/keys/"+id).token() != "" {
-		t.Error("the key page shows a token")
+	if page := b.get("/keys/" + id); page.token() != "" || page.contains("Previous token") {
+		t.Error("the key page shows a token, or a grace period there is none of")
 	}
 	// With a grace period, the old token works until it ends.
 	v = b.form("/keys/" + id + "/regenerate")
@@ -468,6 +468,7 @@ func TestRegenerate(t *testing.T) {
 	if _, err := e.m.Verify(ctx, token); err != nil {
 		t.Errorf("old token in its grace period: %v", err)
 	}
+	b.get("/keys/"+id).want(http.StatusOK, "Previous token works until 1 Dec 2026 10:00 UTC")
 	// A revoked key cannot be regenerated.
 	if _, err := e.m.Revoke(ctx, keygate.System(), c.Key.ID); err != nil {
 		t.Fatal(err)

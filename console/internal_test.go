@@ -61,3 +61,17 @@ func TestLatest(t *testing.T) {
 		t.Errorf("latest(14:03) = %q", got)
 	}
 }
+
+func TestFormatMidnight(t *testing.T) {
+	t.Parallel()
+	end := time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC) // a custom date of 2027-01-14
+	if got := formatDate(end); got != "14 Jan 2027" {
+		t.Errorf("formatDate = %q", got)
+	}
+	if got := formatDateTime(end); got != "14 Jan 2027, end of day UTC" {
+		t.Errorf("formatDateTime = %q", got)
+	}
+	if got := formatDateTime(end.Add(90 * time.Minute)); got != "15 Jan 2027 01:30 UTC" {
+		t.Errorf("formatDateTime = %q", got)
+	}
+}

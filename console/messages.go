@@ -137,11 +137,10 @@ func refusal(q *request, d *keygate.DeniedError) string {
 // latest writes an expiry bound: the day, with the time unless it is
 // midnight UTC.
 func latest(t time.Time) string {
-	t = t.UTC()
-	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 {
-		return t.Format(time.DateOnly)
+	if midnight(t) {
+		return t.UTC().Format(time.DateOnly)
 	}
-	return t.Format("2006-01-02 15:04 UTC")
+	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
 // lastPart returns the most precise part of a wrapped Manager error:

@@ -81,7 +81,8 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 		ID: rec.ID.String(), URL: q.base + "/keys/" + rec.ID.String(), Name: rec.Name, Description: rec.Description,
 		Hint: rec.Hint, Owner: rec.Owner, Workspace: rec.Workspace, Role: rec.Role, Access: c.access(rec.Scopes),
 		Created: at(rec.CreatedAt, q.now), Expires: at(rec.ExpiresAt, q.now), LastUsed: at(rec.LastUsedAt, q.now),
-		Revoked: at(rec.RevokedAt, q.now), Updated: at(rec.UpdatedAt, q.now), Status: status(rec, q.now), Uses: "Unlimited", Rate: "None",
+		Revoked: at(rec.RevokedAt, q.now), Updated: at(rec.UpdatedAt, q.now), GraceEnds: at(time.Time{}, q.now),
+		Status: status(rec, q.now), Uses: "Unlimited", Rate: "None",
 		CanManage: q.by.Allows(c.manageKeys, rec.Workspace), Mine: rec.ID == q.keyID,
 	}
 	if len(rec.PrevHash) > 0 && q.now.Before(rec.PrevExpiresAt) {

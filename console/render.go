@@ -53,6 +53,9 @@ type userView struct {
 // problemView is what went wrong with a form: a summary, and a message
 // per field for the fields concerned.
 type problemView struct {
+	// Heading starts the summary; default "Please check the form." when
+	// fields are marked, else "Not done."
+	Heading string
 	Message string
 	Fields  map[string]string
 }
@@ -248,20 +251,34 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // formatDate writes t as a day, such as "7 Dec 2026", in UTC; "—" when
-// zero.
+// zero. Midnight is written as the end of the day before: a key given a
+// custom date works through that day, and expires at the next midnight.
 func formatDate(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
+	if midnight(t) {
+		t = t.Add(-time.Nanosecond)
+	}
 	return t.UTC().Format("2 Jan 2006")
 }
 
-// formatDateTime writes t to the minute, in UTC.
+// formatDateTime writes t to the minute, in UTC; midnight as the end of
+// the day before.
 func formatDateTime(t time.Time) string {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return "—"
+	case midnight(t):
+		return formatDate(t) + ", end of day UTC"
 	}
 	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+}
+
+// midnight reports whether t is exactly midnight UTC.
+func midnight(t time.Time) bool {
+	t = t.UTC()
+	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
 // relative writes t relative to now: "in 29 days", "3 hours ago".

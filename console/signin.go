@@ -38,7 +38,7 @@ func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	}
 	v := &page{Title: "Sign in", Base: base, Data: &signinData{Token: c.signinToken(nonce), Notice: notice}}
 	if problem != "" {
-		v.Problem = &problemView{Message: problem, Fields: map[string]string{"token": problem}}
+		v.Problem = &problemView{Heading: "Not signed in.", Message: problem, Fields: map[string]string{"token": problem}}
 	}
 	c.render(w, r, status, "signin", v)
 }
