@@ -149,13 +149,14 @@ func readKeyForm(v url.Values, allowed func(scope string) bool) (*keyForm, error
 		Nonce:        v.Get("nonce"),
 	}
 	var unknown string
+	bad := false
 	for _, s := range v["scope"] {
-		if !allowed(s) && unknown == "" {
-			unknown = s
+		if !allowed(s) && !bad {
+			unknown, bad = s, true
 		}
 		f.Scopes[s] = true
 	}
-	if unknown != "" {
+	if bad {
 		return f, &formError{"permissions", fmt.Sprintf("%q is not a permission this console offers.", unknown)}
 	}
 	return f, nil

@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -74,4 +75,53 @@ func TestFormatMidnight(t *testing.T) {
 	if got := formatDateTime(end.Add(90 * time.Minute)); got != "15 Jan 2027 01:30 UTC" {
 		t.Errorf("formatDateTime = %q", got)
 	}
+}
+
+// FuzzReadKeyForm feeds the add form's parsing anything: it never
+// panics, never lets through a switch the console does not offer, and
+// reads only valid limits.
+func FuzzReadKeyForm(f *testing.F) {
+	for _, s := range []string{
+		"name=grafana&expiry=30d&scope=billing:read",
+		"name=x&expiry=custom&expiry_date=2027-01-15&scope=cluster:write&scope=organization:read",
+		"name=x&expiry=custom&expiry_date=15/01/2027",
+		"name=x&expiry=never&rate_requests=100&rate_window=minute&uses=5&cidrs=10.0.0.0/8%0A::1",
+		"name=x&scope=rockets:launch&rate_requests=-1&uses=abc&cidrs=300.1.1.1",
+		"expiry=7d&expiry_date=2027-01-01&rate_requests=5&rate_window=fortnight",
+		"%zz",
+		"name=x&expiry=7d&scope=",
+	} {
+		f.Add(s)
+	}
+	known := map[string]bool{"billing:read": true, "cluster:write": true, "organization:read": true}
+	f.Fuzz(func(t *testing.T, query string) {
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		form, err := readKeyForm(v, func(s string) bool { return known[s] })
+		if err != nil {
+			return
+		}
+		for s := range form.Scopes {
+			if !known[s] {
+				t.Fatalf("scope %q let through", s)
+			}
+		}
+		req, err := form.createRequest()
+		if err != nil {
+			return
+		}
+		if r := req.Limits.Rate; r.Requests < 0 || (r.Requests > 0 && r.Window <= 0) {
+			t.Fatalf("rate limit %+v", r)
+		}
+		if u := req.Limits.Uses; u != nil && *u < 0 {
+			t.Fatalf("uses %d", *u)
+		}
+		for _, p := range req.Limits.AllowedCIDRs {
+			if !p.IsValid() {
+				t.Fatalf("CIDR %v", p)
+			}
+		}
+	})
 }
