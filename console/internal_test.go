@@ -125,3 +125,36 @@ func FuzzReadKeyForm(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionsBounded(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	ss := newSessions(time.Hour, 12*time.Hour, 3)
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, ss.add(&session{who: string(rune('a' + i))}, now.Add(time.Duration(i)*time.Minute)))
+	}
+	if ss.get(ids[0], now.Add(5*time.Minute)) != nil {
+		t.Error("the session used least recently was kept past MaxSessions")
+	}
+	for _, id := range ids[1:] {
+		if ss.get(id, now.Add(5*time.Minute)) == nil {
+			t.Error("a recent session was dropped")
+		}
+	}
+	if ss.get(ids[1], now.Add(2*time.Hour)) != nil {
+		t.Error("an idle session lived past its TTL")
+	}
+	s := ss.get(ids[2], now.Add(6*time.Minute))
+	var nonces []string
+	for range maxNonces + 2 {
+		nonces = append(nonces, ss.newNonce(s))
+	}
+	if ss.useNonce(s, nonces[0]) || !ss.useNonce(s, nonces[len(nonces)-1]) || ss.useNonce(s, nonces[len(nonces)-1]) {
+		t.Error("nonces: the oldest must be forgotten, the newest used once")
+	}
+	ss.restoreNonce(s, nonces[len(nonces)-1])
+	if !ss.useNonce(s, nonces[len(nonces)-1]) {
+		t.Error("a restored nonce cannot be used")
+	}
+}

@@ -246,9 +246,16 @@ func get[T any](s *session, what string, a chromedp.Action[T]) T {
 // css is a CSS selector.
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
-// shot saves a screenshot of the whole page as NN-name.png.
+// shot saves a screenshot of the whole page as NN-name.png, after
+// checking that every control of the page has a label.
 func (s *session) shot(name string) {
 	s.t.Helper()
+	unlabelled := get(s, "check the labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
+		'input:not([type=hidden]), select, textarea, button')).filter(e =>
+		!(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.textContent.trim()).map(e => e.outerHTML)`))
+	for _, u := range unlabelled {
+		s.t.Errorf("%s: a control without a label: %s", name, u)
+	}
 	png := get(s, "screenshot "+name, chromedp.FullScreenshot(100))
 	s.n++
 	path := filepath.Join(s.shots, fmt.Sprintf("%02d-%s.png", s.n, name))
@@ -318,6 +325,19 @@ func (s *session) setSwitch(scope string, on bool) {
 		if checked() != on {
 			s.t.Fatalf("switch %s did not turn %v", scope, on)
 		}
+	}
+}
+
+// toggleByKeyboard turns the switch of scope with the keyboard alone:
+// focus, then the space bar.
+func (s *session) toggleByKeyboard(scope string) {
+	s.t.Helper()
+	sel := fmt.Sprintf(`input[name="scope"][value=%q]`, scope)
+	before := get(s, "read switch "+scope, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).checked`, sel)))
+	s.do("press space on "+scope, chromedp.Focus(css(sel)), chromedp.KeyEvent(" "))
+	after := get(s, "read switch "+scope, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).checked`, sel)))
+	if after == before {
+		s.t.Fatalf("the space bar did not toggle %s", scope)
 	}
 }
 
@@ -457,7 +477,7 @@ func TestConsoleFlows(t *testing.T) {
 
 	// Edit its permissions: cluster:write, effective on the next request.
 	s.nav("open the edit page", chromedp.Click(css(`a[href="/console/keys/`+id+`/edit"]`)))
-	s.setSwitch("cluster:write", true)
+	s.toggleByKeyboard("cluster:write")
 	s.shot("edit")
 	s.submit(`form.form button[type="submit"]`)
 	s.wantText("Saved. The changes apply from the token's next request.")
