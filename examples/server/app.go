@@ -127,6 +127,11 @@ func (a *app) routes() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("POST /github/secret-scanning", scan)
+	con, err := newConsole(a.manager, a.logger)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", http.StripPrefix("/console", con))
 	if err := newDemo(mw).register(mux); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,18 @@
+// Package browsertest drives keygate's admin console in a real browser:
+// headless Chromium from Debian's chromium package, through
+// github.com/chromedp/chromedp, kept in this separate module so that the
+// library's go.mod does not carry a browser driver.
+//
+// Its test builds examples/server, runs it on a free port with a fresh
+// SQLite database, and goes through the flows of the Replex and Devtron
+// docs end to end: sign in; add a token with two category switches and a
+// custom date; copy it from the one-time panel and call the demo API with
+// it; reload; edit its permissions; regenerate it; revoke; delete; a key
+// that may only view, and one that may not sign in. It saves a screenshot
+// of each page into $KEYGATE_SCREENSHOTS (default: a temporary directory).
+//
+//	cd console/browsertest && go test ./...
+//
+// No tool here downloads a browser: without /usr/bin/chromium the test is
+// skipped, or fails when KEYGATE_REQUIRE_BROWSER is set (as in CI).
+package browsertest

@@ -1,0 +1,87 @@
+// Package console is an admin console for keygate API keys: the pages
+// the Replex and Devtron docs describe (list, add with an expiry and a
+// grid of permission switches, a one-time token panel, edit, regenerate,
+// revoke, delete), as an http.Handler over a [keygate.Manager].
+//
+// It is server-rendered with html/template from embedded templates and
+// assets: no build step, no CDN, no inline script or style; it works
+// offline and without JavaScript (a small script adds the copy button and
+// moves focus; nothing needs it).
+//
+// # Mounting
+//
+// [New] returns a [Console] serving its pages relative to its root; mount
+// it under any prefix with http.StripPrefix, without a trailing slash on
+// the prefix (links are built from the part of the path it strips):
+//
+//	con, err := console.New(console.Config{
+//		Manager:    m,
+//		Categories: console.Categories("Agent", "Billing", "Cluster", "Organization"),
+//	})
+//	mux.Handle("/console/", http.StripPrefix("/console", con))
+//
+// # Pages
+//
+//	GET  /                       the list: filters (workspace, owner, status), pages by the store's cursor
+//	GET  /keys/new               the add form; POST creates the key and answers with its token, once
+//	GET  /keys/{id}              a key's details (never its token)
+//	GET  /keys/{id}/edit         the edit form (name, description, role, permissions, limits); POST saves
+//	GET  /keys/{id}/regenerate   new expiry and grace period; POST answers with the new token, once
+//	GET  /keys/{id}/revoke       confirmation; POST revokes
+//	GET  /keys/{id}/delete       confirmation; POST deletes
+//	GET  /signin, POST /signin   sign in with an API key; POST /signout ends the session
+//
+// Every action goes through the Manager, which authorizes it: seeing keys
+// needs apikey:view, changing them apikey:manage in the key's workspace,
+// and nobody gives a key more than they hold (permissions, workspace,
+// lifetime, limits). A refusal is shown in plain words from the
+// [keygate.DeniedError], such as "Your key lacks billing:write" or "The
+// token would outlive yours: latest expiry 2026-12-07". A principal
+// without apikey:manage sees the pages without their change controls,
+// and its changes are refused anyway.
+//
+// # Sign-in and sessions
+//
+// With [Config.Principal], the host application supplies the principal
+// from its own session; otherwise a person signs in with an API key that
+// holds apikey:view. The token is verified once, at sign-in (a use of the
+// key like any other), and kept nowhere: not in the cookie, not in
+// memory. The session, kept in memory, holds the key's id and the digest
+// of the secret presented (the one the store holds too), and the cookie
+// only a random session id (HttpOnly, SameSite=Strict, Secure over TLS or
+// with [Config.SecureCookies], scoped to the console's path).
+//
+// On every request the console reads the key's record again, as
+// [keygate.System], and rebuilds its principal from it: a key revoked,
+// deleted, expired, regenerated (once the old secret's grace period is
+// over), moved off the client's allowed addresses, or stripped of
+// apikey:view ends its session at the next request, on every instance,
+// with no cache in between. Verifying a kept token on each request
+// instead would take a use of a usage-limited key per page viewed, count
+// against its rate limit, and keep a live secret in memory for the
+// session's life. A session also ends after [Config.SessionTTL] without a
+// request and [Config.SessionMaxAge] after sign-in. Sessions live in one
+// process: behind a load balancer, pin a browser to one instance, or
+// supply the principal from the host application's own session.
+//
+// # Security
+//
+// Every state change is a POST carrying the session's synchronizer token
+// (the sign-in form, before any session, an HMAC of a random cookie), and
+// every unsafe request passes http.CrossOriginProtection (Sec-Fetch-Site,
+// Origin) first. Every response carries a Content-Security-Policy without
+// inline script or style and with frame-ancestors 'none', and
+// Cache-Control: no-store. A token appears in exactly one response: the
+// one answering the POST that made it, never in a URL, a redirect, a log
+// or a later page. The add and regenerate forms carry a one-time nonce,
+// so that sending one again (a reload of the token page, the back button)
+// makes no second token and shows none.
+//
+// # Accessibility
+//
+// Every control has a label; the permission switches are checkboxes
+// (role="switch") with their category and action as label; everything is
+// reachable by keyboard, with a visible focus; a form's errors are
+// summarized at its top, which gets the focus, and marked on their
+// fields; focus moves to the one-time token panel.
+package console

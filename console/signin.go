@@ -1,0 +1,123 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
+)
+
+// signinData is the sign-in page's.
+type signinData struct {
+	Token  string // the form's anti-forgery token, not an API token
+	Notice string
+}
+
+// signInPage serves GET /signin.
+func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
+	base := basePath(r)
+	if c.principal != nil {
+		if _, ok := c.principal(r); ok {
+			http.Redirect(w, r, base+"/", http.StatusSeeOther)
+			return
+		}
+	}
+	c.renderSignIn(w, r, http.StatusOK, endedReasons[r.URL.Query().Get("ended")], "")
+}
+
+// renderSignIn renders the sign-in form with a notice or an error.
+func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status int, notice, problem string) {
+	base := basePath(r)
+	nonce := cookie(r, signinCookie)
+	if nonce == "" {
+		nonce = randomToken()
+		c.setCookie(w, r, base, signinCookie, nonce)
+	}
+	v := &page{Title: "Sign in", Base: base, Data: &signinData{Token: c.signinToken(nonce), Notice: notice}}
+	if problem != "" {
+		v.Problem = &problemView{Heading: "Not signed in.", Message: problem, Fields: map[string]string{"token": problem}}
+	}
+	c.render(w, r, status, "signin", v)
+}
+
+// signIn serves POST /signin: a key holding apikey:view starts a session.
+// The token is verified once, here (a use of the key like any other), and
+// is kept nowhere: the session holds the key's id and the digest of the
+// secret presented.
+func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
+	if !c.parseForm(w, r, nil) {
+		return
+	}
+	nonce := cookie(r, signinCookie)
+	if nonce == "" || !equalTokens(c.signinToken(nonce), r.PostForm.Get("csrf")) {
+		c.renderSignIn(w, r, http.StatusForbidden, "", "This form has expired or did not come from this console. Enter your token again.")
+		return
+	}
+	token := strings.TrimSpace(r.PostForm.Get("token"))
+	if token == "" {
+		c.renderSignIn(w, r, http.StatusBadRequest, "", "Enter an API token.")
+		return
+	}
+	key, err := c.manager.VerifyFrom(r.Context(), token, c.clientAddr(r))
+	if err != nil {
+		status, msg := signInRefusal(err)
+		if status >= 500 {
+			c.logger.ErrorContext(r.Context(), "console: sign-in: key store failed", "error", err)
+		}
+		c.renderSignIn(w, r, status, "", msg)
+		return
+	}
+	p := key.Principal()
+	if !canView(&p) {
+		c.renderSignIn(w, r, http.StatusForbidden, "", "This key lacks "+keygate.PermissionViewKeys+
+			", so it cannot sign in to the console. Ask an admin for a key that holds it.")
+		return
+	}
+	rec := &key.Key
+	hash := rec.Hash
+	// A secret replaced by a regeneration verifies during its grace
+	// period; the Manager then gives the key the grace period's end as its
+	// expiry, which tells the two secrets apart (when the two expiries
+	// are equal, either secret ends with the same time).
+	if len(rec.PrevHash) > 0 && !rec.PrevExpiresAt.Equal(rec.ExpiresAt) && p.ExpiresAt.Equal(rec.PrevExpiresAt) {
+		hash = rec.PrevHash
+	}
+	s := &session{keyID: rec.ID, hash: hash, who: rec.Name + " (" + rec.Hint + ")"}
+	base := basePath(r)
+	c.setCookie(w, r, base, sessionCookie, c.sessions.add(s, c.now()))
+	c.setCookie(w, r, base, signinCookie, "")
+	http.Redirect(w, r, base+"/", http.StatusSeeOther)
+}
+
+// signInRefusal says, in plain words, why a token cannot sign in.
+func signInRefusal(err error) (int, string) {
+	switch {
+	case errors.Is(err, keygate.ErrUnavailable):
+		return http.StatusServiceUnavailable, "The key store is unavailable, so your token cannot be checked. Try again in a moment."
+	case errors.Is(err, keygate.ErrExpired):
+		return http.StatusUnauthorized, "This token has expired."
+	case errors.Is(err, keygate.ErrRevoked):
+		return http.StatusUnauthorized, "This token has been revoked."
+	case errors.Is(err, keygate.ErrUsageExhausted):
+		return http.StatusUnauthorized, "This token has no uses left."
+	case errors.Is(err, keygate.ErrRateLimited):
+		return http.StatusTooManyRequests, "This token is over its rate limit. Wait a moment and try again."
+	case errors.Is(err, keygate.ErrAddressDenied):
+		return http.StatusForbidden, "This token may not be used from your address."
+	}
+	return http.StatusUnauthorized, "This is not a valid API token."
+}
+
+// signOut serves POST /signout.
+func (c *Console) signOut(q *request) error {
+	if q.keyID == uuid.Nil {
+		// A host application's session is its own to end.
+		http.Redirect(q.w, q.r, q.base+"/", http.StatusSeeOther)
+		return nil
+	}
+	c.endSession(q, cookie(q.r, sessionCookie), "signed-out")
+	return nil
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/console"
+)
+
+// consoleCategories are the access controls of the console's permission
+// grid: the fourteen of the Replex docs, each granting
+// "<resource>:read" and "<resource>:write" ("Custom Pricing" grants
+// custom_pricing:read and custom_pricing:write).
+var consoleCategories = console.Categories(
+	"Agent", "Api Key", "Billing", "Budget", "Cluster", "Custom Pricing", "Invitation",
+	"Organization", "Recommendations", "Role", "Saml Integration", "Scopes", "Teams", "User",
+)
+
+// newConsole returns the admin console, to mount at /console: people sign
+// in with a key holding apikey:view, such as the bootstrap admin key.
+func newConsole(m *keygate.Manager, logger *slog.Logger) (http.Handler, error) {
+	return console.New(console.Config{Manager: m, Categories: consoleCategories, Logger: logger})
+}
