@@ -52,8 +52,9 @@ const (
 // DeniedError is the Manager's refusal of a principal: it matches
 // [ErrForbidden] with [errors.Is] and says precisely which bound failed,
 // so that a caller, or a person reading a problem response, can tell why.
-// It names only what the principal asked for and what it holds itself,
-// never another key's secrets.
+// It names only what the principal asked for, what it holds itself, or, for
+// a key it may view or manage, a permission that key holds: never a secret,
+// nor anything of a key out of its reach (those are ErrNotFound).
 type DeniedError struct {
 	// Actor is the ID of the principal refused.
 	Actor string

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keygate/keygate/internal/redact"
 )
 
 // Expiry says when a new or regenerated key stops working. The zero Expiry
@@ -59,7 +61,7 @@ func ParseExpiry(s string) (Expiry, error) {
 	case strings.HasSuffix(s, "d"):
 		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
 		if err != nil || n <= 0 || n > 36500 {
-			return Expiry{}, fmt.Errorf("%w: %w: %q is not a number of days", ErrInvalidRequest, ErrInvalidExpiry, s)
+			return Expiry{}, fmt.Errorf("%w: %w: %s is not a number of days", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
 		}
 		return ExpireAfterDays(n), nil
 	}
@@ -69,7 +71,7 @@ func ParseExpiry(s string) (Expiry, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return ExpireAt(t), nil
 	}
-	return Expiry{}, fmt.Errorf("%w: %w: %q is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, s)
+	return Expiry{}, fmt.Errorf("%w: %w: %s is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
 }
 
 // String returns the expiry in the form ParseExpiry reads.

@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/redact"
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
 )
@@ -331,6 +333,15 @@ type Created struct {
 	Token apikey.Token
 	// Key is the stored record.
 	Key *store.Key
+}
+
+// MarshalJSON encodes c with its token redacted and its key without
+// hashes: the plaintext token is only ever had through c.Token.Reveal.
+func (c Created) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Token apikey.Token
+		Key   *store.Key
+	}{c.Token, c.Key})
 }
 
 // LogValue renders c for log/slog: the key (without hashes) and the token
@@ -815,7 +826,7 @@ func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) e
 	if roleName != "" {
 		role, err := m.roles.Role(roleName)
 		if err != nil {
-			return fmt.Errorf("%w: %w: %q", ErrInvalidRequest, ErrUnknownRole, roleName)
+			return fmt.Errorf("%w: %w: %s", ErrInvalidRequest, ErrUnknownRole, redact.Quote(roleName))
 		}
 		if role.RequiresWorkspace && rec.Workspace == "" {
 			return fmt.Errorf("%w: %w: role %q", ErrInvalidRequest, ErrWorkspaceRequired, role.Name)

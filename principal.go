@@ -1,6 +1,8 @@
 package keygate
 
 import (
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"time"
@@ -46,6 +48,38 @@ type Principal struct {
 	keyID     uuid.UUID
 	keyHash   []byte
 	oldSecret bool
+}
+
+// principalView is what a printed Principal shows: its exported fields,
+// not the hash of the secret it acts with.
+type principalView struct {
+	ID          string
+	Permissions permission.Set
+	Workspace   string
+	SuperAdmin  bool
+	ExpiresAt   time.Time
+	Limits      Limits
+}
+
+// Format prints p for every verb of package fmt with its exported fields
+// only: never the stored hash of the key it was taken from.
+func (p Principal) Format(f fmt.State, verb rune) {
+	v := principalView{ID: p.ID, Permissions: p.Permissions, Workspace: p.Workspace,
+		SuperAdmin: p.SuperAdmin, ExpiresAt: p.ExpiresAt, Limits: p.Limits}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+}
+
+// LogValue renders p for log/slog: its id, workspace, super-admin status
+// and permissions.
+func (p Principal) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("id", p.ID)}
+	if p.Workspace != "" {
+		attrs = append(attrs, slog.String("workspace", p.Workspace))
+	}
+	if p.SuperAdmin {
+		attrs = append(attrs, slog.Bool("super_admin", true))
+	}
+	return slog.GroupValue(append(attrs, slog.String("permissions", p.Permissions.String()))...)
 }
 
 // System returns the all-powerful principal for the application's own

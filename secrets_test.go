@@ -46,13 +46,13 @@ const (
 	// method, so fmt (%v, %+v, %#v) and slog's TextHandler (slog.Any)
 	// print its unexported keyHash, the stored hash of the key it was
 	// taken from.
-	principalPrintsHash = true
+	principalPrintsHash = false
 	// keyJSONShowsHash: store.Key has no MarshalJSON, so encoding/json
 	// writes its Hash and PrevHash (base64) and pepper ids: json.Marshal of
 	// a store.Key, keygate.Key or keygate.Created, and slog's JSONHandler
 	// logging a value holding one without its own LogValue, such as the
 	// keygate.Verdict of Manager.VerifyFor.
-	keyJSONShowsHash = true
+	keyJSONShowsHash = false
 	// inputErrorsQuoteTokens: the errors of a role, scope, permission or
 	// expiry that does not parse quote the input whole ("keygate: unknown
 	// role: %q", ParseExpiry's "%q is not ...", permission's "invalid
@@ -61,7 +61,7 @@ const (
 	// server's ErrorHandler logging Problem.Err. (The problem bodies
 	// quote nothing, and package server quotes field names only when too
 	// short to be a token.)
-	inputErrorsQuoteTokens = true
+	inputErrorsQuoteTokens = false
 )
 
 // TestSecretsStayOutOfLogs drives every flow of the library (the Manager,

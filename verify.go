@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -109,6 +110,18 @@ type Verdict struct {
 	// [*RateLimitError], ErrAddressDenied), or ErrForbidden when the key
 	// lacks the permission asked about.
 	Err error
+}
+
+// LogValue renders v for log/slog: the key (without hashes) or the
+// error.
+func (v Verdict) LogValue() slog.Value {
+	if v.Err != nil {
+		return slog.GroupValue(slog.Bool("valid", false), slog.String("error", v.Err.Error()))
+	}
+	if v.Key == nil {
+		return slog.GroupValue(slog.Bool("valid", false))
+	}
+	return slog.GroupValue(slog.Bool("valid", true), slog.Any("key", v.Key.Key))
 }
 
 // VerifyFor verifies a token on behalf of by, a service that checks its

@@ -2,10 +2,11 @@ package permission
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/internal/redact"
 )
 
 const (
@@ -24,9 +25,6 @@ const (
 	// maxLen is the longest valid permission string.
 	maxLen = MaxNameLen + 1 + MaxInstanceLen + 1 + MaxNameLen
 
-	// maxQuoted bounds how much of a rejected input an error message
-	// repeats; it exceeds maxLen, so every plausible input is quoted whole.
-	maxQuoted = 300
 )
 
 // Permission is one grant, written resource[/instance]:action, such as
@@ -278,12 +276,11 @@ func lowerASCII(s string) string {
 	return string(b)
 }
 
-// quote quotes s for an error message, cut to maxQuoted bytes.
+// quote quotes s for an error message, unless it is long or holds a long
+// run of letters and digits (a token, pasted where a permission belongs,
+// must not reach a log through an error): then it says only its length.
 func quote(s string) string {
-	if len(s) > maxQuoted {
-		return strconv.Quote(s[:maxQuoted]) + "..."
-	}
-	return strconv.Quote(s)
+	return redact.Quote(s)
 }
 
 // invalid wraps ErrInvalid with the quoted input and the reason.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -98,4 +99,14 @@ func (k Key) LogValue() slog.Value {
 		attrs = append(attrs, slog.Time("disabled_at", k.DisabledAt))
 	}
 	return slog.GroupValue(append(attrs, slog.Int64("version", k.Version))...)
+}
+
+// MarshalJSON encodes k as a JSON object of its fields, with Hash,
+// PepperID, PrevHash and PrevPepperID as "[REDACTED]" when set, so that a
+// key dumped into a log or a response never shows them. It is therefore
+// not a storage format: a store that keeps keys as JSON encodes a type of
+// its own (examples/customstore's filestore does), and storetest's round
+// trip catches one that does not.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(k.view())
 }
