@@ -24,7 +24,6 @@ const (
 
 	// maxLen is the longest valid permission string.
 	maxLen = MaxNameLen + 1 + MaxInstanceLen + 1 + MaxNameLen
-
 )
 
 // Permission is one grant, written resource[/instance]:action, such as
