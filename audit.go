@@ -14,11 +14,16 @@ type EventType string
 
 // The audit event types.
 const (
-	EventCreated            EventType = "key.created"
-	EventUpdated            EventType = "key.updated"
-	EventRegenerated        EventType = "key.regenerated"
-	EventRevoked            EventType = "key.revoked"
-	EventDeleted            EventType = "key.deleted"
+	EventCreated     EventType = "key.created"
+	EventUpdated     EventType = "key.updated"
+	EventRegenerated EventType = "key.regenerated"
+	EventRevoked     EventType = "key.revoked"
+	EventDeleted     EventType = "key.deleted"
+	EventDisabled    EventType = "key.disabled"
+	EventEnabled     EventType = "key.enabled"
+	// EventExpiringSoon: the key expires within Config.ExpiryNotice;
+	// sent once per key and expiry, across every instance.
+	EventExpiringSoon       EventType = "key.expiring_soon"
 	EventVerificationFailed EventType = "key.verification_failed"
 )
 
@@ -44,6 +49,8 @@ type Event struct {
 	Reason string
 	// Location, for EventLeaked, is where the token was found.
 	Location string
+	// ExpiresAt, for EventExpiringSoon, is when the key expires.
+	ExpiresAt time.Time
 }
 
 // LogValue renders the event for log/slog.
@@ -52,6 +59,9 @@ func (e Event) LogValue() slog.Value {
 	attrs = append(attrs, slog.String("type", string(e.Type)), slog.Time("time", e.Time))
 	if e.KeyID != uuid.Nil {
 		attrs = append(attrs, slog.String("key_id", e.KeyID.String()))
+	}
+	if !e.ExpiresAt.IsZero() {
+		attrs = append(attrs, slog.Time("expires_at", e.ExpiresAt))
 	}
 	for _, a := range []slog.Attr{slog.String("hint", e.Hint), slog.String("workspace", e.Workspace), slog.String("actor", e.Actor),
 		slog.String("reason", e.Reason), slog.String("location", e.Location)} {

@@ -33,8 +33,9 @@ const (
 	// DeniedUnresolved: the key's role or a scope no longer resolves, so
 	// only a super admin may change it.
 	DeniedUnresolved DenyReason = "unresolved"
-	// DeniedInactive: the principal's own key was revoked, deleted or
-	// regenerated, or expired, since it was verified (see Key.Principal).
+	// DeniedInactive: the principal's own key was revoked, disabled,
+	// deleted or regenerated, or expired, since it was verified (see
+	// Key.Principal).
 	DeniedInactive DenyReason = "inactive"
 	// DeniedOldSecret: the principal acts with its key's previous secret,
 	// in a regeneration's grace period, which may view and verify keys

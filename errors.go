@@ -16,6 +16,9 @@ var (
 	ErrExpired = errors.New("keygate: key expired")
 	// ErrRevoked means the key was revoked.
 	ErrRevoked = errors.New("keygate: key revoked")
+	// ErrDisabled means the key is disabled: a reversible stop, lifted by
+	// Manager.Enable.
+	ErrDisabled = errors.New("keygate: key disabled")
 	// ErrUsageExhausted means a usage-limited key has no uses left.
 	ErrUsageExhausted = errors.New("keygate: key usage limit exhausted")
 	// ErrUnavailable means the store could not be reached or failed. The

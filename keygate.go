@@ -68,6 +68,14 @@ type Config struct {
 	// bus does, unlike one the database itself feeds) is told of every
 	// change made through this Manager.
 	ChangeFeed store.ChangeFeed
+	// ExpiryNotice, when positive, makes the Manager send an
+	// EventExpiringSoon audit event once for each key that expires within
+	// ExpiryNotice, for reminding owners (see Manager.NotifyExpiring).
+	// Default zero: no notices.
+	ExpiryNotice time.Duration
+	// ExpiryNoticeInterval is how often keys are checked for notices.
+	// Default ExpiryNotice/24, at least a minute and at most an hour.
+	ExpiryNoticeInterval time.Duration
 	// MaxLifetime, when positive, is the longest life any key may be
 	// given: a new or regenerated key, or a changed expiry, must expire
 	// within MaxLifetime of now (so "never" is refused), else
@@ -172,16 +180,24 @@ func New(cfg Config) (*Manager, error) {
 	m.cache = newCache(size)
 	m.unknown = newCache(max(size/4, cacheShards))
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
+	m.limiter = cfg.RateLimiter
+	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
+		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
+	}
+	m.maxLifetime = cfg.MaxLifetime
+	// The background work starts last: New returns no error after it.
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())
 	if m.lastUsed.interval > 0 {
 		m.done.Go(func() { m.flushLoop(ctx) })
 	}
-	m.limiter = cfg.RateLimiter
-	if cfg.MaxLifetime < 0 {
-		return nil, errors.New("keygate: Config.MaxLifetime is negative")
+	if cfg.ExpiryNotice > 0 {
+		interval := cfg.ExpiryNoticeInterval
+		if interval == 0 {
+			interval = min(max(cfg.ExpiryNotice/24, time.Minute), time.Hour)
+		}
+		m.done.Go(func() { m.noticeLoop(ctx, cfg.ExpiryNotice, interval) })
 	}
-	m.maxLifetime = cfg.MaxLifetime
 	if cfg.ChangeFeed != nil {
 		m.feed = cfg.ChangeFeed
 		m.publisher, _ = cfg.ChangeFeed.(store.ChangePublisher)
@@ -452,7 +468,7 @@ func (m *Manager) actor(ctx context.Context, by Principal, change bool) (Princip
 	now := m.clock()
 	old := false
 	switch {
-	case !rec.RevokedAt.IsZero(), !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+	case !rec.RevokedAt.IsZero(), !rec.DisabledAt.IsZero(), !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
 		return Principal{}, inactive
 	case apikey.Equal(rec.Hash, by.keyHash):
 	case apikey.Equal(rec.PrevHash, by.keyHash) && now.Before(rec.PrevExpiresAt):
@@ -688,6 +704,33 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 	m.invalidate(ctx, rec)
 	m.audit(ctx, EventRevoked, rec, by.ID, "")
 	return rec, nil
+}
+
+// Disable stops a key from working until [Manager.Enable] lifts it: a
+// reversible stop, unlike Revoke. Verification answers [ErrDisabled] from
+// the next request (on other instances within their cache TTL or change
+// feed). Disabling a disabled key changes nothing. by needs what Revoke
+// needs.
+func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+	return m.mutate(ctx, by, id, 0, EventDisabled, false, func(rec *store.Key, now time.Time) error {
+		if !rec.DisabledAt.IsZero() {
+			return errUnchanged
+		}
+		rec.DisabledAt = now
+		return nil
+	})
+}
+
+// Enable lets a disabled key work again, from the next request. Enabling
+// an enabled key changes nothing; a revoked key stays revoked.
+func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+	return m.mutate(ctx, by, id, 0, EventEnabled, false, func(rec *store.Key, _ time.Time) error {
+		if rec.DisabledAt.IsZero() {
+			return errUnchanged
+		}
+		rec.DisabledAt = time.Time{}
+		return nil
+	})
 }
 
 // revokeGuarded revokes key id with a read-modify-write guarded by its

@@ -318,6 +318,8 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		return nil, "invalid", ErrInvalid
 	case !k.RevokedAt.IsZero():
 		return nil, "revoked", ErrRevoked
+	case !k.DisabledAt.IsZero():
+		return nil, "disabled", ErrDisabled
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return nil, "expired", ErrExpired
 	case e.viaPrev && !now.Before(k.PrevExpiresAt):

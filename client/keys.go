@@ -81,12 +81,15 @@ type ListOptions struct {
 	// After is the cursor: [Response.Next] or KeyList.Next of the previous
 	// page; "" for the first page.
 	After string
+	// ExpiringWithin, such as "7d" or "12h", lists only the keys that
+	// expire within that window from now.
+	ExpiringWithin string
 }
 
 // query encodes o as a query string.
 func (o *ListOptions) query() string {
 	q := url.Values{}
-	for name, v := range map[string]string{"workspace": o.Workspace, "owner": o.Owner, "revoked": o.Revoked, "after": o.After} {
+	for name, v := range map[string]string{"workspace": o.Workspace, "owner": o.Owner, "revoked": o.Revoked, "after": o.After, "expiring_within": o.ExpiringWithin} {
 		if v != "" {
 			q.Set(name, v)
 		}
@@ -185,6 +188,17 @@ func (c *Client) Regenerate(ctx context.Context, id uuid.UUID, req RegenerateReq
 // it. Revoking a revoked key is not an error.
 func (c *Client) Revoke(ctx context.Context, id uuid.UUID) (*Key, *Response, error) {
 	return c.key(ctx, http.MethodPost, keyPath(id, "revoke"), nil, 0)
+}
+
+// Disable stops key id from working until it is enabled again (POST
+// /keys/{id}/disable): a reversible stop, unlike Revoke.
+func (c *Client) Disable(ctx context.Context, id uuid.UUID) (*Key, *Response, error) {
+	return c.key(ctx, http.MethodPost, keyPath(id, "disable"), nil, 0)
+}
+
+// Enable lets a disabled key id work again (POST /keys/{id}/enable).
+func (c *Client) Enable(ctx context.Context, id uuid.UUID) (*Key, *Response, error) {
+	return c.key(ctx, http.MethodPost, keyPath(id, "enable"), nil, 0)
 }
 
 // Delete removes key id (DELETE /keys/{id}).

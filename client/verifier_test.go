@@ -331,3 +331,33 @@ func TestVerifierBehindMiddleware(t *testing.T) {
 		}
 	}
 }
+
+func TestClientDisableEnableAndExpiring(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	soon, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "soon", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfterDays(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.token(t, keygate.CreateRequest{Name: "later", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfterDays(30)})
+	list, _, err := e.client.List(c, client.ListOptions{ExpiringWithin: "7d"})
+	if err != nil || len(list.Keys) != 1 || list.Keys[0].ID != soon.Key.ID {
+		t.Fatalf("keys expiring within 7 days: %v, %v; want just %q", list, err, "soon")
+	}
+	k, _, err := e.client.Disable(c, soon.Key.ID)
+	if err != nil || k.DisabledAt.IsZero() {
+		t.Fatalf("Disable: %+v, %v", k, err)
+	}
+	if _, err := e.m.Verify(c, soon.Token.Reveal()); !errors.Is(err, keygate.ErrDisabled) {
+		t.Errorf("a disabled key: %v, want ErrDisabled", err)
+	}
+	if k, _, err = e.client.Enable(c, soon.Key.ID); err != nil || !k.DisabledAt.IsZero() {
+		t.Fatalf("Enable: %+v, %v", k, err)
+	}
+	if _, err := e.m.Verify(c, soon.Token.Reveal()); err != nil {
+		t.Errorf("an enabled key: %v", err)
+	}
+	_, _, err = e.client.List(c, client.ListOptions{ExpiringWithin: "soon"})
+	wantProblem(t, err, http.StatusBadRequest, "invalid_field", keygate.ErrInvalidRequest)
+}

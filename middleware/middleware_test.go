@@ -273,6 +273,7 @@ func TestErrorMapping(t *testing.T) {
 		{err: keygate.ErrInvalid, status: 401, code: middleware.CodeInvalid, challenge: "invalid_token"},
 		{err: keygate.ErrExpired, status: 401, code: middleware.CodeExpired, challenge: "invalid_token"},
 		{err: keygate.ErrRevoked, status: 401, code: middleware.CodeRevoked, challenge: "invalid_token"},
+		{err: keygate.ErrDisabled, status: 401, code: middleware.CodeDisabled, challenge: "invalid_token"},
 		{err: keygate.ErrAddressDenied, status: 403, code: middleware.CodeAddressDenied},
 		{err: keygate.ErrForbidden, status: 403, code: middleware.CodeInsufficientPermission},
 		{err: &keygate.RateLimitError{RetryAfter: 1500 * time.Millisecond}, status: 429, code: middleware.CodeRateLimited, retryAfter: "2"},

@@ -26,6 +26,8 @@ const (
 	CodeExpired = "expired"
 	// CodeRevoked (401): the key was revoked.
 	CodeRevoked = "revoked"
+	// CodeDisabled (401): the key is disabled, until it is enabled again.
+	CodeDisabled = "disabled"
 	// CodeInsufficientPermission (403): the key lacks a permission the
 	// route requires; [Problem.Permissions] names them.
 	CodeInsufficientPermission = "insufficient_permission"
@@ -152,6 +154,8 @@ func classify(err error) reason {
 		return reason{CodeExpired, http.StatusUnauthorized, "The API key has expired.", challengeInvalidToken}
 	case errors.Is(err, keygate.ErrRevoked):
 		return reason{CodeRevoked, http.StatusUnauthorized, "The API key has been revoked.", challengeInvalidToken}
+	case errors.Is(err, keygate.ErrDisabled):
+		return reason{CodeDisabled, http.StatusUnauthorized, "The API key is disabled.", challengeInvalidToken}
 	case errors.Is(err, keygate.ErrAddressDenied):
 		return reason{CodeAddressDenied, http.StatusForbidden, "The API key is not allowed from this address.", noChallenge}
 	case errors.Is(err, keygate.ErrRateLimited):

@@ -143,10 +143,11 @@ func (t *throttle) fail(addr netip.Addr) {
 }
 
 // isFailure reports whether err is a failed verification that counts
-// against the client: a malformed, unknown, expired or revoked key. An
+// against the client: a malformed, unknown, expired, revoked or disabled key. An
 // outage, a limit of a valid key, or a missing key does not count.
 func isFailure(err error) bool {
 	return errors.Is(err, ErrMalformedCredential) || errors.Is(err, keygate.ErrMalformed) ||
 		(!errors.Is(err, keygate.ErrUnavailable) &&
-			(errors.Is(err, keygate.ErrInvalid) || errors.Is(err, keygate.ErrExpired) || errors.Is(err, keygate.ErrRevoked)))
+			(errors.Is(err, keygate.ErrInvalid) || errors.Is(err, keygate.ErrExpired) || errors.Is(err, keygate.ErrRevoked) ||
+				errors.Is(err, keygate.ErrDisabled)))
 }

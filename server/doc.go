@@ -13,6 +13,8 @@
 //	PATCH  /keys/{id}             update             200 Key + ETag
 //	POST   /keys/{id}/regenerate  new token, expiry  200 {"key": Key, "token": "..."}
 //	POST   /keys/{id}/revoke      revoke             200 Key + ETag
+//	POST   /keys/{id}/disable     disable (reversible) 200 Key + ETag
+//	POST   /keys/{id}/enable      enable again       200 Key + ETag
 //	DELETE /keys/{id}             delete             204
 //	POST   /keys/verify           verify a token     200 VerifyResponse {"valid": ..., "key"|"code": ...}
 //	GET    /roles                 list roles         200 RoleList {"roles": [...]}
@@ -26,7 +28,8 @@
 // time) and durations as time.ParseDuration does ("1h"); see [Duration].
 //
 // GET /keys takes the query parameters workspace, owner, revoked
-// ([RevokedAny], [RevokedActive] or [RevokedOnly]), limit (1 to 1000,
+// ([RevokedAny], [RevokedActive] or [RevokedOnly]), expiring_within ("7d",
+// "12h": the keys that expire within that window), limit (1 to 1000,
 // default 50) and after (the "next" cursor of the previous page).
 //
 // PATCH changes only the fields present. To update only the version you

@@ -150,6 +150,8 @@ func ErrorsFor(code string) []error {
 		return []error{keygate.ErrInvalid}
 	case middleware.CodeExpired:
 		return []error{keygate.ErrExpired}
+	case middleware.CodeDisabled:
+		return []error{keygate.ErrDisabled}
 	case middleware.CodeInsufficientPermission:
 		return []error{keygate.ErrForbidden}
 	case middleware.CodeAddressDenied:

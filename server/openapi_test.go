@@ -495,6 +495,10 @@ func TestOpenAPIConformance(t *testing.T) {
 	if _, err := f.m.Revoke(ctx, keygate.System(), revokedKey.Key.ID); err != nil {
 		t.Fatal(err)
 	}
+	disabledKey := f.key(t, keygate.CreateRequest{Name: "disabled", Role: "admin"})
+	if _, err := f.m.Disable(ctx, keygate.System(), disabledKey.Key.ID); err != nil {
+		t.Fatal(err)
+	}
 	deletedKey := f.key(t, keygate.CreateRequest{Name: "deleted", Role: "admin"})
 	if err := f.m.Delete(ctx, keygate.System(), deletedKey.Key.ID); err != nil {
 		t.Fatal(err)
@@ -749,6 +753,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "revoke again", method: "POST", path: "/keys/" + revokeMe + "/revoke", token: admin, scheme: "X-API-Key", status: 200},
 		{name: "revoke without apikey:manage", method: "POST", path: "/keys/" + target + "/revoke", token: watcher, status: 403, code: "forbidden"},
 
+		// POST /keys/{id}/disable and /enable
+		{name: "disable", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
+		{name: "disable again", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
+		{name: "enable", method: "POST", path: "/keys/" + target + "/enable", token: admin, status: 200},
+		{name: "enable again", method: "POST", path: "/keys/" + target + "/enable", token: admin, scheme: "Bearer", status: 200},
+		{name: "disable without apikey:manage", method: "POST", path: "/keys/" + target + "/disable", token: watcher, status: 403, code: "forbidden"},
+		{name: "enable without apikey:manage", method: "POST", path: "/keys/" + target + "/enable", token: watcher, status: 403, code: "forbidden"},
+		{name: "verify a disabled token", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(disabledKey.Token.Reveal(), ""), status: 200},
+		{name: "list expiring within a week", method: "GET", path: "/keys?expiring_within=7d", token: admin, status: 200},
+		{name: "list expiring within 12 hours", method: "GET", path: "/keys?expiring_within=12h&revoked=active", token: admin, status: 200},
+		{name: "list expiring within nothing", method: "GET", path: "/keys?expiring_within=0d", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "list expiring within a week ago", method: "GET", path: "/keys?expiring_within=-1h", token: admin, request: violates, status: 400, code: "invalid_field"},
+
 		// DELETE /keys/{id}
 		{name: "delete", method: "DELETE", path: "/keys/" + deleteMe, token: admin, status: 204},
 		{name: "delete again", method: "DELETE", path: "/keys/" + deleteMe, token: admin, status: 404, code: "not_found"},
@@ -767,6 +784,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "PATCH", path: "/keys/{id}", body: `{"description":"sample"}`},
 		{method: "POST", path: "/keys/{id}/regenerate", body: `{"expiry":"30d"}`},
 		{method: "POST", path: "/keys/{id}/revoke"},
+		{method: "POST", path: "/keys/{id}/disable"},
+		{method: "POST", path: "/keys/{id}/enable"},
 		{method: "DELETE", path: "/keys/{id}"},
 	}
 	broken := serve(t, http.StripPrefix(prefix, brokenAPI))
@@ -777,6 +796,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "with an unknown key", token: deletedKey.Token.Reveal(), status: 401, code: "invalid"},
 		{name: "with an expired key", token: expired, status: 401, code: "expired"},
 		{name: "with a revoked key", token: revokedKey.Token.Reveal(), scheme: "Bearer", status: 401, code: "revoked"},
+		{name: "with a disabled key", token: disabledKey.Token.Reveal(), status: 401, code: "disabled"},
 		{name: "with a key the host refuses", api: serve(t, refusing.handler), token: blocked, status: 401, code: "unauthenticated"},
 		{name: "from a denied address", token: denied, status: 403, code: "address_denied"},
 		{name: "over the rate limit", token: limited, status: 429, code: "rate_limited"},

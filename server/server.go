@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -107,6 +109,8 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("DELETE /keys/{id}", s.route(s.delete))
 	mux.Handle("POST /keys/{id}/regenerate", s.route(s.regenerate))
 	mux.Handle("POST /keys/{id}/revoke", s.route(s.revoke))
+	mux.Handle("POST /keys/{id}/disable", s.route(s.disable))
+	mux.Handle("POST /keys/{id}/enable", s.route(s.enable))
 	// Without these, ServeMux would answer unknown paths and methods in
 	// plain text, before authentication.
 	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
@@ -120,6 +124,8 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/roles", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
+	mux.Handle("/keys/{id}/disable", s.route(methodNotAllowed("POST")))
+	mux.Handle("/keys/{id}/enable", s.route(methodNotAllowed("POST")))
 	mux.Handle("/", s.route(noRoute))
 	// Browsers send a user's cookies with cross-site form posts, so a
 	// Config.Principal reading a cookie session could be made to act for
@@ -298,6 +304,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, by keygate.Princip
 		}
 		req.Limit = min(n, store.MaxListLimit)
 	}
+	if v := q.Get("expiring_within"); v != "" {
+		d, err := window(v)
+		if err != nil {
+			return invalidField(`The expiring_within parameter must be a number of days such as "7d" or a duration such as "12h".`)
+		}
+		now := time.Now()
+		req.ExpiresAfter, req.ExpiresBefore = now, now.Add(d)
+	}
 	if v := q.Get("after"); v != "" {
 		id, err := uuid.Parse(v)
 		if err != nil {
@@ -388,11 +402,28 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, by keygate.P
 
 // revoke serves POST /keys/{id}/revoke. It reads no body.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	return s.change(w, r, by, s.manager.Revoke)
+}
+
+// disable serves POST /keys/{id}/disable. It reads no body.
+func (s *Server) disable(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	return s.change(w, r, by, s.manager.Disable)
+}
+
+// enable serves POST /keys/{id}/enable. It reads no body.
+func (s *Server) enable(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	return s.change(w, r, by, s.manager.Enable)
+}
+
+// change serves a route that applies op to the key of the path and
+// answers the key.
+func (s *Server) change(w http.ResponseWriter, r *http.Request, by keygate.Principal,
+	op func(context.Context, keygate.Principal, uuid.UUID) (*store.Key, error)) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	rec, err := s.manager.Revoke(r.Context(), by, id)
+	rec, err := op(r.Context(), by, id)
 	if err != nil {
 		return err
 	}
@@ -410,6 +441,22 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// window parses "<n>d" (days, up to 36500) or a positive Go duration.
+func window(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 36500 {
+			return 0, errors.New("bad days")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("bad duration")
+	}
+	return d, nil
 }
 
 // pathID returns the {id} of r's path. An id that is not a UUID names no

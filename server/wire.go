@@ -36,6 +36,9 @@ type Key struct {
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
 	LastUsedAt  time.Time         `json:"last_used_at,omitzero"`
 	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
+	// DisabledAt is when the key was disabled; omitted while it is
+	// enabled.
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
 	// Version changes with every update; send it back in If-Match (or
 	// UpdateRequest.Version) to update only the version you saw.
 	Version int64  `json:"version"`
@@ -240,6 +243,7 @@ func newKey(rec *store.Key) *Key {
 		ExpiresAt:   rec.ExpiresAt,
 		LastUsedAt:  rec.LastUsedAt,
 		RevokedAt:   rec.RevokedAt,
+		DisabledAt:  rec.DisabledAt,
 		Version:     rec.Version,
 		Limits: Limits{
 			Rate:          RateLimit{Requests: rec.RateLimit, Window: Duration(rec.RateWindow)},
