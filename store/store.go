@@ -311,3 +311,29 @@ type ChangePublisher interface {
 type Revoker interface {
 	Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*Key, error)
 }
+
+// Exercise is a permission a key was let through for, in a workspace
+// ("" for none), and when it last was, at the granularity the caller
+// batches them (the keygate Manager records each at most once an hour).
+type Exercise struct {
+	KeyID      uuid.UUID
+	Permission string
+	Workspace  string
+	At         time.Time
+}
+
+// ExerciseRecorder is an optional interface of a [Store] that keeps which
+// permissions each key actually exercised, for least-privilege reports.
+// The keygate Manager records exercises through it when the store has
+// it; the stores of this module implement it, and storetest checks it when
+// a store does.
+type ExerciseRecorder interface {
+	// RecordExercises stores each exercise, one row per key, permission and
+	// workspace, keeping the latest time: a time earlier than the stored
+	// one is ignored. It writes all or nothing.
+	RecordExercises(ctx context.Context, exercises []Exercise) error
+	// Exercises returns the exercises recorded for key id, in no
+	// particular order; none for an unknown key. Delete removes a key's
+	// exercises with it.
+	Exercises(ctx context.Context, id uuid.UUID) ([]Exercise, error)
+}

@@ -14,8 +14,9 @@ import (
 )
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Revoker = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.Revoker          = (*Store)(nil)
+	_ store.ExerciseRecorder = (*Store)(nil)
 )
 
 // Store is an in-memory [store.Store], safe for concurrent use by multiple
@@ -39,6 +40,8 @@ type Store struct {
 	byName map[nameKey]uuid.UUID
 	// ids holds every id in ascending byte order, for List.
 	ids []uuid.UUID
+	// exercises holds each key's recorded exercises.
+	exercises map[uuid.UUID]map[exerciseKey]time.Time
 }
 
 type nameKey struct{ workspace, name string }
@@ -211,6 +214,48 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 	return nil
 }
 
+// exerciseKey identifies one recorded exercise of a key.
+type exerciseKey struct{ permission, workspace string }
+
+// RecordExercises records exercises, keeping the latest time of each (see
+// [store.ExerciseRecorder]).
+func (s *Store) RecordExercises(ctx context.Context, exercises []store.Exercise) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: record exercises: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exercises == nil {
+		s.exercises = make(map[uuid.UUID]map[exerciseKey]time.Time)
+	}
+	for _, e := range exercises {
+		m := s.exercises[e.KeyID]
+		if m == nil {
+			m = make(map[exerciseKey]time.Time)
+			s.exercises[e.KeyID] = m
+		}
+		k := exerciseKey{e.Permission, e.Workspace}
+		if cur, ok := m[k]; !ok || e.At.After(cur) {
+			m[k] = e.At
+		}
+	}
+	return nil
+}
+
+// Exercises returns the exercises recorded for key id.
+func (s *Store) Exercises(ctx context.Context, id uuid.UUID) ([]store.Exercise, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: exercises: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []store.Exercise
+	for k, at := range s.exercises[id] {
+		out = append(out, store.Exercise{KeyID: id, Permission: k.permission, Workspace: k.workspace, At: at})
+	}
+	return out, nil
+}
+
 // Revoke revokes key id at once, whatever its version (see
 // [store.Revoker]), and returns it.
 func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.Key, error) {
@@ -250,6 +295,7 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	}
 	s.unindex(cur)
 	delete(s.byID, id)
+	delete(s.exercises, id)
 	if i, found := slices.BinarySearchFunc(s.ids, id, compareIDs); found {
 		s.ids = slices.Delete(s.ids, i, i+1)
 	}

@@ -187,16 +187,13 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 			}),
 		}.inTx(),
 	}
-	del := []step{{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1}}
-	if d == sqlstore.Postgres {
-		out = append(out, script{name: "Delete", op: "delete key",
-			call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Delete(ctx, k.ID) },
-			steps: tx(del, notify)}.inTx())
-	} else {
-		out = append(out, script{name: "Delete", op: "delete key",
-			call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Delete(ctx, k.ID) },
-			steps: del})
+	del := []step{
+		{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1},
+		{kind: exec, pattern: `^DELETE FROM \w+exercises WHERE key_id = `, name: "delete exercises", affected: 0},
 	}
+	out = append(out, script{name: "Delete", op: "delete key",
+		call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Delete(ctx, k.ID) },
+		steps: tx(del, notify)}.inTx())
 
 	// Migrate: the version table, the applied versions (none), each DDL
 	// statement, the version record, under the dialect's lock.
@@ -418,13 +415,20 @@ func TestMockRetry(t *testing.T) {
 	t.Parallel()
 	deadlock := errors.New("Error 1213 (40001): Deadlock found when trying to get lock")
 	s, mock := newMockStore(t, sqlstore.MySQL)
+	mock.ExpectBegin()
 	mock.ExpectExec(`^DELETE`).WillReturnError(deadlock)
-	mock.ExpectExec(`^DELETE`).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec(`^DELETE FROM \w+keys`).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(`^DELETE FROM \w+exercises`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectCommit()
 	if err := s.Delete(t.Context(), uuid.New()); err != nil {
 		t.Errorf("Delete after one deadlock: got error %v, want nil", err)
 	}
 	for range 3 {
+		mock.ExpectBegin()
 		mock.ExpectExec(`^DELETE`).WillReturnError(deadlock)
+		mock.ExpectRollback()
 	}
 	if err := s.Delete(t.Context(), uuid.New()); !errors.Is(err, deadlock) {
 		t.Errorf("Delete after three deadlocks: got error %v, want %v", err, deadlock)

@@ -46,6 +46,8 @@ const (
 
 	sqlDeleteKey = `DELETE FROM {keys} WHERE id = ?`
 
+	sqlDeleteExercises = `DELETE FROM {prefix}exercises WHERE key_id = ?`
+
 	sqlConsumeUse = `UPDATE {keys} SET remaining_uses = remaining_uses - 1, version = version + 1
 	WHERE id = ? AND remaining_uses > 0`
 
@@ -118,7 +120,7 @@ const touchBatch = 500
 // placeholders in place.
 type queries struct {
 	insert, get, getByHash, list, update, getVersion, remove string
-	revoke                                                   string
+	revoke, removeExercises                                  string
 	consume, remaining, notify                               string
 	touchHead, touchFirst, touchRow, touchTail               string
 	createVersions, appliedVersions, insertVersion           string
@@ -137,6 +139,7 @@ func newQueries(d Dialect, p string) queries {
 		update:          q(sqlUpdateKey),
 		getVersion:      q(sqlGetVersion),
 		revoke:          q(sqlRevokeKey),
+		removeExercises: q(sqlDeleteExercises),
 		remove:          q(sqlDeleteKey),
 		consume:         q(sqlConsumeUse),
 		remaining:       q(sqlRemainingUses + d.lockClause()),

@@ -409,13 +409,13 @@ func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.
 	return k, nil
 }
 
-// Delete removes the key with the given id, or returns an error wrapping
-// [store.ErrNotFound]. It is one DELETE; on PostgreSQL, a transaction that
-// also notifies [Store.Channel].
+// Delete removes the key with the given id and its exercises, or returns
+// an error wrapping [store.ErrNotFound]. It is one transaction of two
+// DELETEs that, on PostgreSQL, also notifies [Store.Channel].
 func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	err := s.retry(ctx, func() error {
-		return s.run(ctx, s.dialect == Postgres, func(q querier) error {
-			res, err := q.ExecContext(ctx, s.q.remove, s.dialect.idArg(id))
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, s.q.remove, s.dialect.idArg(id))
 			if err != nil {
 				return fmt.Errorf("delete: %w", err)
 			}
@@ -426,7 +426,10 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 			if n == 0 {
 				return store.ErrNotFound
 			}
-			return s.notify(ctx, q, id)
+			if _, err := tx.ExecContext(ctx, s.q.removeExercises, s.dialect.idArg(id)); err != nil {
+				return fmt.Errorf("delete exercises: %w", err)
+			}
+			return s.notify(ctx, tx, id)
 		})
 	})
 	if err != nil {

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TouchLastUsed", touchTests},
 		{"ConsumeUse", consumeTests},
 		{"Revoke", revokeTests},
+		{"Exercises", exerciseTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,10 @@ var mutants = map[string]struct {
 	"shared PrevHash lost on delete": {
 		newStore: func() store.Store { return &onePrevHolder{Store: memory.New(), holders: map[string]uuid.UUID{}} },
 		catches:  "GetByHash/SharedPrevHash",
+	},
+	"exercises keep the first time": {
+		newStore: func() store.Store { return firstExercise{memory.New()} },
+		catches:  "Exercises/LatestTimeWins",
 	},
 	"Revoke without clearing the old secret": {
 		newStore: func() store.Store { return keepsOldSecret{memory.New()} },
@@ -343,4 +348,22 @@ func (s keepsOldSecret) Revoke(ctx context.Context, id uuid.UUID, at time.Time) 
 		return nil, err
 	}
 	return k, nil
+}
+
+// firstExercise records an exercise only the first time it is seen.
+type firstExercise struct{ *memory.Store }
+
+func (s firstExercise) RecordExercises(ctx context.Context, exercises []store.Exercise) error {
+	for _, e := range exercises {
+		have, err := s.Store.Exercises(ctx, e.KeyID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(have, func(h store.Exercise) bool { return h.Permission == e.Permission && h.Workspace == e.Workspace }) {
+			if err := s.Store.RecordExercises(ctx, []store.Exercise{e}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
