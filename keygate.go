@@ -118,6 +118,8 @@ type Manager struct {
 	feed        store.ChangeFeed
 	feedState   feedState
 	publisher   store.ChangePublisher
+	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
+	exercises   exercises
 	limiter     RateLimiter
 	maxLifetime time.Duration
 
@@ -181,6 +183,7 @@ func New(cfg Config) (*Manager, error) {
 	m.unknown = newCache(max(size/4, cacheShards))
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
 	m.limiter = cfg.RateLimiter
+	m.exerciseRec, _ = cfg.Store.(store.ExerciseRecorder)
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
@@ -243,6 +246,7 @@ func (m *Manager) ListRoles(by Principal) ([]permission.Role, error) {
 	if !by.SuperAdmin && !by.Permissions.Allows(m.viewKeys) {
 		return nil, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionViewKeys, Workspace: by.Workspace}
 	}
+	m.exercised(by.keyID, m.viewKeys, by.Workspace)
 	return m.roles.Roles(), nil
 }
 
@@ -412,6 +416,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if d := firstDenial(by.deny(m.manageKeys, rec.Workspace), by.coverage(&granted), by.bounds(nil, rec, true)); d != nil {
 		return nil, d
 	}
+	m.exercised(by.keyID, m.manageKeys, rec.Workspace)
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("keygate: new key id: %w", err)
@@ -445,6 +450,7 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.K
 		d.KeyID = id
 		return nil, d
 	}
+	m.exercised(by.keyID, m.viewKeys, rec.Workspace)
 	return rec, nil
 }
 
@@ -533,6 +539,7 @@ func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*sto
 	if d := by.deny(m.viewKeys, req.Workspace); d != nil {
 		return nil, d
 	}
+	m.exercised(by.keyID, m.viewKeys, req.Workspace)
 	page, err := m.store.List(ctx, req)
 	if err != nil {
 		return nil, m.storeError("list keys", err)
@@ -845,6 +852,7 @@ func (m *Manager) authorizeChange(by *Principal, rec *store.Key) error {
 		d.KeyID = rec.ID
 		return d
 	}
+	m.exercised(by.keyID, m.manageKeys, rec.Workspace)
 	return nil
 }
 

@@ -89,6 +89,20 @@ type countingStore struct {
 	onUpdate func()
 }
 
+// RecordExercises and Exercises pass the memory store's capability on
+// (Revoke is left out on purpose: the Manager's fallback for stores
+// without store.Revoker is tested through this store).
+func (s *countingStore) RecordExercises(ctx context.Context, es []store.Exercise) error {
+	if s.fail.Load() {
+		return errStoreDown
+	}
+	return s.Store.(store.ExerciseRecorder).RecordExercises(ctx, es)
+}
+
+func (s *countingStore) Exercises(ctx context.Context, id uuid.UUID) ([]store.Exercise, error) {
+	return s.Store.(store.ExerciseRecorder).Exercises(ctx, id)
+}
+
 func (s *countingStore) Update(ctx context.Context, k *store.Key) error {
 	err := s.Store.Update(ctx, k)
 	if err == nil && s.onUpdate != nil {

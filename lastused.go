@@ -38,10 +38,17 @@ func (m *Manager) touch(k *Key, now time.Time) {
 	m.lastUsed.mu.Unlock()
 }
 
-// Flush writes the queued last-used times to the store in one batch. On a
-// store error the times stay queued for the next flush. The Manager flushes
-// by itself every LastUsedInterval and on Close.
+// Flush writes the queued last-used times, and the exercised permissions
+// (see [Manager.Exercised]), to the store, each in one batch. On a store
+// error they stay queued for the next flush. The Manager flushes by itself
+// every LastUsedInterval and on Close.
 func (m *Manager) Flush(ctx context.Context) error {
+	exErr := m.flushExercises(ctx)
+	return errors.Join(m.flushLastUsed(ctx), exErr)
+}
+
+// flushLastUsed writes the queued last-used times.
+func (m *Manager) flushLastUsed(ctx context.Context) error {
 	m.lastUsed.mu.Lock()
 	batch := m.lastUsed.pending
 	m.lastUsed.pending = nil

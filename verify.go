@@ -158,7 +158,11 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 		return Verdict{}, err
 	}
 	k, err := m.verify(ctx, req.Token, req.Address, func(k *Key) bool {
-		return by.Allows(m.verifyKeys, k.Workspace)
+		if !by.Allows(m.verifyKeys, k.Workspace) {
+			return false
+		}
+		m.exercised(by.keyID, m.verifyKeys, k.Workspace)
+		return true
 	})
 	switch {
 	case errors.Is(err, ErrUnavailable):

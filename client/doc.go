@@ -22,6 +22,7 @@
 //	Client.Update      PATCH  /keys/{id}             → *Key (Version sent as If-Match)
 //	Client.Regenerate  POST   /keys/{id}/regenerate  → *CreatedKey
 //	Client.Revoke      POST   /keys/{id}/revoke      → *Key
+//	Client.Privileges  GET    /keys/{id}/privileges  → *PrivilegeReport
 //	Client.Disable     POST   /keys/{id}/disable     → *Key
 //	Client.Enable      POST   /keys/{id}/enable      → *Key
 //	Client.Delete      DELETE /keys/{id}             → (no body)

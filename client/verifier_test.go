@@ -361,3 +361,27 @@ func TestClientDisableEnableAndExpiring(t *testing.T) {
 	_, _, err = e.client.List(c, client.ListOptions{ExpiringWithin: "soon"})
 	wantProblem(t, err, http.StatusBadRequest, "invalid_field", keygate.ErrInvalidRequest)
 }
+
+func TestClientPrivileges(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "p", Workspace: "tiger", Role: "viewer", Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.m.Verify(c, created.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.Exercised(k, permission.MustParse("cluster:read"), "tiger")
+	if err := e.m.Flush(c); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err := e.client.Privileges(c, created.Key.ID, "7d")
+	if err != nil || len(rep.Suggested) != 1 || rep.Suggested[0] != "cluster:read" || len(rep.Unused) != 0 || rep.SuggestedWorkspace != "tiger" {
+		t.Fatalf("Privileges = %+v, %v", rep, err)
+	}
+	_, _, err = e.client.Privileges(c, created.Key.ID, "whenever")
+	wantProblem(t, err, http.StatusBadRequest, "invalid_field", keygate.ErrInvalidRequest)
+}

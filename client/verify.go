@@ -3,6 +3,9 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
+
+	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/server"
 )
@@ -17,7 +20,32 @@ type (
 	Role = server.Role
 	// RoleList is the list of roles.
 	RoleList = server.RoleList
+	// PrivilegeReport is a key's least-privilege report.
+	PrivilegeReport = server.PrivilegeReport
+	// Exercise is a permission a key exercised.
+	Exercise = server.Exercise
 )
+
+// Privileges returns key id's least-privilege report (GET
+// /keys/{id}/privileges): which of its permissions it has not exercised
+// within unusedFor (such as "30d"; "" for the server's default, 30 days),
+// and the narrowest scopes that would have allowed what it did.
+func (c *Client) Privileges(ctx context.Context, id uuid.UUID, unusedFor string) (*PrivilegeReport, *Response, error) {
+	path := keyPath(id, "privileges")
+	if unusedFor != "" {
+		path += "?unused_for=" + url.QueryEscape(unusedFor)
+	}
+	r, err := c.newRequest(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := new(PrivilegeReport)
+	resp, err := c.do(r, rep)
+	if err != nil {
+		return nil, resp, err
+	}
+	return rep, resp, nil
+}
 
 // Verify asks the server whether a token is valid (POST /keys/verify),
 // which needs apikey:verify. The verdict, valid or not, is in the

@@ -25,6 +25,15 @@ type Verifier interface {
 	VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error)
 }
 
+// ExerciseRecorder is an optional interface of a [Verifier] that records
+// what each request let a key do, for least-privilege reports:
+// *keygate.Manager implements it. Require calls Exercised, for each of
+// its permissions, when it lets a request through. It is called
+// concurrently, on every such request, and must be quick.
+type ExerciseRecorder interface {
+	Exercised(k *keygate.Key, p permission.Permission, workspace string)
+}
+
 // Config configures a [Middleware]. Only Verifier is required.
 type Config struct {
 	// Verifier checks tokens, usually a *keygate.Manager. Required.
@@ -113,7 +122,10 @@ type Config struct {
 //
 // A Middleware is immutable after [New] and safe for concurrent use.
 type Middleware struct {
-	verifier   Verifier
+	verifier Verifier
+	// exercised, when the Verifier records exercised permissions (as
+	// *keygate.Manager does), is told what each request let a key do.
+	exercised  func(k *keygate.Key, p permission.Permission, workspace string)
 	extractors []Extractor
 	trusted    []netip.Prefix
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
@@ -135,6 +147,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if len(m.extractors) == 0 {
 		m.extractors = DefaultExtractors()
+	}
+	if r, ok := cfg.Verifier.(ExerciseRecorder); ok {
+		m.exercised = r.Exercised
 	}
 	for _, ex := range m.extractors {
 		if ex == nil {
@@ -265,6 +280,11 @@ func (m *Middleware) Require(workspace WorkspaceFunc, perms ...string) (func(htt
 				if !key.Allows(p, ws) {
 					m.forbid(w, r, names, accepted)
 					return
+				}
+			}
+			if m.exercised != nil {
+				for _, p := range parsed {
+					m.exercised(key, p, ws)
 				}
 			}
 			next.ServeHTTP(w, r)

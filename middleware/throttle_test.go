@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -148,4 +149,33 @@ type countingVerifier struct {
 func (v *countingVerifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error) {
 	v.calls.Add(1)
 	return v.Verifier.VerifyFrom(ctx, token, addr)
+}
+
+// TestRequireRecordsExercises: what Require lets a key do is recorded
+// for its least-privilege report; what it refuses is not.
+func TestRequireRecordsExercises(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tok, c := f.create(t, keygate.CreateRequest{Workspace: "tiger", Role: "editor"})
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m})
+	mux := http.NewServeMux()
+	mux.Handle("GET /w/{ws}/clusters", mw.MustRequire(middleware.PathValue("ws"), "cluster:read")(okHandler()))
+	mux.Handle("DELETE /w/{ws}/clusters", mw.MustRequire(middleware.PathValue("ws"), "cluster:delete")(okHandler()))
+	for _, r := range []*http.Request{
+		get("/w/tiger/clusters", "X-API-Key", tok),
+		httptest.NewRequest("DELETE", "/w/tiger/clusters", nil), // refused: no cluster:delete
+	} {
+		r.Header.Set("X-API-Key", tok)
+		serve(t, mux, r)
+	}
+	if err := f.m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.m.LeastPrivilege(context.Background(), keygate.System(), c.Key.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Suggested) != 1 || rep.Suggested[0] != "cluster:read" || rep.SuggestedWorkspace != "tiger" {
+		t.Errorf("suggested %v in %q, want cluster:read in tiger", rep.Suggested, rep.SuggestedWorkspace)
+	}
 }

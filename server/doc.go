@@ -13,6 +13,7 @@
 //	PATCH  /keys/{id}             update             200 Key + ETag
 //	POST   /keys/{id}/regenerate  new token, expiry  200 {"key": Key, "token": "..."}
 //	POST   /keys/{id}/revoke      revoke             200 Key + ETag
+//	GET    /keys/{id}/privileges  least privilege    200 PrivilegeReport (?unused_for=30d)
 //	POST   /keys/{id}/disable     disable (reversible) 200 Key + ETag
 //	POST   /keys/{id}/enable      enable again       200 Key + ETag
 //	DELETE /keys/{id}             delete             204

@@ -83,6 +83,9 @@ const (
 	// CodeUnauthenticated (401): [Config.Principal] found no principal in
 	// a request whose key, if any, is valid.
 	CodeUnauthenticated = "unauthenticated"
+	// CodeUnsupported (501): the key store lacks what the request needs,
+	// such as the exercised permissions of a least-privilege report.
+	CodeUnsupported = "unsupported"
 	// CodeUnavailable (503): the key store failed; nothing was done.
 	CodeUnavailable = middleware.CodeUnavailable
 	// CodeInternal (500): an unexpected failure; its details are not sent.
@@ -106,6 +109,7 @@ func answers() []answer {
 	inv := keygate.ErrInvalidRequest
 	return []answer{
 		{keygate.ErrUnavailable, nil, http.StatusServiceUnavailable, CodeUnavailable, "The key store is unavailable; nothing was changed. Try again later."},
+		{keygate.ErrUnsupported, nil, http.StatusNotImplemented, CodeUnsupported, "The key store does not support this request."},
 		{keygate.ErrForbidden, nil, http.StatusForbidden, CodeForbidden, "The caller may not do this to this key: it lacks the permission to view or manage keys in the key's workspace, or the key would hold more than the caller (permissions, lifetime or limits)."},
 		{keygate.ErrNotFound, nil, http.StatusNotFound, CodeNotFound, "No key has this id."},
 		{keygate.ErrConflict, nil, http.StatusConflict, CodeConflict, "The key has changed since the version given; read it again."},

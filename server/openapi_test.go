@@ -11,6 +11,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -29,8 +30,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/memory"
 )
 
 // The tests of this file keep the OpenAPI document (server.OpenAPI) and the
@@ -536,6 +540,29 @@ func TestOpenAPIConformance(t *testing.T) {
 	if ex := throttled.send(t, call{method: "GET", path: "/keys", token: "kg_notakey"}); ex.status != http.StatusUnauthorized {
 		t.Fatalf("spending the throttled host's one failure: %d, want 401", ex.status)
 	}
+	// A service whose store records no exercised permissions.
+	plainHasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{8}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainM, err := keygate.New(keygate.Config{Store: struct{ store.Store }{memory.New()}, Hasher: plainHasher, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plainM.Close(ctx) })
+	plainAdmin, err := plainM.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "admin", Role: "admin", Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainMW, err := middleware.New(middleware.Config{Verifier: plainM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainServer, err := server.New(server.Config{Manager: plainM, Middleware: plainMW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainAPI := serve(t, http.StripPrefix(prefix, plainServer))
 	brokenMW, err := middleware.New(middleware.Config{Verifier: brokenVerifier{}})
 	if err != nil {
 		t.Fatal(err)
@@ -753,6 +780,15 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "revoke again", method: "POST", path: "/keys/" + revokeMe + "/revoke", token: admin, scheme: "X-API-Key", status: 200},
 		{name: "revoke without apikey:manage", method: "POST", path: "/keys/" + target + "/revoke", token: watcher, status: 403, code: "forbidden"},
 
+		// GET /keys/{id}/privileges
+		{name: "privileges", method: "GET", path: "/keys/" + target + "/privileges", token: admin, status: 200},
+		{name: "privileges over a week", method: "GET", path: "/keys/" + target + "/privileges?unused_for=7d", token: watcher, scheme: "Bearer", status: 200},
+		{name: "privileges over a bad window", method: "GET", path: "/keys/" + target + "/privileges?unused_for=soon", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "privileges without apikey:view", method: "GET", path: "/keys/" + target + "/privileges", token: blind, status: 403, code: "forbidden"},
+		{name: "privileges of a key of no UUID", method: "GET", path: "/keys/123/privileges", token: admin, request: violates, status: 404, code: "not_found"},
+		{name: "privileges without exercises in the store", api: plainAPI, method: "GET", path: "/keys/" + plainAdmin.Key.ID.String() + "/privileges",
+			token: plainAdmin.Token.Reveal(), status: 501, code: "unsupported"},
+
 		// POST /keys/{id}/disable and /enable
 		{name: "disable", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
 		{name: "disable again", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
@@ -781,6 +817,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "POST", path: "/keys/verify", body: `{"token":"kg_sample"}`},
 		{method: "GET", path: "/roles"},
 		{method: "GET", path: "/keys/{id}"},
+		{method: "GET", path: "/keys/{id}/privileges"},
 		{method: "PATCH", path: "/keys/{id}", body: `{"description":"sample"}`},
 		{method: "POST", path: "/keys/{id}/regenerate", body: `{"expiry":"30d"}`},
 		{method: "POST", path: "/keys/{id}/revoke"},

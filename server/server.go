@@ -109,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("DELETE /keys/{id}", s.route(s.delete))
 	mux.Handle("POST /keys/{id}/regenerate", s.route(s.regenerate))
 	mux.Handle("POST /keys/{id}/revoke", s.route(s.revoke))
+	mux.Handle("GET /keys/{id}/privileges", s.route(s.privileges))
 	mux.Handle("POST /keys/{id}/disable", s.route(s.disable))
 	mux.Handle("POST /keys/{id}/enable", s.route(s.enable))
 	// Without these, ServeMux would answer unknown paths and methods in
@@ -124,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/roles", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
+	mux.Handle("/keys/{id}/privileges", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/disable", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/enable", s.route(methodNotAllowed("POST")))
 	mux.Handle("/", s.route(noRoute))
@@ -305,7 +307,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, by keygate.Princip
 		req.Limit = min(n, store.MaxListLimit)
 	}
 	if v := q.Get("expiring_within"); v != "" {
-		d, err := window(v)
+		d, err := parseWindow(v)
 		if err != nil {
 			return invalidField(`The expiring_within parameter must be a number of days such as "7d" or a duration such as "12h".`)
 		}
@@ -405,6 +407,39 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	return s.change(w, r, by, s.manager.Revoke)
 }
 
+// privileges serves GET /keys/{id}/privileges: the least-privilege
+// report of a key.
+func (s *Server) privileges(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	window := 30 * 24 * time.Hour
+	if v := r.URL.Query().Get("unused_for"); v != "" {
+		if window, err = parseWindow(v); err != nil {
+			return invalidField(`The unused_for parameter must be a number of days such as "30d" or a duration such as "12h".`)
+		}
+	}
+	rep, err := s.manager.LeastPrivilege(r.Context(), by, id, window)
+	if err != nil {
+		return err
+	}
+	out := PrivilegeReport{KeyID: rep.Key.ID, Since: rep.Since, Held: rep.Held, Unused: nonNil(rep.Unused),
+		Suggested: nonNil(rep.Suggested), SuggestedWorkspace: rep.SuggestedWorkspace, Exercised: []Exercise{}}
+	for _, e := range rep.Exercised {
+		out.Exercised = append(out.Exercised, Exercise{Permission: e.Permission, Workspace: e.Workspace, At: e.At})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON has [].
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // disable serves POST /keys/{id}/disable. It reads no body.
 func (s *Server) disable(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
 	return s.change(w, r, by, s.manager.Disable)
@@ -443,8 +478,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	return nil
 }
 
-// window parses "<n>d" (days, up to 36500) or a positive Go duration.
-func window(v string) (time.Duration, error) {
+// parseWindow parses "<n>d" (days, up to 36500) or a positive Go
+// duration.
+func parseWindow(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 || n > 36500 {

@@ -203,6 +203,34 @@ type RoleList struct {
 	Roles []Role `json:"roles"`
 }
 
+// PrivilegeReport is the body of a GET /keys/{id}/privileges response:
+// what a key holds against what it exercised (keygate.PrivilegeReport).
+type PrivilegeReport struct {
+	KeyID uuid.UUID `json:"key_id"`
+	// Since is the start of the window looked at (unused_for ago).
+	Since time.Time `json:"since"`
+	// Held are the key's effective permissions.
+	Held []string `json:"held"`
+	// Exercised is every exercise recorded, the old ones too.
+	Exercised []Exercise `json:"exercised"`
+	// Unused are the held permissions that allowed nothing since Since.
+	Unused []string `json:"unused"`
+	// Suggested are the narrowest scopes that would have allowed every
+	// exercise since Since.
+	Suggested []string `json:"suggested"`
+	// SuggestedWorkspace is the one workspace of every exercise since
+	// Since, when there is one.
+	SuggestedWorkspace string `json:"suggested_workspace,omitempty"`
+}
+
+// Exercise is a permission a key was let through for, in a workspace,
+// and when it last was (to the hour).
+type Exercise struct {
+	Permission string    `json:"permission"`
+	Workspace  string    `json:"workspace,omitempty"`
+	At         time.Time `json:"at"`
+}
+
 // KeyList is the body of a GET /keys response: one page of keys in
 // creation order. Next is the cursor of the following page, to send as the
 // "after" query parameter, or "" on the last page.
