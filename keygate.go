@@ -454,6 +454,18 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.K
 	return rec, nil
 }
 
+// Refresh returns by as it may act now: a principal taken from a verified
+// key ([Key.Principal]) is checked against the key's current record and
+// rebuilt from it, as every management call does (see Key.Principal): a
+// [*DeniedError] with reason [DeniedInactive] once the key is revoked,
+// disabled, deleted, expired or its secret replaced, [ErrUnavailable] when
+// the store fails. Any other principal is returned as it is. A session
+// that keeps a principal instead of a token (package console's) calls it
+// on every request; it makes one store read and takes no use of the key.
+func (m *Manager) Refresh(ctx context.Context, by Principal) (Principal, error) {
+	return m.actor(ctx, by, false)
+}
+
 // actor returns by as it may act now. A principal taken from a verified
 // key is checked against the key's current record and rebuilt from it
 // (see Key.Principal): refused once the key is revoked, deleted, expired

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -11,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
 )
@@ -56,6 +56,7 @@ var endedReasons = map[string]string{
 	"no-view":     "Your session ended: the key you signed in with no longer holds apikey:view.",
 	"address":     "Your session ended: the key you signed in with may not be used from your address.",
 	"unresolved":  "Your session ended: the role of the key you signed in with no longer exists.",
+	"disabled":    "Your session ended: the key you signed in with was disabled.",
 }
 
 // authed wraps a page: it finds the request's principal (ending the
@@ -145,8 +146,12 @@ func (c *Console) authenticate(q *request) bool {
 		c.fail(q, err)
 		return false
 	}
-	p, reason := c.keyPrincipal(rec, s.hash, c.clientAddr(q.r), q.now)
-	if reason != "" {
+	p, reason, err := c.keyPrincipal(q.r.Context(), rec, s.principal, c.clientAddr(q.r), q.now)
+	switch {
+	case err != nil:
+		c.fail(q, err)
+		return false
+	case reason != "":
 		c.endSession(q, sid, reason)
 		return false
 	}
@@ -198,50 +203,38 @@ func canView(p *keygate.Principal) bool {
 	return p.SuperAdmin || p.Permissions.Allows(permission.MustParse(keygate.PermissionViewKeys))
 }
 
-// keyPrincipal checks that the key rec, signed in with the secret whose
-// digest is hash, still lets its holder in from addr at now, and returns
-// its principal; or the reason the session ends.
-//
-// The principal is rebuilt from the record as the Manager builds a
-// verified key's (the role's permissions and the scopes, the workspace,
-// expiry and limits), without the token and without taking a use.
-func (c *Console) keyPrincipal(rec *store.Key, hash []byte, addr netip.Addr, now time.Time) (keygate.Principal, string) {
-	viaPrev := false
+// keyPrincipal returns the principal of a key session, as the Manager
+// refreshes it from rec, the key's record, (Manager.Refresh: the key's
+// current permissions, workspace, expiry and limits; refused once it is
+// revoked, disabled, deleted, expired or its secret replaced), checked
+// against the key's IP allow-list from addr; or the reason the session
+// ends; or the store's failure. No token is kept and no use is taken.
+func (c *Console) keyPrincipal(ctx context.Context, rec *store.Key, signedIn keygate.Principal, addr netip.Addr, now time.Time) (keygate.Principal, string, error) {
+	p, err := c.manager.Refresh(ctx, signedIn)
+	var d *keygate.DeniedError
 	switch {
-	case !rec.RevokedAt.IsZero():
-		return keygate.Principal{}, "revoked"
-	case apikey.Equal(rec.Hash, hash):
-	case len(rec.PrevHash) > 0 && apikey.Equal(rec.PrevHash, hash) && now.Before(rec.PrevExpiresAt):
-		viaPrev = true // the grace period of a regeneration
-	default:
-		return keygate.Principal{}, "regenerated"
-	}
-	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
-		return keygate.Principal{}, "key-expired"
+	case errors.As(err, &d):
+		switch {
+		case !rec.RevokedAt.IsZero():
+			return keygate.Principal{}, "revoked", nil
+		case !rec.DisabledAt.IsZero():
+			return keygate.Principal{}, "disabled", nil
+		case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+			return keygate.Principal{}, "key-expired", nil
+		}
+		return keygate.Principal{}, "regenerated", nil
+	case errors.Is(err, keygate.ErrUnavailable):
+		return keygate.Principal{}, "", err
+	case err != nil:
+		return keygate.Principal{}, "unresolved", nil
 	}
 	if len(rec.AllowedCIDRs) > 0 && !allowedFrom(rec, addr) {
-		return keygate.Principal{}, "address"
-	}
-	perms, err := permission.ParseSet(rec.Scopes...)
-	if err != nil {
-		return keygate.Principal{}, "unresolved"
-	}
-	super := false
-	if rec.Role != "" {
-		role, err := c.manager.Roles().Role(rec.Role)
-		if err != nil {
-			return keygate.Principal{}, "unresolved"
-		}
-		perms, super = perms.Union(role.Permissions), role.SuperAdmin
-	}
-	p := keygate.NewKey(rec, perms, super).Principal()
-	if viaPrev && (p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt)) {
-		p.ExpiresAt = rec.PrevExpiresAt
+		return keygate.Principal{}, "address", nil
 	}
 	if !canView(&p) {
-		return keygate.Principal{}, "no-view"
+		return keygate.Principal{}, "no-view", nil
 	}
-	return p, ""
+	return p, "", nil
 }
 
 // allowedFrom reports whether rec's IP allow-list holds addr.

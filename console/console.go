@@ -250,6 +250,10 @@ func (c *Console) routes() http.Handler {
 	page("POST /keys/{id}/regenerate", c.regenerateKey)
 	page("GET /keys/{id}/revoke", c.revokeForm)
 	page("POST /keys/{id}/revoke", c.revokeKey)
+	page("GET /keys/{id}/disable", c.disableForm)
+	page("POST /keys/{id}/disable", c.disableKey)
+	page("GET /keys/{id}/enable", c.enableForm)
+	page("POST /keys/{id}/enable", c.enableKey)
 	page("GET /keys/{id}/delete", c.deleteForm)
 	page("POST /keys/{id}/delete", c.deleteKey)
 	page("POST /signout", c.signOut)
@@ -260,7 +264,7 @@ func (c *Console) routes() http.Handler {
 	// rather than ServeMux's plain text.
 	other := http.NewServeMux()
 	for _, p := range []string{"/{$}", "/keys/new", "/keys/{id}", "/keys/{id}/edit", "/keys/{id}/regenerate",
-		"/keys/{id}/revoke", "/keys/{id}/delete", "/signout", "/signin", "/static/{file}"} {
+		"/keys/{id}/revoke", "/keys/{id}/disable", "/keys/{id}/enable", "/keys/{id}/delete", "/signout", "/signin", "/static/{file}"} {
 		other.HandleFunc(p, c.methodNotAllowed)
 	}
 	other.HandleFunc("/", c.notFound)

@@ -606,6 +606,24 @@ func TestKeyChangesEndSession(t *testing.T) {
 			t.Errorf("after the grace period: %d %q", p.status, p.location)
 		}
 	})
+	t.Run("an old secret changes nothing", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, nil)
+		k := e.key(t, keygate.CreateRequest{Name: "ops", Scopes: []string{"apikey:view", "apikey:manage", "cluster:read"}})
+		other := e.key(t, keygate.CreateRequest{Name: "other", Scopes: []string{"cluster:read"}})
+		if _, err := e.m.Regenerate(ctx, keygate.System(), k.Key.ID, keygate.RegenerateRequest{Expiry: keygate.ExpireAfterDays(7), GracePeriod: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		b := e.signedIn(t, k.Token.Reveal()) // the old token, in its grace period
+		b.get("/").want(http.StatusOK, "Signed in as ops")
+		path := "/keys/" + other.Key.ID.String() + "/revoke"
+		page := b.get(path)
+		page.want(http.StatusOK)
+		b.post(path, url.Values{"csrf": {page.input("csrf")}}).want(http.StatusForbidden, "previous")
+		if got, _ := e.m.Get(ctx, keygate.System(), other.Key.ID); !got.RevokedAt.IsZero() {
+			t.Error("a key was revoked through a session signed in with an old secret")
+		}
+	})
 	t.Run("revoking one's own key", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, nil)
@@ -839,5 +857,36 @@ func TestListFiltersAndPages(t *testing.T) {
 				t.Errorf("listed %d keys, want %d\ngot  %v\nwant %v", len(got), len(want), got, want)
 			}
 		})
+	}
+}
+
+// TestDisableEnableAndUsage: a manager disables and enables a token from
+// its page, which shows what the token used.
+func TestDisableEnableAndUsage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	admin := e.key(t, keygate.CreateRequest{Name: "ops", Role: "admin"})
+	k := e.key(t, keygate.CreateRequest{Name: "grafana", Workspace: "tiger", Role: "viewer", Scopes: []string{"billing:write"}})
+	vk, err := e.m.Verify(ctx, k.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.Exercised(vk, permission.MustParse("cluster:read"), "tiger")
+	if err := e.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedIn(t, admin.Token.Reveal())
+	id := k.Key.ID.String()
+	b.get("/keys/"+id).want(http.StatusOK, "Least privilege", "Held but not used", "billing:write", "needs only", "cluster:read", "tiger")
+	page := b.get("/keys/" + id + "/disable").want(http.StatusOK, "Disable this token?")
+	b.follow(b.post("/keys/"+id+"/disable", url.Values{"csrf": {page.input("csrf")}})).want(http.StatusOK, "disabled", "Enable")
+	if _, err := e.m.Verify(ctx, k.Token.Reveal()); !errors.Is(err, keygate.ErrDisabled) {
+		t.Errorf("after Disable in the console: %v, want ErrDisabled", err)
+	}
+	page = b.get("/keys/" + id + "/enable").want(http.StatusOK, "Enable this token?")
+	b.follow(b.post("/keys/"+id+"/enable", url.Values{"csrf": {page.input("csrf")}})).want(http.StatusOK, "enabled")
+	if _, err := e.m.Verify(ctx, k.Token.Reveal()); err != nil {
+		t.Errorf("after Enable in the console: %v", err)
 	}
 }

@@ -130,6 +130,10 @@ func refusal(q *request, d *keygate.DeniedError) string {
 		return fmt.Sprintf("The token would have a looser %s than yours: give it one at least as strict.", name)
 	case keygate.DeniedUnresolved:
 		return "This token's role no longer exists: only a super admin can change it."
+	case keygate.DeniedOldSecret:
+		return "You signed in with your key's previous token, which still works during its grace period but may change nothing. Sign in with the new token."
+	case keygate.DeniedInactive:
+		return "The key you signed in with was revoked, disabled, regenerated or has expired."
 	}
 	return you + " is not allowed to do this."
 }

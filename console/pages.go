@@ -34,7 +34,7 @@ type keyView struct {
 	Created, Expires, LastUsed, Revoked, Updated    moment
 	// GraceEnds is when the secret replaced by a regeneration stops.
 	GraceEnds  moment
-	Status     string // active, expired, revoked
+	Status     string // active, disabled, expired, revoked
 	Rate, Uses string
 	CIDRs      []string
 	// CanManage shows the key's change controls.
@@ -44,7 +44,22 @@ type keyView struct {
 	// Grid is the key's effective permissions (its role's and scopes'),
 	// per category and action, on the key's page.
 	Grid []gridRow
+	// Usage is the key's least-privilege report, on the key's page; nil
+	// when the store records no exercised permissions.
+	Usage *usageView
 }
+
+// usageView is a key's least-privilege report as the key page shows it.
+type usageView struct {
+	Days                  int
+	Unused, Suggested     []string
+	Workspace             string
+	Exercised             int
+	EverythingUsed, Never bool
+}
+
+// usageDays is the window of the key page's least-privilege report.
+const usageDays = 30
 
 // accessView is one line of a key's access: a category and its actions,
 // or a scope of no category.
@@ -69,6 +84,8 @@ func status(rec *store.Key, now time.Time) string {
 	switch {
 	case !rec.RevokedAt.IsZero():
 		return "revoked"
+	case !rec.DisabledAt.IsZero():
+		return "disabled"
 	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
 		return "expired"
 	}
@@ -312,6 +329,14 @@ func (c *Console) showKey(q *request) error {
 		perms, super = perms.Union(role.Permissions), role.SuperAdmin
 	}
 	v.Grid = c.grid(func(s string) bool { return super || perms.Allows(permission.MustParse(s)) })
+	rep, err := c.manager.LeastPrivilege(q.r.Context(), q.by, rec.ID, usageDays*24*time.Hour)
+	switch {
+	case err == nil:
+		v.Usage = &usageView{Days: usageDays, Unused: rep.Unused, Suggested: rep.Suggested, Workspace: rep.SuggestedWorkspace,
+			Exercised: len(rep.Exercised), EverythingUsed: len(rep.Unused) == 0, Never: len(rep.Exercised) == 0}
+	case !errors.Is(err, keygate.ErrUnsupported):
+		return err
+	}
 	c.render(q.w, q.r, http.StatusOK, "key", c.pageFor(q, rec.Name, v))
 	return nil
 }
@@ -635,6 +660,43 @@ type confirmData struct {
 func (c *Console) revokeForm(q *request) error {
 	return c.confirm(q, "revoke", "Revoke this token?",
 		"Applications and scripts using it are refused from their next request. Its record stays, for audit; you can delete it later.", "Revoke token", false)
+}
+
+// disableForm serves GET /keys/{id}/disable: the confirmation.
+func (c *Console) disableForm(q *request) error {
+	return c.confirm(q, "disable", "Disable this token?",
+		"Applications and scripts using it are refused from their next request, until you enable it again.", "Disable token", false)
+}
+
+// enableForm serves GET /keys/{id}/enable: the confirmation.
+func (c *Console) enableForm(q *request) error {
+	return c.confirm(q, "enable", "Enable this token?",
+		"Applications and scripts using it are let in again from their next request.", "Enable token", false)
+}
+
+// disableKey serves POST /keys/{id}/disable.
+func (c *Console) disableKey(q *request) error {
+	return c.switchKey(q, c.manager.Disable, "Token %q disabled: it is refused from its next request, until you enable it.")
+}
+
+// enableKey serves POST /keys/{id}/enable.
+func (c *Console) enableKey(q *request) error {
+	return c.switchKey(q, c.manager.Enable, "Token %q enabled: it works again from its next request.")
+}
+
+// switchKey applies op to the key of the path and goes back to its page.
+func (c *Console) switchKey(q *request, op func(context.Context, keygate.Principal, uuid.UUID) (*store.Key, error), done string) error {
+	id, err := parseID(q.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	rec, err := op(q.r.Context(), q.by, id)
+	if err != nil {
+		return err
+	}
+	c.sessions.setFlash(q.sess, fmt.Sprintf(done, rec.Name))
+	http.Redirect(q.w, q.r, q.base+"/keys/"+rec.ID.String(), http.StatusSeeOther)
+	return nil
 }
 
 // deleteForm serves GET /keys/{id}/delete: the confirmation.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
 )
 
 // Cookie names. The session cookie holds only a random session id; the
@@ -26,17 +28,18 @@ const (
 // and regenerate forms open in as many tabs.
 const maxNonces = 16
 
-// session is one signed-in browser. csrf, keyID, hash and principalID
+// session is one signed-in browser. csrf, keyID, principal and principalID
 // never change after creation; the other fields are guarded by the
 // sessions' mutex.
 type session struct {
 	// csrf is the synchronizer token every change must carry.
 	csrf string
-	// keyID is the key signed in with (key sessions), and hash the digest
-	// of the very secret presented: a regeneration changes it, and so ends
-	// the session (once its grace period is over).
-	keyID uuid.UUID
-	hash  []byte
+	// keyID is the key signed in with (key sessions), and principal the
+	// key's principal as verified at sign-in: the Manager refreshes it on
+	// every request from the key's record (Manager.Refresh), and ends it
+	// when the key is revoked, disabled, deleted, expired or regenerated.
+	keyID     uuid.UUID
+	principal keygate.Principal
 	// principalID is the host application's principal (host sessions).
 	principalID string
 	// who names the signed-in key or user in the header.

@@ -77,15 +77,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &key.Key
-	hash := rec.Hash
-	// A secret replaced by a regeneration verifies during its grace
-	// period; the Manager then gives the key the grace period's end as its
-	// expiry, which tells the two secrets apart (when the two expiries
-	// are equal, either secret ends with the same time).
-	if len(rec.PrevHash) > 0 && !rec.PrevExpiresAt.Equal(rec.ExpiresAt) && p.ExpiresAt.Equal(rec.PrevExpiresAt) {
-		hash = rec.PrevHash
-	}
-	s := &session{keyID: rec.ID, hash: hash, who: rec.Name + " (" + rec.Hint + ")"}
+	s := &session{keyID: rec.ID, principal: p, who: rec.Name + " (" + rec.Hint + ")"}
 	base := basePath(r)
 	c.setCookie(w, r, base, sessionCookie, c.sessions.add(s, c.now()))
 	c.setCookie(w, r, base, signinCookie, "")
