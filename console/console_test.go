@@ -879,12 +879,12 @@ func TestDisableEnableAndUsage(t *testing.T) {
 	b := e.signedIn(t, admin.Token.Reveal())
 	id := k.Key.ID.String()
 	b.get("/keys/"+id).want(http.StatusOK, "Least privilege", "Held but not used", "billing:write", "needs only", "cluster:read", "tiger")
-	page := b.get("/keys/" + id + "/disable").want(http.StatusOK, "Disable this token?")
+	page := b.get("/keys/"+id+"/disable").want(http.StatusOK, "Disable this token?")
 	b.follow(b.post("/keys/"+id+"/disable", url.Values{"csrf": {page.input("csrf")}})).want(http.StatusOK, "disabled", "Enable")
 	if _, err := e.m.Verify(ctx, k.Token.Reveal()); !errors.Is(err, keygate.ErrDisabled) {
 		t.Errorf("after Disable in the console: %v, want ErrDisabled", err)
 	}
-	page = b.get("/keys/" + id + "/enable").want(http.StatusOK, "Enable this token?")
+	page = b.get("/keys/"+id+"/enable").want(http.StatusOK, "Enable this token?")
 	b.follow(b.post("/keys/"+id+"/enable", url.Values{"csrf": {page.input("csrf")}})).want(http.StatusOK, "enabled")
 	if _, err := e.m.Verify(ctx, k.Token.Reveal()); err != nil {
 		t.Errorf("after Enable in the console: %v", err)
