@@ -35,8 +35,14 @@ type Token struct {
 // hand the token to its owner or to a [Hasher]; never log the result.
 func (t Token) Reveal() string { return t.s }
 
-// Prefix returns the token's prefix, without the separator; "" for the zero Token.
-func (t Token) Prefix() string { return t.s[:t.sep] }
+// Prefix returns the token's prefix, without the separator; "" for the zero Token and for an
+// imported token without one.
+func (t Token) Prefix() string {
+	if t.sep < 0 {
+		return ""
+	}
+	return t.s[:t.sep]
+}
 
 // Hint returns a non-secret display hint: the prefix, '_', the first 4 secret characters and an
 // ellipsis, for example "kg_VB2K…", so a user can tell their keys apart. It reveals about 24 of the

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -214,5 +215,30 @@ func TestPepperRedacts(t *testing.T) {
 	}
 	if got, want := fmt.Sprintf("%#v", p), `apikey.Pepper{ID:"2025-01", Key:[REDACTED]}`; got != want {
 		t.Errorf("%%#v: got %s, want %s", got, want)
+	}
+}
+
+func TestParseImported(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]struct{ prefix, hint string }{
+		"sk_live_4eC39HqLyjWDarjtT1zdp7dc": {"sk_live", "sk_live_4eC3…"},
+		"ghp-0123456789abcdefghij":         {"ghp", "ghp-0123…"},
+		"0123456789abcdefABCDEF":           {"", "0123…"},
+	} {
+		tok, err := apikey.ParseImported(in)
+		if err != nil {
+			t.Fatalf("ParseImported(%q): %v", in, err)
+		}
+		if tok.Reveal() != in || tok.Prefix() != want.prefix || tok.Hint() != want.hint {
+			t.Errorf("ParseImported(%q): prefix %q hint %q, want %q %q", in, tok.Prefix(), tok.Hint(), want.prefix, want.hint)
+		}
+		if s := fmt.Sprint(tok); strings.Contains(s, in) || !strings.HasSuffix(s, "[REDACTED]") {
+			t.Errorf("an imported token prints as %q", s)
+		}
+	}
+	for _, bad := range []string{"", "short", "has a space in it here", "tab\tinside_the_token_text", strings.Repeat("x", 257), "ünïcode-not-ascii-at-all"} {
+		if _, err := apikey.ParseImported(bad); !errors.Is(err, apikey.ErrMalformed) {
+			t.Errorf("ParseImported(%q): %v, want ErrMalformed", bad, err)
+		}
 	}
 }
