@@ -205,6 +205,39 @@ func mustParse(t *testing.T, s string) permission.Permission {
 	return p
 }
 
+// postgresInstances returns a function making Managers, as instances of
+// one service, on one new PostgreSQL store, with a cache TTL of an hour
+// and the change feed given; and the store's LISTEN/NOTIFY feed.
+func postgresInstances(t *testing.T, dsn string) (func(feed store.ChangeFeed) *keygate.Manager, store.ChangeFeed) {
+	t.Helper()
+	st := engines(t)["postgres"](t).(*sqlstore.Store)
+	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hasher(t, "p1")
+	return func(feed store.ChangeFeed) *keygate.Manager {
+		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, ChangeFeed: feed, LastUsedInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		return m
+	}, feed
+}
+
+// waitListening waits until m's change feed listens.
+func waitListening(t *testing.T, m *keygate.Manager) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Health(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the change feed did not start listening")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRevocationReachesOtherInstances runs two Managers, as two instances
 // of a service, on one PostgreSQL store with the LISTEN/NOTIFY change feed:
 // a key revoked through one must be refused by the other, which had it
@@ -215,34 +248,11 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
 	}
 	ctx := context.Background()
-	st := engines(t)["postgres"](t).(*sqlstore.Store)
-	listening := make(chan bool, 1)
-	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel(), OnListen: func(bool) {
-		select {
-		case listening <- true:
-		default:
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hasher(t, "p1")
-	newInstance := func(feed store.ChangeFeed) *keygate.Manager {
-		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, ChangeFeed: feed, LastUsedInterval: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(ctx) })
-		return m
-	}
+	newInstance, feed := postgresInstances(t, dsn)
 	// a revokes; b has the feed; control has none, to show that the key
 	// is really served from cache.
 	a, b, control := newInstance(nil), newInstance(feed), newInstance(nil)
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed did not start listening")
-	}
+	waitListening(t, b)
 	c, err := a.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire()})
 	if err != nil {
 		t.Fatal(err)
@@ -283,32 +293,9 @@ func TestRevocationUnderLoad(t *testing.T) {
 		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
 	}
 	ctx := context.Background()
-	st := engines(t)["postgres"](t).(*sqlstore.Store)
-	listening := make(chan bool, 1)
-	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel(), OnListen: func(bool) {
-		select {
-		case listening <- true:
-		default:
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hasher(t, "p1")
-	newInstance := func(feed store.ChangeFeed) *keygate.Manager {
-		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, ChangeFeed: feed, LastUsedInterval: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(ctx) })
-		return m
-	}
+	newInstance, feed := postgresInstances(t, dsn)
 	a, b := newInstance(nil), newInstance(feed)
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed did not start listening")
-	}
+	waitListening(t, b)
 	var bounds []time.Duration
 	for round := range 5 {
 		c, err := a.Create(ctx, keygate.System(), keygate.CreateRequest{Name: fmt.Sprint("loaded-", round), Role: "admin", Expiry: keygate.NeverExpire()})

@@ -421,18 +421,26 @@ func (c *Console) renderForm(q *request, f *keyForm, rec *store.Key, err error) 
 		title = "Edit " + rec.Name
 	}
 	p := c.pageFor(q, title, d)
-	status := http.StatusOK
-	if err != nil {
-		var msg string
-		status, msg = c.describe(q, err)
-		p.Problem = &problemView{Message: msg, Fields: map[string]string{}}
-		if name := errorField(err); name != "" {
-			p.Problem.Fields[name] = msg
-		}
+	status := c.refusal(q, p, err)
+	if p.Problem != nil {
 		d.ExpiryField.Problem = p.Problem.Fields["expiry"]
 	}
 	c.render(q.w, q.r, status, "form", p)
 	return nil
+}
+
+// refusal puts err's message on p, against the field it is about, and
+// returns the page's status: 200 when err is nil.
+func (c *Console) refusal(q *request, p *page, err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	status, msg := c.describe(q, err)
+	p.Problem = &problemView{Message: msg, Fields: map[string]string{}}
+	if name := errorField(err); name != "" {
+		p.Problem.Fields[name] = msg
+	}
+	return status
 }
 
 // mayManage returns the refusal of a principal that may not change
@@ -595,14 +603,8 @@ func (c *Console) renderRegenerate(q *request, rec *store.Key, expiry, date, gra
 	d := &regenerateData{Key: c.view(q, rec), ExpiryField: expiryField(q, expiry, date), Graces: options(graceChoices, grace),
 		Nonce: nonce}
 	p := c.pageFor(q, "Regenerate "+rec.Name, d)
-	status := http.StatusOK
-	if err != nil {
-		var msg string
-		status, msg = c.describe(q, err)
-		p.Problem = &problemView{Message: msg, Fields: map[string]string{}}
-		if name := errorField(err); name != "" {
-			p.Problem.Fields[name] = msg
-		}
+	status := c.refusal(q, p, err)
+	if p.Problem != nil {
 		d.ExpiryField.Problem = p.Problem.Fields["expiry"]
 	}
 	c.render(q.w, q.r, status, "regenerate", p)
