@@ -430,15 +430,16 @@ func keyPathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, error) {
 }
 
 // ifMatch returns the version in r's If-Match header: 0 when there is none
-// or it is "*"; an error when it is not one entity tag holding a version,
-// such as "3" (quotes included).
+// or it is "*"; an error when it is not one entity tag holding a version
+// exactly as the ETag header writes it, such as "3" (quotes included; not
+// "+3" nor "03", which as entity tags differ from "3").
 func ifMatch(r *http.Request) (int64, error) {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	v := strings.Trim(r.Header.Get("If-Match"), " \t")
 	if v == "" || v == "*" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
-	if err != nil || n < 1 || len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
+	if err != nil || n < 1 || v != `"`+strconv.FormatInt(n, 10)+`"` {
 		return 0, invalidField(`The If-Match header must be one version in quotes, such as "3", from the ETag header.`)
 	}
 	return n, nil
