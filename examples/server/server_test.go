@@ -391,7 +391,8 @@ func TestMySQLDSN(t *testing.T) {
 			t.Errorf("mysqlDSN(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon"} {
+	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon", "mysql://:secret@host/keys",
+		"mysql://u:secret@]/keys", "mysql://u:secret@:3306/keys"} {
 		if _, err := mysqlDSN(bad); err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("mysqlDSN(%q) = %v, want an error without the password", bad, err)
 		}
