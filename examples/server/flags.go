@@ -23,6 +23,11 @@ type options struct {
 	logFormat      string
 	shutdownGrace  time.Duration
 	lastUsed       time.Duration
+	// The http.Server's timeouts, which cut slow clients off.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -42,6 +47,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&o.lastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the store")
+	fs.DurationVar(&o.readHeaderTimeout, "read-header-timeout", readHeaderTimeout, "how long a client may take to send a request's headers")
+	fs.DurationVar(&o.readTimeout, "read-timeout", readTimeout, "how long a client may take to send a whole request, body included")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", writeTimeout, "how long a response may take, from the end of the request's headers")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", idleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")
 		fs.PrintDefaults()
@@ -58,6 +67,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-log-format must be text or json, not %q", o.logFormat)
 	case o.shutdownGrace <= 0:
 		return nil, errors.New("-shutdown-grace must be positive")
+	case o.readHeaderTimeout <= 0 || o.readTimeout <= 0 || o.writeTimeout <= 0 || o.idleTimeout <= 0:
+		// Zero would mean no timeout at all: a slow client could hold a
+		// connection forever.
+		return nil, errors.New("-read-header-timeout, -read-timeout, -write-timeout and -idle-timeout must be positive")
 	}
 	return o, nil
 }

@@ -408,6 +408,10 @@ func TestFlags(t *testing.T) {
 		{"-tls-cert", "c.pem"},
 		{"-log-format", "xml"},
 		{"-shutdown-grace", "0s"},
+		{"-read-header-timeout", "0s"},
+		{"-read-timeout", "-1s"},
+		{"-write-timeout", "0s"},
+		{"-idle-timeout", "0s"},
 		{"extra"},
 		{"-db", "redis://x"},
 	} {
