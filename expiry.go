@@ -53,7 +53,10 @@ func NeverExpire() Expiry {
 // ParseExpiry parses the textual forms used by the REST API and command
 // lines: "never"; a number of days such as "7d", "30d", "60d", "90d"; an
 // RFC 3339 time; or a date "2006-01-02", meaning the end of that day in UTC
-// (the key works through that whole day).
+// (the key works through that whole day). A time after [MaxExpiry] (such
+// as the date "9999-12-31") or before the year 0 in UTC is refused, as
+// creating a key would refuse it; so every Expiry it returns prints with
+// [Expiry.String] in a form it reads back.
 func ParseExpiry(s string) (Expiry, error) {
 	switch {
 	case s == "never" || s == "none":
@@ -66,15 +69,30 @@ func ParseExpiry(s string) (Expiry, error) {
 		return ExpireAfterDays(n), nil
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return ExpireAt(t.AddDate(0, 0, 1)), nil
+		return parsedAt(s, t.AddDate(0, 0, 1))
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return ExpireAt(t), nil
+		return parsedAt(s, t)
 	}
 	return Expiry{}, fmt.Errorf("%w: %w: %s is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
 }
 
-// String returns the expiry in the form ParseExpiry reads.
+// parsedAt returns ExpireAt(t) for the time ParseExpiry read in s, or an
+// error when t is after MaxExpiry or before the year 0 in UTC: no key may
+// have it, and String would print a year RFC 3339 cannot hold.
+func parsedAt(s string, t time.Time) (Expiry, error) {
+	if t.After(MaxExpiry) || t.UTC().Year() < 0 {
+		return Expiry{}, fmt.Errorf("%w: %w: %q is after %s or before the year 0000 in UTC",
+			ErrInvalidRequest, ErrInvalidExpiry, s, MaxExpiry.Format(time.RFC3339))
+	}
+	return ExpireAt(t), nil
+}
+
+// String returns the expiry in the form ParseExpiry reads: every Expiry
+// ParseExpiry returns prints as one that resolves to the same instant. An
+// ExpireAfter duration that is not a whole number of days, more days than
+// ParseExpiry accepts, or a time outside the years 0000 to 9999 prints in
+// a form ParseExpiry refuses, never in one it reads differently.
 func (e Expiry) String() string {
 	switch e.kind {
 	case expiryNever:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,9 +26,10 @@ var (
 	// ErrInvalidConfig means [New] was given an unusable base URL or
 	// option.
 	ErrInvalidConfig = errors.New("client: invalid configuration")
-	// ErrInvalidResponse means a successful response could not be decoded,
-	// was larger than 32 MiB, lacked what it should hold (a key, a
-	// well-formed token), or, for [Client.All], repeated a page cursor.
+	// ErrInvalidResponse means a successful response could not be decoded
+	// as one JSON value, was larger than 32 MiB, lacked what it should hold
+	// (a key, a well-formed token), or, for [Client.All], repeated a page
+	// cursor.
 	ErrInvalidResponse = errors.New("client: invalid response")
 )
 
@@ -232,7 +234,15 @@ func (c *Client) do(req *http.Request, v any) (*Response, error) {
 	}
 	if v != nil {
 		body := &io.LimitedReader{R: resp.Body, N: maxResponseBody}
-		if err := json.NewDecoder(body).Decode(v); err != nil {
+		dec := json.NewDecoder(body)
+		err := dec.Decode(v)
+		if err == nil {
+			// One JSON value and nothing after it, as the server sends.
+			if _, end := dec.Token(); end != io.EOF {
+				err = errors.New("data after the JSON value")
+			}
+		}
+		if err != nil {
 			if body.N == 0 {
 				return response, fmt.Errorf("%w: %s %s: body larger than %d bytes", ErrInvalidResponse, req.Method, redact(req.URL), maxResponseBody)
 			}
@@ -259,18 +269,27 @@ func newResponse(r *http.Response) *Response {
 	return &Response{Response: r, RetryAfter: retryAfter(r.Header.Get("Retry-After"))}
 }
 
-// retryAfter parses a Retry-After value: seconds or an HTTP date.
+// retryAfter parses a Retry-After value: seconds or an HTTP date. It is
+// never negative: more seconds than a time.Duration holds are its maximum.
 func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+		return seconds(s)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)
 	}
 	return 0
+}
+
+// seconds returns s seconds (s >= 0) as a Duration, at most the largest.
+func seconds(s int64) time.Duration {
+	if s > int64(math.MaxInt64/time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(s) * time.Second
 }
 
 // ErrorResponse is a non-2xx answer of the server, as an error. Problem is
@@ -310,14 +329,17 @@ func (e *ErrorResponse) Error() string {
 // Is reports whether the problem's code stands for target, as
 // server.ErrorsFor maps it: for example keygate.ErrForbidden for
 // "forbidden", keygate.ErrInvalidRequest and keygate.ErrDuplicateName for
-// "duplicate_name". A 503 without a code is keygate.ErrUnavailable too.
+// "duplicate_name". A 503 without a code is keygate.ErrUnavailable too,
+// whatever status its body claims.
 func (e *ErrorResponse) Is(target error) bool {
 	for _, err := range server.ErrorsFor(e.Problem.Code) {
 		if err == target {
 			return true
 		}
 	}
-	return e.Problem.Code == "" && e.Problem.Status == http.StatusServiceUnavailable && target == keygate.ErrUnavailable
+	unavailable := e.Problem.Status == http.StatusServiceUnavailable ||
+		e.Response != nil && e.Response.StatusCode == http.StatusServiceUnavailable
+	return e.Problem.Code == "" && unavailable && target == keygate.ErrUnavailable
 }
 
 // CheckResponse returns nil for a 2xx response and an [*ErrorResponse]

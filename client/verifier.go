@@ -10,8 +10,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/store"
@@ -255,23 +258,29 @@ func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte,
 	return e, nil
 }
 
-// fromResponse converts the server's verdict.
+// verdictCodes are the codes of an invalid verdict, as
+// server.VerifyResponse documents them; any other is an invalid response.
+var verdictCodes = map[string]bool{
+	middleware.CodeMalformed: true, middleware.CodeInvalid: true, middleware.CodeExpired: true,
+	middleware.CodeRevoked: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
+	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
+}
+
+// fromResponse converts the server's verdict. A verdict that contradicts
+// itself (valid with a code, or without a key or its id) or has a code no
+// verdict has is an invalid response, which fails closed.
 func fromResponse(res *VerifyResponse) (*verdict, error) {
 	if !res.Valid {
-		if res.Code == "" {
-			return nil, fmt.Errorf("%w: a verdict without a code", ErrInvalidResponse)
+		if !verdictCodes[res.Code] {
+			return nil, fmt.Errorf("%w: a verdict without a code or with an unknown one", ErrInvalidResponse)
 		}
-		if res.Code == "rate_limited" {
-			return &verdict{err: &keygate.RateLimitError{RetryAfter: time.Duration(res.RetryAfter) * time.Second}}, nil
+		if res.Code == middleware.CodeRateLimited {
+			return &verdict{err: &keygate.RateLimitError{RetryAfter: seconds(max(res.RetryAfter, 0))}}, nil
 		}
-		errs := server.ErrorsFor(res.Code)
-		if len(errs) == 0 {
-			return nil, fmt.Errorf("%w: unknown verdict code %q", ErrInvalidResponse, res.Code)
-		}
-		return &verdict{err: fmt.Errorf("client: verify: %w", errs[0])}, nil
+		return &verdict{err: fmt.Errorf("client: verify: %w", server.ErrorsFor(res.Code)[0])}, nil
 	}
-	if res.Key == nil {
-		return nil, fmt.Errorf("%w: a valid verdict without a key", ErrInvalidResponse)
+	if res.Key == nil || res.Key.ID == uuid.Nil || res.Code != "" {
+		return nil, fmt.Errorf("%w: a valid verdict without a key id, or with a code", ErrInvalidResponse)
 	}
 	perms, err := permission.ParseSet(res.Permissions...)
 	if err != nil {

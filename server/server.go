@@ -515,15 +515,21 @@ func keyPathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, error) {
 }
 
 // ifMatch returns the version in r's If-Match header: 0 when there is none
-// or it is "*"; an error when it is not one entity tag holding a version,
-// such as "3" (quotes included).
+// or it is "*"; an error when it is not one entity tag holding a version
+// exactly as the ETag header writes it, such as "3" (quotes included; not
+// "+3" nor "03", which as entity tags differ from "3"), or when the header
+// is sent more than once (the lines would form a list).
 func ifMatch(r *http.Request) (int64, error) {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" || v == "*" {
+	lines := r.Header.Values("If-Match")
+	v := ""
+	if len(lines) > 0 {
+		v = strings.Trim(lines[0], " \t")
+	}
+	if len(lines) <= 1 && (v == "" || v == "*") {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
-	if err != nil || n < 1 || len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
+	if err != nil || n < 1 || v != `"`+strconv.FormatInt(n, 10)+`"` || len(lines) > 1 {
 		return 0, invalidField(`The If-Match header must be one version in quotes, such as "3", from the ETag header.`)
 	}
 	return n, nil

@@ -218,10 +218,10 @@ func writeSecretFile(path, data string) error {
 func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: a.opts.readHeaderTimeout,
+		ReadTimeout:       a.opts.readTimeout,
+		WriteTimeout:      a.opts.writeTimeout,
+		IdleTimeout:       a.opts.idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

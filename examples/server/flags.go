@@ -26,6 +26,11 @@ type options struct {
 	failures       int
 	maxLifetime    time.Duration
 	failureWindow  time.Duration
+	// The http.Server's timeouts, which cut slow clients off.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -48,6 +53,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.failures, "failure-limit", 30, "failed verifications a client address may make per -failure-window before its keyed requests get 429 (0: no throttle)")
 	fs.DurationVar(&o.failureWindow, "failure-window", time.Minute, "the window of -failure-limit")
 	fs.DurationVar(&o.lastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the store")
+	fs.DurationVar(&o.readHeaderTimeout, "read-header-timeout", readHeaderTimeout, "how long a client may take to send a request's headers")
+	fs.DurationVar(&o.readTimeout, "read-timeout", readTimeout, "how long a client may take to send a whole request, body included")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", writeTimeout, "how long a response may take, from the end of the request's headers")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", idleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")
 		fs.PrintDefaults()
@@ -64,6 +73,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-log-format must be text or json, not %q", o.logFormat)
 	case o.shutdownGrace <= 0:
 		return nil, errors.New("-shutdown-grace must be positive")
+	case o.readHeaderTimeout <= 0 || o.readTimeout <= 0 || o.writeTimeout <= 0 || o.idleTimeout <= 0:
+		// Zero would mean no timeout at all: a slow client could hold a
+		// connection forever.
+		return nil, errors.New("-read-header-timeout, -read-timeout, -write-timeout and -idle-timeout must be positive")
 	}
 	return o, nil
 }

@@ -392,7 +392,8 @@ func TestMySQLDSN(t *testing.T) {
 			t.Errorf("mysqlDSN(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon"} {
+	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon", "mysql://:secret@host/keys",
+		"mysql://u:secret@]/keys", "mysql://u:secret@:3306/keys"} {
 		if _, err := mysqlDSN(bad); err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("mysqlDSN(%q) = %v, want an error without the password", bad, err)
 		}
@@ -408,6 +409,10 @@ func TestFlags(t *testing.T) {
 		{"-tls-cert", "c.pem"},
 		{"-log-format", "xml"},
 		{"-shutdown-grace", "0s"},
+		{"-read-header-timeout", "0s"},
+		{"-read-timeout", "-1s"},
+		{"-write-timeout", "0s"},
+		{"-idle-timeout", "0s"},
 		{"extra"},
 		{"-db", "redis://x"},
 	} {

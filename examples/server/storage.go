@@ -98,12 +98,17 @@ func mysqlDSN(raw string) (string, error) {
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
 	}
-	host := u.Host
-	if host == "" {
-		return "", errors.New("-db: the mysql:// URL has no host")
+	if cfg.User == "" && cfg.Passwd != "" {
+		// The driver's DSN would drop the password and connect without it.
+		return "", errors.New("-db: the mysql:// URL has a password but no user")
 	}
+	host := u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	if h, _, err := net.SplitHostPort(host); err != nil || h == "" {
+		// No host, or one such as "]" that the driver would mangle.
+		return "", errors.New("-db: the mysql:// URL has no host")
 	}
 	cfg.Net, cfg.Addr = "tcp", host
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
