@@ -96,6 +96,7 @@ type Manager struct {
 	cacheTTL    time.Duration
 	negativeTTL time.Duration
 	states      states
+	grants      grants
 	lastUsed    lastUsed
 	flightMu    sync.Mutex
 	flights     map[digest]*flight

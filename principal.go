@@ -163,7 +163,9 @@ func sameLimits(a, b Limits) bool {
 // modified; it is safe for concurrent reads.
 type Key struct {
 	store.Key
-	principal Principal
+	// grant is what the key resolves to, shared by the keys that resolve
+	// to the same (see grant.go); nil only in a zero Key.
+	grant *grant
 	// state is the key's rate limiter and last-used bookkeeping, shared by
 	// every cached copy of the key in this process.
 	state *keyState
@@ -181,36 +183,32 @@ type Key struct {
 // known to no Manager, and a Manager never counts its uses.
 func NewKey(rec *store.Key, perms permission.Set, superAdmin bool) *Key {
 	r := rec.Clone()
-	return &Key{Key: *r, principal: Principal{
-		ID:          "key:" + r.ID.String(),
-		Permissions: slices.Clone(perms),
-		Workspace:   r.Workspace,
-		SuperAdmin:  superAdmin,
-		ExpiresAt:   r.ExpiresAt,
-		Limits:      limitsOf(r),
-	}}
+	return &Key{Key: *r, grant: &grant{perms: slices.Clone(perms), superAdmin: superAdmin}}
 }
 
 // Principal returns the key as a principal, to act on the [Manager] on its
 // own behalf (for example, a key that creates other keys).
 func (k *Key) Principal() Principal {
-	return k.principal
+	return k.grant.principal(&k.Key)
 }
 
 // Permissions returns the key's effective permissions: its role's and its
 // scopes. The set must not be modified.
 func (k *Key) Permissions() permission.Set {
-	return k.principal.Permissions
+	if k.grant == nil {
+		return nil
+	}
+	return k.grant.perms
 }
 
 // SuperAdmin reports whether the key's role is a super-admin role.
 func (k *Key) SuperAdmin() bool {
-	return k.principal.SuperAdmin
+	return k.grant != nil && k.grant.superAdmin
 }
 
 // Allows reports whether the key holds p in workspace ("" for a resource
 // outside any workspace). A key bound to a workspace is allowed nothing
 // outside it. It allocates nothing.
 func (k *Key) Allows(p permission.Permission, workspace string) bool {
-	return k.principal.Allows(p, workspace)
+	return k.grant.allows(&k.Key, p, workspace)
 }

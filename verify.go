@@ -259,7 +259,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			// The old secret of a grace period acts only as long as it lives.
 			p.ExpiresAt = rec.PrevExpiresAt
 		}
-		e.key = &Key{Key: *rec, principal: p, state: m.states.get(rec.ID)}
+		e.key = m.newKey(rec, &p)
 		if m.cacheTTL > 0 {
 			m.cache.put(d, e, epoch)
 		}
