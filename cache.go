@@ -71,6 +71,8 @@ type cache struct {
 	// epoch counts invalidations. A load that raced with one does not fill
 	// the cache, so a stale record is never cached after its invalidation.
 	epoch atomic.Uint64
+	// tel counts hits and misses; nil counts nothing.
+	tel *cacheTelemetry
 }
 
 type cacheShard struct {
@@ -124,15 +126,17 @@ func (c *cache) get(d *digest, now int64) (*cacheEntry, bool) {
 	for i, n := home(d, t.mask), 0; n <= int(t.mask); i, n = (i+1)&t.mask, n+1 {
 		e := t.slots[i].Load()
 		if e == nil {
-			return nil, false
+			break
 		}
 		if e.d.equal(d) {
 			if now >= e.expires {
-				return nil, false
+				break
 			}
+			c.tel.hit()
 			return e, true
 		}
 	}
+	c.tel.miss()
 	return nil, false
 }
 

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/permission"
@@ -74,6 +76,19 @@ type Config struct {
 	// store, in one batch: at most one write per key per interval,
 	// whatever the request rate. Default 1m; negative disables recording.
 	LastUsedInterval time.Duration
+
+	// MeterProvider receives the Manager's OpenTelemetry metrics, under the
+	// instrumentation scope [ScopeName]: verifications by outcome and
+	// their duration, cache hits, misses and size, store call durations
+	// and failures, the change feed's state and rate-limit decisions (see
+	// the package documentation). Default: otel.GetMeterProvider() at New,
+	// which records nothing until the application installs a provider.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives the Manager's spans: one per store call and
+	// per management operation (Create, Get, List, Update, Regenerate,
+	// Revoke, Delete), none for a cached verification. Default:
+	// otel.GetTracerProvider() at New.
+	TracerProvider trace.TracerProvider
 }
 
 // Manager issues, verifies and manages API keys. It is safe for concurrent
@@ -97,6 +112,7 @@ type Manager struct {
 	negativeTTL time.Duration
 	states      states
 	grants      grants
+	tel         telemetry
 	lastUsed    lastUsed
 	flightMu    sync.Mutex
 	flights     map[digest]*flight
@@ -163,6 +179,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.cache = newCache(size)
 	m.unknown = newCache(max(size/4, cacheShards))
+	if err := m.initTelemetry(cfg.MeterProvider, cfg.TracerProvider, cfg.ChangeFeed != nil); err != nil {
+		return nil, err
+	}
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())
@@ -298,7 +317,9 @@ type Created struct {
 // the plaintext token exactly once. Validation errors wrap
 // [ErrInvalidRequest]; a name already used in the workspace is
 // [ErrDuplicateName]; a store failure is [ErrUnavailable].
-func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (*Created, error) {
+func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (_ *Created, err error) {
+	ctx, span := m.startSpan(ctx, "Create", uuid.Nil)
+	defer endSpan(span, &err)
 	now := m.clock()
 	rec := &store.Key{
 		Name:        req.Name,
@@ -350,7 +371,9 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 
 // Get returns the key with the given id, if by holds apikey:view in its
 // workspace.
-func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Get", id)
+	defer endSpan(span, &err)
 	rec, err := m.lookup(ctx, &by, id, "get key")
 	if err != nil {
 		return nil, err
@@ -383,7 +406,9 @@ type ListRequest = store.ListOptions
 // List returns one page of keys. A principal bound to a workspace lists
 // only that workspace (asking for another is [ErrForbidden]); others need
 // apikey:view outside any workspace to list across workspaces.
-func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
+func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (_ *store.Page, err error) {
+	ctx, span := m.startSpan(ctx, "List", uuid.Nil)
+	defer endSpan(span, &err)
 	if by.Workspace != "" && !by.SuperAdmin {
 		if req.Workspace != "" && req.Workspace != by.Workspace {
 			return nil, &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: req.Workspace}
@@ -427,7 +452,9 @@ type UpdateRequest struct {
 
 // Update changes a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and cover the key both before and after the change.
-func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (*store.Key, error) {
+func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Update", id)
+	defer endSpan(span, &err)
 	regrant := req.Role != nil || req.Scopes != nil
 	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
 		if req.Name != nil {
@@ -494,7 +521,9 @@ type RegenerateRequest struct {
 // Regenerate gives a key a new secret and expiry, keeping its id, name and
 // permissions. The old secret stops working at once, or after
 // req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
-func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (*Created, error) {
+func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (_ *Created, err error) {
+	ctx, span := m.startSpan(ctx, "Regenerate", id)
+	defer endSpan(span, &err)
 	if req.GracePeriod < 0 {
 		return nil, fmt.Errorf("%w: %w: negative grace period", ErrInvalidRequest, ErrInvalidField)
 	}
@@ -531,7 +560,9 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 
 // Revoke stops a key from working, at once, keeping its record for audit.
 // Revoking a revoked key changes nothing and is not an error.
-func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Revoke", id)
+	defer endSpan(span, &err)
 	return m.mutate(ctx, by, id, 0, EventRevoked, false, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return errUnchanged
@@ -544,7 +575,9 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 
 // Delete removes a key and its record. Applications and scripts using it
 // stop working at once.
-func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error {
+func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err error) {
+	ctx, span := m.startSpan(ctx, "Delete", id)
+	defer endSpan(span, &err)
 	rec, err := m.lookup(ctx, &by, id, "delete key")
 	if err != nil {
 		return err

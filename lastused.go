@@ -154,6 +154,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		m.stop()
 		m.done.Wait()
 		err = m.Flush(ctx)
+		m.closeTelemetry()
 	})
 	return err
 }
