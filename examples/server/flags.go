@@ -23,6 +23,7 @@ type options struct {
 	logFormat      string
 	shutdownGrace  time.Duration
 	lastUsed       time.Duration
+	metrics        bool
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -42,6 +43,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&o.lastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the store")
+	fs.BoolVar(&o.metrics, "metrics", false, "serve keygate's OpenTelemetry metrics in the Prometheus format at GET /metrics, without authentication")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")
 		fs.PrintDefaults()
