@@ -326,3 +326,51 @@ type brokenFeed struct{}
 func (brokenFeed) Watch(context.Context, func(uuid.UUID)) error {
 	return errors.New("feed down")
 }
+
+// BenchmarkVerifyTelemetry is BenchmarkVerifyAuthorize's cached case with
+// the telemetry off (the global providers, which record nothing until an
+// application installs its own) and on (the SDK's MeterProvider with a
+// manual reader, and a TracerProvider).
+func BenchmarkVerifyTelemetry(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"off", func(*Config) {}},
+		{"sdk", func(c *Config) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider()
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			c.MeterProvider, c.TracerProvider = mp, tp
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m, tok := benchKey(b, c.edit)
+			b.ReportAllocs()
+			for b.Loop() {
+				k, err := m.Verify(ctx, tok)
+				if err != nil || m.Authorize(k, p, "tiger") != nil {
+					b.Fatal("denied")
+				}
+			}
+		})
+		b.Run(c.name+"-parallel", func(b *testing.B) {
+			m, tok := benchKey(b, c.edit)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k, err := m.Verify(ctx, tok)
+					if err != nil || m.Authorize(k, p, "tiger") != nil {
+						b.Error("denied")
+						return
+					}
+				}
+			})
+		})
+	}
+}
