@@ -94,7 +94,10 @@ func (gs *grants) get(perms permission.Set, superAdmin bool) *grant {
 // copy of rec with a shared grant when p is what rec says, or with p kept
 // whole otherwise.
 func (m *Manager) newKey(rec *store.Key, p *Principal) *Key {
-	k := &Key{Key: *rec, state: m.states.get(rec.ID)}
+	k := &Key{Key: *rec}
+	if rec.RateLimit > 0 {
+		k.state = m.states.get(rec.ID)
+	}
 	g := &grant{perms: p.Permissions, superAdmin: p.SuperAdmin}
 	if q := g.principal(rec); samePrincipal(&q, p) {
 		k.grant = m.grants.get(p.Permissions, p.SuperAdmin)

@@ -166,9 +166,12 @@ type Key struct {
 	// grant is what the key resolves to, shared by the keys that resolve
 	// to the same (see grant.go); nil only in a zero Key.
 	grant *grant
-	// state is the key's rate limiter and last-used bookkeeping, shared by
-	// every cached copy of the key in this process.
+	// state is the key's rate limiter, shared by every cached copy of the
+	// key in this process; nil for a key without a rate limit.
 	state *keyState
+	// touched is when this copy's use was last queued for recording
+	// (Unix nanoseconds, read and written atomically).
+	touched int64
 }
 
 // NewKey returns a Key for a record verified elsewhere, such as by a
