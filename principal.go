@@ -162,6 +162,10 @@ func sameLimits(a, b Limits) bool {
 // [Manager.Verify] may be shared with other requests and must not be
 // modified; it is safe for concurrent reads.
 type Key struct {
+	// touched is when this copy's use was last queued for recording
+	// (Unix nanoseconds, read and written atomically). First, so that it
+	// is 64-bit aligned on 32-bit platforms too.
+	touched int64
 	store.Key
 	// grant is what the key resolves to, shared by the keys that resolve
 	// to the same (see grant.go); nil only in a zero Key.
@@ -169,9 +173,6 @@ type Key struct {
 	// state is the key's rate limiter, shared by every cached copy of the
 	// key in this process; nil for a key without a rate limit.
 	state *keyState
-	// touched is when this copy's use was last queued for recording
-	// (Unix nanoseconds, read and written atomically).
-	touched int64
 }
 
 // NewKey returns a Key for a record verified elsewhere, such as by a
