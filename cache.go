@@ -2,6 +2,8 @@ package keygate
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -13,13 +15,22 @@ import (
 // it keeps only the peppered hash.
 type digest [sha256.Size]byte
 
+// equal reports whether d and o are the same digest, in four word
+// compares (== on the arrays calls memequal).
+func (d *digest) equal(o *digest) bool {
+	le := binary.LittleEndian
+	return le.Uint64(d[0:]) == le.Uint64(o[0:]) && le.Uint64(d[8:]) == le.Uint64(o[8:]) &&
+		le.Uint64(d[16:]) == le.Uint64(o[16:]) && le.Uint64(d[24:]) == le.Uint64(o[24:])
+}
+
 // digestOf hashes token without copying it.
 func digestOf(token string) digest {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
 
 // cacheEntry is a cached verification result: a key, or nil for a token
-// that matches no key (the negative cache).
+// that matches no key (the negative cache). An entry is never modified
+// once it is in a cache, except for sameKey, which only writers read.
 type cacheEntry struct {
 	key *Key
 	// viaPrev records that the token is the key's previous secret, valid
@@ -28,33 +39,72 @@ type cacheEntry struct {
 	// expires is when the entry stops being used, in the manager's clock
 	// (Unix nanoseconds).
 	expires int64
+	// d is the entry's digest, set by put.
+	d digest
+	// sameKey links the entries of one key id within a shard, from the
+	// shard's byID (guarded by the shard's mutex).
+	sameKey *cacheEntry
 }
 
 const cacheShards = 16
 
 // cache is a sharded, size-bounded map of verification results with a TTL
-// per entry. It is safe for concurrent use. When a shard is full, an
-// arbitrary entry is evicted (Go's map iteration order), which bounds memory
-// at no cost to the hot path.
+// per entry. It is safe for concurrent use.
+//
+// A lookup takes no lock and writes no shared memory, so that cores never
+// fight over a cache line on a hit: each shard is an open-addressing table
+// (linear probing on the digest, which is uniformly random) of atomic
+// pointers to immutable entries. Writers (fills, evictions, invalidations)
+// hold the shard's mutex, publish each slot with an atomic store and
+// delete by shifting the following entries back, so that no tombstones
+// accumulate. A reader racing with a writer may miss an entry that is being
+// moved (a cache miss: the store is asked), never find one that an
+// invalidation that returned before its lookup began has removed.
+//
+// When the cache is full, an arbitrary entry of the shard receiving the
+// new one is evicted, which bounds memory at no cost to the hot path.
 type cache struct {
-	shards   [cacheShards]cacheShard
-	perShard int
+	shards [cacheShards]cacheShard
+	// limit bounds the number of entries, count is it.
+	limit int64
+	count atomic.Int64
 	// epoch counts invalidations. A load that raced with one does not fill
 	// the cache, so a stale record is never cached after its invalidation.
 	epoch atomic.Uint64
+	// tel counts hits and misses; nil counts nothing.
+	tel *cacheTelemetry
 }
 
 type cacheShard struct {
-	mu      sync.RWMutex
-	entries map[digest]*cacheEntry
-	byID    map[uuid.UUID][]digest
+	// table is read without a lock; replaced (never modified afterwards)
+	// when it grows or is cleared.
+	table atomic.Pointer[cacheTable]
+
+	mu   sync.Mutex
+	n    int                       // entries in table
+	byID map[uuid.UUID]*cacheEntry // first entry of each key (linked by sameKey)
+
+	_ [64]byte // keep shards' hot words on separate cache lines
+}
+
+// cacheTable is an open-addressing table; len(slots) is a power of two.
+type cacheTable struct {
+	slots []atomic.Pointer[cacheEntry]
+	mask  uint64
+}
+
+// minTableSize is the number of slots of an empty shard.
+const minTableSize = 8
+
+func newTable(size int) *cacheTable {
+	return &cacheTable{slots: make([]atomic.Pointer[cacheEntry], size), mask: uint64(size - 1)}
 }
 
 func newCache(size int) *cache {
-	c := &cache{perShard: max(1, size/cacheShards)}
+	c := &cache{limit: int64(max(1, size))}
 	for i := range c.shards {
-		c.shards[i].entries = make(map[digest]*cacheEntry)
-		c.shards[i].byID = make(map[uuid.UUID][]digest)
+		c.shards[i].table.Store(newTable(minTableSize))
+		c.shards[i].byID = make(map[uuid.UUID]*cacheEntry)
 	}
 	return c
 }
@@ -63,16 +113,31 @@ func (c *cache) shard(d *digest) *cacheShard {
 	return &c.shards[d[0]%cacheShards]
 }
 
-// get returns the live entry for d at now, if any.
+// home is the first slot d probes in a table of mask+1 slots. It uses
+// other bytes of the digest than the shard's.
+func home(d *digest, mask uint64) uint64 {
+	return binary.LittleEndian.Uint64(d[8:16]) & mask
+}
+
+// get returns the live entry for d at now, if any. It takes no lock and
+// writes nothing.
 func (c *cache) get(d *digest, now int64) (*cacheEntry, bool) {
-	s := c.shard(d)
-	s.mu.RLock()
-	e, ok := s.entries[*d]
-	s.mu.RUnlock()
-	if !ok || now >= e.expires {
-		return nil, false
+	t := c.shard(d).table.Load()
+	for i, n := home(d, t.mask), 0; n <= int(t.mask); i, n = (i+1)&t.mask, n+1 {
+		e := t.slots[i].Load()
+		if e == nil {
+			break
+		}
+		if e.d.equal(d) {
+			if now >= e.expires {
+				break
+			}
+			c.tel.hit()
+			return e, true
+		}
 	}
-	return e, true
+	c.tel.miss()
+	return nil, false
 }
 
 // put stores e for d, unless an invalidation happened since epoch was read.
@@ -83,37 +148,139 @@ func (c *cache) put(d *digest, e *cacheEntry, epoch uint64) {
 	if c.epoch.Load() != epoch {
 		return
 	}
-	if old, ok := s.entries[*d]; ok {
-		s.unlink(d, old)
-	} else if len(s.entries) >= c.perShard {
-		for victim, ve := range s.entries {
-			s.unlink(&victim, ve)
-			delete(s.entries, victim)
-			break
+	e.d = *d
+	t := s.table.Load()
+	if i, ok := t.find(d); ok {
+		old := t.slots[i].Load()
+		s.unlink(old)
+		s.link(e)
+		t.slots[i].Store(e)
+		return
+	}
+	if c.count.Load() >= c.limit {
+		if s.n == 0 {
+			return // full, and nothing of this shard's to give up
+		}
+		s.evictOne(c, t)
+	} else if (s.n+1)*4 > len(t.slots)*3 {
+		t = s.grow(t)
+	}
+	s.link(e)
+	t.insert(e)
+	s.n++
+	c.count.Add(1)
+}
+
+// find returns the slot holding d.
+func (t *cacheTable) find(d *digest) (uint64, bool) {
+	for i, n := home(d, t.mask), 0; n <= int(t.mask); i, n = (i+1)&t.mask, n+1 {
+		e := t.slots[i].Load()
+		if e == nil {
+			return 0, false
+		}
+		if e.d == *d {
+			return i, true
 		}
 	}
-	s.entries[*d] = e
-	if e.key != nil {
-		s.byID[e.key.ID] = append(s.byID[e.key.ID], *d)
+	return 0, false
+}
+
+// insert puts e in the first free slot of its probe sequence. The table
+// has one.
+func (t *cacheTable) insert(e *cacheEntry) {
+	i := home(&e.d, t.mask)
+	for t.slots[i].Load() != nil {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i].Store(e)
+}
+
+// remove empties slot i, moving back the entries after it that would
+// otherwise no longer be found (backward-shift deletion).
+func (t *cacheTable) remove(i uint64) {
+	for j := (i + 1) & t.mask; ; j = (j + 1) & t.mask {
+		e := t.slots[j].Load()
+		if e == nil {
+			break
+		}
+		// e stays unless its home is cyclically outside (i, j].
+		h := home(&e.d, t.mask)
+		if (j-h)&t.mask >= (j-i)&t.mask {
+			t.slots[i].Store(e)
+			i = j
+		}
+	}
+	t.slots[i].Store(nil)
+}
+
+// slotOf returns the slot holding e.
+func (t *cacheTable) slotOf(e *cacheEntry) (uint64, bool) {
+	for i, n := home(&e.d, t.mask), 0; n <= int(t.mask); i, n = (i+1)&t.mask, n+1 {
+		x := t.slots[i].Load()
+		if x == nil {
+			return 0, false
+		}
+		if x == e {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// grow replaces t with a table twice its size holding the same entries,
+// and returns it. Readers still on t see it unchanged.
+func (s *cacheShard) grow(t *cacheTable) *cacheTable {
+	g := newTable(len(t.slots) * 2)
+	for i := range t.slots {
+		if e := t.slots[i].Load(); e != nil {
+			g.insert(e)
+		}
+	}
+	s.table.Store(g)
+	return g
+}
+
+// evictOne removes an arbitrary entry of the shard, which has one.
+func (s *cacheShard) evictOne(c *cache, t *cacheTable) {
+	for i := rand.Uint64() & t.mask; ; i = (i + 1) & t.mask {
+		if e := t.slots[i].Load(); e != nil {
+			s.unlink(e)
+			t.remove(i)
+			s.n--
+			c.count.Add(-1)
+			return
+		}
 	}
 }
 
-// unlink removes d from the id index of e's key.
-func (s *cacheShard) unlink(d *digest, e *cacheEntry) {
+// link adds e to the id index of its key.
+func (s *cacheShard) link(e *cacheEntry) {
 	if e.key == nil {
 		return
 	}
-	ds := s.byID[e.key.ID]
-	for i := range ds {
-		if ds[i] == *d {
-			ds = append(ds[:i], ds[i+1:]...)
-			break
-		}
+	e.sameKey = s.byID[e.key.ID]
+	s.byID[e.key.ID] = e
+}
+
+// unlink removes e from the id index of its key.
+func (s *cacheShard) unlink(e *cacheEntry) {
+	if e.key == nil {
+		return
 	}
-	if len(ds) == 0 {
-		delete(s.byID, e.key.ID)
-	} else {
-		s.byID[e.key.ID] = ds
+	id := e.key.ID
+	for p, x := (**cacheEntry)(nil), s.byID[id]; x != nil; p, x = &x.sameKey, x.sameKey {
+		if x != e {
+			continue
+		}
+		switch {
+		case p != nil:
+			*p = x.sameKey
+		case x.sameKey != nil:
+			s.byID[id] = x.sameKey
+		default:
+			delete(s.byID, id)
+		}
+		return
 	}
 }
 
@@ -124,8 +291,13 @@ func (c *cache) invalidate(id uuid.UUID) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for _, d := range s.byID[id] {
-			delete(s.entries, d)
+		t := s.table.Load()
+		for e := s.byID[id]; e != nil; e = e.sameKey {
+			if j, ok := t.slotOf(e); ok {
+				t.remove(j)
+				s.n--
+				c.count.Add(-1)
+			}
 		}
 		delete(s.byID, id)
 		s.mu.Unlock()
@@ -138,8 +310,15 @@ func (c *cache) clear() {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		clear(s.entries)
+		s.table.Store(newTable(minTableSize))
 		clear(s.byID)
+		c.count.Add(int64(-s.n))
+		s.n = 0
 		s.mu.Unlock()
 	}
+}
+
+// len returns the number of entries, live or expired.
+func (c *cache) len() int {
+	return int(c.count.Load())
 }

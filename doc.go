@@ -52,4 +52,32 @@
 // Created, updated, regenerated, revoked, deleted and failed-verification
 // events go to an [Auditor]; [SlogAuditor] over log/slog is the default. No
 // event carries a secret.
+//
+// # Telemetry
+//
+// A Manager reports OpenTelemetry metrics to [Config.MeterProvider] and spans
+// to [Config.TracerProvider], by default the global providers, which record
+// nothing until the application installs its own (otel.SetMeterProvider,
+// otel.SetTracerProvider). The instrumentation scope is [ScopeName].
+//
+// Metrics: keygate.verifications (counter, by keygate.verification.outcome:
+// valid, malformed, invalid, expired, revoked, usage_exhausted,
+// rate_limited, address_denied, disabled, unavailable); keygate.verification.duration
+// (histogram, seconds, by outcome); keygate.cache.hits and
+// keygate.cache.misses (counters) and keygate.cache.size (gauge), by
+// keygate.cache.name ("key" for verified keys, "unknown" for tokens that
+// match none); keygate.store.operation.duration (histogram, seconds) and
+// keygate.store.errors (counter), by keygate.store.operation and, for a
+// failure, error.type; keygate.change_feed.up (gauge, 1 or 0, with a
+// [Config.ChangeFeed]); keygate.rate_limit.decisions (counter, by
+// keygate.rate_limit.decision: allowed or refused).
+//
+// Spans: one per store call (keygate.store.get_by_hash, ...) and per
+// management operation (keygate.Manager.Create, Get, List, Update,
+// Regenerate, Revoke, Delete), with keygate.key.id when there is one and
+// error.type on failure. A cached verification makes no span. No attribute
+// ever holds a token, a hash or a pepper, and no error message is recorded.
+//
+// With no provider installed, the instruments cost one atomic load each and
+// a cached verification is not timed.
 package keygate

@@ -15,15 +15,3 @@ func (m *Manager) pendingLastUsed() map[uuid.UUID]time.Time {
 	defer m.lastUsed.mu.Unlock()
 	return maps.Clone(m.lastUsed.pending)
 }
-
-// len returns the number of entries in the cache.
-func (c *cache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.entries)
-		s.mu.RUnlock()
-	}
-	return n
-}

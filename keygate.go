@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/internal/redact"
@@ -90,6 +92,19 @@ type Config struct {
 	// store, in one batch: at most one write per key per interval,
 	// whatever the request rate. Default 1m; negative disables recording.
 	LastUsedInterval time.Duration
+
+	// MeterProvider receives the Manager's OpenTelemetry metrics, under the
+	// instrumentation scope [ScopeName]: verifications by outcome and
+	// their duration, cache hits, misses and size, store call durations
+	// and failures, the change feed's state and rate-limit decisions (see
+	// the package documentation). Default: otel.GetMeterProvider() at New,
+	// which records nothing until the application installs a provider.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives the Manager's spans: one per store call and
+	// per management operation (Create, Get, List, Update, Regenerate,
+	// Revoke, Delete), none for a cached verification. Default:
+	// otel.GetTracerProvider() at New.
+	TracerProvider trace.TracerProvider
 }
 
 // Manager issues, verifies and manages API keys. It is safe for concurrent
@@ -112,12 +127,15 @@ type Manager struct {
 	cacheTTL    time.Duration
 	negativeTTL time.Duration
 	states      states
+	grants      grants
+	tel         telemetry
 	lastUsed    lastUsed
 	flightMu    sync.Mutex
 	flights     map[digest]*flight
 	feed        store.ChangeFeed
 	feedState   feedState
 	publisher   store.ChangePublisher
+	revoker     store.Revoker
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
 	limiter     RateLimiter
@@ -181,9 +199,13 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.cache = newCache(size)
 	m.unknown = newCache(max(size/4, cacheShards))
+	if err := m.initTelemetry(cfg.MeterProvider, cfg.TracerProvider, cfg.ChangeFeed != nil); err != nil {
+		return nil, err
+	}
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
 	m.limiter = cfg.RateLimiter
 	m.exerciseRec, _ = cfg.Store.(store.ExerciseRecorder)
+	m.revoker, _ = cfg.Store.(store.Revoker) // cfg.Store itself: m.store is wrapped for telemetry
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
@@ -380,8 +402,10 @@ func (c Created) LogValue() slog.Value {
 // the plaintext token exactly once. Validation errors wrap
 // [ErrInvalidRequest]; a name already used in the workspace is
 // [ErrDuplicateName]; a store failure is [ErrUnavailable].
-func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (*Created, error) {
-	by, err := m.actor(ctx, by, true)
+func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (_ *Created, err error) {
+	ctx, span := m.startSpan(ctx, "Create", uuid.Nil)
+	defer endSpan(span, &err)
+	by, err = m.actor(ctx, by, true)
 	if err != nil {
 		return nil, err
 	}
@@ -437,8 +461,10 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 
 // Get returns the key with the given id, if by holds apikey:view in its
 // workspace.
-func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	by, err := m.actor(ctx, by, false)
+func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Get", id)
+	defer endSpan(span, &err)
+	by, err = m.actor(ctx, by, false)
 	if err != nil {
 		return nil, err
 	}
@@ -531,8 +557,10 @@ type ListRequest = store.ListOptions
 // List returns one page of keys. A principal bound to a workspace lists
 // only that workspace (asking for another is [ErrForbidden]); others need
 // apikey:view outside any workspace to list across workspaces.
-func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (*store.Page, error) {
-	by, err := m.actor(ctx, by, false)
+func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (_ *store.Page, err error) {
+	ctx, span := m.startSpan(ctx, "List", uuid.Nil)
+	defer endSpan(span, &err)
+	by, err = m.actor(ctx, by, false)
 	if err != nil {
 		return nil, err
 	}
@@ -586,7 +614,9 @@ type UpdateRequest struct {
 
 // Update changes a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and cover the key both before and after the change.
-func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (*store.Key, error) {
+func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Update", id)
+	defer endSpan(span, &err)
 	regrant := req.Role != nil || req.Scopes != nil
 	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
 		if req.Name != nil {
@@ -653,7 +683,9 @@ type RegenerateRequest struct {
 // Regenerate gives a key a new secret and expiry, keeping its id, name and
 // permissions. The old secret stops working at once, or after
 // req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
-func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (*Created, error) {
+func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (_ *Created, err error) {
+	ctx, span := m.startSpan(ctx, "Regenerate", id)
+	defer endSpan(span, &err)
 	if req.GracePeriod < 0 || req.GracePeriod > MaxGracePeriod {
 		return nil, fmt.Errorf("%w: %w: grace period must be from 0 to %v", ErrInvalidRequest, ErrInvalidField, MaxGracePeriod)
 	}
@@ -698,12 +730,13 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 // revocation is one atomic write that no concurrent use of the key can
 // make fail; by's rights are checked on the key as it was read just
 // before.
-func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	rv, ok := m.store.(store.Revoker)
-	if !ok {
+func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Revoke", id)
+	defer endSpan(span, &err)
+	if m.revoker == nil {
 		return m.revokeGuarded(ctx, by, id)
 	}
-	by, err := m.actor(ctx, by, true)
+	by, err = m.actor(ctx, by, true)
 	if err != nil {
 		return nil, err
 	}
@@ -717,7 +750,12 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 	if !rec.RevokedAt.IsZero() {
 		return rec, nil
 	}
-	if rec, err = rv.Revoke(ctx, id, m.clock()); err != nil {
+	if is, ok := m.store.(*instrumentedStore); ok {
+		rec, err = is.revoke(ctx, m.revoker, id, m.clock())
+	} else {
+		rec, err = m.revoker.Revoke(ctx, id, m.clock())
+	}
+	if err != nil {
 		return nil, m.storeError(string(EventRevoked), err)
 	}
 	m.invalidate(ctx, rec)
@@ -730,7 +768,9 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (*stor
 // the next request (on other instances within their cache TTL or change
 // feed). Disabling a disabled key changes nothing. by needs what Revoke
 // needs.
-func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Disable", id)
+	defer endSpan(span, &err)
 	return m.mutate(ctx, by, id, 0, EventDisabled, false, func(rec *store.Key, now time.Time) error {
 		if !rec.DisabledAt.IsZero() {
 			return errUnchanged
@@ -742,7 +782,9 @@ func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (*sto
 
 // Enable lets a disabled key work again, from the next request. Enabling
 // an enabled key changes nothing; a revoked key stays revoked.
-func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
+func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
+	ctx, span := m.startSpan(ctx, "Enable", id)
+	defer endSpan(span, &err)
 	return m.mutate(ctx, by, id, 0, EventEnabled, false, func(rec *store.Key, _ time.Time) error {
 		if rec.DisabledAt.IsZero() {
 			return errUnchanged
@@ -767,8 +809,10 @@ func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID)
 
 // Delete removes a key and its record. Applications and scripts using it
 // stop working at once.
-func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) error {
-	by, err := m.actor(ctx, by, true)
+func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err error) {
+	ctx, span := m.startSpan(ctx, "Delete", id)
+	defer endSpan(span, &err)
+	by, err = m.actor(ctx, by, true)
 	if err != nil {
 		return err
 	}

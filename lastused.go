@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,16 +19,19 @@ type lastUsed struct {
 	pending  map[uuid.UUID]time.Time
 }
 
-// touch queues k's use at now, at most once per interval per key: after the
-// first use in an interval it is one atomic load.
+// touch queues k's use at now, at most once per interval per cached copy
+// of the key (a copy lives CacheTTL), on the copy itself so that the hot
+// path reads no other memory: after the first use in an interval it is one
+// atomic load. The queue holds one time per key, written in one batch per
+// interval.
 func (m *Manager) touch(k *Key, now time.Time) {
 	interval := int64(m.lastUsed.interval)
 	if interval <= 0 {
 		return
 	}
 	n := now.UnixNano()
-	last := k.state.touched.Load()
-	if last != 0 && n-last < interval || !k.state.touched.CompareAndSwap(last, n) {
+	last := atomic.LoadInt64(&k.touched)
+	if last != 0 && n-last < interval || !atomic.CompareAndSwapInt64(&k.touched, last, n) {
 		return
 	}
 	m.lastUsed.mu.Lock()
@@ -161,6 +165,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		m.stop()
 		m.done.Wait()
 		err = m.Flush(ctx)
+		m.closeTelemetry()
 	})
 	return err
 }

@@ -55,12 +55,10 @@ type RateLimiter interface {
 }
 
 // keyState is the per-key, per-process state that must outlive cache
-// entries: the rate limiter and the time last-used was last recorded.
+// entries: the rate limiter of a key that has a rate limit.
 type keyState struct {
 	// tat is the GCRA theoretical arrival time, in Unix nanoseconds.
 	tat atomic.Int64
-	// touched is when the key's use was last queued for recording.
-	touched atomic.Int64
 }
 
 // allow takes one request from a limit of requests per window at now

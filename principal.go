@@ -206,10 +206,16 @@ func sameLimits(a, b Limits) bool {
 // [Manager.Verify] may be shared with other requests and must not be
 // modified; it is safe for concurrent reads.
 type Key struct {
+	// touched is when this copy's use was last queued for recording
+	// (Unix nanoseconds, read and written atomically). First, so that it
+	// is 64-bit aligned on 32-bit platforms too.
+	touched int64
 	store.Key
-	principal Principal
-	// state is the key's rate limiter and last-used bookkeeping, shared by
-	// every cached copy of the key in this process.
+	// grant is what the key resolves to, shared by the keys that resolve
+	// to the same (see grant.go); nil only in a zero Key.
+	grant *grant
+	// state is the key's rate limiter, shared by every cached copy of the
+	// key in this process; nil for a key without a rate limit.
 	state *keyState
 }
 
@@ -225,14 +231,7 @@ type Key struct {
 // known to no Manager, and a Manager never counts its uses.
 func NewKey(rec *store.Key, perms permission.Set, superAdmin bool) *Key {
 	r := rec.Clone()
-	return &Key{Key: *r, principal: Principal{
-		ID:          "key:" + r.ID.String(),
-		Permissions: slices.Clone(perms),
-		Workspace:   r.Workspace,
-		SuperAdmin:  superAdmin,
-		ExpiresAt:   r.ExpiresAt,
-		Limits:      limitsOf(r),
-	}}
+	return &Key{Key: *r, grant: &grant{perms: slices.Clone(perms), superAdmin: superAdmin}}
 }
 
 // Principal returns the key as a principal, to act on the [Manager] on its
@@ -252,31 +251,39 @@ func NewKey(rec *store.Key, perms permission.Set, superAdmin bool) *Key {
 // verify keys but change none ([DeniedOldSecret]): the holder of the new
 // secret cannot be locked out by the old one.
 func (k *Key) Principal() Principal {
-	return k.principal
+	return k.grant.principal(&k.Key)
 }
 
 // withUses returns a copy of k, for one request, with n uses left.
 func (k *Key) withUses(n int64) *Key {
-	c := *k
+	c := &Key{Key: k.Key, grant: k.grant, state: k.state}
 	c.RemainingUses = &n
-	c.principal.Limits.Uses = &n
-	return &c
+	if g := k.grant; g != nil && g.full != nil {
+		// A grant of its own holds the whole Principal, limits included.
+		full := *g.full
+		full.Limits.Uses = &n
+		c.grant = &grant{perms: g.perms, superAdmin: g.superAdmin, full: &full, managed: g.managed}
+	}
+	return c
 }
 
 // Permissions returns the key's effective permissions: its role's and its
 // scopes. The set must not be modified.
 func (k *Key) Permissions() permission.Set {
-	return k.principal.Permissions
+	if k.grant == nil {
+		return nil
+	}
+	return k.grant.perms
 }
 
 // SuperAdmin reports whether the key's role is a super-admin role.
 func (k *Key) SuperAdmin() bool {
-	return k.principal.SuperAdmin
+	return k.grant != nil && k.grant.superAdmin
 }
 
 // Allows reports whether the key holds p in workspace ("" for a resource
 // outside any workspace). A key bound to a workspace is allowed nothing
 // outside it. It allocates nothing.
 func (k *Key) Allows(p permission.Permission, workspace string) bool {
-	return k.principal.Allows(p, workspace)
+	return k.grant.allows(&k.Key, p, workspace)
 }

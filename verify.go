@@ -34,7 +34,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // compared in constant time. Revocation, expiry, the address, the rate
 // limit and the usage limit are checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
-	return m.verify(ctx, token, addr, nil)
+	return m.measuredVerify(ctx, token, addr, nil)
 }
 
 // verify is VerifyFrom, for a caller that sees only the keys for which
@@ -157,7 +157,7 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 	if err := validFilter("workspace", req.Workspace); err != nil {
 		return Verdict{}, err
 	}
-	k, err := m.verify(ctx, req.Token, req.Address, func(k *Key) bool {
+	k, err := m.measuredVerify(ctx, req.Token, req.Address, func(k *Key) bool {
 		if !by.Allows(m.verifyKeys, k.Workspace) {
 			return false
 		}
@@ -288,7 +288,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 				p.ExpiresAt = rec.PrevExpiresAt
 			}
 		}
-		e.key = &Key{Key: *rec, principal: p, state: m.states.get(rec.ID)}
+		e.key = m.newKey(rec, &p)
 		if m.cacheTTL > 0 {
 			m.cache.put(d, e, epoch)
 		}
@@ -359,7 +359,8 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 // allow takes one request of k under its rate limit, with the configured
 // RateLimiter or in this process. On refusal it returns the audit reason
 // and the error.
-func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (string, error) {
+func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (_ string, err error) {
+	defer func() { m.tel.rateDecision(ctx, err) }()
 	if m.limiter == nil {
 		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
 			return "rate_limited", &RateLimitError{RetryAfter: wait}

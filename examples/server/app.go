@@ -37,6 +37,7 @@ type app struct {
 	storage *storage
 	manager *keygate.Manager
 	handler http.Handler
+	metrics *metrics // nil without -metrics
 }
 
 // newApp opens the storage, builds the Manager and the routes, and
@@ -59,7 +60,7 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 		return nil, err
 	}
 	a.storage = st
-	a.manager, err = keygate.New(keygate.Config{
+	cfg := keygate.Config{
 		Store:            st.store,
 		Hasher:           hasher,
 		Prefix:           o.prefix,
@@ -67,7 +68,15 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 		ChangeFeed:       st.feed,
 		LastUsedInterval: o.lastUsed,
 		MaxLifetime:      o.maxLifetime,
-	})
+	}
+	if o.metrics {
+		if a.metrics, err = newMetrics(); err != nil {
+			st.close()
+			return nil, err
+		}
+		cfg.MeterProvider = a.metrics.provider
+	}
+	a.manager, err = keygate.New(cfg)
 	if err != nil {
 		st.close()
 		return nil, err
@@ -116,6 +125,9 @@ func (a *app) routes() (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	if a.metrics != nil {
+		mux.Handle("GET /metrics", a.metrics.handler)
+	}
 	// GitHub's secret scanning partner program posts the tokens of this
 	// service it finds in public code here: they are revoked at once.
 	scan, err := secretscan.New(secretscan.Config{
@@ -273,7 +285,7 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 func (a *app) close(ctx context.Context) error {
 	err := a.manager.Close(ctx)
 	a.storage.close()
-	return err
+	return errors.Join(err, a.metrics.close(ctx))
 }
 
 // writeJSON writes v as a JSON response.

@@ -31,6 +31,7 @@ type options struct {
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
+	metrics           bool
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -57,6 +58,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&o.readTimeout, "read-timeout", readTimeout, "how long a client may take to send a whole request, body included")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", writeTimeout, "how long a response may take, from the end of the request's headers")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", idleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.BoolVar(&o.metrics, "metrics", false, "serve keygate's OpenTelemetry metrics in the Prometheus format at GET /metrics, without authentication")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")
 		fs.PrintDefaults()

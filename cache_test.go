@@ -1,0 +1,259 @@
+package keygate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/permission"
+)
+
+// testDigest returns the digest of n.
+func testDigest(n uint64) digest {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], n)
+	return sha256.Sum256(b[:])
+}
+
+// TestCacheMatchesAMap drives a small cache with random puts, gets,
+// invalidations and clears, and checks it against a plain map: every
+// entry it returns is the latest put for its digest and was not
+// invalidated since, and it never holds more than its limit.
+func TestCacheMatchesAMap(t *testing.T) {
+	t.Parallel()
+	const limit = 200
+	c := newCache(limit)
+	ids := make([]uuid.UUID, 50)
+	keys := make([]*Key, len(ids))
+	for i := range ids {
+		ids[i] = uuid.New()
+		keys[i] = &Key{}
+		keys[i].ID = ids[i]
+	}
+	want := map[digest]*cacheEntry{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for step := range 50_000 {
+		d := testDigest(r.Uint64N(400))
+		switch op := r.IntN(100); {
+		case op < 50:
+			e := &cacheEntry{key: keys[r.IntN(len(keys))], expires: 1 << 62}
+			if r.IntN(5) == 0 {
+				e.key = nil
+			}
+			c.put(&d, e, c.epoch.Load())
+			if got, ok := c.get(&d, 0); ok {
+				if got != e {
+					t.Fatalf("step %d: get after put returned another entry", step)
+				}
+				want[d] = e
+			} else {
+				delete(want, d) // full: the cache may decline
+			}
+		case op < 95:
+			got, ok := c.get(&d, 0)
+			if ok && want[d] != got {
+				t.Fatalf("step %d: get returned an entry that is not the latest put", step)
+			}
+		case op < 99:
+			id := ids[r.IntN(len(ids))]
+			c.invalidate(id)
+			for d, e := range want {
+				if e.key != nil && e.key.ID == id {
+					delete(want, d)
+				}
+			}
+			for d, e := range want {
+				if e.key != nil && e.key.ID == id {
+					if _, ok := c.get(&d, 0); ok {
+						t.Fatalf("step %d: invalidated entry still found", step)
+					}
+				}
+			}
+		default:
+			c.clear()
+			clear(want)
+		}
+		if n := c.len(); n > limit {
+			t.Fatalf("step %d: %d entries, limit %d", step, n, limit)
+		}
+		// Evictions may have dropped entries of want; those still in the
+		// cache must be the ones put.
+		for d := range want {
+			if _, ok := c.get(&d, 0); !ok {
+				delete(want, d)
+			}
+		}
+	}
+	// The id index holds exactly the cached entries with a key.
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		for _, e := range s.byID {
+			for ; e != nil; e = e.sameKey {
+				if _, ok := s.table.Load().slotOf(e); !ok {
+					t.Fatal("id index holds an entry that is not in the table")
+				}
+				n++
+			}
+		}
+	}
+	keyed := 0
+	for _, e := range want {
+		if e.key != nil {
+			keyed++
+		}
+	}
+	if n != keyed {
+		t.Errorf("id index holds %d entries, cache %d with a key", n, keyed)
+	}
+}
+
+// TestCacheConcurrentReadersNeverSeeInvalidated runs readers against
+// writers that fill, evict and invalidate: once invalidate(id) returns, no
+// lookup that starts afterwards finds an entry of id put before it.
+func TestCacheConcurrentReadersNeverSeeInvalidated(t *testing.T) {
+	t.Parallel()
+	c := newCache(64)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	// Background churn: fills and evictions in every shard.
+	wg.Go(func() {
+		for i := uint64(0); ctx.Err() == nil; i++ {
+			d := testDigest(1000 + i%500)
+			k := &Key{}
+			k.ID = uuid.New()
+			c.put(&d, &cacheEntry{key: k, expires: 1 << 62}, c.epoch.Load())
+		}
+	})
+	for g := range 2 {
+		wg.Go(func() {
+			for i := uint64(0); ctx.Err() == nil; i++ {
+				d := testDigest(uint64(g)<<32 | i%8)
+				k := &Key{}
+				k.ID = uuid.New()
+				c.put(&d, &cacheEntry{key: k, expires: 1 << 62}, c.epoch.Load())
+				c.invalidate(k.ID)
+				if e, ok := c.get(&d, 0); ok && e.key == k {
+					t.Error("an entry was found after its invalidation returned")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestSamePrincipalComparesEveryField guards the compact Key: a key shares
+// its grant only when its Principal is what its record says, which
+// samePrincipal decides by comparing every field of Principal.
+func TestSamePrincipalComparesEveryField(t *testing.T) {
+	t.Parallel()
+	if n := reflect.TypeFor[Principal]().NumField(); n != 9 {
+		t.Fatalf("Principal has %d fields; make samePrincipal compare every one and update this test", n)
+	}
+	uses := int64(3)
+	base := Principal{ID: "key:1", Permissions: permission.Set{permission.MustParse("a:b")}, Workspace: "w",
+		ExpiresAt: time.Unix(100, 0), Limits: Limits{Uses: &uses}}
+	for name, edit := range map[string]func(*Principal){
+		"ID":          func(p *Principal) { p.ID = "key:2" },
+		"Permissions": func(p *Principal) { p.Permissions = permission.Set{permission.MustParse("a:c")} },
+		"Workspace":   func(p *Principal) { p.Workspace = "v" },
+		"SuperAdmin":  func(p *Principal) { p.SuperAdmin = true },
+		"ExpiresAt":   func(p *Principal) { p.ExpiresAt = time.Unix(99, 0) },
+		"Limits":      func(p *Principal) { p.Limits = Limits{} },
+		"keyID":       func(p *Principal) { p.keyID = uuid.New() },
+		"keyHash":     func(p *Principal) { p.keyHash = []byte("other") },
+		"oldSecret":   func(p *Principal) { p.oldSecret = true },
+	} {
+		q := base
+		edit(&q)
+		if samePrincipal(&base, &q) {
+			t.Errorf("samePrincipal ignores a different %s", name)
+		}
+	}
+	q := base
+	if !samePrincipal(&base, &q) {
+		t.Error("samePrincipal(p, copy of p) = false")
+	}
+}
+
+// TestVerifiedKeyPrincipal checks that a verified key's Principal is the
+// one its record resolves to, for a plain key (shared grant) and for the
+// old secret of a grace period (whose expiry is the grace end).
+func TestVerifiedKeyPrincipal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.create(t, CreateRequest{Workspace: "tiger", Role: "editor", Scopes: []string{"billing:write"}})
+	b := f.create(t, CreateRequest{Workspace: "lion", Role: "editor", Scopes: []string{"billing:write"}})
+	ka, err := f.m.Verify(ctx, a.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := f.m.Verify(ctx, b.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := f.m.principalOf(&ka.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.keyID, want.keyHash = ka.ID, ka.Hash
+	if got := ka.Principal(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Principal() = %+v, want %+v", got, want)
+	}
+	if ka.grant != kb.grant {
+		t.Error("two keys of the same role and scopes do not share their grant")
+	}
+	old := a.Token.Reveal()
+	if _, err := f.m.Regenerate(ctx, System(), a.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(30), GracePeriod: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	kold, err := f.m.Verify(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kold.Principal().ExpiresAt, kold.PrevExpiresAt; !got.Equal(want) {
+		t.Errorf("old secret's principal expires %v, want the grace end %v", got, want)
+	}
+	if kold.grant == ka.grant {
+		t.Error("the old secret's key shares a grant")
+	}
+	if p := kold.Principal(); !p.oldSecret || !bytes.Equal(p.keyHash, kold.PrevHash) {
+		t.Errorf("old secret's principal: oldSecret %v, hash of the old secret %v", p.oldSecret, bytes.Equal(p.keyHash, kold.PrevHash))
+	}
+	// An old secret whose grace ends with the key's new expiry has the
+	// key's own expiry, and must still be told apart from the new secret.
+	old = f.create(t, CreateRequest{Workspace: "tiger", Role: "editor"}).Token.Reveal()
+	kc, err := f.m.Verify(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Regenerate(ctx, System(), kc.ID, RegenerateRequest{Expiry: ExpireAfter(time.Hour), GracePeriod: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	kold, err = f.m.Verify(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kold.PrevExpiresAt.Equal(kold.ExpiresAt) {
+		t.Fatalf("grace end %v, key expiry %v: want them equal for this case", kold.PrevExpiresAt, kold.ExpiresAt)
+	}
+	if p := kold.Principal(); !p.oldSecret {
+		t.Error("the old secret, expiring with the key, acts as the new secret")
+	}
+	var denied *DeniedError
+	if _, err := f.m.Create(ctx, kold.Principal(), CreateRequest{Name: "child", Workspace: "tiger", Role: "viewer"}); !errors.As(err, &denied) || denied.Reason != DeniedOldSecret {
+		t.Errorf("the old secret creating a key: %v, want a DeniedError for the old secret", err)
+	}
+}

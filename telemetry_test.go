@@ -1,0 +1,408 @@
+package keygate
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// telemetryFixture is a fixture whose Manager reports to an in-memory
+// metric reader and span recorder.
+type telemetryFixture struct {
+	*fixture
+	reader *sdkmetric.ManualReader
+	spans  *tracetest.SpanRecorder
+}
+
+func newTelemetryFixture(t *testing.T, edit ...func(*Config)) *telemetryFixture {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	})
+	f := newFixture(t, append([]func(*Config){func(c *Config) {
+		c.MeterProvider = mp
+		c.TracerProvider = tp
+	}}, edit...)...)
+	return &telemetryFixture{fixture: f, reader: reader, spans: spans}
+}
+
+// collect returns the metrics of the Manager's scope, by instrument name.
+func (f *telemetryFixture) collect(t *testing.T) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != ScopeName {
+			t.Errorf("scope %q, want %q", sm.Scope.Name, ScopeName)
+		}
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+// sumOf returns the value of the counter point whose attributes include
+// key=value.
+func sumOf(t *testing.T, m metricdata.Metrics, key attribute.Key, value string) int64 {
+	t.Helper()
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("%s is %T, not a Sum[int64]", m.Name, m.Data)
+	}
+	var n int64
+	for _, p := range sum.DataPoints {
+		if v, ok := p.Attributes.Value(key); ok && v.AsString() == value {
+			n += p.Value
+		}
+	}
+	return n
+}
+
+// TestTelemetry drives every flow of a Manager with a provider installed
+// and checks each instrument and span, and that no attribute, span name,
+// status or event anywhere holds a token, a hash or a pepper.
+func TestTelemetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := &chanFeed{ids: make(chan uuid.UUID, 1)}
+	f := newTelemetryFixture(t, func(c *Config) { c.ChangeFeed = feed; c.LastUsedInterval = time.Hour })
+	var secrets []string
+	addSecret := func(b []byte) {
+		secrets = append(secrets, string(b), hex.EncodeToString(b), base64.StdEncoding.EncodeToString(b),
+			base64.RawURLEncoding.EncodeToString(b), fmt.Sprintf("%v", b), fmt.Sprintf("%x", b))
+	}
+	for _, id := range f.cfg.Hasher.PepperIDs() {
+		// The test hasher's pepper is its id repeated (testHasher).
+		addSecret(bytes.Repeat([]byte(id), 32))
+	}
+	create := func(req CreateRequest) *Created {
+		c := f.create(t, req)
+		tok := c.Token.Reveal()
+		secrets = append(secrets, tok)
+		addSecret(c.Key.Hash)
+		d := digestOf(tok)
+		addSecret(d[:])
+		return c
+	}
+
+	valid := create(CreateRequest{Workspace: "tiger", Role: "editor"})
+	for range 3 {
+		if _, err := f.m.Verify(ctx, valid.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.m.Verify(ctx, valid.Token.Reveal()[:20]); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
+	}
+	unknown, _ := f.m.format.Generate()
+	secrets = append(secrets, unknown.Reveal())
+	for range 2 {
+		if _, err := f.m.Verify(ctx, unknown.Reveal()); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("unknown: %v", err)
+		}
+	}
+	expiring := create(CreateRequest{Expiry: ExpireAfter(time.Hour)})
+	revoked := create(CreateRequest{})
+	if _, err := f.m.Revoke(ctx, System(), revoked.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	zero := int64(0)
+	exhausted := create(CreateRequest{Limits: Limits{Uses: &zero}})
+	limited := create(CreateRequest{Limits: Limits{Rate: RateLimit{Requests: 1, Window: time.Hour}}})
+	fenced := create(CreateRequest{Limits: Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	down := create(CreateRequest{})
+	f.clock.Advance(2 * time.Hour)
+	for _, c := range []struct {
+		tok  string
+		want error
+	}{
+		{expiring.Token.Reveal(), ErrExpired},
+		{revoked.Token.Reveal(), ErrRevoked},
+		{exhausted.Token.Reveal(), ErrUsageExhausted},
+		{limited.Token.Reveal(), nil},
+		{limited.Token.Reveal(), ErrRateLimited},
+		{fenced.Token.Reveal(), ErrAddressDenied},
+	} {
+		if _, err := f.m.Verify(ctx, c.tok); c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Fatalf("Verify: %v, want %v", err, c.want)
+		}
+	}
+	f.store.fail.Store(true)
+	if _, err := f.m.Verify(ctx, down.Token.Reveal()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("store down: %v", err)
+	}
+	if _, err := f.m.Get(ctx, System(), down.Key.ID); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Get, store down: %v", err)
+	}
+	f.store.fail.Store(false)
+
+	// Management: every operation, a refused one included.
+	updated, err := f.m.Update(ctx, System(), valid.Key.ID, UpdateRequest{Name: new("renamed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regen, err := f.m.Regenerate(ctx, System(), updated.ID, RegenerateRequest{Expiry: ExpireAfterDays(1), GracePeriod: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, regen.Token.Reveal())
+	addSecret(regen.Key.Hash)
+	if _, err := f.m.Get(ctx, System(), updated.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.List(ctx, System(), ListRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Get(ctx, Principal{ID: "user:nobody"}, updated.ID); err == nil {
+		t.Fatal("Get by nobody succeeded")
+	}
+	if err := f.m.Delete(ctx, System(), down.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.m.Health(ctx) // the store's health is asked even if the feed is not yet up
+
+	ms := f.collect(t)
+	verifications := ms["keygate.verifications"]
+	for outcome, want := range map[string]int64{
+		"valid": 4, "malformed": 1, "invalid": 2, "expired": 1, "revoked": 1,
+		"usage_exhausted": 1, "rate_limited": 1, "address_denied": 1, "unavailable": 1,
+	} {
+		if got := sumOf(t, verifications, attrOutcome, outcome); got != want {
+			t.Errorf("verifications{outcome=%s} = %d, want %d", outcome, got, want)
+		}
+	}
+	if h, ok := ms["keygate.verification.duration"].Data.(metricdata.Histogram[float64]); !ok || len(h.DataPoints) == 0 {
+		t.Error("no verification duration recorded")
+	}
+	if got := sumOf(t, ms["keygate.cache.hits"], attrCache, "key"); got < 3 {
+		t.Errorf("key cache hits = %d, want at least 3", got)
+	}
+	if got := sumOf(t, ms["keygate.cache.hits"], attrCache, "unknown"); got != 1 {
+		t.Errorf("unknown-token cache hits = %d, want 1", got)
+	}
+	if got := sumOf(t, ms["keygate.cache.misses"], attrCache, "key"); got == 0 {
+		t.Error("no key cache miss counted")
+	}
+	if g, ok := ms["keygate.cache.size"].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 2 {
+		t.Errorf("cache size: %+v, want a point per cache", ms["keygate.cache.size"].Data)
+	}
+	if got := sumOf(t, ms["keygate.rate_limit.decisions"], attrDecision, "allowed"); got != 1 {
+		t.Errorf("rate-limit decisions allowed = %d, want 1", got)
+	}
+	if got := sumOf(t, ms["keygate.rate_limit.decisions"], attrDecision, "refused"); got != 1 {
+		t.Errorf("rate-limit decisions refused = %d, want 1", got)
+	}
+	if got := sumOf(t, ms["keygate.store.errors"], attrStoreOp, "get_by_hash"); got != 1 {
+		t.Errorf("store errors of get_by_hash = %d, want 1", got)
+	}
+	if got := sumOf(t, ms["keygate.store.errors"], attrErrorType, "_OTHER"); got != 2 {
+		t.Errorf("store errors of type _OTHER = %d, want 2", got)
+	}
+	durations, ok := ms["keygate.store.operation.duration"].Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatal("no store duration histogram")
+	}
+	ops := map[string]bool{}
+	for _, p := range durations.DataPoints {
+		v, _ := p.Attributes.Value(attrStoreOp)
+		ops[v.AsString()] = true
+	}
+	for _, op := range []string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health"} {
+		if !ops[op] {
+			t.Errorf("no store duration recorded for %s", op)
+		}
+	}
+	if g, ok := ms["keygate.change_feed.up"].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 1 {
+		t.Errorf("change feed state: %+v", ms["keygate.change_feed.up"].Data)
+	}
+
+	names := map[string]bool{}
+	for _, s := range f.spans.Ended() {
+		names[s.Name()] = true
+	}
+	for _, n := range []string{"keygate.Manager.Create", "keygate.Manager.Get", "keygate.Manager.List", "keygate.Manager.Update",
+		"keygate.Manager.Regenerate", "keygate.Manager.Revoke", "keygate.Manager.Delete",
+		"keygate.store.get_by_hash", "keygate.store.create", "keygate.store.update", "keygate.store.consume_use"} {
+		if !names[n] {
+			t.Errorf("no span %q", n)
+		}
+	}
+
+	// Nothing anywhere holds a secret.
+	check := func(where, s string) {
+		for _, secret := range secrets {
+			if len(secret) >= 8 && strings.Contains(s, secret) {
+				t.Errorf("%s holds a secret: %q", where, s)
+			}
+		}
+	}
+	checkAttrs := func(where string, kvs []attribute.KeyValue) {
+		for _, kv := range kvs {
+			check(where+" "+string(kv.Key), kv.Value.String())
+		}
+	}
+	for _, s := range f.spans.Ended() {
+		check("span name", s.Name())
+		check("span status", s.Status().Description)
+		checkAttrs("span "+s.Name(), s.Attributes())
+		for _, e := range s.Events() {
+			check("span event", e.Name)
+			checkAttrs("span event "+e.Name, e.Attributes)
+		}
+	}
+	for name, m := range ms {
+		var sets []attribute.Set
+		switch d := m.Data.(type) {
+		case metricdata.Sum[int64]:
+			for _, p := range d.DataPoints {
+				sets = append(sets, p.Attributes)
+			}
+		case metricdata.Gauge[int64]:
+			for _, p := range d.DataPoints {
+				sets = append(sets, p.Attributes)
+			}
+		case metricdata.Histogram[float64]:
+			for _, p := range d.DataPoints {
+				sets = append(sets, p.Attributes)
+			}
+		default:
+			t.Errorf("%s: unexpected %T", name, m.Data)
+		}
+		for _, s := range sets {
+			checkAttrs("metric "+name, s.ToSlice())
+		}
+	}
+	if len(secrets) < 20 {
+		t.Fatalf("only %d secrets checked", len(secrets))
+	}
+}
+
+// TestTelemetryFeedDown checks the change feed's gauge: 0 while the feed
+// is down.
+func TestTelemetryFeedDown(t *testing.T) {
+	t.Parallel()
+	f := newTelemetryFixture(t, func(c *Config) { c.ChangeFeed = brokenFeed{} })
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		g := f.collect(t)["keygate.change_feed.up"].Data.(metricdata.Gauge[int64])
+		if len(g.DataPoints) == 1 && g.DataPoints[0].Value == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("change feed gauge %+v, want 0 for a failing feed", g.DataPoints)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type brokenFeed struct{}
+
+func (brokenFeed) Watch(context.Context, func(uuid.UUID)) error {
+	return errors.New("feed down")
+}
+
+// BenchmarkVerifyTelemetry is BenchmarkVerifyAuthorize's cached case with
+// the telemetry off (the global providers, which record nothing until an
+// application installs its own) and on (the SDK's MeterProvider with a
+// manual reader, and a TracerProvider).
+func BenchmarkVerifyTelemetry(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"off", func(*Config) {}},
+		{"sdk", func(c *Config) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider()
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			c.MeterProvider, c.TracerProvider = mp, tp
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m, tok := benchKey(b, c.edit)
+			b.ReportAllocs()
+			for b.Loop() {
+				k, err := m.Verify(ctx, tok)
+				if err != nil || m.Authorize(k, p, "tiger") != nil {
+					b.Fatal("denied")
+				}
+			}
+		})
+		b.Run(c.name+"-parallel", func(b *testing.B) {
+			m, tok := benchKey(b, c.edit)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k, err := m.Verify(ctx, tok)
+					if err != nil || m.Authorize(k, p, "tiger") != nil {
+						b.Error("denied")
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkTelemetryOverhead measures what the telemetry adds to a cached
+// Verify + Authorize while no provider records (the global providers, as
+// in an application that installs none): "with" is Verify; "without" is
+// the same verification with the instruments bypassed, on a Manager whose
+// caches count nothing and through verify, which Verify wraps with the
+// verification counter and histogram.
+func BenchmarkTelemetryOverhead(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	b.Run("with", func(b *testing.B) {
+		m, tok := benchKey(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			k, err := m.Verify(ctx, tok)
+			if err != nil || m.Authorize(k, p, "tiger") != nil {
+				b.Fatal("denied")
+			}
+		}
+	})
+	b.Run("without", func(b *testing.B) {
+		m, tok := benchKey(b)
+		m.cache.tel, m.unknown.tel = nil, nil
+		b.ReportAllocs()
+		for b.Loop() {
+			k, err := m.verify(ctx, tok, netip.Addr{}, nil)
+			if err != nil || m.Authorize(k, p, "tiger") != nil {
+				b.Fatal("denied")
+			}
+		}
+	})
+}
