@@ -19,9 +19,12 @@ const maxRun = 15
 // no run of more than 15 ASCII letters and digits (so no token, nor a
 // fragment of one worth having, whatever its prefix).
 func Safe(s string) bool {
-	if len(s) > MaxQuoted {
-		return false
-	}
+	return len(s) <= MaxQuoted && shortRuns(s)
+}
+
+// shortRuns reports whether s has no run of more than maxRun ASCII
+// letters and digits.
+func shortRuns(s string) bool {
 	run := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -36,11 +39,15 @@ func Safe(s string) bool {
 	return true
 }
 
-// Quote returns s quoted (strconv.Quote) when it is Safe, and otherwise a
-// placeholder that says only how long it is, such as "(a 52-byte value)".
+// Quote returns s quoted (strconv.Quote) when it is Safe and its quoted
+// form holds no long run either (an escape such as \xa3 adds letters and
+// digits), and otherwise a placeholder that says only how long it is, such
+// as "(a 52-byte value)".
 func Quote(s string) string {
 	if Safe(s) {
-		return strconv.Quote(s)
+		if q := strconv.Quote(s); shortRuns(q) {
+			return q
+		}
 	}
 	return "(a " + strconv.Itoa(len(s)) + "-byte value)"
 }
