@@ -257,3 +257,29 @@ func TestVerifiedKeyPrincipal(t *testing.T) {
 		t.Errorf("the old secret creating a key: %v, want a DeniedError for the old secret", err)
 	}
 }
+
+// TestUsageLimitedKeyTouchedOncePerInterval: a usage-limited key's request
+// gets a copy of the cached key, yet its last use is queued once per
+// interval, as for any other key, not on every request.
+func TestUsageLimitedKeyTouchedOncePerInterval(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.LastUsedInterval = time.Hour })
+	uses := int64(10)
+	c := f.create(t, CreateRequest{Workspace: "tiger", Role: "viewer", Limits: Limits{Uses: &uses}})
+	ctx := context.Background()
+	pending := func() int {
+		f.m.lastUsed.mu.Lock()
+		defer f.m.lastUsed.mu.Unlock()
+		n := len(f.m.lastUsed.pending)
+		clear(f.m.lastUsed.pending)
+		return n
+	}
+	for i, want := range []int{1, 0, 0} {
+		if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+		if got := pending(); got != want {
+			t.Errorf("request %d: %d last uses queued, want %d", i+1, got, want)
+		}
+	}
+}

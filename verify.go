@@ -106,7 +106,7 @@ type Verdict struct {
 	Key *Key
 	// Err is nil for a valid token, or what [Manager.VerifyFrom] would
 	// return for it (matching ErrMalformed, ErrInvalid, ErrExpired,
-	// ErrRevoked, ErrUsageExhausted, ErrRateLimited as a
+	// ErrRevoked, ErrDisabled, ErrUsageExhausted, ErrRateLimited as a
 	// [*RateLimitError], ErrAddressDenied), or ErrForbidden when the key
 	// lacks the permission asked about.
 	Err error
@@ -352,7 +352,9 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		// principal taken from it bounds the keys it creates by that.
 		k = k.withUses(left)
 	}
-	m.touch(k, now)
+	// The cached key, not this request's copy, holds when its last use
+	// was queued.
+	m.touch(e.key, now)
 	return k, "", nil
 }
 
