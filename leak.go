@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -86,12 +85,12 @@ func (m *Manager) HandleLeak(ctx context.Context, l Leak, revoke bool) (LeakOutc
 	if err != nil {
 		return LeakNotOurs, nil
 	}
-	rec, viaPrev, err := m.find(ctx, tok)
+	rec, _, viaPrev, err := m.findToken(ctx, tok)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return LeakUnknown, nil
 	case err != nil:
-		return LeakUnknown, fmt.Errorf("keygate: handle leak: %w: %w", ErrUnavailable, err)
+		return LeakUnknown, fmt.Errorf("keygate: handle leak: %w", err)
+	case rec == nil:
+		return LeakUnknown, nil
 	}
 	now := m.clock()
 	actor := Principal{ID: "scanner:" + l.Reporter, SuperAdmin: true}
@@ -139,29 +138,4 @@ func location(l Leak) string {
 		return l.URL
 	}
 	return l.Source
-}
-
-// find returns the record of tok, looked up under every pepper, and
-// whether tok is its previous secret. It changes nothing.
-func (m *Manager) find(ctx context.Context, tok apikey.Token) (*store.Key, bool, error) {
-	for _, pepperID := range m.hasher.PepperIDs() {
-		hash, err := m.hasher.HashWith(pepperID, tok)
-		if err != nil {
-			return nil, false, err
-		}
-		rec, err := m.store.GetByHash(ctx, hash)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		switch {
-		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
-			return rec, false, nil
-		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-			return rec, true, nil
-		}
-	}
-	return nil, false, store.ErrNotFound
 }

@@ -65,36 +65,55 @@ func (s *rehashingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key
 func TestPepperRotationRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	old := newFixture(t) // hashes under p1
-	c := old.create(t, CreateRequest{})
-	tok, err := old.m.format.Parse(c.Token.Reveal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rotated := testHasher(t, "p2", "p1")
-	oldHash, _ := old.cfg.Hasher.Hash(tok)
-	rs := &rehashingStore{countingStore: old.store, oldHash: oldHash, rehash: func() {
-		rec, err := old.store.Get(ctx, c.Key.ID)
+	// race returns a Manager on the current pepper p2 whose store holds
+	// c's key under p1, and re-hashes it to p2 (as another instance
+	// would) just as the Manager looks under p1.
+	race := func(t *testing.T) (*Manager, *Created) {
+		old := newFixture(t) // hashes under p1
+		c := old.create(t, CreateRequest{})
+		tok, err := old.m.format.Parse(c.Token.Reveal())
 		if err != nil {
-			t.Error(err)
-			return
+			t.Fatal(err)
 		}
-		rec.Hash, rec.PepperID = rotated.Hash(tok)
-		if err := old.store.Update(ctx, rec); err != nil {
-			t.Error(err)
+		rotated := testHasher(t, "p2", "p1")
+		oldHash, _ := old.cfg.Hasher.Hash(tok)
+		rs := &rehashingStore{countingStore: old.store, oldHash: oldHash, rehash: func() {
+			rec, err := old.store.Get(ctx, c.Key.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rec.Hash, rec.PepperID = rotated.Hash(tok)
+			if err := old.store.Update(ctx, rec); err != nil {
+				t.Error(err)
+			}
+		}}
+		b, err := New(Config{Store: rs, Hasher: rotated, Auditor: &recorder{}, Now: old.clock.Now, LastUsedInterval: -1})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}}
-	b, err := New(Config{Store: rs, Hasher: rotated, Auditor: &recorder{}, Now: old.clock.Now, LastUsedInterval: -1})
-	if err != nil {
-		t.Fatal(err)
+		t.Cleanup(func() { b.Close(ctx) })
+		return b, c
 	}
-	t.Cleanup(func() { b.Close(ctx) })
-	if _, err := b.Verify(ctx, c.Token.Reveal()); err != nil {
-		t.Fatalf("a key re-hashed during the lookup: %v", err)
-	}
-	if _, err := b.Verify(ctx, c.Token.Reveal()); err != nil {
-		t.Fatalf("again (from the cache): %v", err)
-	}
+	t.Run("verify", func(t *testing.T) {
+		b, c := race(t)
+		if _, err := b.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatalf("a key re-hashed during the lookup: %v", err)
+		}
+		if _, err := b.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatalf("again (from the cache): %v", err)
+		}
+	})
+	t.Run("leak", func(t *testing.T) {
+		b, c := race(t)
+		o, err := b.HandleLeak(ctx, Leak{Token: c.Token.Reveal(), Reporter: "github"}, true)
+		if err != nil || o != LeakRevoked {
+			t.Fatalf("a leaked key re-hashed during the lookup: %v, %v; want revoked", o, err)
+		}
+		if _, err := b.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("the leaked key after the report: %v, want ErrRevoked", err)
+		}
+	})
 }
 
 // TestKeptPrincipalLosesPowerWithItsKey (finding 5): a principal taken

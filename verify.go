@@ -236,11 +236,11 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 	return f.e, f.err
 }
 
-// load finds the key of tok in the store and caches the result, a miss
-// included (in the separate negative cache, so unknown tokens never evict
-// known keys). Only store failures are errors here.
-func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
-	epoch := m.cache.epoch.Load()
+// findToken looks tok up in the store under every pepper, and returns its
+// record (nil when no key has it), the pepper it was found under, and
+// whether tok is the record's previous secret. It changes nothing; only a
+// store failure is an error ([ErrUnavailable]).
+func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
 	if len(ids) > 1 {
 		// Another instance may re-hash the key from an older pepper to the
@@ -252,24 +252,37 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	for _, pepperID := range ids {
 		hash, err := m.hasher.HashWith(pepperID, tok)
 		if err != nil {
-			return nil, fmt.Errorf("keygate: hash token: %w", err)
+			return nil, "", false, fmt.Errorf("keygate: hash token: %w", err)
 		}
 		rec, err := m.store.GetByHash(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
+			return nil, "", false, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
 		}
-		e := &cacheEntry{expires: now.Add(m.cacheTTL).UnixNano()}
 		switch {
 		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
+			return rec, pepperID, false, nil
 		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-			e.viaPrev = true
-		default:
-			continue
+			return rec, pepperID, true, nil
 		}
-		if pepperID != ids[0] && !e.viaPrev {
+	}
+	return nil, "", false, nil
+}
+
+// load finds the key of tok in the store and caches the result, a miss
+// included (in the separate negative cache, so unknown tokens never evict
+// known keys). Only store failures are errors here.
+func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
+	epoch := m.cache.epoch.Load()
+	rec, pepperID, viaPrev, err := m.findToken(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		e := &cacheEntry{expires: now.Add(m.cacheTTL).UnixNano(), viaPrev: viaPrev}
+		if pepperID != m.hasher.PepperIDs()[0] && !e.viaPrev {
 			m.rehash(ctx, rec, tok)
 		}
 		p, err := m.principalOf(rec)
