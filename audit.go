@@ -21,6 +21,9 @@ const (
 	EventDeleted     EventType = "key.deleted"
 	EventDisabled    EventType = "key.disabled"
 	EventEnabled     EventType = "key.enabled"
+	// EventImported: a key was brought from another system by
+	// Manager.Import.
+	EventImported EventType = "key.imported"
 	// EventExpiringSoon: the key expires within Config.ExpiryNotice;
 	// sent once per key and expiry, across every instance.
 	EventExpiringSoon       EventType = "key.expiring_soon"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -95,4 +96,48 @@ func ExampleConfig_maxLifetime() {
 	// Output:
 	// true
 	// <nil>
+}
+
+// Keys of another system are imported without reissuing them: by their
+// plaintext, or by the SHA-256 that system kept. Their holders keep
+// their tokens; a batch sent twice imports nothing twice.
+func ExampleManager_Import() {
+	ctx := context.Background()
+	hasher, _ := apikey.NewHasher(apikey.Pepper{ID: "2026-11", Key: []byte("an example pepper of at least 32 bytes")})
+	m, _ := keygate.New(keygate.Config{
+		Store:  memory.New(),
+		Hasher: hasher,
+		// The other system's tokens start with "sk_live_".
+		ImportedTokens: func(t string) bool { return strings.HasPrefix(t, "sk_live_") },
+		ImportedSHA256: true,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	defer m.Close(ctx)
+
+	legacy, _ := apikey.ParseImported("sk_live_51HxYzAbCdEfGhIjKlMnOp")
+	rows := []keygate.ImportRequest{
+		{CreateRequest: keygate.CreateRequest{Name: "billing-export", Scopes: []string{"billing:read"}, Expiry: keygate.ExpireAfterDays(90)},
+			Token: legacy},
+		{CreateRequest: keygate.CreateRequest{Name: "reports", Scopes: []string{"reports:read"}, Expiry: keygate.NeverExpire()},
+			// sha256("sk_live_reportsOnlyKeptTheHash")
+			SHA256: "a4e607ae2311b31f805a1d915b556320a18ccdf211fa9da76192604d5eedb1f8", Hint: "sk_live_repo"},
+	}
+	for _, run := range []string{"first", "again"} {
+		results, _ := m.Import(ctx, keygate.System(), rows)
+		for _, r := range results {
+			fmt.Println(run, r.Key.Name, r.Status)
+		}
+	}
+	k, err := m.Verify(ctx, legacy.Reveal())
+	fmt.Println(k.Name, err)
+	// Verified by its SHA-256, then re-hashed under the pepper.
+	k, err = m.Verify(ctx, "sk_live_reportsOnlyKeptTheHash")
+	fmt.Println(k.Name, k.PepperID, err)
+	// Output:
+	// first billing-export imported
+	// first reports imported
+	// again billing-export duplicate
+	// again reports duplicate
+	// billing-export <nil>
+	// reports 2026-11 <nil>
 }

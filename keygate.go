@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,25 @@ type Config struct {
 	// every instance sharing a Redis; see [RateLimiter]. Default: an exact
 	// limiter per process.
 	RateLimiter RateLimiter
+	// ImportedTokens, when set, lets keys imported from another system
+	// with [Manager.Import] by their plaintext verify: it reports whether
+	// a token that is not of this Manager's format may be one of them, for
+	// example strings.HasPrefix(token, "sk_live_"). Such a token carries
+	// no checksum, so nothing but a store lookup tells a real one from
+	// garbage: keep the predicate as narrow as the other system's format
+	// allows, since every token it accepts that is not cached is looked up
+	// (unknown ones are then remembered for NegativeCacheTTL). Tokens it
+	// accepts must also pass [apikey.ParseImported]. Default nil: only
+	// this Manager's own tokens verify, and Import refuses others.
+	ImportedTokens func(token string) bool
+	// ImportedSHA256 makes the Manager also look tokens up by their plain
+	// SHA-256, so that keys imported by their SHA-256 digest alone
+	// (ImportRequest.SHA256) verify; each is re-hashed under the current
+	// pepper on its first use, after which it is looked up like any
+	// other. It costs one more store lookup for a token that matches no
+	// key (before the negative cache remembers it), none for a known or
+	// cached one. Default false: Import refuses SHA-256 rows.
+	ImportedSHA256 bool
 	// LastUsedInterval is how often last-used times are written to the
 	// store, in one batch: at most one write per key per interval,
 	// whatever the request rate. Default 1m; negative disables recording.
@@ -140,6 +160,8 @@ type Manager struct {
 	exercises   exercises
 	limiter     RateLimiter
 	maxLifetime time.Duration
+	imported    func(string) bool // nil: imported plaintext tokens are refused
+	importedSHA bool              // look tokens up by their plain SHA-256 too
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -210,6 +232,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
 	m.maxLifetime = cfg.MaxLifetime
+	m.imported = cfg.ImportedTokens
+	// A Manager hashing with apikey.NewSHA256Hasher already looks up SHA-256.
+	m.importedSHA = cfg.ImportedSHA256 && !slices.Contains(cfg.Hasher.PepperIDs(), apikey.SHA256PepperID)
 	// The background work starts last: New returns no error after it.
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())
@@ -409,7 +434,33 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	now := m.clock()
+	rec, err := m.newRecord(&by, &req, m.clock())
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: new key id: %w", err)
+	}
+	rec.ID = id
+	tok, err := m.format.Generate()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: generate token: %w", err)
+	}
+	rec.Hash, rec.PepperID = m.hasher.Hash(tok)
+	rec.Hint = tok.Hint()
+	if err := m.store.Create(ctx, rec); err != nil {
+		return nil, m.storeError("create key", err)
+	}
+	m.audit(ctx, EventCreated, rec, by.ID, "")
+	return &Created{Token: tok, Key: rec.Clone()}, nil
+}
+
+// newRecord validates req and returns the record of a new key made from
+// it at now, without id or hash, if by may create it: by must hold
+// apikey:manage in its workspace and every permission the key would hold,
+// and may not give it a longer life or looser limits than its own.
+func (m *Manager) newRecord(by *Principal, req *CreateRequest, now time.Time) (*store.Key, error) {
 	rec := &store.Key{
 		Name:        req.Name,
 		Description: req.Description,
@@ -441,22 +492,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 		return nil, d
 	}
 	m.exercised(by.keyID, m.manageKeys, rec.Workspace)
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("keygate: new key id: %w", err)
-	}
-	rec.ID = id
-	tok, err := m.format.Generate()
-	if err != nil {
-		return nil, fmt.Errorf("keygate: generate token: %w", err)
-	}
-	rec.Hash, rec.PepperID = m.hasher.Hash(tok)
-	rec.Hint = tok.Hint()
-	if err := m.store.Create(ctx, rec); err != nil {
-		return nil, m.storeError("create key", err)
-	}
-	m.audit(ctx, EventCreated, rec, by.ID, "")
-	return &Created{Token: tok, Key: rec.Clone()}, nil
+	return rec, nil
 }
 
 // Get returns the key with the given id, if by holds apikey:view in its

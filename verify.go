@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,14 +57,23 @@ func (m *Manager) verify(ctx context.Context, token string, addr netip.Addr, vis
 	if !ok {
 		tok, err := m.format.Parse(token)
 		if err != nil {
-			m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			if tok, err = m.parseImported(token, err); err != nil {
+				m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
+				return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+			if len(token) != m.format.Len() {
+				d = digestOf(token)
+				e, ok = m.cache.get(&d, now.UnixNano())
+			}
 		}
-		// Parse succeeded, so the length matched and d is the digest.
-		if e, ok = m.unknown.get(&d, now.UnixNano()); !ok {
-			if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
-				m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
-				return nil, err
+		// Parse succeeded, so the length matched and d is the digest (or
+		// an imported token's digest was just taken).
+		if !ok {
+			if e, ok = m.unknown.get(&d, now.UnixNano()); !ok {
+				if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
+					m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
+					return nil, err
+				}
 			}
 		}
 	}
@@ -242,15 +252,19 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 // store failure is an error ([ErrUnavailable]).
 func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
+	if m.importedSHA {
+		// Keys imported by their SHA-256 alone (Config.ImportedSHA256).
+		ids = append(ids, apikey.SHA256PepperID)
+	}
 	if len(ids) > 1 {
-		// Another instance may re-hash the key from an older pepper to the
-		// current one between the lookups below, so that it is found under
-		// neither: look under the current pepper once more, last. (A key
-		// only ever moves to the current pepper.)
+		// Another instance may re-hash the key from an older pepper (or an
+		// imported SHA-256) to the current one between the lookups below,
+		// so that it is found under neither: look under the current pepper
+		// once more, last. (A key only ever moves to the current pepper.)
 		ids = append(ids, ids[0])
 	}
 	for _, pepperID := range ids {
-		hash, err := m.hasher.HashWith(pepperID, tok)
+		hash, err := m.hashWith(pepperID, tok)
 		if err != nil {
 			return nil, "", false, fmt.Errorf("keygate: hash token: %w", err)
 		}
@@ -269,6 +283,17 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 		}
 	}
 	return nil, "", false, nil
+}
+
+// hashWith returns the storage hash of tok under pepperID: one of the
+// Hasher's peppers, or apikey.SHA256PepperID for the plain SHA-256 of an
+// imported key.
+func (m *Manager) hashWith(pepperID string, tok apikey.Token) ([]byte, error) {
+	if pepperID == apikey.SHA256PepperID && m.importedSHA {
+		sum := sha256.Sum256([]byte(tok.Reveal()))
+		return sum[:], nil
+	}
+	return m.hasher.HashWith(pepperID, tok)
 }
 
 // load finds the key of tok in the store and caches the result, a miss
@@ -319,6 +344,10 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
 	next := rec.Clone()
 	next.Hash, next.PepperID = m.hasher.Hash(tok)
+	if next.Hint == "" {
+		// A key imported by its SHA-256 gets its hint from its first use.
+		next.Hint = tok.Hint()
+	}
 	if err := m.store.Update(ctx, next); err != nil {
 		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
 		return

@@ -1,0 +1,95 @@
+package keygate_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+)
+
+// TestImportOnEveryEngine imports keys by plaintext and by SHA-256 on each
+// storage engine, verifies them (re-hashing the SHA-256 one), and imports
+// the same batch again from several goroutines at once: nothing is stored
+// twice.
+func TestImportOnEveryEngine(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			cfg := keygate.Config{Store: st, Hasher: hasher(t, "p1"), Auditor: nopAuditor{}, LastUsedInterval: -1,
+				ImportedTokens: func(t string) bool { return strings.HasPrefix(t, "sk_live_") }, ImportedSHA256: true}
+			m, err := keygate.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close(ctx)
+			var rows []keygate.ImportRequest
+			var tokens []string
+			for i := range 6 {
+				tok, err := apikey.ParseImported(fmt.Sprintf("sk_live_%dxYzAbCdEfGhIjKlMnOpQrSt", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				row := keygate.ImportRequest{CreateRequest: keygate.CreateRequest{
+					Name: fmt.Sprintf("legacy-%d", i), Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfterDays(90)}}
+				if i%2 == 0 {
+					row.Token = tok
+				} else {
+					sum := sha256.Sum256([]byte(tok.Reveal()))
+					row.SHA256 = hex.EncodeToString(sum[:])
+				}
+				rows = append(rows, row)
+				tokens = append(tokens, tok.Reveal())
+			}
+			res, err := m.Import(ctx, keygate.System(), rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Status != keygate.ImportCreated {
+					t.Fatalf("row %d: %+v", i, r)
+				}
+			}
+			// The same batch from four callers at once: all duplicates.
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					res, err := m.Import(ctx, keygate.System(), rows)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for i, r := range res {
+						if r.Status != keygate.ImportDuplicate {
+							t.Errorf("again, row %d: %+v", i, r)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			for i, tok := range tokens {
+				k, err := m.Verify(ctx, tok)
+				if err != nil || k.ID != res[i].Key.ID {
+					t.Fatalf("Verify(row %d) = %v, %v", i, k, err)
+				}
+				rec, err := st.Get(ctx, k.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.PepperID != "p1" {
+					t.Fatalf("row %d after its first use: pepper %q", i, rec.PepperID)
+				}
+			}
+			page, err := m.List(ctx, keygate.System(), keygate.ListRequest{})
+			if err != nil || len(page.Keys) != len(rows) {
+				t.Fatalf("List: %d keys, %v", len(page.Keys), err)
+			}
+		})
+	}
+}
