@@ -127,8 +127,9 @@ func (r ImportResult) LogValue() slog.Value {
 // [ImportDuplicate] and changes nothing, so a batch cut short may be sent
 // again whole. Only errors about the whole call are returned as the error:
 // more than [MaxImportBatch] rows ([ErrInvalidRequest]), by refused
-// ([*DeniedError] with [DeniedInactive]) or the store failing while
-// checking by ([ErrUnavailable]).
+// ([*DeniedError]: lacking apikey:manage in every workspace, or a key
+// principal no longer active or acting with an old secret) or the store
+// failing while checking by ([ErrUnavailable]).
 //
 // A key imported by plaintext verifies at once if its token is of this
 // Manager's format; any other needs Config.ImportedTokens to accept it,
@@ -144,6 +145,10 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 	by, err = m.actor(ctx, by, true)
 	if err != nil {
 		return nil, err
+	}
+	if !by.SuperAdmin && !by.Permissions.Allows(m.manageKeys) {
+		// It could import nothing anywhere.
+		return nil, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionManageKeys, Workspace: by.Workspace}
 	}
 	results := make([]ImportResult, len(rows))
 	for i := range rows {

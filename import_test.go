@@ -285,6 +285,16 @@ func TestImportNeverStrongerThanTheImporter(t *testing.T) {
 	if _, err := f.m.Verify(ctx, foreignToken(t, 2).Reveal()); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a refused row verifies: %v", err)
 	}
+	// One that may manage no keys anywhere is refused as a whole.
+	viewer := f.create(t, CreateRequest{Name: "viewer", Workspace: "tiger", Scopes: []string{"apikey:view", "billing:write"}})
+	vk, err := f.m.Verify(ctx, viewer.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *DeniedError
+	if _, err := f.m.Import(ctx, vk.Principal(), []ImportRequest{weak}); !errors.As(err, &d) || d.Permission != PermissionManageKeys {
+		t.Fatalf("importer without apikey:manage: %v", err)
+	}
 	// A revoked importer imports nothing.
 	if _, err := f.m.Revoke(ctx, System(), importer.Key.ID); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,16 @@ type (
 	RegenerateRequest = server.RegenerateRequest
 	// KeyList is one page of keys and the cursor of the next.
 	KeyList = server.KeyList
+	// ImportRow is one key of another system to import, by its token or
+	// its SHA-256; it prints both redacted.
+	ImportRow = server.ImportRow
+	// ImportResponse is the result of each row of an import, and their
+	// counts.
+	ImportResponse = server.ImportResponse
+	// ImportResult is what was done with one row: "imported", "duplicate"
+	// or "failed" with the problem that refused it (server.ErrorsFor maps
+	// its code to keygate's errors).
+	ImportResult = server.ImportResult
 )
 
 // CreatedKey is a key just created or regenerated, with its new token.
@@ -116,6 +126,29 @@ func keyPath(id uuid.UUID, action string) string {
 // copy there will ever be.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (*CreatedKey, *Response, error) {
 	return c.created(ctx, "keys", req)
+}
+
+// Import imports keys issued by another system, so that their tokens keep
+// working (POST /keys/import): 1 to keygate.MaxImportBatch rows, within the
+// server's body limit. Each row is answered on its own, in order; a row
+// already imported is a "duplicate", so a call that timed out may be sent
+// again whole. The error is about the call as a whole: an
+// [*ErrorResponse] such as 403 forbidden for a caller that may manage no
+// keys.
+func (c *Client) Import(ctx context.Context, rows []ImportRow) (*ImportResponse, *Response, error) {
+	r, err := c.newRequest(ctx, http.MethodPost, "keys/import", server.ImportRequest{Keys: rows})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := new(ImportResponse)
+	resp, err := c.do(r, out)
+	if err != nil {
+		return nil, resp, err
+	}
+	if len(out.Results) != len(rows) {
+		return nil, resp, fmt.Errorf("%w: %d import results for %d rows", ErrInvalidResponse, len(out.Results), len(rows))
+	}
+	return out, resp, nil
 }
 
 // Get returns key id (GET /keys/{id}).

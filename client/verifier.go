@@ -44,6 +44,14 @@ type VerifierConfig struct {
 	CacheSize int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ImportedTokens, when set, lets tokens of another system, imported
+	// into the server (keygate.Manager.Import), through to it: it reports
+	// whether a token that is not a well-formed keygate token may be one,
+	// as keygate.Config.ImportedTokens does on the server. Only tokens it
+	// accepts (and that apikey.ParseImported accepts) are sent; any other
+	// is refused here as malformed, without a request. Default nil: only
+	// keygate tokens are sent.
+	ImportedTokens func(token string) bool
 }
 
 // Verifier verifies tokens against a remote keygate server (POST
@@ -79,13 +87,15 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	flights map[flightKey]*verifyFlight
+	// imported is VerifierConfig.ImportedTokens.
+	imported func(string) bool
 }
 
 // NewVerifier returns a Verifier asking the server of c, with c's
 // credentials (a key holding apikey:verify, in the workspaces whose keys
 // it should accept: keys of other workspaces are answered as unknown).
 func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
-	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now}
+	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now, imported: cfg.ImportedTokens}
 	if v.ttl == 0 {
 		v.ttl = DefaultVerifierCacheTTL
 	}
@@ -111,7 +121,7 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr
 	if e, ok := v.cache.get(&d, now.UnixNano()); ok {
 		return e.answer(now, addr)
 	}
-	if _, err := apikey.Parse(token); err != nil {
+	if _, err := apikey.Parse(token); err != nil && !v.acceptsImported(token) {
 		return nil, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
 	}
 	e, err := v.lookup(ctx, token, &d, addr)
@@ -119,6 +129,16 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr
 		return nil, err
 	}
 	return e.answer(now, addr)
+}
+
+// acceptsImported reports whether token, not a keygate token, may be one
+// imported from another system (VerifierConfig.ImportedTokens).
+func (v *Verifier) acceptsImported(token string) bool {
+	if v.imported == nil {
+		return false
+	}
+	_, err := apikey.ParseImported(token)
+	return err == nil && v.imported(token)
 }
 
 // verdict is one answer of the server, cached or not.

@@ -53,6 +53,9 @@ const (
 	CodeInvalidScope = "invalid_scope"
 	// CodeNoPermissions (400): a key needs a role or at least one scope.
 	CodeNoPermissions = "no_permissions"
+	// CodeNotImportable (400 within an import's results): the token could
+	// never verify on this server (keygate.ErrNotImportable).
+	CodeNotImportable = "not_importable"
 	// CodeInvalidField (400): a field or query parameter is too long, out
 	// of range or badly formed; the detail says which.
 	CodeInvalidField = "invalid_field"
@@ -121,6 +124,7 @@ func answers() []answer {
 		{keygate.ErrUnknownRole, inv, http.StatusBadRequest, CodeUnknownRole, "No role has this name."},
 		{keygate.ErrInvalidScope, inv, http.StatusBadRequest, CodeInvalidScope, `A scope is not a permission of the form resource[/instance]:action, such as "billing:read".`},
 		{keygate.ErrNoPermissions, inv, http.StatusBadRequest, CodeNoPermissions, "A key needs a role or at least one scope."},
+		{keygate.ErrNotImportable, inv, http.StatusBadRequest, CodeNotImportable, "The token could never verify on this server: it is not of its format, nor of one it accepts from another system, or it is a SHA-256 the server does not look up."},
 		{keygate.ErrInvalidField, inv, http.StatusBadRequest, CodeInvalidField, "A field is too long or out of range."},
 		{inv, nil, http.StatusBadRequest, CodeInvalidRequest, "The request is invalid."},
 	}

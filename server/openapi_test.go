@@ -592,6 +592,20 @@ func TestOpenAPIConformance(t *testing.T) {
 	deleteMe := f.key(t, keygate.CreateRequest{Name: "delete-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
 	revoked := revokedKey.Key.ID.String()
 
+	importRow := func(name, more string) string {
+		return `{"name":"` + name + `","workspace":"w","role":"viewer","expiry":"30d"` + more + `}`
+	}
+	importBody := func(rows ...string) string { return `{"keys":[` + strings.Join(rows, ",") + `]}` }
+	kgFormat, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freshTok, err := kgFormat.Generate() // of the server's format, issued elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := freshTok.Reveal()
+
 	spaces := strings.Repeat(" ", server.DefaultMaxBodyBytes) // bodies of valid JSON, too large
 	long := func(n int) string { return strings.Repeat("n", n) }
 
@@ -708,6 +722,20 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "verify as text", method: "POST", path: "/keys/verify", token: verifier, contentType: "text/plain", body: verifyBody(manager, ""),
 			request: violates, status: 415, code: "unsupported_media_type"},
 
+		// POST /keys/import
+		{name: "import", method: "POST", path: "/keys/import", token: admin, status: 200, body: importBody(
+			importRow("imported", `,"token":"`+fresh+`"`), importRow("imported-again", `,"token":"`+fresh+`"`),
+			importRow("foreign", `,"token":"sk_live_0123456789abcdefghij"`), importRow("hashed", `,"sha256":"`+strings.Repeat("ab", 32)+`"`))},
+		{name: "import a bad row", method: "POST", path: "/keys/import", token: admin, body: importBody(importRow("bad", `,"sha256":"xyz"`)),
+			request: violates, status: 200},
+		{name: "import no rows", method: "POST", path: "/keys/import", token: admin, body: `{"keys":[]}`, request: violates, status: 400, code: "invalid_field"},
+		{name: "import not JSON", method: "POST", path: "/keys/import", token: admin, body: `{`, request: unchecked, status: 400, code: "invalid_json"},
+		{name: "import without apikey:manage", method: "POST", path: "/keys/import", token: watcher,
+			body: importBody(importRow("watched", `,"token":"`+fresh+`"`)), status: 403, code: "forbidden"},
+		{name: "import too large", method: "POST", path: "/keys/import", token: admin, body: `{"keys":[` + spaces + importRow("large", `,"token":"`+fresh+`"`) + `]}`, status: 413, code: "body_too_large"},
+		{name: "import as text", method: "POST", path: "/keys/import", token: admin, contentType: "text/plain",
+			body: importBody(importRow("text", `,"token":"`+fresh+`"`)), request: violates, status: 415, code: "unsupported_media_type"},
+
 		// GET /roles
 		{name: "roles", method: "GET", path: "/roles", token: watcher, status: 200},
 		{name: "roles without apikey:view", method: "GET", path: "/roles", token: viewer, status: 403, code: "forbidden"},
@@ -815,6 +843,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "POST", path: "/keys", body: `{"name":"sample","workspace":"w","role":"viewer","expiry":"30d"}`},
 		{method: "GET", path: "/keys"},
 		{method: "POST", path: "/keys/verify", body: `{"token":"kg_sample"}`},
+		{method: "POST", path: "/keys/import", body: `{"keys":[{"name":"sample","workspace":"w","role":"viewer","expiry":"30d","token":"sk_live_0123456789abcdefghij"}]}`},
 		{method: "GET", path: "/roles"},
 		{method: "GET", path: "/keys/{id}"},
 		{method: "GET", path: "/keys/{id}/privileges"},

@@ -101,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /keys/verify", s.route(s.verify))
+	mux.Handle("POST /keys/import", s.route(s.importKeys))
 	mux.Handle("GET /roles", s.route(s.roles))
 	mux.Handle("POST /keys", s.route(s.create))
 	mux.Handle("GET /keys", s.route(s.list))
@@ -115,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	// Without these, ServeMux would answer unknown paths and methods in
 	// plain text, before authentication.
 	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
-	// Also the fallback of /keys/verify: see pathID.
+	// Also the fallback of /keys/verify and /keys/import: see pathID.
 	mux.Handle("/keys/{id}", s.route(func(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
 		if _, err := keyPathID(w, r); err != nil {
 			return err
@@ -229,6 +230,65 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	w.Header().Set("Location", "keys/"+c.Key.ID.String())
 	setETag(w, c.Key)
 	return writeJSON(w, http.StatusCreated, created{Key: newKey(c.Key), Token: c.Token.Reveal()})
+}
+
+// importKeys serves POST /keys/import: one result per row, a refused row
+// answered as its own problem within the 200.
+func (s *Server) importKeys(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	var in ImportRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	if len(in.Keys) == 0 || len(in.Keys) > keygate.MaxImportBatch {
+		return invalidField(fmt.Sprintf("The keys field must hold 1 to %d keys.", keygate.MaxImportBatch))
+	}
+	out := ImportResponse{Results: make([]ImportResult, len(in.Keys))}
+	rows := make([]keygate.ImportRequest, 0, len(in.Keys))
+	index := make([]int, 0, len(in.Keys)) // rows[i] is in.Keys[index[i]]
+	for i := range in.Keys {
+		row, err := in.Keys[i].request()
+		if err != nil {
+			out.Results[i] = ImportResult{Status: string(keygate.ImportFailed), Error: rowProblem(err)}
+			continue
+		}
+		rows = append(rows, row)
+		index = append(index, i)
+	}
+	if len(rows) > 0 {
+		results, err := s.manager.Import(r.Context(), by, rows)
+		if err != nil {
+			return err
+		}
+		for j, res := range results {
+			o := ImportResult{Status: string(res.Status)}
+			if res.Key != nil {
+				o.Key = newKey(res.Key)
+			}
+			if res.Err != nil {
+				o.Error = rowProblem(res.Err)
+			}
+			out.Results[index[j]] = o
+		}
+	}
+	for _, res := range out.Results {
+		switch keygate.ImportStatus(res.Status) {
+		case keygate.ImportCreated:
+			out.Imported++
+		case keygate.ImportDuplicate:
+			out.Duplicates++
+		default:
+			out.Failed++
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// rowProblem is the problem of one refused import row: the one a request
+// refused for err would answer, without the error behind it.
+func rowProblem(err error) *middleware.Problem {
+	p := problemFor(err)
+	p.Err = nil
+	return p
 }
 
 // verify serves POST /keys/verify: the verdict about a token presented
@@ -506,9 +566,9 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 }
 
 // keyPathID is pathID for the routes of /keys/{id}, which /keys/verify
-// reaches with any method but POST: that is 405.
+// and /keys/import reach with any method but POST: that is 405.
 func keyPathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, error) {
-	if r.PathValue("id") == "verify" {
+	if id := r.PathValue("id"); id == "verify" || id == "import" {
 		return uuid.UUID{}, methodNotAllowed("POST")(w, r, keygate.Principal{})
 	}
 	return pathID(r)

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/store"
 )
 
@@ -108,6 +111,69 @@ type CreateRequest struct {
 	// time: see keygate.ParseExpiry.
 	Expiry string  `json:"expiry"`
 	Limits *Limits `json:"limits,omitempty"`
+}
+
+// ImportRequest is the body of POST /keys/import: keys issued by another
+// system, to keep working without reissue. It holds 1 to
+// keygate.MaxImportBatch rows, within [Config.MaxBodyBytes].
+type ImportRequest struct {
+	Keys []ImportRow `json:"keys"`
+}
+
+// ImportRow is one key of an [ImportRequest]: the fields of a
+// [CreateRequest], and exactly one of Token and SHA256 (see
+// keygate.ImportRequest).
+type ImportRow struct {
+	CreateRequest
+	// Token is the key's plaintext: 16 to 256 printable ASCII characters
+	// without spaces. It is hashed on the way in and never stored or sent
+	// back.
+	Token string `json:"token,omitempty"`
+	// SHA256 is the hex SHA-256 of the key's plaintext, when the other
+	// system kept only that.
+	SHA256 string `json:"sha256,omitempty"`
+	// Hint is shown for a SHA256 row until the key's first use.
+	Hint string `json:"hint,omitempty"`
+}
+
+// Format implements [fmt.Formatter]: every verb prints r with Token and
+// SHA256 as "[REDACTED]" when set.
+func (r ImportRow) Format(f fmt.State, verb rune) {
+	type plain ImportRow // without this method
+	v := plain(r)
+	if v.Token != "" {
+		v.Token = "[REDACTED]"
+	}
+	if v.SHA256 != "" {
+		v.SHA256 = "[REDACTED]"
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+}
+
+// LogValue renders r for log/slog: its name and workspace, whether it
+// has a token or a SHA-256, and its hint.
+func (r ImportRow) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", r.Name), slog.String("workspace", r.Workspace),
+		slog.Bool("token", r.Token != ""), slog.Bool("sha256", r.SHA256 != ""), slog.String("hint", r.Hint))
+}
+
+// ImportResponse is the body of a POST /keys/import response: one result
+// per row, in order, and their counts.
+type ImportResponse struct {
+	Imported   int            `json:"imported"`
+	Duplicates int            `json:"duplicates"`
+	Failed     int            `json:"failed"`
+	Results    []ImportResult `json:"results"`
+}
+
+// ImportResult is what was done with one [ImportRow]: Status "imported"
+// (Key is the new key), "duplicate" (the token is already stored; Key is
+// that key when the caller may view it) or "failed" (Error says why, as
+// the problem the same refusal of POST /keys would answer).
+type ImportResult struct {
+	Status string              `json:"status"`
+	Key    *Key                `json:"key,omitempty"`
+	Error  *middleware.Problem `json:"error,omitempty"`
 }
 
 // UpdateRequest is the body of PATCH /keys/{id}. Nil (absent or null)
@@ -328,6 +394,22 @@ func (r *CreateRequest) request() (keygate.CreateRequest, error) {
 	if r.Limits != nil {
 		if out.Limits, err = r.Limits.limits(); err != nil {
 			return out, err
+		}
+	}
+	return out, nil
+}
+
+// request converts r to the Manager's form.
+func (r *ImportRow) request() (keygate.ImportRequest, error) {
+	req, err := r.CreateRequest.request()
+	out := keygate.ImportRequest{CreateRequest: req, SHA256: r.SHA256, Hint: r.Hint}
+	if err != nil {
+		return out, err
+	}
+	if r.Token != "" {
+		if out.Token, err = apikey.ParseImported(r.Token); err != nil {
+			return out, invalidField(fmt.Sprintf("The token must be %d to %d printable ASCII characters without spaces.",
+				apikey.MinImportedLength, apikey.MaxImportedLength))
 		}
 	}
 	return out, nil

@@ -1,0 +1,130 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/middleware"
+	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/store/memory"
+)
+
+func TestImport(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := ctx(t)
+	format, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := format.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []client.ImportRow{
+		{CreateRequest: client.CreateRequest{Name: "legacy", Workspace: "w", Role: "viewer", Expiry: "90d"}, Token: issued.Reveal()},
+		{CreateRequest: client.CreateRequest{Name: "foreign", Workspace: "w", Role: "viewer", Expiry: "90d"}, Token: "sk_live_0123456789abcdefghij"},
+	}
+	out, resp, err := e.client.Import(ctx, rows)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("Import = %v, %v", resp, err)
+	}
+	if out.Imported != 1 || out.Failed != 1 || out.Results[0].Status != "imported" || out.Results[1].Error == nil ||
+		out.Results[1].Error.Code != server.CodeNotImportable {
+		t.Fatalf("results %+v", out)
+	}
+	if k, err := e.m.Verify(ctx, issued.Reveal()); err != nil || k.ID != out.Results[0].Key.ID {
+		t.Fatalf("the imported token: %v, %v", k, err)
+	}
+	again, _, err := e.client.Import(ctx, rows[:1])
+	if err != nil || again.Duplicates != 1 {
+		t.Fatalf("again: %+v, %v", again, err)
+	}
+	// A caller that may manage no key is refused as a whole.
+	viewer := e.clientFor(t, e.token(t, keygate.CreateRequest{Name: "viewer", Workspace: "w", Scopes: []string{"apikey:view"}}))
+	_, _, err = viewer.Import(ctx, rows)
+	wantProblem(t, err, http.StatusForbidden, server.CodeForbidden, keygate.ErrForbidden)
+	// No row is ever printed with its token.
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("import", "row", rows[0], "rows", rows)
+	for _, s := range []string{fmt.Sprint(rows), fmt.Sprintf("%+v", rows[0]), fmt.Sprintf("%#v", rows), logged.String()} {
+		if strings.Contains(s, issued.Reveal()) || strings.Contains(s, "0123456789abcdefghij") || !strings.Contains(s, "legacy") {
+			t.Fatalf("printed: %s", s)
+		}
+	}
+}
+
+func TestVerifierImportedTokens(t *testing.T) {
+	t.Parallel()
+	ctx := ctx(t)
+	stripe := func(tok string) bool { return strings.HasPrefix(tok, "sk_live_") }
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, ImportedTokens: stripe, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mw, err := middleware.New(middleware.Config{Verifier: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(server.Config{Manager: m, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	verifierKey, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: "verifier", Scopes: []string{"apikey:verify"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := apikey.ParseImported("sk_live_0123456789abcdefghij")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Import(ctx, keygate.System(), []keygate.ImportRequest{{CreateRequest: keygate.CreateRequest{Name: "legacy",
+		Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()}, Token: legacy}})
+	if err != nil || res[0].Status != keygate.ImportCreated {
+		t.Fatalf("Import = %+v, %v", res, err)
+	}
+	c, err := client.New(srv.URL, client.WithToken(verifierKey.Token.Reveal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := c.NewVerifier(client.VerifierConfig{ImportedTokens: stripe})
+	k, err := with.VerifyFrom(ctx, legacy.Reveal(), netip.Addr{})
+	if err != nil || k.ID != res[0].Key.ID || !k.Permissions().Allows(permission.MustParse("cluster:read")) {
+		t.Fatalf("remote Verify(imported) = %v, %v", k, err)
+	}
+	before := calls.Load()
+	without := c.NewVerifier(client.VerifierConfig{})
+	if _, err := without.VerifyFrom(ctx, legacy.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrMalformed) {
+		t.Fatalf("without ImportedTokens: %v", err)
+	}
+	if _, err := with.VerifyFrom(ctx, "ghp_0123456789abcdefghijklmnop", netip.Addr{}); !errors.Is(err, keygate.ErrMalformed) {
+		t.Fatalf("a token ImportedTokens refuses: %v", err)
+	}
+	if n := calls.Load() - before; n != 0 {
+		t.Fatalf("%d requests for tokens refused locally", n)
+	}
+}
