@@ -53,7 +53,7 @@ var knownCodes = func() map[string]bool {
 		server.CodeInvalidJSON, server.CodeUnsupportedMediaType, server.CodeBodyTooLarge, server.CodeInvalidRequest,
 		server.CodeNameRequired, server.CodeDuplicateName, server.CodeInvalidExpiry, server.CodeWorkspaceRequired,
 		server.CodeUnknownRole, server.CodeInvalidScope, server.CodeNoPermissions, server.CodeInvalidField,
-		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed,
+		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed, server.CodeNotImportable,
 		server.CodeCrossOrigin, server.CodeConflict, server.CodeRevoked, server.CodeUnauthenticated,
 		server.CodeUnavailable,
 		middleware.CodeMissing, middleware.CodeMalformed, middleware.CodeInvalid, middleware.CodeExpired,
@@ -667,6 +667,79 @@ func FuzzRoute(f *testing.F) {
 		fx.check(t, method+" "+path, w, false, "")
 		if w.Code < 300 && !(method == http.MethodGet || method == http.MethodHead) {
 			t.Fatalf("%s %s = %d without a body", method, path, w.Code)
+		}
+	})
+}
+
+// FuzzImportRequest sends arbitrary bodies to POST /keys/import, with the
+// store up or down. Beyond the answer's invariants: a 200 has one result
+// per row, counts that add up, a key for each imported or visible
+// duplicate row, a valid problem for each failed one, nothing imported
+// while the store is down, and no token of the request in the answer;
+// each imported token then verifies.
+func FuzzImportRequest(f *testing.F) {
+	row := `{"name":"k","workspace":"w","role":"viewer","expiry":"30d","token":"kg_MGIbh7tm3BzEIhKEzakC1kI4iKDlgkc7RmDyXIlQFcV0u9RQd"}` // a valid token issued elsewhere
+	for _, seed := range []string{
+		`{"keys":[` + row + `]}`,
+		`{"keys":[` + row + `,` + row + `]}`,
+		`{"keys":[{"name":"k","scopes":["a:b"],"expiry":"never","sha256":"` + strings.Repeat("0f", 32) + `","hint":"sk_x"}]}`,
+		`{"keys":[{"name":"k","scopes":["a:b"],"expiry":"never","token":"sk_live_0123456789abcdef","sha256":"00"}]}`,
+		`{"keys":[{"name":"k","role":"owner","expiry":"1d","token":"short"}]}`,
+		`{"keys":[{"name":"k","role":"owner","expiry":"1d","token":"with space in it 0123"}]}`,
+		`{"keys":[{"name":"k","role":"owner","expiry":"soon","token":"sk_live_0123456789abcdef"}]}`,
+		`{"keys":[{}]}`, `{"keys":[]}`, `{"keys":null}`, `{"keys":{}}`, `{}`, `[]`, `null`, ``, `{"keys":[` + row + `]}{}`,
+	} {
+		f.Add(seed, false)
+	}
+	f.Add(`{"keys":[`+row+`]}`, true)
+	fx := newFixture(f, server.Config{MaxBodyBytes: 8192})
+	f.Fuzz(func(t *testing.T, body string, down bool) {
+		var in server.ImportRequest
+		_ = json.Unmarshal([]byte(body), &in)
+		var tokens []string
+		for _, r := range in.Keys {
+			if len(r.Token) >= 8 {
+				tokens = append(tokens, r.Token)
+			}
+		}
+		fx.store.down.Store(down)
+		w := fx.send(http.MethodPost, "/keys/import", "", jsonHeader(fx.admin), body)
+		fx.store.down.Store(false)
+		fx.check(t, "POST /keys/import", w, down, "", tokens...)
+		if w.Code != http.StatusOK {
+			return
+		}
+		var out server.ImportResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatalf("200 with %s: %v", w.Body, err)
+		}
+		if len(out.Results) != len(in.Keys) || out.Imported+out.Duplicates+out.Failed != len(out.Results) {
+			t.Fatalf("%d rows: %d results, counts %d+%d+%d", len(in.Keys), len(out.Results), out.Imported, out.Duplicates, out.Failed)
+		}
+		for i, r := range out.Results {
+			switch r.Status {
+			case "imported":
+				if down || r.Key == nil || r.Error != nil {
+					t.Fatalf("row %d imported with the store down %v: %+v", i, down, r)
+				}
+				defer fx.remove(t, r.Key.ID)
+				if in.Keys[i].Token != "" {
+					if k, err := fx.m.Verify(context.Background(), in.Keys[i].Token); err != nil || k.ID != r.Key.ID {
+						t.Fatalf("row %d imported but does not verify: %v", i, err)
+					}
+				}
+			case "duplicate":
+				if r.Error != nil {
+					t.Fatalf("row %d: %+v", i, r)
+				}
+			case "failed":
+				if r.Key != nil || r.Error == nil || !knownCodes[r.Error.Code] || r.Error.Status < 400 || r.Error.Detail == "" ||
+					(r.Error.Status >= 500 && !(down && r.Error.Status == http.StatusServiceUnavailable)) {
+					t.Fatalf("row %d: bad failure %+v", i, r)
+				}
+			default:
+				t.Fatalf("row %d: status %q", i, r.Status)
+			}
 		}
 	})
 }
