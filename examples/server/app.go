@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -68,6 +70,12 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 		ChangeFeed:       st.feed,
 		LastUsedInterval: o.lastUsed,
 		MaxLifetime:      o.maxLifetime,
+		ImportedSHA256:   o.importSHA256,
+	}
+	if prefixes := o.importPrefixes; len(prefixes) > 0 {
+		cfg.ImportedTokens = func(token string) bool {
+			return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(token, p) })
+		}
 	}
 	if o.metrics {
 		if a.metrics, err = newMetrics(); err != nil {
@@ -105,8 +113,9 @@ func (a *app) routes() (http.Handler, error) {
 		return nil, err
 	}
 	api, err := server.New(server.Config{
-		Manager:    a.manager,
-		Middleware: mw,
+		Manager:      a.manager,
+		Middleware:   mw,
+		MaxBodyBytes: a.opts.maxBody,
 		Principal: func(r *http.Request) (keygate.Principal, bool) {
 			key, ok := noteKey(r)
 			if !ok {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/keygate/keygate/server"
 )
 
 // options are the command line's settings.
@@ -32,6 +35,11 @@ type options struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	metrics           bool
+	// Imports: the prefixes of other systems' tokens that verify once
+	// imported (POST /v1/keys/import), and SHA-256 lookups.
+	importPrefixes []string
+	importSHA256   bool
+	maxBody        int64
 }
 
 // parseFlags parses args; usage and errors go to out.
@@ -58,6 +66,15 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&o.readTimeout, "read-timeout", readTimeout, "how long a client may take to send a whole request, body included")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", writeTimeout, "how long a response may take, from the end of the request's headers")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", idleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.Func("import-prefix", "accept tokens of another system starting with this prefix, such as sk_live_, once imported with POST /v1/keys/import (repeatable)", func(p string) error {
+		if len(p) < 3 || len(p) > 32 || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			return errors.New("want 3 to 32 printable ASCII characters without spaces")
+		}
+		o.importPrefixes = append(o.importPrefixes, p)
+		return nil
+	})
+	fs.BoolVar(&o.importSHA256, "import-sha256", false, "also look tokens up by their SHA-256, for keys imported by their SHA-256 alone")
+	fs.Int64Var(&o.maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "the largest request body of the API, such as a batch of keys to import")
 	fs.BoolVar(&o.metrics, "metrics", false, "serve keygate's OpenTelemetry metrics in the Prometheus format at GET /metrics, without authentication")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: server [flags]\n\nkeygate as a token service: the key management API at /v1, remote verification, and a demo API.\n\nflags:")
@@ -73,6 +90,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		return nil, errors.New("-tls-cert and -tls-key go together")
 	case o.logFormat != "text" && o.logFormat != "json":
 		return nil, fmt.Errorf("-log-format must be text or json, not %q", o.logFormat)
+	case o.maxBody < 1024:
+		return nil, errors.New("-max-body-bytes must be at least 1024")
 	case o.shutdownGrace <= 0:
 		return nil, errors.New("-shutdown-grace must be positive")
 	case o.readHeaderTimeout <= 0 || o.readTimeout <= 0 || o.writeTimeout <= 0 || o.idleTimeout <= 0:

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -415,6 +416,9 @@ func TestFlags(t *testing.T) {
 		{"-idle-timeout", "0s"},
 		{"extra"},
 		{"-db", "redis://x"},
+		{"-import-prefix", "s"},
+		{"-import-prefix", "sk live"},
+		{"-max-body-bytes", "10"},
 	} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, nil)
 		if err == nil {
@@ -543,3 +547,35 @@ var flagErrHelp = flag.ErrHelp
 
 // base64Std encodes b in standard base64.
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestImportFlags imports a key of another system through the API of a
+// server started with -import-prefix and -import-sha256, and uses it on
+// the demo API.
+func TestImportFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	in := start(t, nil, "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile,
+		"-import-prefix", "sk_live_", "-import-prefix", "rk_live_", "-import-sha256")
+	admin := readToken(t, tokenFile)
+	legacy, hashed := "sk_live_0123456789abcdefghijKLMN", "rk_live_9876543210abcdefghijKLMN"
+	sum := sha256.Sum256([]byte(hashed))
+	body := `{"keys":[{"name":"legacy","workspace":"tiger","scopes":["cluster:read"],"expiry":"30d","token":"` + legacy + `"},` +
+		`{"name":"hashed","workspace":"tiger","scopes":["cluster:read"],"expiry":"30d","sha256":"` + hex.EncodeToString(sum[:]) + `"},` +
+		`{"name":"other","workspace":"tiger","scopes":["cluster:read"],"expiry":"30d","token":"ghp_0123456789abcdefghijKLMN"}]}`
+	status, out := call(t, "POST", in.url+"/v1/keys/import", admin, body)
+	if status != 200 || !strings.Contains(out, `"imported":2`) || !strings.Contains(out, `"not_importable"`) {
+		t.Fatalf("POST /v1/keys/import = %d %s", status, out)
+	}
+	for _, tok := range []string{legacy, hashed} {
+		if status, out := call(t, "GET", in.url+"/api/v1/workspaces/tiger/clusters", tok, ""); status != 200 {
+			t.Errorf("demo API with an imported key = %d %s", status, out)
+		}
+	}
+	if status, _ := call(t, "GET", in.url+"/api/v1/workspaces/tiger/clusters", "ghp_0123456789abcdefghijKLMN", ""); status != 401 {
+		t.Errorf("a token of no accepted prefix = %d, want 401", status)
+	}
+	if strings.Contains(in.stderr.String(), legacy) || strings.Contains(in.stderr.String(), hashed) {
+		t.Error("an imported token reached the log")
+	}
+}
