@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,17 @@ func (r ImportRequest) Format(f fmt.State, verb rune) {
 		v.SHA256 = "[REDACTED]"
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+}
+
+// MarshalJSON encodes r with its token redacted and SHA256 as
+// "[REDACTED]" when set.
+func (r ImportRequest) MarshalJSON() ([]byte, error) {
+	type plain ImportRequest // without this method
+	v := plain(r)
+	if v.SHA256 != "" {
+		v.SHA256 = "[REDACTED]"
+	}
+	return json.Marshal(v)
 }
 
 // LogValue renders r for log/slog: its name, workspace, token (redacted),

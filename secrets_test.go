@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -116,7 +117,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	feed := &leakFeed{}
 	auditor := keygate.NewSlogAuditor(logger, 0)
 	cfg := keygate.Config{Store: st, Hasher: current, Logger: logger, Auditor: auditor, Now: clock,
-		LastUsedInterval: 5 * time.Millisecond, ChangeFeed: feed}
+		LastUsedInterval: 5 * time.Millisecond, ChangeFeed: feed, ImportedSHA256: true}
 	show("config", cfg)
 	m, err := keygate.New(cfg)
 	if err != nil {
@@ -326,6 +327,48 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	secrets.token(regenerated.Token.Reveal())
 	show("regenerated", regenerated)
 	previous, latest := grafana.Token.Reveal(), regenerated.Token.Reveal()
+
+	// Keys imported from another system, through the client and the
+	// Manager, by plaintext and by SHA-256 (which is the stored hash of
+	// such a key until its first use).
+	kgFormat, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	importedTok, err := kgFormat.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashedTok, err := kgFormat.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets.token(importedTok.Reveal())
+	secrets.token(hashedTok.Reveal())
+	hashedSum := sha256.Sum256([]byte(hashedTok.Reveal()))
+	secrets.hash(hashedSum[:])
+	importRows := []client.ImportRow{
+		{CreateRequest: client.CreateRequest{Name: "imported", Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: "30d"}, Token: importedTok.Reveal()},
+		{CreateRequest: client.CreateRequest{Name: "imported-sha", Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: "30d"}, SHA256: hex.EncodeToString(hashedSum[:])},
+		{CreateRequest: client.CreateRequest{Name: "imported-bad", Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: "soon"}, Token: importedTok.Reveal()},
+	}
+	show("import rows", importRows)
+	imported, _, err := ac.Import(ctx, importRows)
+	record("client Import", err)
+	show("import results", imported)
+	importReqs := []keygate.ImportRequest{
+		{CreateRequest: keygate.CreateRequest{Name: "imported", Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()}, Token: importedTok},
+		{CreateRequest: keygate.CreateRequest{Name: "imported-sha", Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()}, SHA256: hex.EncodeToString(hashedSum[:])},
+	}
+	show("import requests", importReqs)
+	results, err := m.Import(ctx, keygate.System(), importReqs)
+	record("Import", err)
+	for _, r := range results {
+		show("import result", r)
+		record("import row", r.Err)
+	}
+	check("imported", importedTok.Reveal())
+	check("imported by SHA-256", hashedTok.Reveal())
 
 	// Verifications, good and bad.
 	check("current token", latest)

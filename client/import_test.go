@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,12 @@ func TestImport(t *testing.T) {
 	// No row is ever printed with its token.
 	var logged bytes.Buffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("import", "row", rows[0], "rows", rows)
-	for _, s := range []string{fmt.Sprint(rows), fmt.Sprintf("%+v", rows[0]), fmt.Sprintf("%#v", rows), logged.String()} {
+	asJSON, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("import", "rows", rows)
+	for _, s := range []string{fmt.Sprint(rows), fmt.Sprintf("%+v", rows[0]), fmt.Sprintf("%#v", rows), logged.String(), string(asJSON)} {
 		if strings.Contains(s, issued.Reveal()) || strings.Contains(s, "0123456789abcdefghij") || !strings.Contains(s, "legacy") {
 			t.Fatalf("printed: %s", s)
 		}

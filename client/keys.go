@@ -136,7 +136,20 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (*CreatedKey, *R
 // [*ErrorResponse] such as 403 forbidden for a caller that may manage no
 // keys.
 func (c *Client) Import(ctx context.Context, rows []ImportRow) (*ImportResponse, *Response, error) {
-	r, err := c.newRequest(ctx, http.MethodPost, "keys/import", server.ImportRequest{Keys: rows})
+	// ImportRow's MarshalJSON redacts its secrets: send the wire form.
+	type wireRow struct {
+		server.CreateRequest
+		Token  string `json:"token,omitempty"`
+		SHA256 string `json:"sha256,omitempty"`
+		Hint   string `json:"hint,omitempty"`
+	}
+	body := struct {
+		Keys []wireRow `json:"keys"`
+	}{Keys: make([]wireRow, len(rows))}
+	for i, row := range rows {
+		body.Keys[i] = wireRow{row.CreateRequest, row.Token, row.SHA256, row.Hint}
+	}
+	r, err := c.newRequest(ctx, http.MethodPost, "keys/import", body)
 	if err != nil {
 		return nil, nil, err
 	}

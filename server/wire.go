@@ -150,6 +150,22 @@ func (r ImportRow) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
 }
 
+// MarshalJSON encodes r with Token and SHA256 as "[REDACTED]" when set,
+// so that rows logged or dumped as JSON show neither; it is therefore not
+// how rows travel: package client sends them in their wire form itself,
+// and the server decodes them with the default decoding.
+func (r ImportRow) MarshalJSON() ([]byte, error) {
+	type plain ImportRow // without this method
+	v := plain(r)
+	if v.Token != "" {
+		v.Token = "[REDACTED]"
+	}
+	if v.SHA256 != "" {
+		v.SHA256 = "[REDACTED]"
+	}
+	return json.Marshal(v)
+}
+
 // LogValue renders r for log/slog: its name and workspace, whether it
 // has a token or a SHA-256, and its hint.
 func (r ImportRow) LogValue() slog.Value {
