@@ -34,8 +34,8 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // in the store by its peppered hash (trying older peppers too) and
 // compared in constant time. A token of another format is looked up only
 // if Config.ImportedTokens accepts it (a key imported by [Manager.Import]).
-// Revocation, expiry, the address, the rate
-// limit and the usage limit are checked on every call, cached or not.
+// Revocation, expiry, the address, the rate limit and the usage limit are
+// checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
 	return m.measuredVerify(ctx, token, addr, nil)
 }
