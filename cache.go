@@ -71,7 +71,8 @@ type cache struct {
 	// epoch counts invalidations. A load that raced with one does not fill
 	// the cache, so a stale record is never cached after its invalidation.
 	epoch atomic.Uint64
-	// tel counts hits and misses; nil counts nothing.
+	// tel counts hits and misses (counted by the caller of get, only
+	// while the instruments record); nil counts nothing.
 	tel *cacheTelemetry
 }
 
@@ -120,7 +121,7 @@ func home(d *digest, mask uint64) uint64 {
 }
 
 // get returns the live entry for d at now, if any. It takes no lock and
-// writes nothing.
+// writes nothing; it counts nothing either (see cacheTelemetry.lookup).
 func (c *cache) get(d *digest, now int64) (*cacheEntry, bool) {
 	t := c.shard(d).table.Load()
 	for i, n := home(d, t.mask), 0; n <= int(t.mask); i, n = (i+1)&t.mask, n+1 {
@@ -132,11 +133,9 @@ func (c *cache) get(d *digest, now int64) (*cacheEntry, bool) {
 			if now >= e.expires {
 				break
 			}
-			c.tel.hit()
 			return e, true
 		}
 	}
-	c.tel.miss()
 	return nil, false
 }
 

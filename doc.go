@@ -78,6 +78,11 @@
 // error.type on failure. A cached verification makes no span. No attribute
 // ever holds a token, a hash or a pepper, and no error message is recorded.
 //
-// With no provider installed, the instruments cost one atomic load each and
-// a cached verification is not timed.
+// With no provider installed, a verification calls no instrument at all
+// (its counters, histogram and the cache's hit and miss counters are
+// skipped) and is not timed; other instruments cost one atomic load each.
+// Whether the verification instruments record is decided at [New] and,
+// while they do not, asked again at most once per second of [Config.Now]:
+// a provider the application installs after New (otel.SetMeterProvider
+// with the default global provider) is counting within a second.
 package keygate

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,11 +114,12 @@ var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "upda
 // New, and the measurement options of every attribute value, built once so
 // that recording allocates nothing. Instruments of a MeterProvider that
 // records nothing (OpenTelemetry's global one until the application
-// installs its own, or a no-op one) report Enabled false, and cost then
-// one atomic load per measurement; the latency of a verification is not
-// even timed.
+// installs its own, or a no-op one) report Enabled false; the verification
+// path then skips its instruments altogether (see recordGate).
 type telemetry struct {
 	tracer trace.Tracer
+	// gate says whether the verification path's instruments record.
+	gate recordGate
 
 	verifications   metric.Int64Counter
 	verifyDuration  metric.Float64Histogram
@@ -134,20 +136,81 @@ type telemetry struct {
 	spanStoreOpName [numStoreOps]string
 }
 
+// recheckPeriod is how often a recordGate that is off asks its
+// instruments again whether they record.
+const recheckPeriod = int64(time.Second)
+
+// recordGate tells the verification path whether its instruments (the
+// verification counter and histogram, the caches' hit and miss counters)
+// record anything, so that while none does (no provider installed) a
+// verification makes no instrument call at all: each would be an
+// interface call and an atomic load, which together cost about a tenth of
+// a cached verification.
+//
+// It is computed at New from the instruments' Enabled. While it is off, it
+// is asked again at most once per recheckPeriod of the Manager's clock, by
+// the first verification after the period: OpenTelemetry's global
+// MeterProvider (the default) starts recording when the application
+// installs its own with otel.SetMeterProvider, which may come after New.
+// Once on, it stays on (the instruments then decide themselves). Reading
+// it costs one or two atomic loads, and writes nothing but once per
+// period.
+type recordGate struct {
+	on atomic.Bool
+	// next is when, in Unix nanoseconds of the Manager's clock, to ask
+	// again while off.
+	next atomic.Int64
+	// enabled asks the instruments; nil is never.
+	enabled func() bool
+}
+
+// init sets the gate from enabled at now, Unix nanoseconds.
+func (g *recordGate) init(enabled func() bool, now int64) {
+	g.enabled = enabled
+	g.on.Store(enabled())
+	g.next.Store(now + recheckPeriod)
+}
+
+// recording reports whether the instruments record, at now (Unix
+// nanoseconds of the Manager's clock).
+func (g *recordGate) recording(now int64) bool {
+	if g.on.Load() {
+		return true
+	}
+	if n := g.next.Load(); now < n && now >= n-recheckPeriod {
+		return false
+	}
+	return g.recheck(now)
+}
+
+// recheck asks the instruments again, unless another verification has just
+// done so. A clock that went back by more than a period counts as due.
+func (g *recordGate) recheck(now int64) bool {
+	n := g.next.Load()
+	if now < n && now >= n-recheckPeriod || !g.next.CompareAndSwap(n, now+recheckPeriod) {
+		return g.on.Load()
+	}
+	if g.enabled == nil || !g.enabled() {
+		return false
+	}
+	g.on.Store(true)
+	return true
+}
+
 // cacheTelemetry counts a cache's hits and misses.
 type cacheTelemetry struct {
 	hits, misses metric.Int64Counter
 	opts         []metric.AddOption
 }
 
-func (t *cacheTelemetry) hit() {
-	if t != nil {
+// lookup counts a lookup of the cache that found a live entry (hit) or
+// not; t nil counts nothing.
+func (t *cacheTelemetry) lookup(hit bool) {
+	switch {
+	case t == nil:
+	case hit:
 		t.hits.Add(context.Background(), 1, t.opts...)
-	}
-}
-
-func (t *cacheTelemetry) miss() {
-	if t != nil {
+	default:
 		t.misses.Add(context.Background(), 1, t.opts...)
 	}
 }
@@ -257,6 +320,10 @@ func (m *Manager) initTelemetry(mp metric.MeterProvider, tp trace.TracerProvider
 	if err != nil {
 		return errors.Join(errors.New("keygate: telemetry"), err)
 	}
+	t.gate.init(func() bool {
+		ctx := context.Background()
+		return t.verifications.Enabled(ctx) || t.verifyDuration.Enabled(ctx) || hits.Enabled(ctx) || misses.Enabled(ctx)
+	}, m.now().UnixNano())
 	m.store = &instrumentedStore{store: m.store, tel: t}
 	return nil
 }
@@ -268,15 +335,20 @@ func (m *Manager) closeTelemetry() {
 	}
 }
 
-// measuredVerify is verify, counted by outcome and timed.
+// measuredVerify is verify at the Manager's current time, counted by
+// outcome and timed while the instruments record.
 func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
+	now := m.now()
 	t := &m.tel
+	if !t.gate.recording(now.UnixNano()) {
+		return m.verify(ctx, now, false, token, addr, visible)
+	}
 	var start time.Time
 	timed := t.verifyDuration.Enabled(ctx)
 	if timed {
 		start = time.Now()
 	}
-	k, err := m.verify(ctx, token, addr, visible)
+	k, err := m.verify(ctx, now, true, token, addr, visible)
 	o := outcomeOf(err)
 	t.verifications.Add(ctx, 1, t.outcomeAdd[o]...)
 	if timed {

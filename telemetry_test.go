@@ -8,12 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -377,14 +384,16 @@ func BenchmarkVerifyTelemetry(b *testing.B) {
 
 // BenchmarkTelemetryOverhead measures what the telemetry adds to a cached
 // Verify + Authorize while no provider records (the global providers, as
-// in an application that installs none): "with" is Verify; "without" is
-// the same verification with the instruments bypassed, on a Manager whose
-// caches count nothing and through verify, which Verify wraps with the
-// verification counter and histogram.
+// in an application that installs none): "telemetry=with" is Verify;
+// "telemetry=without" is the same verification with the instruments
+// bypassed, through verify, which Verify wraps with the verification
+// counter and histogram, at the Manager's time and with the caches'
+// lookups uncounted. Compare them with
+// `benchstat -col /telemetry`.
 func BenchmarkTelemetryOverhead(b *testing.B) {
 	ctx := context.Background()
 	p := mustPerm(b, "cluster:read")
-	b.Run("with", func(b *testing.B) {
+	b.Run("telemetry=with", func(b *testing.B) {
 		m, tok := benchKey(b)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -394,15 +403,250 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("without", func(b *testing.B) {
+	b.Run("telemetry=without", func(b *testing.B) {
 		m, tok := benchKey(b)
-		m.cache.tel, m.unknown.tel = nil, nil
 		b.ReportAllocs()
 		for b.Loop() {
-			k, err := m.verify(ctx, tok, netip.Addr{}, nil)
+			k, err := m.verify(ctx, m.now(), false, tok, netip.Addr{}, nil)
 			if err != nil || m.Authorize(k, p, "tiger") != nil {
 				b.Fatal("denied")
 			}
 		}
 	})
+}
+
+// TestTelemetryCountsEveryVerification checks that with an SDK
+// MeterProvider every verification is counted, and every cache lookup,
+// from concurrent goroutines and without the clock moving (no recheck of
+// the gate ever happens).
+func TestTelemetryCountsEveryVerification(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newTelemetryFixture(t)
+	tok := f.create(t, CreateRequest{Workspace: "tiger", Role: "editor"}).Token.Reveal()
+	unknown, _ := f.m.format.Generate()
+	const workers, each = 4, 250
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range each {
+				if i%5 == 4 {
+					if _, err := f.m.Verify(ctx, unknown.Reveal()); !errors.Is(err, ErrInvalid) {
+						t.Errorf("unknown token: %v", err)
+					}
+					continue
+				}
+				if _, err := f.m.Verify(ctx, tok); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ms := f.collect(t)
+	total := int64(workers * each)
+	if got := sumOf(t, ms["keygate.verifications"], attrOutcome, "valid"); got != total*4/5 {
+		t.Errorf("valid verifications = %d, want %d", got, total*4/5)
+	}
+	if got := sumOf(t, ms["keygate.verifications"], attrOutcome, "invalid"); got != total/5 {
+		t.Errorf("invalid verifications = %d, want %d", got, total/5)
+	}
+	// Every verification looks the token up in the key cache; an unknown
+	// token found nowhere there is then looked up in the unknown cache.
+	keyLookups := sumOf(t, ms["keygate.cache.hits"], attrCache, "key") + sumOf(t, ms["keygate.cache.misses"], attrCache, "key")
+	if keyLookups != total {
+		t.Errorf("key cache lookups = %d, want %d", keyLookups, total)
+	}
+	unknownLookups := sumOf(t, ms["keygate.cache.hits"], attrCache, "unknown") + sumOf(t, ms["keygate.cache.misses"], attrCache, "unknown")
+	if want := total / 5; unknownLookups < want {
+		t.Errorf("unknown cache lookups = %d, want at least %d", unknownLookups, want)
+	}
+	h, ok := ms["keygate.verification.duration"].Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatal("no verification duration histogram")
+	}
+	var timed uint64
+	for _, p := range h.DataPoints {
+		timed += p.Count
+	}
+	if timed != uint64(total) {
+		t.Errorf("timed verifications = %d, want %d", timed, total)
+	}
+}
+
+// switchMeterProvider is a MeterProvider whose counters count their Add
+// calls and report Enabled as its enabled says, as a provider that starts
+// recording after New does (OpenTelemetry's global one, once the
+// application installs its own). Its histograms record nothing.
+type switchMeterProvider struct {
+	noop.MeterProvider
+	enabled atomic.Bool
+	adds    atomic.Int64
+}
+
+func (p *switchMeterProvider) Meter(string, ...metric.MeterOption) metric.Meter {
+	return switchMeter{p: p}
+}
+
+// switchMeter is a switchMeterProvider's Meter.
+type switchMeter struct {
+	noop.Meter
+	p *switchMeterProvider
+}
+
+func (m switchMeter) Int64Counter(string, ...metric.Int64CounterOption) (metric.Int64Counter, error) {
+	return switchCounter{p: m.p}, nil
+}
+
+// switchCounter is a switchMeterProvider's counter.
+type switchCounter struct {
+	noop.Int64Counter
+	p *switchMeterProvider
+}
+
+func (c switchCounter) Add(context.Context, int64, ...metric.AddOption) { c.p.adds.Add(1) }
+
+func (c switchCounter) Enabled(context.Context) bool { return c.p.enabled.Load() }
+
+// TestTelemetryGate checks that the verification path calls no instrument
+// while none records, and that a provider that starts recording after New
+// is asked again once per period of the Manager's clock, and then counts
+// every verification.
+func TestTelemetryGate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mp := &switchMeterProvider{}
+	f := newFixture(t, func(c *Config) { c.MeterProvider = mp })
+	tok := f.create(t, CreateRequest{}).Token.Reveal()
+	verify := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := f.m.Verify(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	verify(10)
+	if n := mp.adds.Load(); n != 0 {
+		t.Fatalf("%d instrument calls while nothing records, want none", n)
+	}
+	mp.enabled.Store(true)
+	f.clock.Advance(time.Duration(recheckPeriod) - 1)
+	verify(10)
+	if n := mp.adds.Load(); n != 0 {
+		t.Fatalf("%d instrument calls before the recheck period, want none", n)
+	}
+	f.clock.Advance(1)
+	verify(3)
+	// Each verification adds to the verification counter and to the key
+	// cache's hit counter.
+	if n := mp.adds.Load(); n != 6 {
+		t.Fatalf("%d instrument calls for 3 verifications after the recheck period, want 6", n)
+	}
+	// Once on, the gate stays on.
+	mp.enabled.Store(false)
+	f.clock.Advance(10 * time.Second)
+	verify(1)
+	if n := mp.adds.Load(); n != 8 {
+		t.Fatalf("%d instrument calls, want 8", n)
+	}
+}
+
+// TestRecordGate checks the gate's recheck: at most once per period,
+// whatever the number of concurrent callers, and at once when the clock
+// went back by more than a period.
+func TestRecordGate(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	var enabled atomic.Bool
+	var g recordGate
+	const t0 = int64(1_000_000_000_000)
+	g.init(func() bool { asked.Add(1); return enabled.Load() }, t0)
+	if g.recording(t0) || asked.Load() != 1 {
+		t.Fatalf("recording %v after %d asks, want off after 1 (at init)", g.recording(t0), asked.Load())
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range int64(1000) {
+				g.recording(t0 + recheckPeriod + i)
+			}
+		})
+	}
+	wg.Wait()
+	if n := asked.Load(); n != 2 {
+		t.Fatalf("asked %d times over one period, want 2 (init and one recheck)", n)
+	}
+	// The clock went back two periods: due at once.
+	if g.recording(t0 - recheckPeriod) {
+		t.Fatal("on, want off")
+	}
+	if n := asked.Load(); n != 3 {
+		t.Fatalf("asked %d times after the clock went back, want 3", n)
+	}
+	enabled.Store(true)
+	if g.recording(t0 - 1) {
+		t.Fatal("on before the period, want off")
+	}
+	if !g.recording(t0) {
+		t.Fatal("off after the period, want on")
+	}
+	if !g.recording(t0-10*recheckPeriod) || asked.Load() != 4 {
+		t.Fatalf("once on: asked %d times, want 4", asked.Load())
+	}
+	var never recordGate
+	never.init(func() bool { return false }, t0)
+	never.enabled = nil
+	if never.recording(t0 + 2*recheckPeriod) {
+		t.Fatal("a gate without instruments is on")
+	}
+}
+
+// TestTelemetryGlobalProviderLater checks that a Manager using
+// OpenTelemetry's global MeterProvider (the default) starts counting
+// verifications within a recheck period of the application installing its
+// own provider after New. otel.SetMeterProvider changes the process's
+// provider for good, so the test runs itself again in a child process.
+func TestTelemetryGlobalProviderLater(t *testing.T) {
+	if os.Getenv("KEYGATE_TEST_GLOBAL_METER") != "1" {
+		t.Parallel()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTelemetryGlobalProviderLater$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "KEYGATE_TEST_GLOBAL_METER=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestTelemetryGlobalProviderLater") {
+			t.Fatalf("child process: %v\n%s", err, out)
+		}
+		return
+	}
+	ctx := context.Background()
+	f := newFixture(t) // Config.MeterProvider nil: the global provider
+	tok := f.create(t, CreateRequest{}).Token.Reveal()
+	verify := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := f.m.Verify(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	verify(10)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	otel.SetMeterProvider(mp)
+	tf := &telemetryFixture{fixture: f, reader: reader}
+	verify(5)
+	// Nothing recorded yet: the SDK reports no such metric at all.
+	if m, ok := tf.collect(t)["keygate.verifications"]; ok {
+		t.Fatalf("verifications counted within the recheck period: %+v, want none (rechecked at most once per period)", m.Data)
+	}
+	f.clock.Advance(time.Duration(recheckPeriod))
+	verify(7)
+	ms := tf.collect(t)
+	if got := sumOf(t, ms["keygate.verifications"], attrOutcome, "valid"); got != 7 {
+		t.Errorf("%d verifications counted after the recheck period, want 7", got)
+	}
+	if got := sumOf(t, ms["keygate.cache.hits"], attrCache, "key"); got != 7 {
+		t.Errorf("%d cache hits counted after the recheck period, want 7", got)
+	}
 }

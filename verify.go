@@ -40,11 +40,11 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 	return m.measuredVerify(ctx, token, addr, nil)
 }
 
-// verify is VerifyFrom, for a caller that sees only the keys for which
-// visible, when not nil, returns true: any other key is answered as an
-// unknown token, before a use is taken or a rate limit counted.
-func (m *Manager) verify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
-	now := m.now()
+// verify is VerifyFrom at now, for a caller that sees only the keys for
+// which visible, when not nil, returns true: any other key is answered as
+// an unknown token, before a use is taken or a rate limit counted. counted
+// says whether the caches' lookups are counted (see recordGate).
+func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
 	var d digest
 	var e *cacheEntry
 	ok := false
@@ -55,6 +55,9 @@ func (m *Manager) verify(ctx context.Context, token string, addr netip.Addr, vis
 	if len(token) == m.format.Len() {
 		d = digestOf(token)
 		e, ok = m.cache.get(&d, now.UnixNano())
+		if counted {
+			m.cache.tel.lookup(ok)
+		}
 	}
 	if !ok {
 		tok, err := m.format.Parse(token)
@@ -66,16 +69,23 @@ func (m *Manager) verify(ctx context.Context, token string, addr netip.Addr, vis
 			if len(token) != m.format.Len() {
 				d = digestOf(token)
 				e, ok = m.cache.get(&d, now.UnixNano())
+				if counted {
+					m.cache.tel.lookup(ok)
+				}
 			}
 		}
 		// Parse succeeded, so the length matched and d is the digest (or
 		// an imported token's digest was just taken).
 		if !ok {
-			if e, ok = m.unknown.get(&d, now.UnixNano()); !ok {
-				if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
-					m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
-					return nil, err
-				}
+			e, ok = m.unknown.get(&d, now.UnixNano())
+			if counted {
+				m.unknown.tel.lookup(ok)
+			}
+		}
+		if !ok {
+			if e, err = m.loadShared(ctx, tok, &d, now); err != nil {
+				m.audit(ctx, EventVerificationFailed, nil, "", "unavailable")
+				return nil, err
 			}
 		}
 	}
