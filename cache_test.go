@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"sync"
 	"testing"
@@ -282,4 +285,121 @@ func TestUsageLimitedKeyTouchedOncePerInterval(t *testing.T) {
 			t.Errorf("request %d: %d last uses queued, want %d", i+1, got, want)
 		}
 	}
+}
+
+// TestAdmitSummaryMatchesFullChecks checks admit's fast path (the entry's
+// summary, cacheEntry.live) against its full checks: for keys of every
+// kind (expiring, never expiring, at MaxExpiry, revoked, disabled, the old
+// secret of a grace period and the new one, with an allow-list, a rate
+// limit or a usage limit), at times around each bound, the summary admits
+// exactly when the full checks do, and the keys with something else to
+// check never take the fast path.
+func TestAdmitSummaryMatchesFullChecks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	t0 := f.clock.Now()
+	uses := int64(1000)
+	type entryCase struct {
+		name string
+		tok  string
+		fast bool // whether the summary may admit
+	}
+	var cases []entryCase
+	add := func(name string, fast bool, req CreateRequest) *Created {
+		c := f.create(t, req)
+		cases = append(cases, entryCase{name, c.Token.Reveal(), fast})
+		return c
+	}
+	add("expiring", true, CreateRequest{Expiry: ExpireAfter(time.Hour)})
+	add("never", true, CreateRequest{Expiry: NeverExpire()})
+	add("max", true, CreateRequest{Expiry: ExpireAt(MaxExpiry)})
+	revoked := add("revoked", false, CreateRequest{})
+	disabled := add("disabled", false, CreateRequest{})
+	add("allow-list", false, CreateRequest{Limits: Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	add("rate", false, CreateRequest{Limits: Limits{Rate: RateLimit{Requests: 1_000_000_000, Window: time.Hour}}})
+	add("uses", false, CreateRequest{Limits: Limits{Uses: &uses}})
+	old := add("old secret", true, CreateRequest{Expiry: ExpireAfter(2 * time.Hour)})
+	regen, err := f.m.Regenerate(ctx, System(), old.Key.ID, RegenerateRequest{Expiry: ExpireAfter(3 * time.Hour), GracePeriod: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, entryCase{"new secret", regen.Token.Reveal(), true})
+	if _, err := f.m.Revoke(ctx, System(), revoked.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Disable(ctx, System(), disabled.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	var times []time.Time
+	for _, d := range []time.Duration{0, time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 30 * 24 * time.Hour} {
+		times = append(times, t0.Add(d-1), t0.Add(d), t0.Add(d+1))
+	}
+	times = append(times, time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, c := range cases {
+		_, verr := f.m.Verify(ctx, c.tok)
+		d := digestOf(c.tok)
+		e, ok := f.m.cache.get(&d, t0.UnixNano())
+		if !ok {
+			t.Fatalf("%s: not cached after Verify (%v)", c.name, verr)
+		}
+		if fast := e.live != math.MinInt64; fast != c.fast {
+			t.Fatalf("%s: summary admits %v, want %v", c.name, fast, c.fast)
+		}
+		for _, now := range times {
+			full := *e
+			full.live = math.MinInt64
+			wantKey, wantReason, wantErr := f.m.admit(ctx, &full, now, netip.Addr{})
+			gotKey, gotReason, gotErr := f.m.admit(ctx, e, now, netip.Addr{})
+			// A usage-limited key is returned as a copy per request.
+			sameKey := gotKey == wantKey || gotKey != nil && wantKey != nil && !c.fast && gotKey.ID == wantKey.ID
+			if !sameKey || gotReason != wantReason || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("%s at %v: summary gives (%p, %q, %v), full checks (%p, %q, %v)",
+					c.name, now, gotKey, gotReason, gotErr, wantKey, wantReason, wantErr)
+			}
+		}
+	}
+}
+
+// TestSummaryFollowsChanges checks that a cached key's summary follows
+// every change made to it: a key verified (and cached) is refused at once
+// once revoked or disabled, and at its new expiry once that is changed.
+func TestSummaryFollowsChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	verify := func(tok string, want error) {
+		t.Helper()
+		if _, err := f.m.Verify(ctx, tok); !errors.Is(err, want) {
+			t.Fatalf("Verify: %v, want %v", err, want)
+		}
+	}
+	var keys []*Created
+	for range 3 {
+		c := f.create(t, CreateRequest{Expiry: NeverExpire()})
+		verify(c.Token.Reveal(), nil)
+		verify(c.Token.Reveal(), nil) // a hit, through the summary
+		keys = append(keys, c)
+	}
+	if _, err := f.m.Revoke(ctx, System(), keys[0].Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	verify(keys[0].Token.Reveal(), ErrRevoked)
+	if _, err := f.m.Disable(ctx, System(), keys[1].Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	verify(keys[1].Token.Reveal(), ErrDisabled)
+	if _, err := f.m.Enable(ctx, System(), keys[1].Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	verify(keys[1].Token.Reveal(), nil)
+	expiry := ExpireAfter(time.Minute)
+	if _, err := f.m.Update(ctx, System(), keys[2].Key.ID, UpdateRequest{Expiry: &expiry}); err != nil {
+		t.Fatal(err)
+	}
+	verify(keys[2].Token.Reveal(), nil)
+	f.clock.Advance(time.Minute - 1)
+	verify(keys[2].Token.Reveal(), nil)
+	f.clock.Advance(1)
+	verify(keys[2].Token.Reveal(), ErrExpired)
 }

@@ -99,11 +99,11 @@ func (gs *grants) get(perms permission.Set, superAdmin bool) *grant {
 	return g
 }
 
-// newKey returns the verified Key of rec, which resolves to p: a shallow
+// initKey makes k the verified Key of rec, which resolves to p: a shallow
 // copy of rec with a shared grant when p is what rec says, or with p kept
 // whole otherwise.
-func (m *Manager) newKey(rec *store.Key, p *Principal) *Key {
-	k := &Key{Key: *rec}
+func (m *Manager) initKey(k *Key, rec *store.Key, p *Principal) {
+	k.Key = *rec
 	if rec.RateLimit > 0 {
 		k.state = m.states.get(rec.ID)
 	}
@@ -115,7 +115,6 @@ func (m *Manager) newKey(rec *store.Key, p *Principal) *Key {
 		g.full = &full
 		k.grant = g
 	}
-	return k
 }
 
 // samePrincipal reports whether p and q are the same principal. It compares

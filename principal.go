@@ -210,13 +210,17 @@ type Key struct {
 	// (Unix nanoseconds, read and written atomically). First, so that it
 	// is 64-bit aligned on 32-bit platforms too.
 	touched int64
-	store.Key
 	// grant is what the key resolves to, shared by the keys that resolve
-	// to the same (see grant.go); nil only in a zero Key.
+	// to the same (see grant.go); nil only in a zero Key. It and touched
+	// share the Key's first cache line with state and viaPrev.
 	grant *grant
 	// state is the key's rate limiter, shared by every cached copy of the
 	// key in this process; nil for a key without a rate limit.
 	state *keyState
+	// viaPrev records that this Key was verified with the record's
+	// previous secret, valid until PrevExpiresAt.
+	viaPrev bool
+	store.Key
 }
 
 // NewKey returns a Key for a record verified elsewhere, such as by a
@@ -256,7 +260,7 @@ func (k *Key) Principal() Principal {
 
 // withUses returns a copy of k, for one request, with n uses left.
 func (k *Key) withUses(n int64) *Key {
-	c := &Key{Key: k.Key, grant: k.grant, state: k.state}
+	c := &Key{Key: k.Key, grant: k.grant, state: k.state, viaPrev: k.viaPrev}
 	c.RemainingUses = &n
 	if g := k.grant; g != nil && g.full != nil {
 		// A grant of its own holds the whole Principal, limits included.

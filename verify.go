@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"time"
 
@@ -318,8 +319,10 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		return nil, err
 	}
 	if rec != nil {
-		e := &cacheEntry{expires: now.Add(m.cacheTTL).UnixNano(), viaPrev: viaPrev}
-		if pepperID != m.hasher.PepperIDs()[0] && !e.viaPrev {
+		ke := &keyEntry{}
+		e := &ke.cacheEntry
+		e.expires = now.Add(m.cacheTTL).UnixNano()
+		if pepperID != m.hasher.PepperIDs()[0] && !viaPrev {
 			m.rehash(ctx, rec, tok)
 		}
 		p, err := m.principalOf(rec)
@@ -328,23 +331,26 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			// fail closed, and do not cache, so a fixed registry takes
 			// effect at once.
 			m.logger.WarnContext(ctx, "keygate: key does not resolve", "key_id", rec.ID, "error", err)
-			return &cacheEntry{}, nil
+			return &cacheEntry{live: math.MinInt64}, nil
 		}
 		p.keyID, p.keyHash = rec.ID, rec.Hash
-		if e.viaPrev {
+		if viaPrev {
 			p.keyHash, p.oldSecret = rec.PrevHash, true
 			if p.ExpiresAt.IsZero() || rec.PrevExpiresAt.Before(p.ExpiresAt) {
 				// The old secret of a grace period acts only as long as it lives.
 				p.ExpiresAt = rec.PrevExpiresAt
 			}
 		}
-		e.key = m.newKey(rec, &p)
+		m.initKey(&ke.key, rec, &p)
+		ke.key.viaPrev = viaPrev
+		e.key = &ke.key
+		e.summarize()
 		if m.cacheTTL > 0 {
 			m.cache.put(d, e, epoch)
 		}
 		return e, nil
 	}
-	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano()}
+	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano(), live: math.MinInt64}
 	if m.negativeTTL > 0 {
 		m.unknown.put(d, e, m.unknown.epoch.Load())
 	}
@@ -368,8 +374,14 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 }
 
 // admit applies the per-request checks to a cached or loaded entry. On
-// failure it returns the audit reason with the error.
+// failure it returns the audit reason with the error. A key with nothing
+// to check but its expiry is admitted from the entry's summary (see
+// cacheEntry.summarize), without reading its record.
 func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr netip.Addr) (*Key, string, error) {
+	if now.UnixNano() < e.live {
+		m.touch(e.key, now)
+		return e.key, "", nil
+	}
 	k := e.key
 	switch {
 	case k == nil:
@@ -380,7 +392,7 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		return nil, "disabled", ErrDisabled
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return nil, "expired", ErrExpired
-	case e.viaPrev && !now.Before(k.PrevExpiresAt):
+	case k.viaPrev && !now.Before(k.PrevExpiresAt):
 		return nil, "invalid", ErrInvalid
 	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(addr):
 		return nil, "address_denied", ErrAddressDenied
