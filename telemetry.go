@@ -138,7 +138,7 @@ type telemetry struct {
 
 // recheckPeriod is how often a recordGate that is off asks its
 // instruments again whether they record.
-const recheckPeriod = int64(time.Second)
+const recheckPeriod = uint64(time.Second)
 
 // recordGate tells the verification path whether its instruments (the
 // verification counter and histogram, the caches' hit and miss counters)
@@ -157,9 +157,9 @@ const recheckPeriod = int64(time.Second)
 // period.
 type recordGate struct {
 	on atomic.Bool
-	// next is when, in Unix nanoseconds of the Manager's clock, to ask
-	// again while off.
-	next atomic.Int64
+	// asked is when, in Unix nanoseconds of the Manager's clock, the
+	// instruments were last asked.
+	asked atomic.Int64
 	// enabled asks the instruments; nil is never.
 	enabled func() bool
 }
@@ -168,26 +168,36 @@ type recordGate struct {
 func (g *recordGate) init(enabled func() bool, now int64) {
 	g.enabled = enabled
 	g.on.Store(enabled())
-	g.next.Store(now + recheckPeriod)
+	g.asked.Store(now)
 }
 
-// recording reports whether the instruments record, at now (Unix
-// nanoseconds of the Manager's clock).
+// idle reports that the instruments do not record and are not due to be
+// asked again at now (Unix nanoseconds of the Manager's clock): two atomic
+// loads and a comparison, inlined into the verification path.
+func (g *recordGate) idle(now int64) bool {
+	return !g.on.Load() && !due(now, g.asked.Load())
+}
+
+// due reports whether the instruments, last asked at asked, are to be
+// asked again at now: a period later, or when the clock went back by more
+// than a period (a caller whose clock reading is slightly older than the
+// last asker's is not due). One comparison: now - asked is in
+// [-period, period) exactly when now - asked + period is in [0, 2 period).
+func due(now, asked int64) bool {
+	return uint64(now-asked)+recheckPeriod >= 2*recheckPeriod
+}
+
+// recording reports whether the instruments record at now, asking them
+// again if that is due.
 func (g *recordGate) recording(now int64) bool {
-	if g.on.Load() {
-		return true
-	}
-	if n := g.next.Load(); now < n && now >= n-recheckPeriod {
-		return false
-	}
-	return g.recheck(now)
+	return !g.idle(now) && (g.on.Load() || g.recheck(now))
 }
 
 // recheck asks the instruments again, unless another verification has just
-// done so. A clock that went back by more than a period counts as due.
+// done so.
 func (g *recordGate) recheck(now int64) bool {
-	n := g.next.Load()
-	if now < n && now >= n-recheckPeriod || !g.next.CompareAndSwap(n, now+recheckPeriod) {
+	last := g.asked.Load()
+	if !due(now, last) || !g.asked.CompareAndSwap(last, now) {
 		return g.on.Load()
 	}
 	if g.enabled == nil || !g.enabled() {
@@ -336,13 +346,19 @@ func (m *Manager) closeTelemetry() {
 }
 
 // measuredVerify is verify at the Manager's current time, counted by
-// outcome and timed while the instruments record.
+// outcome and timed while the instruments record. While they do not, it
+// makes no call but the clock's and verify.
 func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
 	now := m.now()
-	t := &m.tel
-	if !t.gate.recording(now.UnixNano()) {
+	if n := now.UnixNano(); m.tel.gate.idle(n) || !m.tel.gate.recording(n) {
 		return m.verify(ctx, now, false, token, addr, visible)
 	}
+	return m.recordedVerify(ctx, now, token, addr, visible)
+}
+
+// recordedVerify is verify at now, counted by outcome and timed.
+func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
+	t := &m.tel
 	var start time.Time
 	timed := t.verifyDuration.Enabled(ctx)
 	if timed {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -569,7 +570,7 @@ func TestRecordGate(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for i := range int64(1000) {
-				g.recording(t0 + recheckPeriod + i)
+				g.recording(t0 + int64(recheckPeriod) + i)
 			}
 		})
 	}
@@ -578,7 +579,7 @@ func TestRecordGate(t *testing.T) {
 		t.Fatalf("asked %d times over one period, want 2 (init and one recheck)", n)
 	}
 	// The clock went back two periods: due at once.
-	if g.recording(t0 - recheckPeriod) {
+	if g.recording(t0 - int64(recheckPeriod)) {
 		t.Fatal("on, want off")
 	}
 	if n := asked.Load(); n != 3 {
@@ -591,13 +592,23 @@ func TestRecordGate(t *testing.T) {
 	if !g.recording(t0) {
 		t.Fatal("off after the period, want on")
 	}
-	if !g.recording(t0-10*recheckPeriod) || asked.Load() != 4 {
+	if !g.recording(t0-10*int64(recheckPeriod)) || asked.Load() != 4 {
 		t.Fatalf("once on: asked %d times, want 4", asked.Load())
+	}
+	p := int64(recheckPeriod)
+	for _, c := range []struct {
+		now  int64
+		want bool
+	}{{t0, false}, {t0 + p - 1, false}, {t0 + p, true}, {t0 - p, false}, {t0 - p - 1, true},
+		{math.MaxInt64, true}, {math.MinInt64, true}} {
+		if got := due(c.now, t0); got != c.want {
+			t.Errorf("due(t0%+d, t0) = %v, want %v", c.now-t0, got, c.want)
+		}
 	}
 	var never recordGate
 	never.init(func() bool { return false }, t0)
 	never.enabled = nil
-	if never.recording(t0 + 2*recheckPeriod) {
+	if never.recording(t0 + 2*int64(recheckPeriod)) {
 		t.Fatal("a gate without instruments is on")
 	}
 }
