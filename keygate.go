@@ -649,12 +649,19 @@ type UpdateRequest struct {
 }
 
 // Update changes a key on behalf of by, which must hold apikey:manage in the
-// key's workspace and cover the key both before and after the change.
+// key's workspace and cover the key both before and after the change. A
+// request that changes no field (every one nil) writes nothing: it returns
+// the key as it is, with its version, and sends no audit event, once by is
+// found to be allowed to change it (and Version, when set, matches).
 func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req UpdateRequest) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Update", id)
 	defer endSpan(span, &err)
 	regrant := req.Role != nil || req.Scopes != nil
+	empty := req == UpdateRequest{Version: req.Version}
 	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
+		if empty {
+			return errUnchanged
+		}
 		if req.Name != nil {
 			rec.Name = *req.Name
 		}

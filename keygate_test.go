@@ -1578,3 +1578,36 @@ func TestAuthorizeAllocatesNothing(t *testing.T) {
 		t.Errorf("cached Verify + Authorize allocates %v times per call, want 0", allocs)
 	}
 }
+
+func TestEmptyUpdateChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{Name: "svc", Workspace: "tiger", Role: "viewer"})
+	f.clock.Advance(time.Minute)
+	events := len(f.audit.types())
+	got, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != c.Key.Version || !got.UpdatedAt.Equal(c.Key.UpdatedAt) {
+		t.Fatalf("empty update: version %d → %d, updated %v → %v", c.Key.Version, got.Version, c.Key.UpdatedAt, got.UpdatedAt)
+	}
+	if n := len(f.audit.types()); n != events {
+		t.Fatalf("empty update sent %d audit events", n-events)
+	}
+	if _, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Version: c.Key.Version + 1}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("empty update at a wrong version: %v", err)
+	}
+	viewer := f.create(t, CreateRequest{Name: "viewer", Workspace: "tiger", Scopes: []string{"apikey:view", "*:read"}})
+	k, err := f.m.Verify(ctx, viewer.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Update(ctx, k.Principal(), c.Key.ID, UpdateRequest{}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("empty update by a caller that may not change the key: %v", err)
+	}
+	desc := "changed"
+	if got, err := f.m.Update(ctx, System(), c.Key.ID, UpdateRequest{Description: &desc}); err != nil || got.Version != c.Key.Version+1 {
+		t.Fatalf("a real update: %v, %v", got, err)
+	}
+}

@@ -194,7 +194,8 @@ type ImportResult struct {
 
 // UpdateRequest is the body of PATCH /keys/{id}. Nil (absent or null)
 // fields leave the key as it is; a present field replaces its value, so
-// "scopes": [] removes every scope.
+// "scopes": [] removes every scope. A body with no field set writes
+// nothing and leaves the key at its version.
 type UpdateRequest struct {
 	// Version, when not zero, must equal the key's version or the update
 	// fails with 409 conflict; the If-Match header does the same.
