@@ -44,7 +44,10 @@ type ImportRequest struct {
 	// kept nothing else. It is stored as it is until the key's first use,
 	// when it is re-hashed under the current pepper; the Manager must have
 	// Config.ImportedSHA256 set (and, for tokens not of its own format,
-	// Config.ImportedTokens).
+	// Config.ImportedTokens). The digest stays on record (as a spent
+	// previous secret) so that the row is found a duplicate after the
+	// first use too, until the key is revoked or regenerated, which clear
+	// it: send SHA-256 rows again only to finish an interrupted import.
 	SHA256 string
 	// Hint is the key's display hint for a SHA256 row (such as "sk_live_4f2a"),
 	// shown until its first use replaces it with the token's own hint: at

@@ -86,6 +86,17 @@ func TestImportOnEveryEngine(t *testing.T) {
 					t.Fatalf("row %d after its first use: pepper %q", i, rec.PepperID)
 				}
 			}
+			// Used now, and so no longer stored under their SHA-256: still
+			// duplicates.
+			again, err := m.Import(ctx, keygate.System(), rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range again {
+				if r.Status != keygate.ImportDuplicate {
+					t.Errorf("after first use, row %d: %+v", i, r)
+				}
+			}
 			page, err := m.List(ctx, keygate.System(), keygate.ListRequest{})
 			if err != nil || len(page.Keys) != len(rows) {
 				t.Fatalf("List: %d keys, %v", len(page.Keys), err)

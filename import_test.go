@@ -172,6 +172,18 @@ func TestImportBySHA256RehashesOnFirstUse(t *testing.T) {
 	if rec.PepperID != "p1" || !apikey.Equal(rec.Hash, want) || rec.Hint != tok.Hint() {
 		t.Fatalf("after first use: pepper %q, hint %q, hash rehashed %v", rec.PepperID, rec.Hint, apikey.Equal(rec.Hash, want))
 	}
+	// Its row sent again is still a duplicate, though it is no longer
+	// stored under its SHA-256; and the digest kept for that verifies
+	// nothing, nor acts as an old secret.
+	if again, err := f.m.Import(ctx, System(), []ImportRequest{row}); err != nil || again[0].Status != ImportDuplicate || again[0].Key.ID != id {
+		t.Fatalf("SHA-256 row again after first use: %+v, %v", again, err)
+	}
+	if rec.PrevPepperID != apikey.SHA256PepperID || f.clock.Now().Before(rec.PrevExpiresAt) {
+		t.Fatalf("the imported digest is kept as %q until %v", rec.PrevPepperID, rec.PrevExpiresAt)
+	}
+	if k, err := f.m.Verify(ctx, tok.Reveal()); err != nil || k.Principal().oldSecret {
+		t.Fatalf("Verify after re-hash: %v, %v", k, err)
+	}
 	// Another instance, without the cache, finds it under the pepper.
 	other, err := New(Config{Store: f.store, Hasher: f.cfg.Hasher, Auditor: &recorder{}, ImportedTokens: stripeLike, LastUsedInterval: -1})
 	if err != nil {

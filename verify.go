@@ -366,6 +366,13 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 		// A key imported by its SHA-256 gets its hint from its first use.
 		next.Hint = tok.Hint()
 	}
+	if rec.PepperID == apikey.SHA256PepperID && len(rec.PrevHash) == 0 {
+		// Keep the digest it was imported by as a previous secret whose
+		// grace has ended (it never verifies: the same token matches the
+		// new hash first), so that its import row, sent again, is still
+		// found a duplicate.
+		next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = rec.Hash, apikey.SHA256PepperID, canonicalTime(m.clock())
+	}
 	if err := m.store.Update(ctx, next); err != nil {
 		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
 		return
