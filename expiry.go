@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,13 @@ type Expiry struct {
 	kind  expiryKind
 	after time.Duration
 	at    time.Time
+	// tooFar marks an ExpireAfterDays beyond what a Duration holds
+	// (about 292 years), refused when resolved rather than wrapped.
+	tooFar bool
 }
+
+// maxDays is the most days a time.Duration holds.
+const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
 
 type expiryKind uint8
 
@@ -31,6 +38,10 @@ const (
 // ExpireAfterDays returns an expiry days days after creation: the presets
 // offered by the platforms keygate is modelled on are 7, 30, 60 and 90.
 func ExpireAfterDays(days int) Expiry {
+	if int64(days) > maxDays || int64(days) < -maxDays {
+		// time.Duration(days) * 24h would wrap around, to any duration.
+		return Expiry{kind: expiryAfter, tooFar: true}
+	}
 	return ExpireAfter(time.Duration(days) * 24 * time.Hour)
 }
 
@@ -98,6 +109,9 @@ func (e Expiry) String() string {
 	case expiryNever:
 		return "never"
 	case expiryAfter:
+		if e.tooFar {
+			return "beyond " + strconv.FormatInt(maxDays, 10) + "d"
+		}
 		if e.after%(24*time.Hour) == 0 {
 			return strconv.FormatInt(int64(e.after/(24*time.Hour)), 10) + "d"
 		}
@@ -115,6 +129,9 @@ func (e Expiry) resolve(now time.Time) (time.Time, error) {
 	case expiryNever:
 		return time.Time{}, nil
 	case expiryAfter:
+		if e.tooFar {
+			return time.Time{}, fmt.Errorf("%w: %w: more than %d days; use ExpireAt", ErrInvalidRequest, ErrInvalidExpiry, maxDays)
+		}
 		if e.after <= 0 {
 			return time.Time{}, fmt.Errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)
 		}

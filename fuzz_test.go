@@ -44,6 +44,8 @@ func FuzzParseExpiry(f *testing.F) {
 func FuzzExpiryString(f *testing.F) {
 	f.Add(uint8(0), int64(30), int64(0), int32(0))
 	f.Add(uint8(0), int64(36501), int64(0), int32(0))
+	f.Add(uint8(0), int64(213504), int64(0), int32(0))  // wraps to +2 days as a Duration
+	f.Add(uint8(0), int64(-213502), int64(0), int32(0)) // wraps to a positive Duration
 	f.Add(uint8(1), int64(36*time.Hour), int64(0), int32(0))
 	f.Add(uint8(1), int64(-48*time.Hour), int64(0), int32(0))
 	f.Add(uint8(2), MaxExpiry.Unix(), int64(0), int32(-3600))
@@ -70,6 +72,9 @@ func FuzzExpiryString(f *testing.F) {
 		default:
 			e = NeverExpire()
 			expressible = true
+		}
+		if at, err := e.resolve(now); kind%4 == 0 && err == nil && !at.Equal(now.AddDate(0, 0, int(n))) {
+			t.Fatalf("ExpireAfterDays(%d) resolves to %v, not %d days later", n, at, n)
 		}
 		s := e.String()
 		back, err := ParseExpiry(s)
