@@ -136,18 +136,25 @@ type ImportRow struct {
 	Hint string `json:"hint,omitempty"`
 }
 
-// Format implements [fmt.Formatter]: every verb prints r with Token and
-// SHA256 as "[REDACTED]" when set.
-func (r ImportRow) Format(f fmt.State, verb rune) {
-	type plain ImportRow // without this method
-	v := plain(r)
+// importRowView is an ImportRow without its methods, for printing.
+type importRowView ImportRow
+
+// redacted returns r with Token and SHA256 as "[REDACTED]" when set.
+func (r ImportRow) redacted() importRowView {
+	v := importRowView(r)
 	if v.Token != "" {
 		v.Token = "[REDACTED]"
 	}
 	if v.SHA256 != "" {
 		v.SHA256 = "[REDACTED]"
 	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+	return v
+}
+
+// Format implements [fmt.Formatter]: every verb prints r with Token and
+// SHA256 as "[REDACTED]" when set.
+func (r ImportRow) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), r.redacted())
 }
 
 // MarshalJSON encodes r with Token and SHA256 as "[REDACTED]" when set,
@@ -155,15 +162,7 @@ func (r ImportRow) Format(f fmt.State, verb rune) {
 // how rows travel: package client sends them in their wire form itself,
 // and the server decodes them with the default decoding.
 func (r ImportRow) MarshalJSON() ([]byte, error) {
-	type plain ImportRow // without this method
-	v := plain(r)
-	if v.Token != "" {
-		v.Token = "[REDACTED]"
-	}
-	if v.SHA256 != "" {
-		v.SHA256 = "[REDACTED]"
-	}
-	return json.Marshal(v)
+	return json.Marshal(r.redacted())
 }
 
 // LogValue renders r for log/slog: its name and workspace, whether it
