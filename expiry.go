@@ -130,7 +130,7 @@ func (e Expiry) resolve(now time.Time) (time.Time, error) {
 		return time.Time{}, nil
 	case expiryAfter:
 		if e.tooFar {
-			return time.Time{}, fmt.Errorf("%w: %w: more than %d days; use ExpireAt", ErrInvalidRequest, ErrInvalidExpiry, maxDays)
+			return time.Time{}, fmt.Errorf("%w: %w: more than %d days either way; use ExpireAt", ErrInvalidRequest, ErrInvalidExpiry, maxDays)
 		}
 		if e.after <= 0 {
 			return time.Time{}, fmt.Errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)

@@ -204,7 +204,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 			return found, err
 		}
 	case row.SHA256 != "":
-		if !m.importedSHA && m.hasher.CurrentID() != apikey.SHA256PepperID {
+		if m.importedSHA == nil && m.hasher.CurrentID() != apikey.SHA256PepperID {
 			return failed(fmt.Errorf("keygate: import: %w: %w: SHA-256 rows need Config.ImportedSHA256", ErrInvalidRequest, ErrNotImportable))
 		}
 		sum, err := hex.DecodeString(row.SHA256)

@@ -161,7 +161,7 @@ type Manager struct {
 	limiter     RateLimiter
 	maxLifetime time.Duration
 	imported    func(string) bool // nil: imported plaintext tokens are refused
-	importedSHA bool              // look tokens up by their plain SHA-256 too
+	importedSHA *apikey.Hasher    // non-nil: look tokens up by their plain SHA-256 too
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -234,7 +234,9 @@ func New(cfg Config) (*Manager, error) {
 	m.maxLifetime = cfg.MaxLifetime
 	m.imported = cfg.ImportedTokens
 	// A Manager hashing with apikey.NewSHA256Hasher already looks up SHA-256.
-	m.importedSHA = cfg.ImportedSHA256 && !slices.Contains(cfg.Hasher.PepperIDs(), apikey.SHA256PepperID)
+	if cfg.ImportedSHA256 && !slices.Contains(cfg.Hasher.PepperIDs(), apikey.SHA256PepperID) {
+		m.importedSHA = apikey.NewSHA256Hasher()
+	}
 	// The background work starts last: New returns no error after it.
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())

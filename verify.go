@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -265,7 +264,7 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 // store failure is an error ([ErrUnavailable]).
 func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
-	if m.importedSHA {
+	if m.importedSHA != nil {
 		// Keys imported by their SHA-256 alone (Config.ImportedSHA256).
 		ids = append(ids, apikey.SHA256PepperID)
 	}
@@ -302,9 +301,8 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 // Hasher's peppers, or apikey.SHA256PepperID for the plain SHA-256 of an
 // imported key.
 func (m *Manager) hashWith(pepperID string, tok apikey.Token) ([]byte, error) {
-	if pepperID == apikey.SHA256PepperID && m.importedSHA {
-		sum := sha256.Sum256([]byte(tok.Reveal()))
-		return sum[:], nil
+	if pepperID == apikey.SHA256PepperID && m.importedSHA != nil {
+		return m.importedSHA.HashWith(pepperID, tok)
 	}
 	return m.hasher.HashWith(pepperID, tok)
 }
