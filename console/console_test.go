@@ -811,6 +811,11 @@ func TestListFiltersAndPages(t *testing.T) {
 		if i%7 == 0 {
 			e.m.Revoke(ctx, keygate.System(), c.Key.ID)
 		}
+		if i%4 == 1 {
+			if _, err := e.m.Disable(ctx, keygate.System(), c.Key.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	e.clock.Add(2 * time.Hour)
 	b.get("/?status=unknown").want(http.StatusBadRequest)
@@ -824,10 +829,14 @@ func TestListFiltersAndPages(t *testing.T) {
 		{"owner=bob", func(k *store.Key) bool { return k.Owner == "bob" }},
 		{"status=revoked", func(k *store.Key) bool { return !k.RevokedAt.IsZero() }},
 		{"status=expired", func(k *store.Key) bool {
-			return k.RevokedAt.IsZero() && !k.ExpiresAt.IsZero() && !e.clock.Now().Before(k.ExpiresAt)
+			return k.RevokedAt.IsZero() && k.DisabledAt.IsZero() && !k.ExpiresAt.IsZero() && !e.clock.Now().Before(k.ExpiresAt)
+		}},
+		{"status=disabled", func(k *store.Key) bool { return k.RevokedAt.IsZero() && !k.DisabledAt.IsZero() }},
+		{"status=disabled&workspace=lion", func(k *store.Key) bool {
+			return k.Workspace == "lion" && k.RevokedAt.IsZero() && !k.DisabledAt.IsZero()
 		}},
 		{"status=active&owner=alice", func(k *store.Key) bool {
-			return k.Owner == "alice" && k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || e.clock.Now().Before(k.ExpiresAt))
+			return k.Owner == "alice" && k.RevokedAt.IsZero() && k.DisabledAt.IsZero() && (k.ExpiresAt.IsZero() || e.clock.Now().Before(k.ExpiresAt))
 		}},
 	} {
 		t.Run(tt.query, func(t *testing.T) {

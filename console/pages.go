@@ -213,7 +213,7 @@ type listData struct {
 }
 
 var statusChoices = []option{{Value: "", Label: "Any status"}, {Value: "active", Label: "Active"},
-	{Value: "expired", Label: "Expired"}, {Value: "revoked", Label: "Revoked"}}
+	{Value: "disabled", Label: "Disabled"}, {Value: "expired", Label: "Expired"}, {Value: "revoked", Label: "Revoked"}}
 
 // list serves GET /: one page of keys, filtered.
 func (c *Console) list(q *request) error {
@@ -226,12 +226,12 @@ func (c *Console) list(q *request) error {
 	revoked := store.AnyRevoked
 	switch d.Status {
 	case "":
-	case "active", "expired":
+	case "active", "disabled", "expired":
 		revoked = store.OnlyActive
 	case "revoked":
 		revoked = store.OnlyRevoked
 	default:
-		return &formError{"status", "Choose a status: active, expired or revoked."}
+		return &formError{"status", "Choose a status: active, disabled, expired or revoked."}
 	}
 	d.Statuses = options(statusChoices, d.Status)
 	var after uuid.UUID
@@ -271,11 +271,12 @@ func (c *Console) list(q *request) error {
 const maxScan = 10 * store.MaxListLimit
 
 // listKeys returns up to a page of keys matching opts and, for the
-// statuses "active" and "expired", the expiry at now; and the cursor of
-// the next page, or uuid.Nil at the end.
+// statuses "active", "disabled" and "expired", that status at now (which
+// the store cannot filter); and the cursor of the next page, or uuid.Nil
+// at the end.
 func (c *Console) listKeys(ctx context.Context, by keygate.Principal, opts store.ListOptions, st string, now time.Time) ([]*store.Key, uuid.UUID, error) {
 	opts.Limit = c.pageSize
-	filtered := st == "active" || st == "expired"
+	filtered := st == "active" || st == "disabled" || st == "expired"
 	if filtered {
 		opts.Limit = min(4*c.pageSize, store.MaxListLimit)
 	}
