@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1042,6 +1043,106 @@ func TestPepperRotation(t *testing.T) {
 	}
 	if _, err := onlyNew.Verify(ctx, c.Token.Reveal()); err != nil {
 		t.Errorf("verify after re-hash with only the new pepper: %v", err)
+	}
+}
+
+// TestRehashIsPublished: moving a key to the current pepper is a change
+// like any other for the other instances, which may hold the key with its
+// old hash: it is published, once.
+func TestRehashIsPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := memory.New()
+	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := old.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := &publishingFeed{chanFeed: chanFeed{ids: make(chan uuid.UUID)}}
+	rotated, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{}, ChangeFeed: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rotated.Close(context.Background()) })
+	for range 2 {
+		rotated.cache.clear()
+		if _, err := rotated.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed.mu.Lock()
+	defer feed.mu.Unlock()
+	if want := []uuid.UUID{c.Key.ID}; !slices.Equal(feed.published, want) {
+		t.Errorf("published %v, want %v (the re-hash, once)", feed.published, want)
+	}
+}
+
+// hookStore calls found once, with the first key GetByHash finds.
+type hookStore struct {
+	store.Store
+	once  sync.Once
+	found func(*store.Key)
+}
+
+func (s *hookStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	k, err := s.Store.GetByHash(ctx, hash)
+	if err == nil {
+		s.once.Do(func() { s.found(k) })
+	}
+	return k, err
+}
+
+// TestRehashRace: two instances find a key under its old pepper at once;
+// the second to write its re-hash loses the version race. It takes the
+// record as the first stored it, so the principal of the key it verified
+// is the key's current one and may act (before: management calls with it
+// were refused as "secret replaced" until the cache entry expired).
+func TestRehashRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := memory.New()
+	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := old.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstErr error
+	hs := &hookStore{Store: st, found: func(k *store.Key) {
+		if k.PepperID != "p1" {
+			firstErr = fmt.Errorf("found under %q, want p1", k.PepperID)
+			return
+		}
+		// The other instance verifies (and re-hashes) the key now.
+		_, firstErr = first.Verify(ctx, c.Token.Reveal())
+	}}
+	second, err := New(Config{Store: hs, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := second.Verify(ctx, c.Token.Reveal())
+	if err != nil || firstErr != nil {
+		t.Fatalf("Verify: %v; the other instance's: %v", err, firstErr)
+	}
+	rec, err := st.Get(ctx, c.Key.ID)
+	if err != nil || rec.PepperID != "p2" {
+		t.Fatalf("stored key: %v, pepper %q, want p2", err, rec.PepperID)
+	}
+	if !bytes.Equal(k.Hash, rec.Hash) {
+		t.Error("the verified key does not hold the stored hash")
+	}
+	if _, err := second.Get(ctx, k.Principal(), c.Key.ID); err != nil {
+		t.Errorf("a management call with the key's principal: %v", err)
 	}
 }
 

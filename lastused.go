@@ -144,15 +144,22 @@ const publishTimeout = 2 * time.Second
 // instances when the change feed takes publications.
 func (m *Manager) invalidate(ctx context.Context, rec *store.Key) {
 	m.cache.invalidate(rec.ID)
-	if m.publisher != nil {
-		// The change is stored: tell the others even if the caller has
-		// gone, but never hold the caller for long.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-		defer cancel()
-		if err := m.publisher.Publish(pctx, rec.ID); err != nil {
-			m.logger.WarnContext(ctx, "keygate: publishing a change failed; other instances see it within their cache TTL",
-				"key_id", rec.ID, "error", err)
-		}
+	m.publish(ctx, rec.ID)
+}
+
+// publish tells the other instances that key id changed, when the change
+// feed takes publications.
+func (m *Manager) publish(ctx context.Context, id uuid.UUID) {
+	if m.publisher == nil {
+		return
+	}
+	// The change is stored: tell the others even if the caller has gone,
+	// but never hold the caller for long.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := m.publisher.Publish(pctx, id); err != nil {
+		m.logger.WarnContext(ctx, "keygate: publishing a change failed; other instances see it within their cache TTL",
+			"key_id", id, "error", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -355,8 +356,13 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	return e, nil
 }
 
-// rehash moves a key found under an older pepper to the current one. It is
-// best effort: on failure the key keeps verifying under the older pepper.
+// rehash moves a key found under an older pepper to the current one, and
+// publishes the change, so that other instances drop the key as they
+// cached it (with its old hash, which management calls made with its
+// principal there would find replaced). It is best effort: on failure the
+// key keeps verifying under the older pepper. When another instance
+// re-hashed the key first (a version conflict), rec becomes the record as
+// that instance stored it, if it holds the same new hash.
 func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
 	next := rec.Clone()
 	next.Hash, next.PepperID = m.hasher.Hash(tok)
@@ -372,10 +378,18 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 		next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = rec.Hash, apikey.SHA256PepperID, canonicalTime(m.clock())
 	}
 	if err := m.store.Update(ctx, next); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			cur, gerr := m.store.Get(ctx, rec.ID)
+			if gerr == nil && subtle.ConstantTimeCompare(cur.Hash, next.Hash) == 1 {
+				*rec = *cur
+				return
+			}
+		}
 		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
 		return
 	}
 	*rec = *next
+	m.publish(ctx, rec.ID)
 }
 
 // admit applies the per-request checks to a cached or loaded entry. On
