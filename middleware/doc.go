@@ -32,7 +32,8 @@
 // build others; query strings are never read unless [Query] is configured,
 // because URLs leak into logs. Every extractor runs on every request: a
 // malformed credential anywhere (an empty value, a repeated Authorization
-// field, a character outside token68), or two different credentials, make
+// field, a character outside token68 in Authorization or outside visible
+// ASCII in a header), or two different credentials, make
 // the request malformed instead of letting one win. See
 // [Config.Extractors].
 //

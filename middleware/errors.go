@@ -13,7 +13,8 @@ var (
 	// [Extractor] recognises. It becomes a 401 with code "missing".
 	ErrNoCredential = errors.New("middleware: no API key in request")
 	// ErrMalformedCredential means a credential is present but unusable:
-	// an empty value, a character outside the token68 set, a repeated
+	// an empty value, a character outside the token68 set (in
+	// Authorization) or outside visible ASCII (in a header), a repeated
 	// header field, or a scheme with nothing after it. It becomes a 401
 	// with code "malformed".
 	ErrMalformedCredential = errors.New("middleware: malformed credential")

@@ -81,11 +81,16 @@ func AuthorizationScheme(scheme string) Extractor {
 // case-insensitively and spaces and tabs around the value are skipped. It
 // returns ("", nil) when the field is absent, an error wrapping
 // [ErrMalformedCredential] when the field is repeated or its value is empty
-// or not token68, and the credential otherwise.
+// or holds a character that is not visible ASCII or is a comma (the
+// separator of a field repeated by a proxy), and the credential otherwise.
+//
+// A header, unlike Authorization, is not held to token68, so that tokens of
+// another system imported with [keygate.Manager.Import] (any visible ASCII,
+// as [apikey.ParseImported] accepts, but commas) pass too.
 func Header(name string) Extractor {
 	key := http.CanonicalHeaderKey(name)
 	where := key + " header"
-	chars := token68()
+	chars := fieldChars()
 	return func(r *http.Request) (string, error) {
 		return single(chars, where, r.Header[key])
 	}
@@ -98,7 +103,7 @@ func Header(name string) Extractor {
 // [Config.Extractors] explicitly.
 func Query(name string) Extractor {
 	where := "query parameter " + name
-	chars := token68()
+	chars := fieldChars()
 	return func(r *http.Request) (string, error) {
 		if r.URL == nil || r.URL.RawQuery == "" {
 			return "", nil
@@ -119,9 +124,9 @@ func single(chars *charset, where string, values []string) (string, error) {
 	return "", fmt.Errorf("%w: %s repeated", ErrMalformedCredential, where)
 }
 
-// checkCredential returns cred if it is token68 (RFC 9110, section 11.2):
-// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", where chars
-// is the set in parentheses. The error names where, never cred.
+// checkCredential returns cred if it is 1*( chars ) *"=": token68 (RFC
+// 9110, section 11.2) when chars is token68(), any visible ASCII but ','
+// when it is fieldChars(). The error names where, never cred.
 func checkCredential(chars *charset, where, cred string) (string, error) {
 	if cred == "" {
 		return "", fmt.Errorf("%w: %s is empty", ErrMalformedCredential, where)
@@ -155,6 +160,16 @@ func token68() *charset {
 	var set charset
 	for c := range set {
 		set[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return &set
+}
+
+// fieldChars returns the characters of a credential that is a whole header
+// field value or query parameter: visible ASCII (RFC 9110 VCHAR) but ','.
+func fieldChars() *charset {
+	var set charset
+	for c := range set {
+		set[c] = '!' <= c && c <= '~' && c != ','
 	}
 	return &set
 }

@@ -18,6 +18,19 @@ func TestToken68(t *testing.T) {
 	}
 }
 
+// TestFieldChars checks the set of a header credential against its
+// definition, visible ASCII but ',', byte by byte.
+func TestFieldChars(t *testing.T) {
+	t.Parallel()
+	set := fieldChars()
+	for c := range 256 {
+		want := c >= 0x21 && c <= 0x7e && c != ','
+		if got := set[c]; got != want {
+			t.Errorf("fieldChars()[%q] = %v, want %v", rune(c), got, want)
+		}
+	}
+}
+
 func TestValidScheme(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/middleware"
+	"github.com/keygate/keygate/store/memory"
 )
 
 // newMux routes a small API the way an application would:
@@ -468,4 +470,39 @@ func post(target string, headers ...string) *http.Request {
 	req := get(target, headers...)
 	req.Method = http.MethodPost
 	return req
+}
+
+// TestImportedTokenInHeader: a token of another system, imported with its
+// punctuation, passes through the X-API-Key header (which is not held to
+// token68) and is refused in Authorization (which is).
+func TestImportedTokenInHeader(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler),
+		ImportedTokens: func(s string) bool { return strings.HasPrefix(s, "legacy:") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	const legacy = "legacy:Zq8!r#T2$w%9@xY*Lp^3"
+	tok, err := apikey.ParseImported(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Import(ctx, keygate.System(), []keygate.ImportRequest{{Token: tok,
+		CreateRequest: keygate.CreateRequest{Name: "old", Scopes: []string{"billing:read"}, Expiry: keygate.NeverExpire()}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("Import: %v, %v", err, res[0].Err)
+	}
+	h := newMiddleware(t, middleware.Config{Verifier: m}).RequireKey(okHandler())
+	if r := serve(t, h, get("/", "X-API-Key", legacy)); r.status != http.StatusOK || r.body != "old" {
+		t.Errorf("X-API-Key: %d %q, want 200 old", r.status, r.body)
+	}
+	if r := serve(t, h, get("/", "Authorization", "Api-Key "+legacy)); r.status != http.StatusUnauthorized || r.problem.Code != middleware.CodeMalformed {
+		t.Errorf("Authorization: %d %q, want 401 malformed", r.status, r.problem.Code)
+	}
 }
