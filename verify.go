@@ -356,13 +356,19 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	return e, nil
 }
 
-// rehash moves a key found under an older pepper to the current one, and
-// publishes the change, so that other instances drop the key as they
-// cached it (with its old hash, which management calls made with its
-// principal there would find replaced). It is best effort: on failure the
-// key keeps verifying under the older pepper. When another instance
-// re-hashed the key first (a version conflict), rec becomes the record as
-// that instance stored it, if it holds the same new hash.
+// rehash moves a key found under an older pepper to the current one. It is
+// best effort: on failure the key keeps verifying under the older pepper.
+// When another instance re-hashed the key first (a version conflict), rec
+// becomes the record as that instance stored it, if it holds the same new
+// hash, so that the key's principal here is the key as stored.
+//
+// A re-hash is not published on the change feed: while a pepper change
+// rolls out, an instance whose current pepper is the old one finds the key
+// under the new one and re-hashes it back; publishing would make the
+// instances undo each other's re-hash on every request, where unpublished
+// each does so at most once per cache TTL. (Until then, management calls
+// made on another instance with the principal of a key it cached before
+// the re-hash are refused as inactive.)
 func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
 	next := rec.Clone()
 	next.Hash, next.PepperID = m.hasher.Hash(tok)
@@ -389,7 +395,6 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 		return
 	}
 	*rec = *next
-	m.publish(ctx, rec.ID)
 }
 
 // admit applies the per-request checks to a cached or loaded entry. On
