@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,14 +29,15 @@ import (
 func main() {
 	inMemory := flag.Bool("memory", false, "keep keys in memory instead of SQLite")
 	flag.Parse()
-	if err := run(context.Background(), *inMemory); err != nil {
+	if err := run(context.Background(), os.Stdout, *inMemory); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, inMemory bool) error {
-	st, cleanup, err := openStore(ctx, inMemory)
+// run goes through the demo, printing to w.
+func run(ctx context.Context, w io.Writer, inMemory bool) error {
+	st, cleanup, err := openStore(ctx, w, inMemory)
 	if err != nil {
 		return err
 	}
@@ -53,7 +55,7 @@ func run(ctx context.Context, inMemory bool) error {
 		Store:   st,
 		Hasher:  hasher,
 		Prefix:  "acme_live",
-		Auditor: printAuditor{},
+		Auditor: printAuditor{w},
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -75,16 +77,16 @@ func run(ctx context.Context, inMemory bool) error {
 		return err
 	}
 	token := created.Token.Reveal() // shown exactly once
-	fmt.Printf("issued   %s (id %s), expires %s\n", created.Key.Hint, created.Key.ID, created.Key.ExpiresAt.Format("2006-01-02"))
-	fmt.Printf("token    %s\n", token)
-	fmt.Printf("printed  %v   <- the token type redacts itself\n", created.Token)
+	fmt.Fprintf(w, "issued   %s (id %s), expires %s\n", created.Key.Hint, created.Key.ID, created.Key.ExpiresAt.Format("2006-01-02"))
+	fmt.Fprintf(w, "token    %s\n", token)
+	fmt.Fprintf(w, "printed  %v   <- the token type redacts itself\n", created.Token)
 
 	// 2. Verify it, as middleware does on every request.
 	key, err := m.Verify(ctx, token)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("verified %q, role %s, workspace %s\n", key.Name, key.Role, key.Workspace)
+	fmt.Fprintf(w, "verified %q, role %s, workspace %s\n", key.Name, key.Role, key.Workspace)
 
 	// 3. Authorize actions.
 	for _, c := range []struct{ perm, workspace string }{
@@ -101,29 +103,29 @@ func run(ctx context.Context, inMemory bool) error {
 		if err := m.Authorize(key, p, c.workspace); err != nil {
 			verdict = "denied"
 		}
-		fmt.Printf("  %-14s in %-6s %s\n", c.perm, c.workspace, verdict)
+		fmt.Fprintf(w, "  %-14s in %-6s %s\n", c.perm, c.workspace, verdict)
 	}
 
 	// 4. A typo is caught by the checksum, without a database lookup.
 	typo := token[:len(token)-1] + flip(token[len(token)-1])
 	_, err = m.Verify(ctx, typo)
-	fmt.Printf("typo     rejected: %v\n", err)
+	fmt.Fprintf(w, "typo     rejected: %v\n", err)
 
 	// 5. Revoke: the next request fails.
 	if _, err := m.Revoke(ctx, keygate.System(), key.ID); err != nil {
 		return err
 	}
 	_, err = m.Verify(ctx, token)
-	fmt.Printf("revoked  rejected: %v (ErrRevoked: %t)\n", err, errors.Is(err, keygate.ErrRevoked))
+	fmt.Fprintf(w, "revoked  rejected: %v (ErrRevoked: %t)\n", err, errors.Is(err, keygate.ErrRevoked))
 	return nil
 }
 
 // printAuditor prints audit events; the default Auditor logs them with
 // log/slog. Events carry the key's id and hint, never its secret.
-type printAuditor struct{}
+type printAuditor struct{ w io.Writer }
 
-func (printAuditor) Audit(_ context.Context, e keygate.Event) {
-	fmt.Printf("  audit: %s %s %s\n", e.Type, e.Hint, e.Reason)
+func (a printAuditor) Audit(_ context.Context, e keygate.Event) {
+	fmt.Fprintf(a.w, "  audit: %s %s %s\n", e.Type, e.Hint, e.Reason)
 }
 
 func flip(c byte) string {
@@ -135,9 +137,9 @@ func flip(c byte) string {
 
 // openStore opens the embedded SQLite store in a temporary directory, or a
 // memory store.
-func openStore(ctx context.Context, inMemory bool) (store.Store, func(), error) {
+func openStore(ctx context.Context, w io.Writer, inMemory bool) (store.Store, func(), error) {
 	if inMemory {
-		fmt.Println("store    in memory")
+		fmt.Fprintln(w, "store    in memory")
 		return memory.New(), func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "keygate-quickstart")
@@ -158,6 +160,6 @@ func openStore(ctx context.Context, inMemory bool) (store.Store, func(), error) 
 		cleanup()
 		return nil, nil, err
 	}
-	fmt.Println("store    SQLite,", path)
+	fmt.Fprintln(w, "store    SQLite,", path)
 	return st, cleanup, nil
 }
