@@ -106,6 +106,7 @@
 //	403 forbidden, cross_origin
 //	404 not_found (no such key), no_route (no such path: check the base URL)
 //	405 method_not_allowed (+ Allow)
+//	408 request_timeout (the body did not arrive before the host's ReadTimeout)
 //	409 conflict, duplicate_name, revoked (regenerating a revoked key)
 //	413 body_too_large
 //	415 unsupported_media_type

@@ -35,6 +35,10 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	// CodeBodyTooLarge (413): the body exceeds [Config.MaxBodyBytes].
 	CodeBodyTooLarge = "body_too_large"
+	// CodeRequestTimeout (408): the body did not arrive before the host's
+	// http.Server read deadline (ReadTimeout); nothing was changed. Sending
+	// the request again is safe.
+	CodeRequestTimeout = "request_timeout"
 	// CodeInvalidRequest (400): the request is invalid for a reason none
 	// of the more precise codes below names.
 	CodeInvalidRequest = "invalid_request"
@@ -137,7 +141,7 @@ func answers() []answer {
 // "unknown_role". It covers the codes of this package and of package
 // middleware, and returns nil for codes that stand for no error of keygate
 // or middleware (no_route, method_not_allowed, cross_origin,
-// unauthenticated, internal, unknown codes). It is safe for concurrent use.
+// request_timeout, unauthenticated, internal, unknown codes). It is safe for concurrent use.
 func ErrorsFor(code string) []error {
 	for _, a := range answers() {
 		if a.code == code {

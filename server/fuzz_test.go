@@ -50,7 +50,7 @@ var pepperKey = bytes.Repeat([]byte{9}, 32)
 var knownCodes = func() map[string]bool {
 	m := map[string]bool{}
 	for _, c := range []string{
-		server.CodeInvalidJSON, server.CodeUnsupportedMediaType, server.CodeBodyTooLarge, server.CodeInvalidRequest,
+		server.CodeInvalidJSON, server.CodeUnsupportedMediaType, server.CodeBodyTooLarge, server.CodeRequestTimeout, server.CodeInvalidRequest,
 		server.CodeNameRequired, server.CodeDuplicateName, server.CodeInvalidExpiry, server.CodeWorkspaceRequired,
 		server.CodeUnknownRole, server.CodeInvalidScope, server.CodeNoPermissions, server.CodeInvalidField,
 		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed, server.CodeNotImportable,

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -13,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -479,6 +481,59 @@ var untested = map[string]string{
 	"* 403 insufficient_permission":           "sent by a permission check a host puts in front of the API (middleware.Require), not by the server",
 	"POST /keys/{id}/regenerate 409 conflict": "only after eight lost races with concurrent updates",
 	"POST /keys/{id}/revoke 409 conflict":     "only after eight lost races with concurrent updates",
+	"* 408 request_timeout":                   "needs the read deadline of a real http.Server to pass mid-body: TestBodyReadTimeout draws it",
+}
+
+// TestBodyReadTimeout: a body that stops arriving is answered 408
+// request_timeout, as the document says, once the host's http.Server
+// ReadTimeout passes, and nothing is created.
+func TestBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, server.Config{})
+	srv := httptest.NewUnstartedServer(f.handler)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	partial := `{"name":"slow","role":"viewer","expiry":"7d"`
+	header := http.Header{"Authorization": {"Api-Key " + f.admin}, "Content-Type": {"application/json"}}
+	// The body announces 100 bytes more than it sends.
+	fmt.Fprintf(conn, "POST %s/keys HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
+		prefix, srv.Listener.Addr(), header.Get("Authorization"), header.Get("Content-Type"), len(partial)+100, partial)
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &exchange{method: http.MethodPost, path: "/keys", header: header, body: []byte(partial),
+		status: res.StatusCode, respHeader: res.Header, respBody: body}
+	if err := json.Unmarshal(body, &ex.problem); err != nil {
+		t.Fatalf("answer %d %q: %v", res.StatusCode, body, err)
+	}
+	if ex.status != http.StatusRequestTimeout || ex.problem.Code != server.CodeRequestTimeout {
+		t.Errorf("answer %d %q (%s), want 408 %s", ex.status, ex.problem.Code, ex.problem.Detail, server.CodeRequestTimeout)
+	}
+	newContract(t, loadOpenAPI(t)).check(t, ex, unchecked)
+	page, err := f.m.List(t.Context(), keygate.System(), store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range page.Keys {
+		if k.Name == "slow" {
+			t.Error("a key was created from a body that never arrived")
+		}
+	}
 }
 
 func TestOpenAPIConformance(t *testing.T) {

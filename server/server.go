@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -629,6 +630,11 @@ func (s *Server) jsonError(err error) error {
 	case errors.As(err, &tooBig):
 		return &requestError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
 			fmt.Sprintf("The request body is larger than %d bytes.", s.maxBody)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's read deadline (http.Server.ReadTimeout) passed
+		// while the body was still arriving.
+		return &requestError{http.StatusRequestTimeout, CodeRequestTimeout,
+			"The request body did not arrive in time; nothing was changed."}
 	case errors.Is(err, ErrInvalidDuration):
 		return err
 	case errors.Is(err, io.EOF):
