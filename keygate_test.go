@@ -1045,6 +1045,19 @@ func TestPepperRotation(t *testing.T) {
 	}
 }
 
+// managerWith returns a Manager over st hashing under peppers (the
+// current one first), closed at the end of the test; cfg sets the rest.
+func managerWith(t *testing.T, st store.Store, cfg Config, peppers ...string) *Manager {
+	t.Helper()
+	cfg.Store, cfg.Hasher, cfg.LastUsedInterval, cfg.Auditor = st, testHasher(t, peppers...), -1, &recorder{}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
 // TestRehashIsNotPublished: moving a key to the current pepper is not
 // published, so that two instances with different current peppers (a
 // pepper change rolling out) do not undo each other's re-hash on every
@@ -1054,15 +1067,8 @@ func TestRehashIsNotPublished(t *testing.T) {
 	ctx := context.Background()
 	st := memory.New()
 	feed := &publishingFeed{chanFeed: chanFeed{ids: make(chan uuid.UUID)}}
-	newManager := func(peppers ...string) *Manager {
-		m, err := New(Config{Store: st, Hasher: testHasher(t, peppers...), LastUsedInterval: -1, Auditor: &recorder{}, ChangeFeed: feed})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(context.Background()) })
-		return m
-	}
-	oldFirst, newFirst := newManager("p1", "p2"), newManager("p2", "p1")
+	oldFirst := managerWith(t, st, Config{ChangeFeed: feed}, "p1", "p2")
+	newFirst := managerWith(t, st, Config{ChangeFeed: feed}, "p2", "p1")
 	c, err := oldFirst.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
 	if err != nil {
 		t.Fatal(err)
@@ -1111,18 +1117,11 @@ func TestRehashRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := memory.New()
-	old, err := New(Config{Store: st, Hasher: testHasher(t, "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
+	c, err := managerWith(t, st, Config{}, "p1").Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := old.Create(ctx, System(), CreateRequest{Name: "k", Role: "admin", Expiry: NeverExpire()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := New(Config{Store: st, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := managerWith(t, st, Config{}, "p2", "p1")
 	var firstErr error
 	hs := &hookStore{Store: st, found: func(k *store.Key) {
 		if k.PepperID != "p1" {
@@ -1132,11 +1131,7 @@ func TestRehashRace(t *testing.T) {
 		// The other instance verifies (and re-hashes) the key now.
 		_, firstErr = first.Verify(ctx, c.Token.Reveal())
 	}}
-	second, err := New(Config{Store: hs, Hasher: testHasher(t, "p2", "p1"), LastUsedInterval: -1, Auditor: &recorder{},
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := managerWith(t, hs, Config{Logger: slog.New(slog.DiscardHandler)}, "p2", "p1")
 	k, err := second.Verify(ctx, c.Token.Reveal())
 	if err != nil || firstErr != nil {
 		t.Fatalf("Verify: %v; the other instance's: %v", err, firstErr)
