@@ -64,7 +64,10 @@ type Option func(*settings) error
 type settings struct {
 	httpClient *http.Client
 	token      apikey.Token
-	userAgent  string
+	// header is where the token goes: "" for "Authorization: Api-Key",
+	// or a header field whose whole value it is.
+	header    string
+	userAgent string
 }
 
 // WithHTTPClient makes the client send its requests with hc (its
@@ -93,9 +96,51 @@ func WithToken(token string) Option {
 			// apikey's errors never quote the token.
 			return fmt.Errorf("%w: WithToken: %w", ErrInvalidConfig, err)
 		}
-		s.token = t
+		s.token, s.header = t, ""
 		return nil
 	}
+}
+
+// WithImportedToken is [WithToken] for a token of another system that was
+// imported into the server with [Client.Import] (or Manager.Import), such
+// as an old admin key kept by scripts. It must be what
+// [apikey.ParseImported] accepts (16 to 1024 visible ASCII characters);
+// the server must accept its form (keygate.Config.ImportedTokens). It goes
+// in "Authorization: Api-Key <token>" when it is token68 (letters, digits
+// and "-._~+/", then optional "=" padding), which Authorization is held to,
+// and in "X-API-Key: <token>" otherwise, which the server's default
+// middleware also reads. Like WithToken's, it never appears in an error or
+// a printed value.
+func WithImportedToken(token string) Option {
+	return func(s *settings) error {
+		t, err := apikey.ParseImported(token)
+		if err != nil {
+			return fmt.Errorf("%w: WithImportedToken: %w", ErrInvalidConfig, err)
+		}
+		s.token, s.header = t, ""
+		if !isToken68(token) {
+			s.header = "X-API-Key"
+		}
+		return nil
+	}
+}
+
+// isToken68 reports whether s is token68 (RFC 9110, section 11.2).
+func isToken68(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // WithUserAgent sets the User-Agent header of every request. It must be
@@ -143,7 +188,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		hc = &c
 	}
 	if !s.token.IsZero() {
-		hc.Transport = &tokenTransport{token: s.token, scheme: u.Scheme, host: u.Host, base: hc.Transport}
+		hc.Transport = &tokenTransport{token: s.token, header: s.header, scheme: u.Scheme, host: u.Host, base: hc.Transport}
 	}
 	return &Client{client: hc, baseURL: u, userAgent: s.userAgent}, nil
 }
@@ -156,7 +201,9 @@ func (c *Client) BaseURL() string {
 
 // tokenTransport adds the API key to requests to one scheme and host.
 type tokenTransport struct {
-	token  apikey.Token
+	token apikey.Token
+	// header is as in settings.
+	header string
 	scheme string
 	host   string
 	base   http.RoundTripper
@@ -174,7 +221,11 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return base.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Api-Key "+t.token.Reveal())
+	if t.header != "" {
+		r.Header.Set(t.header, t.token.Reveal())
+	} else {
+		r.Header.Set("Authorization", "Api-Key "+t.token.Reveal())
+	}
 	resp, err := base.RoundTrip(r)
 	if resp != nil {
 		// Callers reach the request through the response (and through

@@ -70,7 +70,9 @@
 //
 // [WithToken] adds "Authorization: Api-Key <token>" to a clone of each
 // request to the base URL's host only, never to another host (a redirect
-// elsewhere gets no token). Tokens travel only in that header and in
+// elsewhere gets no token); [WithImportedToken] does the same for a token
+// imported from another system ("X-API-Key: <token>" when it is not
+// token68). Tokens travel only in that header and in
 // [CreatedKey.Token], an apikey.Token that prints redacted; no error,
 // printed value or URL in an error holds one.
 //

@@ -134,3 +134,68 @@ func TestVerifierImportedTokens(t *testing.T) {
 		t.Fatalf("%d requests for tokens refused locally", n)
 	}
 }
+
+// TestWithImportedToken: a script keeps driving the API with an admin key
+// of the old system, imported: in Authorization when it is token68, in
+// X-API-Key when it is not (Authorization is held to token68).
+func TestWithImportedToken(t *testing.T) {
+	t.Parallel()
+	ctx := ctx(t)
+	legacy := func(tok string) bool { return strings.HasPrefix(tok, "sk_live_") || strings.HasPrefix(tok, "legacy:") }
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, ImportedTokens: legacy, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mw, err := middleware.New(middleware.Config{Verifier: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(server.Config{Manager: m, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last atomic.Pointer[http.Header]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		last.Store(&h)
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct{ token, header, value string }{
+		{"sk_live_0123456789abcdefghij", "Authorization", "Api-Key sk_live_0123456789abcdefghij"},
+		{"legacy:Zq8!r#T2$w%9@xY*Lp^3", "X-API-Key", "legacy:Zq8!r#T2$w%9@xY*Lp^3"},
+	} {
+		tok, err := apikey.ParseImported(tt.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Import(ctx, keygate.System(), []keygate.ImportRequest{{Token: tok,
+			CreateRequest: keygate.CreateRequest{Name: "admin-" + tt.header, Role: "admin", Expiry: keygate.NeverExpire()}}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("Import: %v %v", err, res[0].Err)
+		}
+		c, err := client.New(srv.URL, client.WithImportedToken(tt.token))
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		list, _, err := c.List(ctx, client.ListOptions{})
+		if err != nil || len(list.Keys) == 0 {
+			t.Fatalf("List with %s: %v", tt.header, err)
+		}
+		h := *last.Load()
+		if h.Get(tt.header) != tt.value || len(h.Values("Authorization"))+len(h.Values("X-Api-Key")) != 1 {
+			t.Errorf("the token went in %v, want only %s", h, tt.header)
+		}
+	}
+	for _, bad := range []string{"", "short", "has a space 0123456789", "legacy:é0123456789abcdef"} {
+		_, err := client.New(srv.URL, client.WithImportedToken(bad))
+		if !errors.Is(err, client.ErrInvalidConfig) || bad != "" && strings.Contains(err.Error(), bad) {
+			t.Errorf("WithImportedToken(%q): %v, want ErrInvalidConfig not quoting it", bad, err)
+		}
+	}
+}
