@@ -141,7 +141,8 @@ func answers() []answer {
 // "unknown_role". It covers the codes of this package and of package
 // middleware, and returns nil for codes that stand for no error of keygate
 // or middleware (no_route, method_not_allowed, cross_origin,
-// request_timeout, unauthenticated, internal, unknown codes). It is safe for concurrent use.
+// request_timeout, unauthenticated, internal, unknown codes). It is safe
+// for concurrent use.
 func ErrorsFor(code string) []error {
 	for _, a := range answers() {
 		if a.code == code {
