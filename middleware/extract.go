@@ -86,7 +86,7 @@ func AuthorizationScheme(scheme string) Extractor {
 //
 // A header, unlike Authorization, is not held to token68, so that tokens of
 // another system imported with [keygate.Manager.Import] (any visible ASCII,
-// as [apikey.ParseImported] accepts, but commas) pass too.
+// as apikey.ParseImported accepts, but commas) pass too.
 func Header(name string) Extractor {
 	key := http.CanonicalHeaderKey(name)
 	where := key + " header"
