@@ -104,7 +104,7 @@ func WithToken(token string) Option {
 // WithImportedToken is [WithToken] for a token of another system that was
 // imported into the server with [Client.Import] (or Manager.Import), such
 // as an old admin key kept by scripts. It must be what
-// [apikey.ParseImported] accepts (16 to 1024 visible ASCII characters);
+// [apikey.ParseImported] accepts (16 to 256 visible ASCII characters);
 // the server must accept its form (keygate.Config.ImportedTokens). It goes
 // in "Authorization: Api-Key <token>" when it is token68 (letters, digits
 // and "-._~+/", then optional "=" padding), which Authorization is held to,
