@@ -171,3 +171,115 @@ func TestMaxLifetime(t *testing.T) {
 		t.Error("a negative MaxLifetime was accepted")
 	}
 }
+
+// reportingLimiter is a shared rate limiter that reports a status.
+type reportingLimiter struct {
+	fakeLimiter
+	remaining int
+	reset     time.Duration
+	err       error
+}
+
+func (l *reportingLimiter) Status(_ context.Context, _ uuid.UUID, limit RateLimit) (int, time.Duration, error) {
+	if limit.Requests != 3 || limit.Window != time.Minute {
+		return 0, 0, errors.New("wrong limit passed")
+	}
+	return l.remaining, l.reset, l.err
+}
+
+// TestRateStatus: what is left of a key's rate limit, as the in-process
+// limiter counts it, request after request and as time passes; and as a
+// shared limiter reports it, when it can.
+func TestRateStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	limit := RateLimit{Requests: 3, Window: time.Minute}
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{Limits: Limits{Rate: limit}})
+	status := func(k *Key) (int, time.Duration) {
+		t.Helper()
+		st, ok := f.m.RateStatus(ctx, k)
+		if !ok || st.RateLimit != limit {
+			t.Fatalf("RateStatus = %+v, %v; want the key's limit", st, ok)
+		}
+		return st.Remaining, st.Reset
+	}
+	var k *Key
+	for i, want := range []struct {
+		remaining int
+		reset     time.Duration
+	}{{2, 20 * time.Second}, {1, 40 * time.Second}, {0, time.Minute}} {
+		var err error
+		if k, err = f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if r, reset := status(k); r != want.remaining || reset != want.reset {
+			t.Errorf("after request %d: %d left, whole in %v; want %d, %v", i+1, r, reset, want.remaining, want.reset)
+		}
+	}
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("request 4: %v, want ErrRateLimited", err)
+	}
+	if r, reset := status(k); r != 0 || reset != time.Minute {
+		t.Errorf("after a refused request: %d left, whole in %v; want 0, 1m0s (a refusal takes nothing)", r, reset)
+	}
+	f.clock.Advance(25 * time.Second)
+	if r, reset := status(k); r != 1 || reset != 35*time.Second {
+		t.Errorf("25s later: %d left, whole in %v; want 1, 35s", r, reset)
+	}
+	f.clock.Advance(time.Hour)
+	if r, reset := status(k); r != 3 || reset != 0 {
+		t.Errorf("an hour later: %d left, whole in %v; want 3, 0s", r, reset)
+	}
+
+	free, err := f.m.Verify(ctx, f.create(t, CreateRequest{}).Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := NewKey(&k.Key, k.Permissions(), false)
+	for name, k := range map[string]*Key{"no rate limit": free, "nil": nil, "from NewKey": remote} {
+		if st, ok := f.m.RateStatus(ctx, k); ok {
+			t.Errorf("%s: RateStatus = %+v, true; want false", name, st)
+		}
+	}
+
+	for _, tt := range []struct {
+		name    string
+		l       RateLimiter
+		want    RateStatus
+		reports bool
+	}{
+		{"shared, not a reporter", &fakeLimiter{allowed: true}, RateStatus{}, false},
+		{"shared reporter", &reportingLimiter{fakeLimiter: fakeLimiter{allowed: true}, remaining: 2, reset: 7 * time.Second},
+			RateStatus{RateLimit: limit, Remaining: 2, Reset: 7 * time.Second}, true},
+		{"shared reporter, clamped", &reportingLimiter{fakeLimiter: fakeLimiter{allowed: true}, remaining: 9, reset: -time.Second},
+			RateStatus{RateLimit: limit, Remaining: 3}, true},
+		{"shared reporter down", &reportingLimiter{fakeLimiter: fakeLimiter{allowed: true}, err: errors.New("redis: connection refused")},
+			RateStatus{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.RateLimiter = tt.l })
+			k, err := f.m.Verify(ctx, f.create(t, CreateRequest{Limits: Limits{Rate: limit}}).Token.Reveal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, ok := f.m.RateStatus(ctx, k); st != tt.want || ok != tt.reports {
+				t.Errorf("RateStatus = %+v, %v; want %+v, %v", st, ok, tt.want, tt.reports)
+			}
+		})
+	}
+}
+
+// TestRateStatusAllocatesNothing (not parallel: AllocsPerRun needs the
+// process to itself).
+func TestRateStatusAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	k, err := f.m.Verify(ctx, f.create(t, CreateRequest{Limits: Limits{Rate: RateLimit{Requests: 3, Window: time.Minute}}}).Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { f.m.RateStatus(ctx, k) }); n != 0 {
+		t.Errorf("RateStatus allocates %v times, want 0", n)
+	}
+}

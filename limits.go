@@ -54,6 +54,62 @@ type RateLimiter interface {
 	Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (retryAfter time.Duration, allowed bool, err error)
 }
 
+// RateStatus is what is left of a key's rate limit at one moment: what
+// an API tells its clients in headers such as RateLimit-Remaining, so that
+// they slow down before they are refused.
+type RateStatus struct {
+	// RateLimit is the key's limit: Requests per Window.
+	RateLimit
+	// Remaining is how many requests the key may make now, one after
+	// another, before one is refused (0 when the next would be).
+	Remaining int
+	// Reset is how long until the whole limit is available again (0 when
+	// it is): with a steady rate limiter, one request comes back every
+	// Window/Requests.
+	Reset time.Duration
+}
+
+// RateReporter is a [RateLimiter] that can tell what is left of a key's
+// limit without taking a request, for [Manager.RateStatus]. The Redis
+// limiter of package github.com/keygate/keygate/redis is one.
+type RateReporter interface {
+	RateLimiter
+	// Status returns how many requests key id may make now under limit,
+	// and how long until the whole limit is available again.
+	Status(ctx context.Context, id uuid.UUID, limit RateLimit) (remaining int, reset time.Duration, err error)
+}
+
+// RateStatus returns what is left of k's rate limit, as the Manager's rate
+// limiter counts it now, after the request k was verified for (if any).
+// It takes no request from the limit. It returns false for a key without a
+// rate limit, one the Manager did not verify (a Key from [NewKey], as a
+// remote verifier returns), and when Config.RateLimiter is set but is not
+// a [RateReporter] or fails (there is then nothing reliable to tell).
+//
+// With the default in-process limiter it costs an atomic load and
+// allocates nothing; a shared one is asked (a round trip to Redis). Under
+// concurrent requests with the same key, the figure may already count some
+// of theirs.
+func (m *Manager) RateStatus(ctx context.Context, k *Key) (RateStatus, bool) {
+	if k == nil || k.RateLimit <= 0 || k.state == nil {
+		return RateStatus{}, false
+	}
+	limit := RateLimit{Requests: k.RateLimit, Window: k.RateWindow}
+	if m.limiter != nil {
+		r, ok := m.limiter.(RateReporter)
+		if !ok {
+			return RateStatus{}, false
+		}
+		remaining, reset, err := r.Status(ctx, k.ID, limit)
+		if err != nil {
+			return RateStatus{}, false
+		}
+		return RateStatus{RateLimit: limit, Remaining: min(max(remaining, 0), limit.Requests), Reset: max(reset, 0)}, true
+	}
+	remaining, reset := k.state.status(limit.Requests, limit.Window, m.clock().UnixNano())
+	return RateStatus{RateLimit: limit, Remaining: remaining, Reset: reset}, true
+}
+
 // keyState is the per-key, per-process state that must outlive cache
 // entries: the rate limiter of a key that has a rate limit.
 type keyState struct {
@@ -78,6 +134,15 @@ func (s *keyState) allow(requests int, window time.Duration, now int64) (time.Du
 			return 0, true
 		}
 	}
+}
+
+// status returns how many requests allow would let through one after
+// another at now (at most requests), and how long until requests would.
+func (s *keyState) status(requests int, window time.Duration, now int64) (int, time.Duration) {
+	interval := int64(window) / int64(requests)
+	ahead := max(s.tat.Load()-now, 0) // how far the next request's slot is booked ahead
+	remaining := (int64(window) - ahead) / interval
+	return int(min(max(remaining, 0), int64(requests))), time.Duration(ahead)
 }
 
 // states holds a keyState per key id. It is safe for concurrent use.
