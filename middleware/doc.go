@@ -63,9 +63,14 @@
 // [Config.ErrorHandler] can replace the body. The text of an internal error
 // never reaches the client, nor does a token reach an error message.
 //
+// With [Config.RateLimitHeaders], responses to requests whose key has a
+// rate limit carry RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset
+// and RateLimit-Policy, so that clients slow down before a 429.
+//
 // # Concurrency and cost
 //
 // A Middleware is immutable and safe for concurrent use. On the success
 // path it allocates only the request copy and context value that carry the
-// key; permission checks allocate nothing.
+// key (and, with RateLimitHeaders, the fields it sets for a rate-limited
+// key); permission checks allocate nothing.
 package middleware

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +34,14 @@ type Verifier interface {
 // concurrently, on every such request, and must be quick.
 type ExerciseRecorder interface {
 	Exercised(k *keygate.Key, p permission.Permission, workspace string)
+}
+
+// RateStatusReporter is an optional interface of a [Verifier] that tells
+// what is left of a key's rate limit: *keygate.Manager implements it (see
+// keygate.Manager.RateStatus). With [Config.RateLimitHeaders], the
+// middleware asks it once per verified request whose key has a rate limit.
+type RateStatusReporter interface {
+	RateStatus(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
 }
 
 // Config configures a [Middleware]. Only Verifier is required.
@@ -93,6 +103,19 @@ type Config struct {
 
 	// Now is the clock of FailureLimit. Default time.Now.
 	Now func() time.Time
+
+	// RateLimitHeaders tells clients what is left of their key's rate
+	// limit, on every response to a request verified with a key that has
+	// one, in the fields of the IETF RateLimit header draft that clients
+	// read most: "RateLimit-Limit: 100", "RateLimit-Remaining: 41" (after
+	// this request), "RateLimit-Reset: 36" (seconds until the whole limit
+	// is available again) and "RateLimit-Policy: 100;w=3600" (the window
+	// in seconds). The Verifier must be a [RateStatusReporter]
+	// (*keygate.Manager is; a remote client.Verifier is not, and no fields
+	// are sent). With the default in-process limiter this costs an atomic
+	// load; with a shared one, such as Redis, a round trip per request. A
+	// refused request gets Retry-After instead. Default false.
+	RateLimitHeaders bool
 }
 
 // Middleware authenticates requests by API key, in the net/http
@@ -131,6 +154,9 @@ type Middleware struct {
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
 	challenges [numChallenges][]string
 	throttle   *throttle // nil: none
+	// rateStatus, with Config.RateLimitHeaders and a Verifier that
+	// reports them, tells what is left of a key's rate limit.
+	rateStatus func(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
 }
 
 // New returns a Middleware for cfg, or an error wrapping [ErrInvalidConfig]
@@ -150,6 +176,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if r, ok := cfg.Verifier.(ExerciseRecorder); ok {
 		m.exercised = r.Exercised
+	}
+	if r, ok := cfg.Verifier.(RateStatusReporter); ok && cfg.RateLimitHeaders {
+		m.rateStatus = r.RateStatus
 	}
 	for _, ex := range m.extractors {
 		if ex == nil {
@@ -202,7 +231,7 @@ func New(cfg Config) (*Middleware, error) {
 // verified is passed on unchanged.
 func (m *Middleware) Verify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, m.verified(r))
+		next.ServeHTTP(w, m.verified(w, r))
 	})
 }
 
@@ -211,7 +240,7 @@ func (m *Middleware) Verify(next http.Handler) http.Handler {
 // every other request as documented at [Middleware].
 func (m *Middleware) RequireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = m.verified(r)
+		r = m.verified(w, r)
 		if _, err := outcome(r.Context()); err != nil {
 			m.refuse(w, r, err)
 			return
@@ -266,7 +295,7 @@ func (m *Middleware) Require(workspace WorkspaceFunc, perms ...string) (func(htt
 	accepted := strings.Join(names, ", ")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r = m.verified(r)
+			r = m.verified(w, r)
 			key, err := outcome(r.Context())
 			if err != nil {
 				m.refuse(w, r, err)
@@ -304,13 +333,28 @@ func (m *Middleware) MustRequire(workspace WorkspaceFunc, perms ...string) func(
 }
 
 // verified returns r with the outcome of its verification in its context,
-// verifying it unless that was done already.
-func (m *Middleware) verified(r *http.Request) *http.Request {
+// verifying it unless that was done already. Verifying a key with a rate
+// limit sets the RateLimit fields of w, with Config.RateLimitHeaders.
+func (m *Middleware) verified(w http.ResponseWriter, r *http.Request) *http.Request {
 	ctx := r.Context()
 	if ctx.Value(outcomeKey{}) != nil {
 		return r
 	}
-	return r.WithContext(context.WithValue(ctx, outcomeKey{}, m.verify(r)))
+	out := m.verify(r)
+	if k, ok := out.(*keygate.Key); ok && m.rateStatus != nil && k.RateLimit > 0 {
+		if st, ok := m.rateStatus(ctx, k); ok {
+			setRateHeaders(w.Header(), st)
+		}
+	}
+	return r.WithContext(context.WithValue(ctx, outcomeKey{}, out))
+}
+
+// setRateHeaders sets the RateLimit fields of h from st.
+func setRateHeaders(h http.Header, st keygate.RateStatus) {
+	h.Set("RateLimit-Limit", strconv.Itoa(st.Requests))
+	h.Set("RateLimit-Remaining", strconv.Itoa(st.Remaining))
+	h.Set("RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(st.Reset.Seconds())), 10))
+	h.Set("RateLimit-Policy", strconv.Itoa(st.Requests)+";w="+strconv.FormatInt(int64(math.Ceil(st.Window.Seconds())), 10))
 }
 
 // verify finds and verifies the key of r. It returns a *keygate.Key or an

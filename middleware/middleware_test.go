@@ -506,3 +506,49 @@ func TestImportedTokenInHeader(t *testing.T) {
 		t.Errorf("Authorization: %d %q, want 401 malformed", r.status, r.problem.Code)
 	}
 }
+
+// TestRateLimitHeaders: with Config.RateLimitHeaders, every response to a
+// request with a rate-limited key says what is left of its limit; not
+// without the option, nor for a key without a limit, nor from a Verifier
+// that cannot tell.
+func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	limited, _ := f.create(t, keygate.CreateRequest{Name: "limited", Scopes: []string{"billing:read"},
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 3, Window: time.Minute}}})
+	free, _ := f.create(t, keygate.CreateRequest{Name: "free", Scopes: []string{"billing:read"}})
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, RateLimitHeaders: true})
+	// Verify and Require both in the chain: the request is verified, and
+	// its fields set, once.
+	h := mw.Verify(mw.MustRequire(nil, "billing:read")(okHandler()))
+	for i, want := range []struct{ remaining, reset string }{{"2", "20"}, {"1", "40"}, {"0", "60"}} {
+		r := serve(t, h, get("/", "X-API-Key", limited))
+		got := []string{r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"), r.header.Get("RateLimit-Reset"), r.header.Get("RateLimit-Policy")}
+		if r.status != http.StatusOK || !slices.Equal(got, []string{"3", want.remaining, want.reset, "3;w=60"}) {
+			t.Errorf("request %d: %d, RateLimit fields %q; want 200, [3 %s %s 3;w=60]", i+1, r.status, got, want.remaining, want.reset)
+		}
+	}
+	r := serve(t, h, get("/", "X-API-Key", limited))
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "20" {
+		t.Errorf("request 4: %d, Retry-After %q; want 429, 20", r.status, r.header.Get("Retry-After"))
+	}
+	f.clock.Advance(30 * time.Second)
+	if r := serve(t, h, get("/", "X-API-Key", limited)); r.header.Get("RateLimit-Remaining") != "0" || r.header.Get("RateLimit-Reset") != "50" {
+		t.Errorf("30s later: remaining %q, reset %q; want 0 (the request took the one that came back), 50",
+			r.header.Get("RateLimit-Remaining"), r.header.Get("RateLimit-Reset"))
+	}
+	for _, tt := range []struct {
+		name  string
+		h     http.Handler
+		token string
+	}{
+		{"a key without a rate limit", h, free},
+		{"without the option", newMiddleware(t, middleware.Config{Verifier: f.m}).RequireKey(okHandler()), limited},
+		{"a Verifier that cannot tell", newMiddleware(t, middleware.Config{Verifier: &fakeVerifier{}, RateLimitHeaders: true}).Verify(okHandler()), limited},
+	} {
+		f.clock.Advance(time.Hour)
+		if r := serve(t, tt.h, get("/", "X-API-Key", tt.token)); r.status != http.StatusOK || r.header.Get("RateLimit-Limit") != "" {
+			t.Errorf("%s: %d, RateLimit-Limit %q; want 200, none", tt.name, r.status, r.header.Get("RateLimit-Limit"))
+		}
+	}
+}

@@ -104,7 +104,7 @@ func newApp(ctx context.Context, o *options, getenv func(string) string, stderr 
 
 // routes builds the service's handler.
 func (a *app) routes() (http.Handler, error) {
-	cfg := middleware.Config{Verifier: a.manager}
+	cfg := middleware.Config{Verifier: a.manager, RateLimitHeaders: true}
 	if a.opts.failures > 0 {
 		cfg.FailureLimit = middleware.FailureLimit{Failures: a.opts.failures, Window: a.opts.failureWindow}
 	}
