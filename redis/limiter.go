@@ -65,7 +65,7 @@ type Limiter struct {
 	onFailOpen func(context.Context, uuid.UUID, error)
 }
 
-var _ keygate.RateLimiter = (*Limiter)(nil)
+var _ keygate.RateReporter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter for cfg, or an error wrapping [ErrConfig]
 // when cfg.Client is nil. It does not connect to Redis.
@@ -124,4 +124,26 @@ func (l *Limiter) Allow(ctx context.Context, id uuid.UUID, limit keygate.RateLim
 		return max(res.RetryAfter, 0), false, nil
 	}
 	return 0, true, nil
+}
+
+// Status reports how many requests key id may make now under limit, one
+// after another, and how long until the whole limit is available again,
+// as every instance sharing this Redis counts it, without taking a request
+// (redis_rate's AllowN of zero). It implements keygate.RateReporter, for
+// keygate.Manager.RateStatus and the middleware's RateLimit headers. It
+// fails, whatever FailOpen says, when Redis does: there is then nothing
+// true to report.
+func (l *Limiter) Status(ctx context.Context, id uuid.UUID, limit keygate.RateLimit) (remaining int, reset time.Duration, err error) {
+	if limit.Requests <= 0 || limit.Window <= 0 {
+		return 0, 0, fmt.Errorf("%w: %d requests per %v", ErrInvalidLimit, limit.Requests, limit.Window)
+	}
+	res, err := l.limiter.AllowN(ctx, l.prefix+id.String(), redis_rate.Limit{
+		Rate:   limit.Requests,
+		Burst:  limit.Requests,
+		Period: limit.Window,
+	}, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("keygate/redis: rate limit status of key %s: %w", id, err)
+	}
+	return min(max(res.Remaining, 0), limit.Requests), max(res.ResetAfter, 0), nil
 }

@@ -341,3 +341,60 @@ func TestRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedRateStatus: what is left of a key's limit is the same seen from
+// every instance sharing the Redis, and asking takes nothing from it.
+func TestSharedRateStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lim, _, _ := newLimiter(t)
+	st := memory.New()
+	a := newManager(t, st, func(c *keygate.Config) { c.RateLimiter = lim })
+	b := newManager(t, st, func(c *keygate.Config) { c.RateLimiter = lim })
+	limit := keygate.RateLimit{Requests: 5, Window: time.Minute}
+	tok := createKey(t, a, limit).Token.Reveal()
+	verify := func(m *keygate.Manager) *keygate.Key {
+		t.Helper()
+		k, err := m.Verify(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ka, _, kb := verify(a), verify(a), verify(b) // 3 of 5 taken, through both
+	for name, check := range map[string]struct {
+		m *keygate.Manager
+		k *keygate.Key
+	}{"a": {a, ka}, "b": {b, kb}} {
+		for range 5 { // asking takes nothing
+			s, ok := check.m.RateStatus(ctx, check.k)
+			if !ok || s.RateLimit != limit || s.Remaining != 2 || s.Reset <= 34*time.Second || s.Reset > 36*time.Second {
+				t.Fatalf("instance %s: RateStatus = %+v, %v; want 2 left, whole in about 36s", name, s, ok)
+			}
+		}
+	}
+	for i := range 2 {
+		if _, err := b.Verify(ctx, tok); err != nil {
+			t.Fatalf("request %d of 5: %v", 4+i, err)
+		}
+	}
+	if _, err := a.Verify(ctx, tok); !errors.Is(err, keygate.ErrRateLimited) {
+		t.Fatalf("request 6 of 5: %v, want ErrRateLimited", err)
+	}
+	if s, ok := a.RateStatus(ctx, ka); !ok || s.Remaining != 0 {
+		t.Errorf("after the limit: RateStatus = %+v, %v; want 0 left", s, ok)
+	}
+
+	c := goredis.NewClient(&goredis.Options{Addr: closedAddr(t), MaxRetries: -1})
+	defer c.Close()
+	down, err := kgredis.NewLimiter(kgredis.LimiterConfig{Client: c, FailOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := down.Status(ctx, uuid.New(), limit); err == nil {
+		t.Error("Status with Redis down: no error")
+	}
+	if _, _, err := down.Status(ctx, uuid.New(), keygate.RateLimit{Requests: 0, Window: time.Minute}); !errors.Is(err, kgredis.ErrInvalidLimit) {
+		t.Errorf("Status of an invalid limit: %v, want ErrInvalidLimit", err)
+	}
+}
