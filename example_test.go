@@ -171,3 +171,28 @@ func ExampleParseExpiry() {
 	// never -> never <nil>
 	// 2030-12-31 -> 2031-01-01T00:00:00Z <nil>
 }
+
+// A key limited to 3 requests a minute, after one: 2 left now, and the
+// whole limit back in 20 seconds (one request comes back every 20). The
+// middleware sends the same figures as RateLimit headers when
+// middleware.Config.RateLimitHeaders is set.
+func ExampleManager_RateStatus() {
+	ctx := context.Background()
+	m := newManager()
+	defer m.Close(ctx)
+	created, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "poller", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfterDays(30),
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 3, Window: time.Minute}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	key, err := m.Verify(ctx, created.Token.Reveal())
+	if err != nil {
+		panic(err)
+	}
+	if st, ok := m.RateStatus(ctx, key); ok {
+		fmt.Printf("%d of %d per %v left; whole again in %v\n", st.Remaining, st.Requests, st.Window, st.Reset.Round(time.Second))
+	}
+	// Output: 2 of 3 per 1m0s left; whole again in 20s
+}
