@@ -217,8 +217,10 @@ func TestRateStatus(t *testing.T) {
 			t.Errorf("after request %d: %d left, whole in %v; want %d, %v", i+1, r, reset, want.remaining, want.reset)
 		}
 	}
-	if _, err := f.m.Verify(ctx, c.Token.Reveal()); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("request 4: %v, want ErrRateLimited", err)
+	_, err := f.m.Verify(ctx, c.Token.Reveal())
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || *rl != (RateLimitError{RetryAfter: 20 * time.Second, Limit: limit, Reset: time.Minute}) {
+		t.Fatalf("request 4: %#v, want a RateLimitError to retry after 20s, whole in 1m", err)
 	}
 	if r, reset := status(k); r != 0 || reset != time.Minute {
 		t.Errorf("after a refused request: %d left, whole in %v; want 0, 1m0s (a refusal takes nothing)", r, reset)

@@ -453,18 +453,29 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 // and the error.
 func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (_ string, err error) {
 	defer func() { m.tel.rateDecision(ctx, err) }()
+	limit := RateLimit{Requests: k.RateLimit, Window: k.RateWindow}
 	if m.limiter == nil {
 		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
-			return "rate_limited", &RateLimitError{RetryAfter: wait}
+			// The refused request's slot would have ended wait past the
+			// window, so the booked slots end wait + window - interval
+			// from now.
+			reset := wait + k.RateWindow - k.RateWindow/time.Duration(k.RateLimit)
+			return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit, Reset: reset}
 		}
 		return "", nil
 	}
-	wait, ok, err := m.limiter.Allow(ctx, k.ID, RateLimit{Requests: k.RateLimit, Window: k.RateWindow})
+	wait, ok, err := m.limiter.Allow(ctx, k.ID, limit)
 	switch {
 	case err != nil:
 		return "unavailable", fmt.Errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
 	case !ok:
-		return "rate_limited", &RateLimitError{RetryAfter: wait}
+		rl := &RateLimitError{RetryAfter: wait}
+		if r, ok := m.limiter.(RateReporter); ok {
+			if _, reset, err := r.Status(ctx, k.ID, limit); err == nil {
+				rl.Limit, rl.Reset = limit, max(reset, wait)
+			}
+		}
+		return "rate_limited", rl
 	}
 	return "", nil
 }

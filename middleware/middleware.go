@@ -73,7 +73,8 @@ type Config struct {
 	// ErrorHandler writes the response to a refused request: the status
 	// p.Status and a body. Before calling it the middleware has set the
 	// headers that go with the status: WWW-Authenticate (401), Retry-After
-	// (429 and 503 when known), X-Accepted-Permissions (403 for a missing
+	// (429 and 503 when known), the RateLimit fields (429, with
+	// RateLimitHeaders), X-Accepted-Permissions (403 for a missing
 	// permission) and Cache-Control: no-store. Default: [WriteProblem].
 	// It is called concurrently and must be safe for concurrent use.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, p *Problem)
@@ -114,7 +115,8 @@ type Config struct {
 	// (*keygate.Manager is; a remote client.Verifier is not, and no fields
 	// are sent). With the default in-process limiter this costs an atomic
 	// load; with a shared one, such as Redis, a round trip per request. A
-	// refused request gets Retry-After instead. Default false.
+	// refused request (429 rate_limited) gets them too, with
+	// RateLimit-Remaining: 0, next to Retry-After. Default false.
 	RateLimitHeaders bool
 }
 
@@ -154,9 +156,10 @@ type Middleware struct {
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
 	challenges [numChallenges][]string
 	throttle   *throttle // nil: none
-	// rateStatus, with Config.RateLimitHeaders and a Verifier that
-	// reports them, tells what is left of a key's rate limit.
-	rateStatus func(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
+	// rateHeaders is Config.RateLimitHeaders; rateStatus, with it and a
+	// Verifier that reports them, tells what is left of a key's rate limit.
+	rateHeaders bool
+	rateStatus  func(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
 }
 
 // New returns a Middleware for cfg, or an error wrapping [ErrInvalidConfig]
@@ -177,6 +180,7 @@ func New(cfg Config) (*Middleware, error) {
 	if r, ok := cfg.Verifier.(ExerciseRecorder); ok {
 		m.exercised = r.Exercised
 	}
+	m.rateHeaders = cfg.RateLimitHeaders
 	if r, ok := cfg.Verifier.(RateStatusReporter); ok && cfg.RateLimitHeaders {
 		m.rateStatus = r.RateStatus
 	}
@@ -427,6 +431,10 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		if p.RetryAfter = retryAfter(err); p.RetryAfter > 0 {
 			h.Set("Retry-After", seconds(p.RetryAfter))
 		}
+	}
+	var rl *keygate.RateLimitError
+	if m.rateHeaders && why.code == CodeRateLimited && errors.As(err, &rl) && rl.Limit.Requests > 0 {
+		setRateHeaders(h, keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset})
 	}
 	m.onError(w, r, p)
 }

@@ -529,8 +529,9 @@ func TestRateLimitHeaders(t *testing.T) {
 		}
 	}
 	r := serve(t, h, get("/", "X-API-Key", limited))
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "20" {
-		t.Errorf("request 4: %d, Retry-After %q; want 429, 20", r.status, r.header.Get("Retry-After"))
+	got := []string{r.header.Get("Retry-After"), r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"), r.header.Get("RateLimit-Reset"), r.header.Get("RateLimit-Policy")}
+	if r.status != http.StatusTooManyRequests || !slices.Equal(got, []string{"20", "3", "0", "60", "3;w=60"}) {
+		t.Errorf("request 4: %d, Retry-After and RateLimit fields %q; want 429, [20 3 0 60 3;w=60]", r.status, got)
 	}
 	f.clock.Advance(30 * time.Second)
 	if r := serve(t, h, get("/", "X-API-Key", limited)); r.header.Get("RateLimit-Remaining") != "0" || r.header.Get("RateLimit-Reset") != "50" {
