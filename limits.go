@@ -25,9 +25,9 @@ var ErrAddressDenied = errors.New("keygate: client address not allowed for this 
 type RateLimitError struct {
 	// RetryAfter is how long until the key may make a request again.
 	RetryAfter time.Duration
-	// Limit is the key's rate limit, and Reset how long until all of it is
-	// available again; both zero when unknown (a shared RateLimiter that
-	// is not a RateReporter, or a remote verifier's answer).
+	// Limit is the key's rate limit (zero in a remote verifier's answer),
+	// and Reset how long until all of it is available again (zero when
+	// unknown: only the default in-process limiter knows it).
 	Limit RateLimit
 	Reset time.Duration
 }

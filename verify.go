@@ -469,13 +469,10 @@ func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (_ string, e
 	case err != nil:
 		return "unavailable", fmt.Errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
 	case !ok:
-		rl := &RateLimitError{RetryAfter: wait}
-		if r, ok := m.limiter.(RateReporter); ok {
-			if _, reset, err := r.Status(ctx, k.ID, limit); err == nil {
-				rl.Limit, rl.Reset = limit, max(reset, wait)
-			}
-		}
-		return "rate_limited", rl
+		// A shared limiter does not say when the limit is whole again, and
+		// asking it would double its load from refused requests, which is
+		// highest under abuse: Reset stays unknown.
+		return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit}
 	}
 	return "", nil
 }

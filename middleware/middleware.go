@@ -116,7 +116,9 @@ type Config struct {
 	// are sent). With the default in-process limiter this costs an atomic
 	// load; with a shared one, such as Redis, a round trip per request. A
 	// refused request (429 rate_limited) gets them too, with
-	// RateLimit-Remaining: 0, next to Retry-After. Default false.
+	// RateLimit-Remaining: 0, next to Retry-After (and RateLimit-Reset
+	// only from the in-process limiter, the one that knows it without
+	// another call). Default false.
 	RateLimitHeaders bool
 }
 
@@ -347,17 +349,20 @@ func (m *Middleware) verified(w http.ResponseWriter, r *http.Request) *http.Requ
 	out := m.verify(r)
 	if k, ok := out.(*keygate.Key); ok && m.rateStatus != nil && k.RateLimit > 0 {
 		if st, ok := m.rateStatus(ctx, k); ok {
-			setRateHeaders(w.Header(), st)
+			setRateHeaders(w.Header(), st, true)
 		}
 	}
 	return r.WithContext(context.WithValue(ctx, outcomeKey{}, out))
 }
 
-// setRateHeaders sets the RateLimit fields of h from st.
-func setRateHeaders(h http.Header, st keygate.RateStatus) {
+// setRateHeaders sets the RateLimit fields of h from st; RateLimit-Reset
+// only when withReset.
+func setRateHeaders(h http.Header, st keygate.RateStatus, withReset bool) {
 	h.Set("RateLimit-Limit", strconv.Itoa(st.Requests))
 	h.Set("RateLimit-Remaining", strconv.Itoa(st.Remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(st.Reset.Seconds())), 10))
+	if withReset {
+		h.Set("RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(st.Reset.Seconds())), 10))
+	}
 	h.Set("RateLimit-Policy", strconv.Itoa(st.Requests)+";w="+strconv.FormatInt(int64(math.Ceil(st.Window.Seconds())), 10))
 }
 
@@ -434,7 +439,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var rl *keygate.RateLimitError
 	if m.rateHeaders && why.code == CodeRateLimited && errors.As(err, &rl) && rl.Limit.Requests > 0 {
-		setRateHeaders(h, keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset})
+		setRateHeaders(h, keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset}, rl.Reset > 0)
 	}
 	m.onError(w, r, p)
 }

@@ -533,6 +533,14 @@ func TestRateLimitHeaders(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || !slices.Equal(got, []string{"20", "3", "0", "60", "3;w=60"}) {
 		t.Errorf("request 4: %d, Retry-After and RateLimit fields %q; want 429, [20 3 0 60 3;w=60]", r.status, got)
 	}
+	// A shared limiter's refusal: the limit, nothing left, no reset known.
+	shared := newMiddleware(t, middleware.Config{RateLimitHeaders: true, Verifier: &fakeVerifier{
+		err: &keygate.RateLimitError{RetryAfter: 5 * time.Second, Limit: keygate.RateLimit{Requests: 3, Window: time.Minute}}}})
+	r = serve(t, shared.RequireKey(okHandler()), get("/", "X-API-Key", limited))
+	got = []string{r.header.Get("Retry-After"), r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"), r.header.Get("RateLimit-Reset"), r.header.Get("RateLimit-Policy")}
+	if r.status != http.StatusTooManyRequests || !slices.Equal(got, []string{"5", "3", "0", "", "3;w=60"}) {
+		t.Errorf("a shared limiter's refusal: %d, Retry-After and RateLimit fields %q; want 429, [5 3 0  3;w=60]", r.status, got)
+	}
 	f.clock.Advance(30 * time.Second)
 	if r := serve(t, h, get("/", "X-API-Key", limited)); r.header.Get("RateLimit-Remaining") != "0" || r.header.Get("RateLimit-Reset") != "50" {
 		t.Errorf("30s later: remaining %q, reset %q; want 0 (the request took the one that came back), 50",
