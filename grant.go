@@ -28,6 +28,9 @@ type grant struct {
 	// carry the key's id and hash for the Manager to re-check (see
 	// Principal.keyID); a key from NewKey has none.
 	managed bool
+	// reported is the rate status the key was verified with by another
+	// service (see Key.WithReportedRate); nil for any other key.
+	reported *RateStatus
 }
 
 // principal returns the Principal of the key whose record is rec; the zero

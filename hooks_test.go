@@ -285,3 +285,27 @@ func TestRateStatusAllocatesNothing(t *testing.T) {
 		t.Errorf("RateStatus allocates %v times, want 0", n)
 	}
 }
+
+// TestReportedRate: a key carries the status another service reported
+// with it, in a copy; the original and a Manager's keys carry none.
+func TestReportedRate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	k, err := f.m.Verify(context.Background(), f.create(t, CreateRequest{}).Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := RateStatus{RateLimit: RateLimit{Requests: 10, Window: time.Minute}, Remaining: 4, Reset: 36 * time.Second}
+	c := k.WithReportedRate(st)
+	if got, ok := c.ReportedRate(); !ok || got != st {
+		t.Errorf("the copy reports %+v, %v; want %+v", got, ok, st)
+	}
+	if c.ID != k.ID || !slices.Equal(c.Permissions(), k.Permissions()) {
+		t.Error("the copy is not the same key")
+	}
+	for name, k := range map[string]*Key{"the original": k, "nil": nil, "a zero Key": {}} {
+		if got, ok := k.ReportedRate(); ok {
+			t.Errorf("%s reports %+v", name, got)
+		}
+	}
+}

@@ -115,6 +115,32 @@ func (m *Manager) RateStatus(ctx context.Context, k *Key) (RateStatus, bool) {
 	return RateStatus{RateLimit: limit, Remaining: remaining, Reset: reset}, true
 }
 
+// WithReportedRate returns a copy of k that carries st, the status of its
+// rate limit as the service that verified it reported it: package
+// client's remote Verifier builds the keys it returns with it, so that it
+// can tell its middleware what is left of a key's limit
+// ([Key.ReportedRate]). k is not modified.
+func (k *Key) WithReportedRate(st RateStatus) *Key {
+	c := *k
+	var g grant
+	if k.grant != nil {
+		g = *k.grant
+	}
+	g.reported = &st
+	c.grant = &g
+	return &c
+}
+
+// ReportedRate returns the rate status k carries from [Key.WithReportedRate],
+// and false when it carries none (every key a Manager verifies itself:
+// ask [Manager.RateStatus]).
+func (k *Key) ReportedRate() (RateStatus, bool) {
+	if k == nil || k.grant == nil || k.grant.reported == nil {
+		return RateStatus{}, false
+	}
+	return *k.grant.reported, true
+}
+
 // keyState is the per-key, per-process state that must outlive cache
 // entries: the rate limiter of a key that has a rate limit.
 type keyState struct {

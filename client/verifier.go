@@ -295,7 +295,11 @@ func fromResponse(res *VerifyResponse) (*verdict, error) {
 			return nil, fmt.Errorf("%w: a verdict without a code or with an unknown one", ErrInvalidResponse)
 		}
 		if res.Code == middleware.CodeRateLimited {
-			return &verdict{err: &keygate.RateLimitError{RetryAfter: seconds(max(res.RetryAfter, 0))}}, nil
+			rl := &keygate.RateLimitError{RetryAfter: seconds(max(res.RetryAfter, 0))}
+			if st, ok := rateStatus(res.RateLimit); ok {
+				rl.Limit, rl.Reset = st.RateLimit, st.Reset
+			}
+			return &verdict{err: rl}, nil
 		}
 		return &verdict{err: fmt.Errorf("client: verify: %w", server.ErrorsFor(res.Code)[0])}, nil
 	}
@@ -310,7 +314,37 @@ func fromResponse(res *VerifyResponse) (*verdict, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &verdict{key: keygate.NewKey(rec, perms, res.SuperAdmin)}, nil
+	k := keygate.NewKey(rec, perms, res.SuperAdmin)
+	if st, ok := rateStatus(res.RateLimit); ok {
+		// A rate-limited key's verdict is never shared nor cached: this
+		// request's own.
+		k = k.WithReportedRate(st)
+	}
+	return &verdict{key: k}, nil
+}
+
+var _ middleware.RateStatusReporter = (*Verifier)(nil)
+
+// rateStatus converts the status a verdict reports, false when there is
+// none or it makes no sense (then it is left out, not trusted).
+func rateStatus(st *server.RateStatus) (keygate.RateStatus, bool) {
+	if st == nil || st.Requests < 1 || st.Window <= 0 || st.Remaining < 0 || st.Remaining > st.Requests {
+		return keygate.RateStatus{}, false
+	}
+	out := keygate.RateStatus{RateLimit: keygate.RateLimit{Requests: st.Requests, Window: time.Duration(st.Window)}, Remaining: st.Remaining}
+	if st.Reset != nil {
+		out.Reset = max(time.Duration(*st.Reset), 0)
+	}
+	return out, true
+}
+
+// RateStatus returns what is left of k's rate limit as the server reported
+// it with the verdict k comes from, and false for a key without a rate
+// limit (or a server that reports none). It makes the Verifier a
+// middleware.RateStatusReporter, so that a middleware with
+// RateLimitHeaders sends the token service's figures.
+func (v *Verifier) RateStatus(_ context.Context, k *keygate.Key) (keygate.RateStatus, bool) {
+	return k.ReportedRate()
 }
 
 // record converts the API's view of a key into a store record (without

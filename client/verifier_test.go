@@ -1,10 +1,14 @@
 package client_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,9 +17,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/store/memory"
 )
 
 // fakeClock is a settable clock for a Verifier.
@@ -384,4 +391,72 @@ func TestClientPrivileges(t *testing.T) {
 	}
 	_, _, err = e.client.Privileges(c, created.Key.ID, "whenever")
 	wantProblem(t, err, http.StatusBadRequest, "invalid_field", keygate.ErrInvalidRequest)
+}
+
+// TestVerifierRateLimitHeaders: a service that checks keys against a
+// token service sends its clients the token service's RateLimit figures,
+// on every answer and on the refusal.
+func TestVerifierRateLimitHeaders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mw, err := middleware.New(middleware.Config{Verifier: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(server.Config{Manager: m, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	create := func(req keygate.CreateRequest) string {
+		req.Expiry = keygate.NeverExpire()
+		c, err := m.Create(ctx, keygate.System(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Token.Reveal()
+	}
+	verifierToken := create(keygate.CreateRequest{Name: "verifier", Scopes: []string{"apikey:verify"}})
+	limited := create(keygate.CreateRequest{Name: "limited", Scopes: []string{"cluster:read"},
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 3, Window: time.Minute}}})
+	free := create(keygate.CreateRequest{Name: "free", Scopes: []string{"cluster:read"}})
+	c, err := client.New(srv.URL, client.WithToken(verifierToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := middleware.New(middleware.Config{Verifier: c.NewVerifier(client.VerifierConfig{}), RateLimitHeaders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := remote.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	fields := func(tok string) (int, []string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("X-API-Key", tok)
+		h.ServeHTTP(rec, req)
+		hd := rec.Header()
+		return rec.Code, []string{hd.Get("Retry-After"), hd.Get("RateLimit-Limit"), hd.Get("RateLimit-Remaining"), hd.Get("RateLimit-Reset"), hd.Get("RateLimit-Policy")}
+	}
+	for i, want := range [][]string{{"", "3", "2", "20", "3;w=60"}, {"", "3", "1", "40", "3;w=60"}, {"", "3", "0", "60", "3;w=60"}} {
+		if code, got := fields(limited); code != http.StatusNoContent || !slices.Equal(got, want) {
+			t.Errorf("request %d: %d %q, want 204 %q", i+1, code, got, want)
+		}
+	}
+	if code, got := fields(limited); code != http.StatusTooManyRequests || !slices.Equal(got, []string{"20", "3", "0", "60", "3;w=60"}) {
+		t.Errorf("request 4: %d %q, want 429 [20 3 0 60 3;w=60]", code, got)
+	}
+	if code, got := fields(free); code != http.StatusNoContent || !slices.Equal(got, []string{"", "", "", "", ""}) {
+		t.Errorf("a key without a rate limit: %d %q, want 204 and no fields", code, got)
+	}
 }

@@ -38,7 +38,8 @@ type ExerciseRecorder interface {
 
 // RateStatusReporter is an optional interface of a [Verifier] that tells
 // what is left of a key's rate limit: *keygate.Manager implements it (see
-// keygate.Manager.RateStatus). With [Config.RateLimitHeaders], the
+// keygate.Manager.RateStatus), and so does package client's remote
+// Verifier. With [Config.RateLimitHeaders], the
 // middleware asks it once per verified request whose key has a rate limit.
 type RateStatusReporter interface {
 	RateStatus(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
@@ -112,9 +113,10 @@ type Config struct {
 	// this request), "RateLimit-Reset: 36" (seconds until the whole limit
 	// is available again) and "RateLimit-Policy: 100;w=3600" (the window
 	// in seconds). The Verifier must be a [RateStatusReporter]
-	// (*keygate.Manager is; a remote client.Verifier is not, and no fields
-	// are sent). With the default in-process limiter this costs an atomic
-	// load; with a shared one, such as Redis, a round trip per request. A
+	// (*keygate.Manager and package client's remote Verifier, which passes
+	// on the token service's figures, are). With the Manager's default
+	// in-process limiter this costs an atomic load; with a shared one,
+	// such as Redis, a round trip per request. A
 	// refused request (429 rate_limited) gets them too, with
 	// RateLimit-Remaining: 0, next to Retry-After (and RateLimit-Reset
 	// only from the in-process limiter, the one that knows it without

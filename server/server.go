@@ -318,13 +318,29 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 		var rl *keygate.RateLimitError
 		if errors.As(v.Err, &rl) {
 			out.RetryAfter = max(int64(math.Ceil(rl.RetryAfter.Seconds())), 1)
+			if rl.Limit.Requests > 0 {
+				out.RateLimit = rateStatus(keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset}, rl.Reset > 0)
+			}
 		}
 	} else {
 		out.Key = newKey(&v.Key.Key)
 		out.Permissions = v.Key.Permissions().Strings()
 		out.SuperAdmin = v.Key.SuperAdmin()
+		if st, ok := s.manager.RateStatus(r.Context(), v.Key); ok {
+			out.RateLimit = rateStatus(st, true)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// rateStatus returns st for the wire; its Reset only when withReset.
+func rateStatus(st keygate.RateStatus, withReset bool) *RateStatus {
+	out := &RateStatus{Requests: st.Requests, Window: Duration(st.Window), Remaining: st.Remaining}
+	if withReset {
+		reset := Duration(st.Reset)
+		out.Reset = &reset
+	}
+	return out
 }
 
 // roles serves GET /roles.

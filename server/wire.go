@@ -267,6 +267,22 @@ type VerifyResponse struct {
 	Code string `json:"code,omitempty"`
 	// RetryAfter, for "rate_limited", is how many seconds to wait.
 	RetryAfter int64 `json:"retry_after,omitempty"`
+	// RateLimit, for a key with a rate limit, is what is left of it after
+	// this use (a valid verdict) or the limit that refused it
+	// ("rate_limited", with Remaining 0).
+	RateLimit *RateStatus `json:"rate_limit,omitempty"`
+}
+
+// RateStatus is what is left of a key's rate limit, in a [VerifyResponse].
+type RateStatus struct {
+	// Requests per Window is the key's limit.
+	Requests int      `json:"requests"`
+	Window   Duration `json:"window"`
+	// Remaining is how many requests the key may make now.
+	Remaining int `json:"remaining"`
+	// Reset is how long until the whole limit is available again; nil when
+	// the server does not know it (a refusal by a shared rate limiter).
+	Reset *Duration `json:"reset,omitempty"`
 }
 
 // Role is a role keys may be given, in the body of GET /roles.

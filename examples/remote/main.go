@@ -72,7 +72,7 @@ func run(addr, base, token string, cacheTTL time.Duration, logger *slog.Logger) 
 // newHandler returns the service's routes, protected by keys that v
 // verifies.
 func newHandler(v middleware.Verifier) (http.Handler, error) {
-	mw, err := middleware.New(middleware.Config{Verifier: v})
+	mw, err := middleware.New(middleware.Config{Verifier: v, RateLimitHeaders: true})
 	if err != nil {
 		return nil, err
 	}
