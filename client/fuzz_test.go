@@ -186,6 +186,9 @@ func FuzzVerifierResponse(f *testing.F) {
 		{200, `{"valid":true,"key":` + key + `,"limits":{"allowed_cidrs":["10.0.0.0/8"]}}}`},
 		{200, `{"valid":true,"key":` + key + `,"limits":{"allowed_cidrs":["bad"]}}}`},
 		{200, `{"valid":true,"key":` + key + `,"limits":{"rate":{"requests":5,"window":"1s"},"uses_remaining":2}}}`},
+		{200, `{"valid":true,"key":` + key + `,"limits":{"rate":{"requests":5,"window":"1m"}}},"rate_limit":{"requests":5,"window":"1m0s","remaining":3,"reset":"24s"}}`},
+		{200, `{"valid":true,"key":` + key + `},"rate_limit":{"requests":5,"window":"1m0s","remaining":9,"reset":"-24s"}}`},
+		{200, `{"valid":false,"code":"rate_limited","retry_after":12,"rate_limit":{"requests":5,"window":"1m0s","remaining":0}}`},
 		{200, `{"valid":true,"key":` + key + `},"permissions":["not a permission"]}`},
 		{200, `{"valid":true,"key":` + key + `},"code":"revoked"}`},
 		{200, `{"valid":true,"key":` + key + `}}{"valid":false,"code":"revoked"}`},
@@ -271,6 +274,10 @@ func FuzzVerifierResponse(f *testing.F) {
 			}
 			if k.ID != res.Key.ID || !slices.Equal(k.Permissions(), perms) || k.SuperAdmin() != res.SuperAdmin || k.Workspace != res.Key.Workspace {
 				t.Fatalf("%d %q: the Verifier returned key %v with %v, not the verdict's", code, body, k.ID, k.Permissions())
+			}
+			if st, ok := v.RateStatus(ctx, k); ok && (res.RateLimit == nil || st.Requests < 1 || st.Window <= 0 ||
+				st.Remaining < 0 || st.Remaining > st.Requests || st.Reset < 0) {
+				t.Fatalf("%d %q: the key reports the rate status %+v", code, body, st)
 			}
 		case errors.Is(err, keygate.ErrUnavailable):
 			if valid && !expired && !denied || verdict {
