@@ -39,8 +39,8 @@ type ExerciseRecorder interface {
 // RateStatusReporter is an optional interface of a [Verifier] that tells
 // what is left of a key's rate limit: *keygate.Manager implements it (see
 // keygate.Manager.RateStatus), and so does package client's remote
-// Verifier. With [Config.RateLimitHeaders], the
-// middleware asks it once per verified request whose key has a rate limit.
+// Verifier. With [Config.RateLimitHeaders], the middleware asks it once
+// per verified request whose key has a rate limit.
 type RateStatusReporter interface {
 	RateStatus(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
 }
@@ -116,11 +116,10 @@ type Config struct {
 	// (*keygate.Manager and package client's remote Verifier, which passes
 	// on the token service's figures, are). With the Manager's default
 	// in-process limiter this costs an atomic load; with a shared one,
-	// such as Redis, a round trip per request. A
-	// refused request (429 rate_limited) gets them too, with
-	// RateLimit-Remaining: 0, next to Retry-After (and RateLimit-Reset
-	// only from the in-process limiter, the one that knows it without
-	// another call). Default false.
+	// such as Redis, a round trip per request. A refused request (429
+	// rate_limited) gets them too, with RateLimit-Remaining: 0, next to
+	// Retry-After (and RateLimit-Reset only from the in-process limiter,
+	// the one that knows it without another call). Default false.
 	RateLimitHeaders bool
 }
 
