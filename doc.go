@@ -28,6 +28,8 @@
 // [ErrExpired], [ErrRevoked], [ErrUsageExhausted], [ErrRateLimited] (a
 // [*RateLimitError] with RetryAfter), [ErrAddressDenied] and [ErrUnavailable]
 // when the store fails: callers must refuse the request (fail closed).
+// [Manager.RateStatus] tells what is left of a key's rate limit, for
+// headers that let clients slow down before they are refused.
 //
 // # Cache consistency
 //
@@ -35,7 +37,8 @@
 // Manager's next verification. Another process sharing the store may serve
 // its cached copy for up to [Config.CacheTTL] (30 s by default), unless a
 // [store.ChangeFeed] (for example PostgreSQL LISTEN/NOTIFY) tells it sooner.
-// Rate limits are kept per process.
+// Rate limits are kept per process, unless [Config.RateLimiter] shares them
+// (package github.com/keygate/keygate/redis).
 //
 // # Acting on behalf of a principal
 //
