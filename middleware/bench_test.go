@@ -1,9 +1,11 @@
 package middleware_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/middleware"
@@ -61,6 +63,31 @@ func BenchmarkMiddleware(b *testing.B) {
 					h.h.ServeHTTP(httptest.NewRecorder(), req)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkRateLimitHeaders measures what Config.RateLimitHeaders adds to a
+// request with a rate-limited key (a limit it never reaches), with the
+// Manager's in-process limiter.
+func BenchmarkRateLimitHeaders(b *testing.B) {
+	f := newFixture(b)
+	tok, _ := f.create(b, keygate.CreateRequest{Name: "bench", Scopes: []string{"cluster:read"},
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1_000_000_000, Window: time.Second}}})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Api-Key "+tok)
+	for _, on := range []bool{false, true} {
+		h := newMiddleware(b, middleware.Config{Verifier: f.m, RateLimitHeaders: on}).RequireKey(bare)
+		res := serve(b, h, req)
+		if res.status != http.StatusNoContent || (res.header.Get("RateLimit-Limit") != "") != on {
+			b.Fatalf("headers %v: status %d, RateLimit-Limit %q", on, res.status, res.header.Get("RateLimit-Limit"))
+		}
+		b.Run(fmt.Sprintf("headers=%v", on), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
 		})
 	}
 }

@@ -357,14 +357,31 @@ func (m *Middleware) verified(w http.ResponseWriter, r *http.Request) *http.Requ
 }
 
 // setRateHeaders sets the RateLimit fields of h from st; RateLimit-Reset
-// only when withReset.
+// only when withReset. It is on the path of every request of a
+// rate-limited key, so it makes two allocations, not one per field: the
+// values are substrings of one string, and their slices share one array
+// (each capped, so that appending to one cannot overwrite the next). The
+// names are in canonical form, so that the header does not canonicalize
+// them again.
 func setRateHeaders(h http.Header, st keygate.RateStatus, withReset bool) {
-	h.Set("RateLimit-Limit", strconv.Itoa(st.Requests))
-	h.Set("RateLimit-Remaining", strconv.Itoa(st.Remaining))
+	var buf [80]byte
+	b := strconv.AppendInt(buf[:0], int64(st.Requests), 10)
+	limitEnd := len(b)
+	b = strconv.AppendInt(b, int64(st.Remaining), 10)
+	remainingEnd := len(b)
+	b = strconv.AppendInt(b, int64(math.Ceil(st.Reset.Seconds())), 10)
+	resetEnd := len(b)
+	b = strconv.AppendInt(b, int64(st.Requests), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, int64(math.Ceil(st.Window.Seconds())), 10)
+	v := string(b)
+	vals := []string{v[:limitEnd], v[limitEnd:remainingEnd], v[remainingEnd:resetEnd], v[resetEnd:]}
+	h["Ratelimit-Limit"] = vals[0:1:1]
+	h["Ratelimit-Remaining"] = vals[1:2:2]
 	if withReset {
-		h.Set("RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(st.Reset.Seconds())), 10))
+		h["Ratelimit-Reset"] = vals[2:3:3]
 	}
-	h.Set("RateLimit-Policy", strconv.Itoa(st.Requests)+";w="+strconv.FormatInt(int64(math.Ceil(st.Window.Seconds())), 10))
+	h["Ratelimit-Policy"] = vals[3:4:4]
 }
 
 // verify finds and verifies the key of r. It returns a *keygate.Key or an
