@@ -579,3 +579,42 @@ func TestImportFlags(t *testing.T) {
 		t.Error("an imported token reached the log")
 	}
 }
+
+// TestRateLimitHeaders: the service tells a rate-limited key's client what
+// is left of its limit, on the demo API and on the refusal.
+func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	in := start(t, nil, "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile)
+	admin := readToken(t, tokenFile)
+	status, out := call(t, "POST", in.url+"/v1/keys", admin,
+		`{"name":"poller","scopes":["organization:read"],"expiry":"30d","limits":{"rate":{"requests":2,"window":"1h"}}}`)
+	if status != 201 {
+		t.Fatalf("POST /v1/keys = %d %s", status, out)
+	}
+	var created struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		status                   int
+		remaining, reset, policy string
+	}{{200, "1", "1800", "2;w=3600"}, {200, "0", "3600", "2;w=3600"}, {429, "0", "3600", "2;w=3600"}} {
+		req, err := http.NewRequest("GET", in.url+"/api/v1/organizations/acme", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-API-Key", created.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != want.status || h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != want.remaining ||
+			h.Get("RateLimit-Reset") != want.reset || h.Get("RateLimit-Policy") != want.policy {
+			t.Errorf("request %d: %d, RateLimit fields %v; want %d, remaining %s, reset %s", i+1, resp.StatusCode, h, want.status, want.remaining, want.reset)
+		}
+	}
+}
