@@ -77,23 +77,7 @@ func TestVerifierImportedTokens(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
 	stripe := func(tok string) bool { return strings.HasPrefix(tok, "sk_live_") }
-	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, ImportedTokens: stripe, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	mw, err := middleware.New(middleware.Config{Verifier: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := server.New(server.Config{Manager: m, Middleware: mw})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, api := tokenService(t, keygate.Config{ImportedTokens: stripe})
 	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -142,23 +126,7 @@ func TestWithImportedToken(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
 	legacy := func(tok string) bool { return strings.HasPrefix(tok, "sk_live_") || strings.HasPrefix(tok, "legacy:") }
-	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, ImportedTokens: legacy, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	mw, err := middleware.New(middleware.Config{Verifier: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := server.New(server.Config{Manager: m, Middleware: mw})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, api := tokenService(t, keygate.Config{ImportedTokens: legacy})
 	var last atomic.Pointer[http.Header]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
@@ -198,4 +166,30 @@ func TestWithImportedToken(t *testing.T) {
 			t.Errorf("WithImportedToken(%q): %v, want ErrInvalidConfig not quoting it", bad, err)
 		}
 	}
+}
+
+// tokenService returns a Manager over a memory store, configured by cfg
+// (its Store, Hasher and Logger set here), and the REST API serving it
+// behind the default middleware, as examples/server runs it.
+func tokenService(t *testing.T, cfg keygate.Config) (*keygate.Manager, *server.Server) {
+	t.Helper()
+	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store, cfg.Hasher, cfg.Logger = memory.New(), hasher, slog.New(slog.DiscardHandler)
+	m, err := keygate.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mw, err := middleware.New(middleware.Config{Verifier: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(server.Config{Manager: m, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, api
 }

@@ -1,10 +1,8 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -17,12 +15,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
-	"github.com/keygate/keygate/server"
-	"github.com/keygate/keygate/store/memory"
 )
 
 // fakeClock is a settable clock for a Verifier.
@@ -399,23 +394,7 @@ func TestClientPrivileges(t *testing.T) {
 func TestVerifierRateLimitHeaders(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	mw, err := middleware.New(middleware.Config{Verifier: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := server.New(server.Config{Manager: m, Middleware: mw})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, api := tokenService(t, keygate.Config{})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	create := func(req keygate.CreateRequest) string {
