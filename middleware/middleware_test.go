@@ -546,6 +546,12 @@ func TestRateLimitHeaders(t *testing.T) {
 		t.Errorf("30s later: remaining %q, reset %q; want 0 (the request took the one that came back), 50",
 			r.header.Get("RateLimit-Remaining"), r.header.Get("RateLimit-Reset"))
 	}
+	// A Verifier that is no RateStatusReporter, returning the rate-limited key.
+	f.clock.Advance(time.Hour)
+	limitedKey, err := f.m.Verify(context.Background(), limited)
+	if err != nil || limitedKey.RateLimit == 0 {
+		t.Fatalf("Verify(limited) = %v, %v", limitedKey, err)
+	}
 	for _, tt := range []struct {
 		name  string
 		h     http.Handler
@@ -553,7 +559,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	}{
 		{"a key without a rate limit", h, free},
 		{"without the option", newMiddleware(t, middleware.Config{Verifier: f.m}).RequireKey(okHandler()), limited},
-		{"a Verifier that cannot tell", newMiddleware(t, middleware.Config{Verifier: &fakeVerifier{}, RateLimitHeaders: true}).Verify(okHandler()), limited},
+		{"a Verifier that cannot tell", newMiddleware(t, middleware.Config{Verifier: &fakeVerifier{key: limitedKey}, RateLimitHeaders: true}).RequireKey(okHandler()), limited},
 	} {
 		f.clock.Advance(time.Hour)
 		if r := serve(t, tt.h, get("/", "X-API-Key", tt.token)); r.status != http.StatusOK || r.header.Get("RateLimit-Limit") != "" {
