@@ -74,7 +74,7 @@ func ExampleClient() {
 // routes with keys checked by a remote keygate server.
 func ExampleClient_NewVerifier() {
 	ctx := context.Background()
-	// The token service (examples/server runs one).
+	// The token service (keygate serve runs one).
 	hasher, _ := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte("k"), 32)})
 	manager, _ := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
 	defer manager.Close(ctx)

@@ -34,6 +34,6 @@
 // Join the partner program and give GitHub the token format's regular
 // expression, apikey.Pattern (or apikey.Format.Pattern for one prefix),
 // and the URL where this handler is mounted, such as
-// https://keys.example.com/github/secret-scanning (examples/server mounts
+// https://keys.example.com/github/secret-scanning (keygate serve --secret-scanning mounts
 // it there).
 package secretscan

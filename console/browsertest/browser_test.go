@@ -45,26 +45,26 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// server is examples/server, run as a subprocess.
+// server is keygate serve, run as a subprocess.
 type server struct {
 	url   string
 	admin string
 	logs  *lockedBuffer
 }
 
-// startServer builds examples/server and runs it on a free port with a
+// startServer builds the keygate command (keygate serve) and runs it on a free port with a
 // fresh SQLite database, until the test ends.
 func startServer(t *testing.T) *server {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "server")
-	build := exec.Command("go", "build", "-o", bin, "./examples/server")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/keygate")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/keygate: %v\n%s", err, out)
 	}
 	tokenFile := filepath.Join(dir, "admin.token")
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile, "--demo")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +409,7 @@ func keyID(t *testing.T, path string) string {
 }
 
 // TestConsoleFlows goes through the seeds' flows in the browser, against
-// examples/server and its demo API.
+// keygate serve and its demo API.
 func TestConsoleFlows(t *testing.T) {
 	s := newSession(t)
 	srv := startServer(t)

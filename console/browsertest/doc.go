@@ -3,7 +3,7 @@
 // github.com/chromedp/chromedp, kept in this separate module so that the
 // library's go.mod does not carry a browser driver.
 //
-// Its test builds examples/server, runs it on a free port with a fresh
+// Its test builds the keygate command (keygate serve), runs it on a free port with a fresh
 // SQLite database, and goes through the flows of the Replex and Devtron
 // docs end to end: sign in; add a token with two category switches and a
 // custom date; copy it from the one-time panel and call the demo API with

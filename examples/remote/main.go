@@ -1,5 +1,5 @@
 // Command remote is a service that protects its API with keys checked by a
-// remote keygate token service (examples/server), holding neither the key
+// remote keygate token service (keygate serve), holding neither the key
 // database nor the pepper: its middleware's Verifier is package client's,
 // which calls POST /v1/keys/verify with the service's own key.
 //

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -14,12 +14,12 @@ import (
 	"time"
 )
 
-// buildServer builds this command into a temporary directory and returns
-// the binary's path.
+// buildServer builds the keygate command into a temporary directory and
+// returns the binary's path.
 func buildServer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "keygate-server")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), "keygate")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/keygate/keygate/cmd/keygate").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -47,7 +47,7 @@ var expectation = regexp.MustCompile(`^(.*?)\s+# → (\d{3})\s*$`)
 // "# → NNN" is checked.
 func walkthroughScript(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func walkthroughScript(t *testing.T) string {
 	return `set -euo pipefail
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 expect() { want=$1; shift; got=$("$@"); if [ "$got" != "$want" ]; then echo "walkthrough: got $got, want $want: $*" >&2; exit 1; fi; }
-go() { if [ "$1 $2" = "run ./examples/server" ]; then shift 2; exec "$KEYGATE_SERVER_BIN" -addr "127.0.0.1:$PORT" "$@"; fi; command go "$@"; }
+go() { if [ "$1 $2 $3" = "run ./cmd/keygate serve" ]; then shift 3; exec "$KEYGATE_SERVER_BIN" serve --addr "127.0.0.1:$PORT" "$@"; fi; command go "$@"; }
 ` + strings.ReplaceAll(strings.Join(lines, "\n"), "localhost:8080", "localhost:$PORT")
 }
 

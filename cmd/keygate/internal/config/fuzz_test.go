@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -39,10 +39,10 @@ func FuzzParsePeppers(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, list string) {
-		peppers, err := parsePeppers(list)
+		peppers, err := ParsePeppers(list)
 		if err != nil {
 			if peppers != nil || !pepperErrors.MatchString(err.Error()) {
-				t.Fatalf("parsePeppers(%q) = %v, %q; want no pepper and a fixed message", list, peppers, err)
+				t.Fatalf("ParsePeppers(%q) = %v, %q; want no pepper and a fixed message", list, peppers, err)
 			}
 			return
 		}
@@ -53,34 +53,34 @@ func FuzzParsePeppers(f *testing.F) {
 			}
 		}
 		if len(peppers) != len(items) {
-			t.Fatalf("parsePeppers(%q): %d peppers for %d items", list, len(peppers), len(items))
+			t.Fatalf("ParsePeppers(%q): %d peppers for %d items", list, len(peppers), len(items))
 		}
 		var back []string
 		for i, p := range peppers {
 			if len(p.Key) < apikey.MinPepperKeyLength {
-				t.Fatalf("parsePeppers(%q): pepper %d has %d bytes", list, i+1, len(p.Key))
+				t.Fatalf("ParsePeppers(%q): pepper %d has %d bytes", list, i+1, len(p.Key))
 			}
 			id, _, given := strings.Cut(items[i], ":")
 			sum := sha256.Sum256(p.Key)
 			if given && id != "" && p.ID != id || (!given || id == "") && p.ID != "p"+hex.EncodeToString(sum[:5]) {
-				t.Fatalf("parsePeppers(%q): pepper %d has ID %q", list, i+1, p.ID)
+				t.Fatalf("ParsePeppers(%q): pepper %d has ID %q", list, i+1, p.ID)
 			}
 			back = append(back, p.ID+":"+base64.StdEncoding.EncodeToString(p.Key))
 		}
-		again, err := parsePeppers(strings.Join(back, ","))
+		again, err := ParsePeppers(strings.Join(back, ","))
 		if err != nil || len(again) != len(peppers) {
-			t.Fatalf("parsePeppers(%q) prints as %q, which parses to %v, %v", list, back, again, err)
+			t.Fatalf("ParsePeppers(%q) prints as %q, which parses to %v, %v", list, back, again, err)
 		}
 		for i := range again {
 			if again[i].ID != peppers[i].ID || !bytes.Equal(again[i].Key, peppers[i].Key) {
-				t.Fatalf("parsePeppers(%q): pepper %d does not print back to itself", list, i+1)
+				t.Fatalf("ParsePeppers(%q): pepper %d does not print back to itself", list, i+1)
 			}
 		}
 		if _, err := apikey.NewHasher(peppers[0], peppers[1:]...); err != nil {
 			for _, p := range peppers {
 				for _, enc := range []string{base64.StdEncoding.EncodeToString(p.Key), base64.RawStdEncoding.EncodeToString(p.Key), string(p.Key)} {
 					if strings.Contains(err.Error(), enc) {
-						t.Fatalf("NewHasher(parsePeppers(%q)): error %q quotes a key", list, err)
+						t.Fatalf("NewHasher(ParsePeppers(%q)): error %q quotes a key", list, err)
 					}
 				}
 			}
@@ -91,11 +91,11 @@ func FuzzParsePeppers(f *testing.F) {
 // mysqlErrors are the only errors mysqlDSN may return: the URL, and so
 // its password, is never quoted.
 var mysqlErrors = []string{
-	"-db: the mysql:// URL does not parse",
-	"-db: the mysql:// URL has no host",
-	"-db: the mysql:// URL has a password but no user",
-	"-db: the mysql:// URL must name one database, as in mysql://user@host/keys",
-	"-db: the mysql:// URL has a parameter the MySQL driver does not accept",
+	"--db: the mysql:// URL does not parse",
+	"--db: the mysql:// URL has no host",
+	"--db: the mysql:// URL has a password but no user",
+	"--db: the mysql:// URL must name one database, as in mysql://user@host/keys",
+	"--db: the mysql:// URL has a parameter the MySQL driver does not accept",
 }
 
 // FuzzMySQLDSN converts arbitrary mysql:// URLs: an error is one of the

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bufio"
@@ -59,7 +59,7 @@ func TestOversizedRequests(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", filepath.Join(dir, "k.db"), "-admin-token-file", tokenFile)
+	in := start(t, nil, "--db", filepath.Join(dir, "k.db"), "--admin-token-file", tokenFile)
 	admin := readToken(t, tokenFile)
 
 	get := func(target string, header string) string {
@@ -171,8 +171,8 @@ func TestSlowClients(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", filepath.Join(dir, "k.db"), "-admin-token-file", tokenFile,
-		"-read-header-timeout", "300ms", "-read-timeout", "1s", "-write-timeout", "2s", "-idle-timeout", "1s")
+	in := start(t, nil, "--db", filepath.Join(dir, "k.db"), "--admin-token-file", tokenFile,
+		"--read-header-timeout", "300ms", "--read-timeout", "1s", "--write-timeout", "2s", "--idle-timeout", "1s")
 	admin := readToken(t, tokenFile)
 	const slack = 3 * time.Second // generous for a loaded CI machine, below every default
 

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bufio"
@@ -13,41 +13,64 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/keygate/keygate/apikey"
 )
 
-// Where peppers come from, in order: -pepper-file, then $KEYGATE_PEPPER
+// Where peppers come from, in order: --pepper-file, then $KEYGATE_PEPPER
 // (with $KEYGATE_PEPPER_OLD for older ones), then, with SQLite only, a
-// file generated on the first start beside the database.
+// file generated on the first start beside the database. Peppers are
+// never given on the command line, where other users of the machine
+// could read them.
 const (
-	envPepper    = "KEYGATE_PEPPER"
-	envPepperOld = "KEYGATE_PEPPER_OLD"
+	EnvPepper    = "KEYGATE_PEPPER"
+	EnvPepperOld = "KEYGATE_PEPPER_OLD"
 )
 
-// loadHasher returns the hasher of the configured peppers, and where they
-// came from (for the log; never a pepper itself).
-func loadHasher(o *options, st *storage, getenv func(string) string) (*apikey.Hasher, string, error) {
+// PepperOptions say where the peppers are: the --pepper-file flag.
+type PepperOptions struct {
+	// File is a file of peppers, one "ID:BASE64" per line, the current
+	// one first.
+	File string
+}
+
+// AddFlags adds --pepper-file to fs.
+func (o *PepperOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.File, "pepper-file", "", "file of peppers, one \"ID:BASE64\" per line, the current first (default: $KEYGATE_PEPPER, with $KEYGATE_PEPPER_OLD for older ones, or with SQLite a file generated beside the database)")
+}
+
+// LoadHasher returns the hasher of the configured peppers for the
+// database t, and where they came from (for the log; never a pepper
+// itself). generate allows, on SQLite, creating a pepper file beside the
+// database when none is given (serve does; the other commands only read).
+func LoadHasher(o PepperOptions, t *Target, getenv func(string) string, generate bool) (*apikey.Hasher, string, error) {
 	var (
 		peppers []apikey.Pepper
 		source  string
 		err     error
 	)
 	switch {
-	case o.pepperFile != "" && getenv(envPepper) != "":
-		return nil, "", fmt.Errorf("both -pepper-file and $%s are set: give one", envPepper)
-	case o.pepperFile != "":
-		source = "-pepper-file " + o.pepperFile
-		peppers, err = readPepperFile(o.pepperFile)
-	case getenv(envPepper) != "":
-		source = "$" + envPepper
-		peppers, err = parsePeppers(getenv(envPepper) + "," + getenv(envPepperOld))
-	case st.engine == "sqlite":
-		path := o.db + ".pepper"
-		source = "generated file " + path
-		peppers, err = generatedPepper(path)
+	case o.File != "" && getenv(EnvPepper) != "":
+		return nil, "", fmt.Errorf("both --pepper-file and $%s are set: give one", EnvPepper)
+	case o.File != "":
+		source = "--pepper-file " + o.File
+		peppers, err = readPepperFile(o.File)
+	case getenv(EnvPepper) != "":
+		source = "$" + EnvPepper
+		peppers, err = ParsePeppers(getenv(EnvPepper) + "," + getenv(EnvPepperOld))
+	case t.Engine == SQLite:
+		path := t.Path + ".pepper"
+		source = "file " + path
+		if generate {
+			source = "generated file " + path
+			peppers, err = generatedPepper(path)
+		} else {
+			peppers, err = readPepperFile(path)
+		}
 	default:
-		return nil, "", fmt.Errorf("no pepper: with %s, set $%s (base64 of at least %d random bytes, e.g. from `openssl rand -base64 32`) or -pepper-file, "+
-			"the same on every instance; it must live outside the database", st.engine, envPepper, apikey.MinPepperKeyLength)
+		return nil, "", fmt.Errorf("no pepper: with %s, set $%s (base64 of at least %d random bytes, e.g. from `openssl rand -base64 32`) or --pepper-file, "+
+			"the same on every instance; it must live outside the database", t.Engine, EnvPepper, apikey.MinPepperKeyLength)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("pepper (%s): %w", source, err)
@@ -73,13 +96,13 @@ func readPepperFile(path string) ([]apikey.Pepper, error) {
 			lines = append(lines, line)
 		}
 	}
-	return parsePeppers(strings.Join(lines, ","))
+	return ParsePeppers(strings.Join(lines, ","))
 }
 
-// parsePeppers parses comma-separated peppers, each "ID:BASE64" or
+// ParsePeppers parses comma-separated peppers, each "ID:BASE64" or
 // "BASE64" (its ID then derived from the key: "p" and 10 hex digits of
 // its SHA-256, the same on every instance). Errors never quote a key.
-func parsePeppers(list string) ([]apikey.Pepper, error) {
+func ParsePeppers(list string) ([]apikey.Pepper, error) {
 	var out []apikey.Pepper
 	for i, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)

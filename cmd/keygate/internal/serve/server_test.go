@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -14,8 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
-	"flag"
 	"io"
 	"math/big"
 	"net"
@@ -32,6 +30,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/spf13/pflag"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's and the test's
@@ -53,6 +55,21 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
+// run runs keygate serve with args, as the command line would: getenv is
+// its environment, stderr its log, ready called with the API's address.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: stderr, ErrOut: stderr, Getenv: getenv}
+	cmd := newCmd(ios, ready)
+	cmd.SetArgs(args)
+	cmd.SetOut(stderr)
+	cmd.SetErr(stderr)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.ExecuteContext(ctx)
+}
+
 // instance is a server run in process by run().
 type instance struct {
 	url    string
@@ -69,7 +86,7 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, in.stderr, func(a string) { addr <- a })
+		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, in.stderr, func(a string) { addr <- a })
 	}()
 	select {
 	case a := <-addr:
@@ -139,7 +156,7 @@ func TestServeAndRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db, tokenFile := filepath.Join(dir, "keys.db"), filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", db, "-admin-token-file", tokenFile, "-prefix", "acme_live")
+	in := start(t, nil, "--db", db, "--admin-token-file", tokenFile, "--prefix", "acme_live", "--demo", "--secret-scanning")
 	admin := readToken(t, tokenFile)
 	if !strings.HasPrefix(admin, "acme_live_") {
 		t.Errorf("bootstrap token %s… lacks the -prefix", admin[:10])
@@ -220,7 +237,7 @@ func TestServeAndRestart(t *testing.T) {
 	}
 
 	// Restart: no new bootstrap, the keys work, last-used was written on stop.
-	again := start(t, nil, "-db", db, "-admin-token-file", tokenFile, "-prefix", "acme_live")
+	again := start(t, nil, "--db", db, "--admin-token-file", tokenFile, "--prefix", "acme_live", "--demo")
 	if strings.Contains(again.stderr.String(), "first start") || readToken(t, tokenFile) != admin {
 		t.Error("a second start bootstrapped again")
 	}
@@ -237,11 +254,8 @@ func TestServeAndRestart(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	o, err := parseFlags([]string{"-db", filepath.Join(dir, "k.db")}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), o, func(string) string { return "" }, io.Discard)
+	o := testOptions(t, "--db", filepath.Join(dir, "k.db"))
+	a, err := newApp(context.Background(), o, newLogger(o, io.Discard), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +268,7 @@ func TestReadyz(t *testing.T) {
 	if s := probe(); s != 200 {
 		t.Fatalf("readyz = %d, want 200", s)
 	}
-	a.storage.db.Close()
+	a.storage.DB.Close()
 	if s := probe(); s != 503 {
 		t.Errorf("readyz with the database closed = %d, want 503", s)
 	}
@@ -280,7 +294,7 @@ func TestServerEngines(t *testing.T) {
 			rand.Read(b)
 			prefix := "srv" + hex.EncodeToString(b) + "_"
 			t.Cleanup(func() { dropTables(t, e.name, dsn, prefix) })
-			err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", db, "-table-prefix", prefix}, func(string) string { return "" }, io.Discard, nil)
+			err := run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db, "--table-prefix", prefix}, func(string) string { return "" }, io.Discard, nil)
 			if err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") || strings.Contains(err.Error(), ":secret@") {
 				t.Fatalf("start without a pepper: %v, want a refusal naming KEYGATE_PEPPER", err)
 			}
@@ -288,7 +302,7 @@ func TestServerEngines(t *testing.T) {
 			rand.Read(key)
 			env := map[string]string{pepper: "ci:" + base64Std(key)}
 			dir := t.TempDir()
-			in := start(t, env, "-db", db, "-table-prefix", prefix, "-admin-token-file", filepath.Join(dir, "t"))
+			in := start(t, env, "--db", db, "--table-prefix", prefix, "--admin-token-file", filepath.Join(dir, "t"))
 			admin := readToken(t, filepath.Join(dir, "t"))
 			// Ready once the change feed listens, which follows the start.
 			deadline := time.Now().Add(10 * time.Second)
@@ -305,7 +319,7 @@ func TestServerEngines(t *testing.T) {
 			if status, _ := call(t, "GET", in.url+"/v1/keys", admin, ""); status != 200 {
 				t.Errorf("GET /v1/keys = %d", status)
 			}
-			if !strings.Contains(in.stderr.String(), "change_feed="+map[string]string{"postgres": "true", "mysql": "false"}[e.name]) {
+			if !strings.Contains(in.stderr.String(), "change_feed="+map[string]string{"postgres": "postgres", "mysql": "none"}[e.name]) {
 				t.Errorf("log lacks the change feed state:\n%s", in.stderr)
 			}
 		})
@@ -338,95 +352,35 @@ func dropTables(t *testing.T, engine, dsn, prefix string) {
 	}
 }
 
-func TestParsePeppers(t *testing.T) {
-	t.Parallel()
-	k32 := base64Std(bytes.Repeat([]byte{1}, 32))
-	k16 := base64Std(bytes.Repeat([]byte{1}, 16))
-	got, err := parsePeppers("new:" + k32 + ", " + k32)
-	if err != nil || len(got) != 2 || got[0].ID != "new" || !strings.HasPrefix(got[1].ID, "p") || len(got[1].ID) != 11 {
-		t.Fatalf("parsePeppers = %v, %v", got, err)
-	}
-	again, _ := parsePeppers(k32)
-	if again[0].ID != got[1].ID {
-		t.Error("a derived pepper ID is not the same on every instance")
-	}
-	for _, bad := range []string{"", "id:" + k16, "id:not base64!", ","} {
-		_, err := parsePeppers(bad)
-		if err == nil || strings.Contains(err.Error(), k16) {
-			t.Errorf("parsePeppers(%q) = %v, want an error that quotes no key", bad, err)
-		}
-	}
-	dir := t.TempDir()
-	file := filepath.Join(dir, "peppers")
-	os.WriteFile(file, []byte("# current first\nnew:"+k32+"\n\nold:"+k32+"\n"), 0o600)
-	ps, err := readPepperFile(file)
-	if err != nil || len(ps) != 2 || ps[0].ID != "new" || ps[1].ID != "old" {
-		t.Errorf("readPepperFile = %v, %v", ps, err)
-	}
-	// A generated pepper is made once and then read back.
-	gen := filepath.Join(dir, "k.db.pepper")
-	p1, err := generatedPepper(gen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2, err := generatedPepper(gen)
-	if err != nil || p1[0].ID != p2[0].ID || !bytes.Equal(p1[0].Key, p2[0].Key) {
-		t.Error("a generated pepper changed on the second start")
-	}
-	// Both sources at once are refused.
-	o := &options{pepperFile: file}
-	if _, _, err := loadHasher(o, &storage{engine: "sqlite"}, func(string) string { return k32 }); err == nil {
-		t.Error("loadHasher accepted both -pepper-file and $KEYGATE_PEPPER")
-	}
-}
-
-func TestMySQLDSN(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"mysql://root@127.0.0.1:3306/keys":          "root@tcp(127.0.0.1:3306)/keys?parseTime=true",
-		"mysql://u:p%40ss@db.internal/keys":         "u:p@ss@tcp(db.internal:3306)/keys?parseTime=true",
-		"mysql://u@[::1]:3307/keys?tls=skip-verify": "u@tcp([::1]:3307)/keys?parseTime=true&tls=skip-verify",
-		"mysql://u@host/keys?timeout=5s&loc=UTC":    "u@tcp(host:3306)/keys?parseTime=true&timeout=5s",
-	} {
-		got, err := mysqlDSN(in)
-		if err != nil || got != want {
-			t.Errorf("mysqlDSN(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"mysql://u:secret@host", "mysql://u:secret@/keys", "mysql://u:secret@host/a/b", "mysql://u:secret@host/keys?timeout=soon", "mysql://:secret@host/keys",
-		"mysql://u:secret@]/keys", "mysql://u:secret@:3306/keys"} {
-		if _, err := mysqlDSN(bad); err == nil || strings.Contains(err.Error(), "secret") {
-			t.Errorf("mysqlDSN(%q) = %v, want an error without the password", bad, err)
-		}
-	}
-	if got := redactURL("postgres://u:secret@h/db?sslmode=require&password=x"); got != "postgres://u@h/db" {
-		t.Errorf("redactURL = %q", got)
-	}
-}
-
 func TestFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
-		{"-tls-cert", "c.pem"},
-		{"-log-format", "xml"},
-		{"-shutdown-grace", "0s"},
-		{"-read-header-timeout", "0s"},
-		{"-read-timeout", "-1s"},
-		{"-write-timeout", "0s"},
-		{"-idle-timeout", "0s"},
+		{"--tls-cert", "c.pem"},
+		{"--log-format", "xml"},
+		{"--shutdown-grace", "0s"},
+		{"--read-header-timeout", "0s"},
+		{"--read-timeout", "-1s"},
+		{"--write-timeout", "0s"},
+		{"--idle-timeout", "0s"},
 		{"extra"},
-		{"-db", "redis://x"},
-		{"-import-prefix", "s"},
-		{"-import-prefix", "sk live"},
-		{"-max-body-bytes", "10"},
+		{"--db", "redis://x"},
+		{"--import-prefix", "s"},
+		{"--import-prefix", "sk live"},
+		{"--max-body-bytes", "10"},
 	} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, nil)
 		if err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
 		}
 	}
-	if err := run(context.Background(), []string{"-h"}, nil, io.Discard, nil); !errors.Is(err, flagErrHelp) {
-		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, nil, &help, nil); err != nil {
+		t.Errorf("--help: %v", err)
+	}
+	for _, want := range []string{"Storage flags:", "--db string", "($KEYGATE_DB)", "Multi-instance flags:", "--redis string", "($KEYGATE_REDIS)", "Peppers flags:", "$KEYGATE_PEPPER"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, help.String())
+		}
 	}
 }
 
@@ -436,7 +390,7 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	pool := selfSigned(t, certFile, keyFile)
-	in := start(t, nil, "-db", filepath.Join(dir, "k.db"), "-tls-cert", certFile, "-tls-key", keyFile)
+	in := start(t, nil, "--db", filepath.Join(dir, "k.db"), "--tls-cert", certFile, "--tls-key", keyFile)
 	u, _ := url.Parse(in.url)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := client.Get("https://" + u.Host + "/healthz")
@@ -496,7 +450,7 @@ func TestSIGTERM(t *testing.T) {
 	base := "http://127.0.0.1:" + port
 	startBin := func() (*exec.Cmd, *syncBuffer) {
 		var out syncBuffer
-		cmd := exec.Command(bin, "-addr", "127.0.0.1:"+port, "-db", filepath.Join(dir, "k.db"), "-admin-token-file", filepath.Join(dir, "t"))
+		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:"+port, "--db", filepath.Join(dir, "k.db"), "--admin-token-file", filepath.Join(dir, "t"))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -542,9 +496,6 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
-// flagErrHelp is flag.ErrHelp, which -h returns.
-var flagErrHelp = flag.ErrHelp
-
 // base64Std encodes b in standard base64.
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
@@ -555,8 +506,8 @@ func TestImportFlags(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile,
-		"-import-prefix", "sk_live_", "-import-prefix", "rk_live_", "-import-sha256")
+	in := start(t, nil, "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile,
+		"--import-prefix", "sk_live_", "--import-prefix", "rk_live_", "--import-sha256", "--demo")
 	admin := readToken(t, tokenFile)
 	legacy, hashed := "sk_live_0123456789abcdefghijKLMN", "rk_live_9876543210abcdefghijKLMN"
 	sum := sha256.Sum256([]byte(hashed))
@@ -586,7 +537,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile)
+	in := start(t, nil, "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile, "--demo")
 	admin := readToken(t, tokenFile)
 	status, out := call(t, "POST", in.url+"/v1/keys", admin,
 		`{"name":"poller","scopes":["organization:read"],"expiry":"30d","limits":{"rate":{"requests":2,"window":"1h"}}}`)
@@ -617,4 +568,19 @@ func TestRateLimitHeaders(t *testing.T) {
 			t.Errorf("request %d: %d, RateLimit fields %v; want %d, remaining %s, reset %s", i+1, resp.StatusCode, h, want.status, want.remaining, want.reset)
 		}
 	}
+}
+
+// testOptions returns the options args set, as keygate serve parses them.
+func testOptions(t *testing.T, args ...string) *Options {
+	t.Helper()
+	o := &Options{}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	o.addFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"io"
@@ -17,7 +17,7 @@ func TestConsole(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	in := start(t, nil, "-db", filepath.Join(dir, "keys.db"), "-admin-token-file", tokenFile)
+	in := start(t, nil, "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile)
 	admin := readToken(t, tokenFile)
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar}
