@@ -18,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/config"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
@@ -68,10 +69,10 @@ func newApp(ctx context.Context, o *Options, logger *slog.Logger, getenv func(st
 		}
 	}()
 	if a.storage, err = config.Open(ctx, o.Storage); err != nil {
-		return nil, err
+		return nil, cmdutil.Unavailable(err)
 	}
 	if err := a.storage.Migrate(ctx); err != nil {
-		return nil, err
+		return nil, cmdutil.Unavailable(err)
 	}
 	hasher, source, err := config.LoadHasher(o.Peppers, a.storage.Target, getenv, true)
 	if err != nil {
@@ -79,7 +80,10 @@ func newApp(ctx context.Context, o *Options, logger *slog.Logger, getenv func(st
 	}
 	if err := config.CheckPeppers(ctx, a.storage.Store, hasher, o.ImportSHA256, time.Now()); err != nil {
 		var missing *config.MissingPeppersError
-		if !errors.As(err, &missing) || !o.AllowMissingPeppers {
+		if !errors.As(err, &missing) {
+			return nil, cmdutil.Unavailable(err)
+		}
+		if !o.AllowMissingPeppers {
 			return nil, err
 		}
 		logger.Error("starting with --allow-missing-peppers: these keys cannot verify until their pepper is supplied",
@@ -157,7 +161,7 @@ func (a *app) openRedis(ctx context.Context, cfg *keygate.Config) error {
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, time.Second, time.Second
 	a.redis = goredis.NewClient(ropts)
 	if err := a.redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("--redis %s: %w", config.RedactURL(a.opts.Redis), err)
+		return cmdutil.Unavailable(fmt.Errorf("--redis %s: %w", config.RedactURL(a.opts.Redis), err))
 	}
 	limiter, err := kgredis.NewLimiter(kgredis.LimiterConfig{Client: a.redis, Prefix: a.opts.Storage.TablePrefix + "rate:"})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
+	"github.com/keygate/keygate/cmd/keygate/internal/config"
 )
 
 // NewCmd returns the serve command.
@@ -44,6 +45,9 @@ never from the command line.`,
 				return err
 			}
 			if err := o.validate(); err != nil {
+				return cmdutil.Usagef("%w", err)
+			}
+			if _, err := config.ParseDB(o.Storage.DB); err != nil {
 				return cmdutil.Usagef("%w", err)
 			}
 			return Run(cmd.Context(), o, ios, ready)
