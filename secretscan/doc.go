@@ -12,8 +12,14 @@
 //
 //   - refuses a body without a valid signature (401), one larger than
 //     Config.MaxBodyBytes (413) or with more than Config.MaxBatch tokens
-//     (413), and one it has already accepted (409: a replay), before it
-//     looks at any token;
+//     (413), before it looks at any token;
+//   - answers a report it has already handled within Config.ReplayWindow
+//     (24 h by default) with the first answer, labels and all, without
+//     handling it again: GitHub's own retry after a timeout, or a replay.
+//     A report is known by its body, what the signature covers, so that
+//     another spelling of its signature (a new signature, the ECDSA twin
+//     (r, n−s), other unused base64 bits) is the same report; a copy that
+//     arrives while the first is handled waits for its answer;
 //   - checks each token's checksum before any lookup, so garbage costs
 //     constant work ([keygate.LeakNotOurs]);
 //   - for each token of this service that still works, revokes its key
