@@ -31,9 +31,11 @@
 //     this service and "false_positive" otherwise.
 //
 // The keys that sign come from a [KeySource]: [NewGitHubKeys] fetches
-// GitHub's published keys over HTTPS (and again when an unknown key id
-// arrives, at most once a minute); [StaticKeys] holds fixed keys, for
-// tests.
+// GitHub's published keys over HTTPS, and again when an unknown key id
+// arrives, one fetch at a time and at most once a minute (after a failed
+// fetch, none for a backoff of 1 s doubling to a minute), so that forged
+// reports cannot make it fetch at their rate; [StaticKeys] holds fixed
+// keys, for tests.
 //
 // # Registering with GitHub
 //

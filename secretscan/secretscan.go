@@ -365,15 +365,34 @@ func closed(c chan struct{}) bool {
 const GitHubKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 // GitHubKeys is a KeySource of the keys GitHub publishes, fetched over
-// HTTPS on first use and again when a report names an unknown key (at most
-// once a minute). It is safe for concurrent use.
+// HTTPS on first use and again when a report names an unknown key id.
+//
+// Fetches are bounded whatever the rate of requests, so that reports
+// GitHub did not sign cannot make this service hammer GitHub: one fetch
+// at a time, shared by every lookup that needs it; after a successful
+// one, at most one a minute; after a failed one, none for a backoff that
+// doubles from a second to a minute, during which a lookup that needs one
+// gets the failure again at once (503 from the [Handler], so GitHub
+// retries). A lookup of a key already fetched never waits for a fetch.
+// A fetch is bounded by 10 s, and by the http.Client's own timeout.
+//
+// It is safe for concurrent use.
 type GitHubKeys struct {
 	client *http.Client
 	url    string
+	now    func() time.Time
 
-	mu      sync.Mutex
-	keys    map[string]*ecdsa.PublicKey
-	fetched time.Time
+	mu sync.Mutex
+	// keys are the keys of the last successful fetch.
+	keys map[string]*ecdsa.PublicKey
+	// next is when a fetch may start again.
+	next time.Time
+	// failures counts the fetches failed in a row, and err is the last
+	// one's error (nil after a success).
+	failures int
+	err      error
+	// flight is closed when the fetch under way ends; nil when none is.
+	flight chan struct{}
 }
 
 // NewGitHubKeys returns a GitHubKeys fetching url (GitHubKeysURL when
@@ -385,31 +404,74 @@ func NewGitHubKeys(client *http.Client, url string) *GitHubKeys {
 	if url == "" {
 		url = GitHubKeysURL
 	}
-	return &GitHubKeys{client: client, url: url}
+	return &GitHubKeys{client: client, url: url, now: time.Now}
 }
 
-// refetchEvery bounds how often unknown key ids make GitHubKeys fetch.
-const refetchEvery = time.Minute
+// The bounds of GitHubKeys' fetches.
+const (
+	// refetchEvery bounds how often unknown key ids make GitHubKeys fetch,
+	// and the backoff after failures.
+	refetchEvery = time.Minute
+	// firstBackoff is the wait after a failed fetch, doubled by each
+	// further failure.
+	firstBackoff = time.Second
+	// fetchTimeout bounds one fetch.
+	fetchTimeout = 10 * time.Second
+)
 
 // PublicKey implements KeySource.
 func (g *GitHubKeys) PublicKey(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+	for {
+		g.mu.Lock()
+		if pub, ok := g.keys[id]; ok {
+			g.mu.Unlock()
+			return pub, nil
+		}
+		flight := g.flight
+		if flight == nil {
+			if g.now().Before(g.next) {
+				err := g.err
+				g.mu.Unlock()
+				if err == nil {
+					err = fmt.Errorf("%w: %q", ErrUnknownKey, id)
+				}
+				return nil, err
+			}
+			flight = make(chan struct{})
+			g.flight = flight
+			g.mu.Unlock()
+			g.refresh(ctx, flight)
+			continue
+		}
+		g.mu.Unlock()
+		select {
+		case <-flight:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("secretscan: fetch keys: %w", ctx.Err())
+		}
+	}
+}
+
+// refresh fetches the keys, records the outcome and ends flight. The
+// fetch is not cancelled with ctx, the request of whichever lookup
+// started it: the others wait for it too.
+func (g *GitHubKeys) refresh(ctx context.Context, flight chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
+	keys, err := g.fetch(ctx)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if pub, ok := g.keys[id]; ok {
-		return pub, nil
-	}
-	if !g.fetched.IsZero() && time.Since(g.fetched) < refetchEvery {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
-	}
-	keys, err := g.fetch(ctx)
+	now := g.now()
 	if err != nil {
-		return nil, err
+		g.failures++
+		g.err = err
+		g.next = now.Add(min(firstBackoff<<min(g.failures-1, 16), refetchEvery))
+	} else {
+		g.keys, g.failures, g.err = keys, 0, nil
+		g.next = now.Add(refetchEvery)
 	}
-	g.keys, g.fetched = keys, time.Now()
-	if pub, ok := g.keys[id]; ok {
-		return pub, nil
-	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	g.flight = nil
+	close(flight)
 }
 
 // fetch reads GitHub's key list.
