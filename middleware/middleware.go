@@ -158,7 +158,7 @@ type Middleware struct {
 	trusted    []netip.Prefix
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
 	challenges [numChallenges][]string
-	throttle   *throttle // nil: none
+	throttle   *Throttle // nil: none
 	// rateHeaders is Config.RateLimitHeaders; rateStatus, with it and a
 	// Verifier that reports them, tells what is left of a key's rate limit.
 	rateHeaders bool
@@ -218,12 +218,8 @@ func New(cfg Config) (*Middleware, error) {
 		}
 	}
 	m.challenges = challenges(schemes, realm)
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
 	var err error
-	if m.throttle, err = newThrottle(cfg.FailureLimit, now); err != nil {
+	if m.throttle, err = NewThrottle(cfg.FailureLimit, cfg.Now); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -389,23 +385,19 @@ func setRateHeaders(h http.Header, st keygate.RateStatus, withReset bool) {
 func (m *Middleware) verify(r *http.Request) any {
 	token, err := m.extract(r)
 	addr := m.clientAddr(r)
-	if err != nil && !errors.Is(err, ErrNoCredential) && m.throttle != nil {
-		m.throttle.fail(addr) // a garbled credential
-	}
 	if err != nil {
+		if m.throttle != nil && !errors.Is(err, ErrNoCredential) {
+			m.throttle.fail(addr) // a garbled credential
+		}
 		return err
 	}
-	if m.throttle != nil {
-		if wait, blocked := m.throttle.blocked(addr); blocked {
-			return &failureError{wait: wait}
-		}
+	if wait, blocked := m.throttle.Blocked(addr); blocked {
+		return &failureError{wait: wait}
 	}
 	key, err := m.verifier.VerifyFrom(r.Context(), token, addr)
 	switch {
 	case err != nil:
-		if m.throttle != nil && isFailure(err) {
-			m.throttle.fail(addr)
-		}
+		m.throttle.Record(addr, err)
 		return err
 	case key == nil:
 		return fmt.Errorf("%w: verifier returned no key and no error", keygate.ErrInvalid)

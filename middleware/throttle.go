@@ -42,11 +42,18 @@ func (e *failureError) Is(target error) bool { return target == ErrTooManyFailur
 // throttleShards spreads the addresses over independently locked maps.
 const throttleShards = 16
 
-// throttle counts failed verifications per client address with the
-// generic cell rate algorithm: each failure takes interval =
-// window/failures of budget, and an address whose next failure would
-// exceed the window is refused. It is safe for concurrent use.
-type throttle struct {
+// Throttle counts failed verifications per client address and refuses,
+// for a while, the addresses that made too many, as [Config.FailureLimit]
+// describes: the Middleware's own, and one for any other door where
+// tokens are presented (a sign-in form, say), which calls
+// [Throttle.Blocked] before verifying a token and [Throttle.Record] after.
+// A nil *Throttle throttles nothing. A Throttle is safe for concurrent
+// use.
+//
+// It is the generic cell rate algorithm: each failure takes
+// Window/Failures of budget, and an address whose next failure would
+// exceed the window is refused.
+type Throttle struct {
 	interval, window int64 // nanoseconds
 	perShard         int
 	now              func() time.Time
@@ -58,19 +65,25 @@ type throttleShard struct {
 	tat map[netip.Addr]*atomic.Int64
 }
 
-// newThrottle returns the throttle of l, or nil when l throttles nothing.
-func newThrottle(l FailureLimit, now func() time.Time) (*throttle, error) {
+// NewThrottle returns the Throttle of l with the clock now (time.Now when
+// nil): nil, which throttles nothing, for the zero FailureLimit, or an
+// error wrapping [ErrInvalidConfig] when l is invalid (as [New] checks
+// Config.FailureLimit).
+func NewThrottle(l FailureLimit, now func() time.Time) (*Throttle, error) {
 	if l.Failures == 0 && l.Window == 0 {
 		return nil, nil
 	}
 	if l.Failures <= 0 || l.Window <= 0 || l.MaxClients < 0 || int64(l.Window) < int64(l.Failures) {
 		return nil, fmt.Errorf("%w: FailureLimit needs positive Failures and Window (at most one failure per nanosecond)", ErrInvalidConfig)
 	}
+	if now == nil {
+		now = time.Now
+	}
 	clients := l.MaxClients
 	if clients == 0 {
 		clients = 100000
 	}
-	t := &throttle{interval: int64(l.Window) / int64(l.Failures), window: int64(l.Window),
+	t := &Throttle{interval: int64(l.Window) / int64(l.Failures), window: int64(l.Window),
 		perShard: max(1, clients/throttleShards), now: now}
 	for i := range t.shards {
 		t.shards[i].tat = make(map[netip.Addr]*atomic.Int64)
@@ -89,14 +102,19 @@ func client(addr netip.Addr) netip.Addr {
 }
 
 // shard returns the shard of addr.
-func (t *throttle) shard(addr netip.Addr) *throttleShard {
+func (t *Throttle) shard(addr netip.Addr) *throttleShard {
 	b := addr.As16()
 	return &t.shards[(b[15]^b[7]^b[3])%throttleShards]
 }
 
-// blocked reports whether addr has used up its failure budget, and how
-// long until it may try again.
-func (t *throttle) blocked(addr netip.Addr) (time.Duration, bool) {
+// Blocked reports whether addr has used up its failure budget, and how
+// long until it may fail again: refuse its token unverified (the
+// Middleware answers 429 too_many_failures with Retry-After). It
+// allocates nothing.
+func (t *Throttle) Blocked(addr netip.Addr) (wait time.Duration, blocked bool) {
+	if t == nil {
+		return 0, false
+	}
 	addr = client(addr)
 	s := t.shard(addr)
 	s.mu.Lock()
@@ -112,8 +130,20 @@ func (t *throttle) blocked(addr netip.Addr) (time.Duration, bool) {
 	return 0, false
 }
 
+// Record counts err, the outcome of verifying a token presented from
+// addr, against addr when it is a failed verification: a malformed,
+// unknown, expired, revoked or disabled key ([ErrMalformedCredential],
+// keygate.ErrMalformed, ErrInvalid, ErrExpired, ErrRevoked, ErrDisabled).
+// Nil, an outage (keygate.ErrUnavailable), a limit of a valid key, a
+// denied address and a missing credential do not count.
+func (t *Throttle) Record(addr netip.Addr, err error) {
+	if t != nil && err != nil && isFailure(err) {
+		t.fail(addr)
+	}
+}
+
 // fail counts one failed verification from addr.
-func (t *throttle) fail(addr netip.Addr) {
+func (t *Throttle) fail(addr netip.Addr) {
 	addr = client(addr)
 	s := t.shard(addr)
 	s.mu.Lock()

@@ -179,3 +179,54 @@ func TestRequireRecordsExercises(t *testing.T) {
 		t.Errorf("suggested %v in %q, want cluster:read in tiger", rep.Suggested, rep.SuggestedWorkspace)
 	}
 }
+
+// TestThrottle: the Throttle of another door (a sign-in form) counts only
+// failed verifications, refuses an address once its budget is spent, says
+// how long to wait, and refills; nil throttles nothing.
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	var nilThrottle *middleware.Throttle
+	nilThrottle.Record(netip.MustParseAddr("192.0.2.1"), keygate.ErrInvalid)
+	if _, blocked := nilThrottle.Blocked(netip.MustParseAddr("192.0.2.1")); blocked {
+		t.Error("a nil Throttle blocked an address")
+	}
+	if th, err := middleware.NewThrottle(middleware.FailureLimit{}, nil); th != nil || err != nil {
+		t.Errorf("the zero FailureLimit: %v, %v; want nil, nil", th, err)
+	}
+	if _, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 3}, nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("no window: %v, want ErrInvalidConfig", err)
+	}
+
+	clock := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	th, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 2, Window: time.Minute}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("203.0.113.9")
+	// None of these count.
+	for _, err := range []error{nil, keygate.ErrUnavailable, fmt.Errorf("%w: %w", keygate.ErrInvalid, keygate.ErrUnavailable),
+		&keygate.RateLimitError{RetryAfter: time.Second}, keygate.ErrUsageExhausted, keygate.ErrAddressDenied, middleware.ErrNoCredential} {
+		th.Record(addr, err)
+		th.Record(addr, err)
+		th.Record(addr, err)
+	}
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Fatal("blocked by outcomes that are not failures")
+	}
+	th.Record(addr, keygate.ErrRevoked)
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Fatal("blocked after one failure of two")
+	}
+	th.Record(addr, keygate.ErrInvalid)
+	wait, blocked := th.Blocked(addr)
+	if !blocked || wait != 30*time.Second {
+		t.Fatalf("after two failures: blocked %v for %v, want true for 30s", blocked, wait)
+	}
+	if _, blocked := th.Blocked(netip.MustParseAddr("203.0.113.10")); blocked {
+		t.Error("another address is blocked")
+	}
+	clock.Advance(wait)
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Error("still blocked once the budget refilled")
+	}
+}
