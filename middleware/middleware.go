@@ -92,8 +92,9 @@ type Config struct {
 	// FailureLimit throttles clients that present bad keys: after
 	// FailureLimit.Failures failed verifications (a malformed, unknown,
 	// expired or revoked key; not a missing one, nor an outage) from one
-	// client address (IPv6: one /64) per FailureLimit.Window, that
-	// address's requests carrying a credential are refused with 429
+	// client (an address, an IPv6 /64, or the IPv4 address an IPv6 one
+	// embeds: see [Throttle]) per FailureLimit.Window, that client's
+	// requests carrying a credential are refused with 429
 	// too_many_failures and Retry-After, without verifying them, until its
 	// budget refills. Guessing keys and flooding the store with made-up
 	// tokens then cost the client, not the service (a token that fails its

@@ -53,6 +53,29 @@ const throttleShards = 16
 // It is the generic cell rate algorithm: each failure takes
 // Window/Failures of budget, and an address whose next failure would
 // exceed the window is refused.
+//
+// Addresses are counted per client, by the part of the address space one
+// client holds:
+//
+//   - an IPv4 address, whole;
+//   - an IPv6 address that embeds the client's IPv4 address, as that IPv4
+//     address, so that the clients behind one translator or relay are
+//     apart, and a client counts once whichever way it comes:
+//     IPv4-mapped (::ffff:0:0/96), NAT64's well-known prefix
+//     (64:ff9b::/96, RFC 6052: the last 32 bits), Teredo (2001::/32, RFC
+//     4380: the last 32 bits inverted, the client's public address) and
+//     6to4 (2002::/16, RFC 3056: bits 16–47; a 6to4 site holds a /48,
+//     65536 /64s);
+//   - an address of the local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215),
+//     whole: its operator chooses where in it the IPv4 address goes, and
+//     a translator makes one address of each IPv4 client whatever the
+//     layout;
+//   - any other IPv6 address, per /64, which one client usually holds
+//     whole.
+//
+// Traffic from those prefixes comes through a translator or relay that
+// sends the answers to the embedded IPv4 address, so a client can choose
+// an embedded address no more freely than an IPv4 one.
 type Throttle struct {
 	interval, window int64 // nanoseconds
 	perShard         int
@@ -91,14 +114,39 @@ func NewThrottle(l FailureLimit, now func() time.Time) (*Throttle, error) {
 	return t, nil
 }
 
-// client returns the bucket of addr: IPv6 addresses count per /64, which
-// one client usually holds whole.
+// client returns the bucket of addr, as described at [Throttle].
 func client(addr netip.Addr) netip.Addr {
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.Addr()
+	if addr.Is4() {
+		return addr
 	}
-	return addr
+	b := addr.As16()
+	switch {
+	case b[0] == 0x20 && b[1] == 0x02: // 6to4
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0: // Teredo
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+	case b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0:
+		if b[5] == 0 && isZero(b[6:12]) { // 64:ff9b::/96
+			return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+		}
+		if b[5] == 1 { // 64:ff9b:1::/48
+			return addr.WithZone("")
+		}
+	case addr.Is4In6():
+		return addr.Unmap()
+	}
+	p, _ := addr.Prefix(64)
+	return p.Addr()
+}
+
+// isZero reports whether b holds only zeros.
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // shard returns the shard of addr.

@@ -230,3 +230,46 @@ func TestThrottle(t *testing.T) {
 		t.Error("still blocked once the budget refilled")
 	}
 }
+
+// TestThrottleBuckets: the clients a bucket holds. An IPv6 address that
+// embeds a client's IPv4 address (IPv4-mapped, NAT64, Teredo, 6to4) counts
+// as that IPv4 address, so that the clients behind one translator or
+// relay are apart and one 6to4 site is one client; other IPv6 addresses
+// count per /64.
+func TestThrottleBuckets(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		a, b   string
+		shared bool
+	}{
+		{"IPv4 addresses apart", "192.0.2.1", "192.0.2.2", false},
+		{"IPv4-mapped is its IPv4 address", "::ffff:192.0.2.9", "192.0.2.9", true},
+		{"IPv4-mapped clients apart", "::ffff:192.0.2.9", "::ffff:192.0.2.10", false},
+		{"NAT64 clients apart", "64:ff9b::c000:201", "64:ff9b::c000:202", false},
+		{"NAT64 is its IPv4 address", "64:ff9b::c000:201", "192.0.2.1", true},
+		{"local-use NAT64 clients apart", "64:ff9b:1::c000:201", "64:ff9b:1::c000:202", false},
+		{"local-use NAT64 (/48 layout) clients apart", "64:ff9b:1:c000:2:100::", "64:ff9b:1:c000:2:200::", false},
+		{"Teredo clients of one server apart", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd1", false},
+		{"Teredo is its client's IPv4 address", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45", true},
+		{"Teredo, another server and port, same client", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:5ef5:79fd:0:1234:3fff:fdd2", true},
+		{"6to4: one site is one client", "2002:c000:22d:1::1", "2002:c000:22d:ffff::2", true},
+		{"6to4 is its IPv4 address", "2002:c000:22d::1", "192.0.2.45", true},
+		{"6to4 sites apart", "2002:c000:22d::1", "2002:c000:22e::1", false},
+		{"IPv6: one /64", "2001:db8:1:2::1", "2001:db8:1:2:ffff::1", true},
+		{"IPv6: /64s apart", "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"2001:1::/32 is not Teredo", "2001:1:2:3::c000:201", "2001:1:2:3::c000:202", true},
+	} {
+		th, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 1, Window: time.Minute}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th.Record(netip.MustParseAddr(c.a), keygate.ErrInvalid)
+		if _, blocked := th.Blocked(netip.MustParseAddr(c.a)); !blocked {
+			t.Errorf("%s: %s not blocked by its own failure", c.name, c.a)
+		}
+		if _, blocked := th.Blocked(netip.MustParseAddr(c.b)); blocked != c.shared {
+			t.Errorf("%s: a failure from %s blocks %s: %v, want %v", c.name, c.a, c.b, blocked, c.shared)
+		}
+	}
+}
