@@ -38,14 +38,41 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // Revocation, expiry, the address, the rate limit and the usage limit are
 // checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
-	return m.measuredVerify(ctx, token, addr, nil)
+	return m.measuredVerify(ctx, token, addr, nil, false)
 }
+
+// VerifyCached is [Manager.VerifyFrom] for a token whose key is in the
+// verification cache (verified within Config.CacheTTL, by anyone, and not
+// changed since): it returns what VerifyFrom would, with known true, every
+// check of the key applied as VerifyFrom applies them (its rate limit
+// counted, a use of its usage limit taken from the store). For any other
+// token, a key not in the cache, an unknown or malformed token, it
+// returns known false and does nothing else: no store lookup, no audit
+// event, no use or rate counted.
+//
+// It is what the failure throttle of package middleware asks about the
+// tokens of a throttled client address: a cache hit costs no lookup, and
+// a guessed token is never in the cache. It allocates nothing on a hit of
+// a key without a usage limit.
+func (m *Manager) VerifyCached(ctx context.Context, token string, addr netip.Addr) (k *Key, known bool, err error) {
+	k, err = m.measuredVerify(ctx, token, addr, nil, true)
+	if errors.Is(err, errNotCached) {
+		return nil, false, nil
+	}
+	return k, true, err
+}
+
+// errNotCached is what verify returns, cachedOnly, for a token whose key
+// is not in the cache.
+var errNotCached = errors.New("keygate: not in the verification cache")
 
 // verify is VerifyFrom at now, for a caller that sees only the keys for
 // which visible, when not nil, returns true: any other key is answered as
 // an unknown token, before a use is taken or a rate limit counted. counted
-// says whether the caches' lookups are counted (see recordGate).
-func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
+// says whether the caches' lookups are counted (see recordGate). With
+// cachedOnly, a token whose key is not in the cache is errNotCached, with
+// nothing done (see VerifyCached).
+func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	var d digest
 	var e *cacheEntry
 	ok := false
@@ -61,9 +88,15 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		}
 	}
 	if !ok {
+		if cachedOnly && len(token) == m.format.Len() {
+			return nil, errNotCached
+		}
 		tok, err := m.format.Parse(token)
 		if err != nil {
 			if tok, err = m.parseImported(token, err); err != nil {
+				if cachedOnly {
+					return nil, errNotCached
+				}
 				m.audit(ctx, EventVerificationFailed, nil, "", "malformed")
 				return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 			}
@@ -74,6 +107,9 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 					m.cache.tel.lookup(ok)
 				}
 			}
+		}
+		if !ok && cachedOnly {
+			return nil, errNotCached
 		}
 		// Parse succeeded, so the length matched and d is the digest (or
 		// an imported token's digest was just taken).
@@ -186,7 +222,7 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 		}
 		m.exercised(by.keyID, m.verifyKeys, k.Workspace)
 		return true
-	})
+	}, false)
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		return Verdict{}, err

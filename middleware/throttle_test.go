@@ -32,6 +32,9 @@ func TestFailureLimit(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	good, _ := f.create(t, keygate.CreateRequest{Role: "admin"})
+	// countingVerifier is no CachedVerifier: every token of a throttled
+	// address is refused, known or not (TestFailureLimitPassesKnownKeys
+	// has the Manager's exception).
 	v := &countingVerifier{Verifier: f.m}
 	mw := newMiddleware(t, middleware.Config{Verifier: v, Now: f.clock.Now,
 		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Minute}})
@@ -271,5 +274,72 @@ func TestThrottleBuckets(t *testing.T) {
 		if _, blocked := th.Blocked(netip.MustParseAddr(c.b)); blocked != c.shared {
 			t.Errorf("%s: a failure from %s blocks %s: %v, want %v", c.name, c.a, c.b, blocked, c.shared)
 		}
+	}
+}
+
+// TestFailureLimitPassesKnownKeys: a key the Manager already holds in its
+// cache passes while its address is throttled (a cache hit costs no
+// lookup and tells a guesser nothing), with every check of the key still
+// applied; anything that would need a store lookup still gets 429
+// too_many_failures, unverified: a key not verified recently, an unknown
+// token, an expired cache entry, a revoked key.
+func TestFailureLimitPassesKnownKeys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, Now: f.clock.Now,
+		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Hour}})
+	h := mw.RequireKey(okHandler())
+	good, gc := f.create(t, keygate.CreateRequest{Name: "good", Role: "admin"})
+	cold, _ := f.create(t, keygate.CreateRequest{Name: "cold", Role: "admin"})
+	limited, _ := f.create(t, keygate.CreateRequest{Name: "limited", Role: "admin",
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	unknown, _ := format.Generate()
+
+	// The same address, 127.0.0.1 (say, every client of a proxy whose
+	// TrustedProxies are not configured): its good keys work, then one
+	// client sends three bad ones.
+	const shared = "127.0.0.1:4000"
+	for _, tok := range []string{good, limited} {
+		if res := serve(t, h, from(shared, "X-API-Key", tok)); res.status != http.StatusOK {
+			t.Fatalf("a good key: %d, want 200", res.status)
+		}
+	}
+	for range 3 {
+		serve(t, h, from(shared, "X-API-Key", unknown.Reveal()))
+	}
+	lookups := f.store.lookups.Load()
+	if res := serve(t, h, from(shared, "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("a key verified before, from the throttled address: %d %q, want 200", res.status, res.problem.Code)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", limited)); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeRateLimited {
+		t.Errorf("a known key over its rate limit, from the throttled address: %d %q, want 429 rate_limited (its checks apply)", res.status, res.problem.Code)
+	}
+	for name, tok := range map[string]string{"a key not verified recently": cold, "an unknown token": unknown.Reveal(), "garbage": "kg_garbage"} {
+		if res := serve(t, h, from(shared, "X-API-Key", tok)); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeTooManyFailures {
+			t.Errorf("%s from the throttled address: %d %q, want 429 too_many_failures", name, res.status, res.problem.Code)
+		}
+	}
+	if n := f.store.lookups.Load() - lookups; n != 0 {
+		t.Errorf("the throttled address made %d store lookups, want 0", n)
+	}
+	if res := serve(t, h, from("192.0.2.1:1", "X-API-Key", cold)); res.status != http.StatusOK {
+		t.Errorf("another address: %d, want 200", res.status)
+	}
+
+	// A revoked key leaves the cache: 429 like any key not known.
+	if _, err := f.m.Revoke(context.Background(), keygate.System(), gc.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("a revoked key from the throttled address: %d, want 429", res.status)
+	}
+	// So does a key whose cache entry expired (30 s by default).
+	f.clock.Advance(31 * time.Second)
+	if res := serve(t, h, from(shared, "X-API-Key", cold)); res.status != http.StatusTooManyRequests {
+		t.Errorf("a key whose cache entry expired, from the throttled address: %d, want 429", res.status)
+	}
+	if n := f.store.lookups.Load() - lookups; n != 1 {
+		t.Errorf("%d store lookups, want 1 (from the other address)", n)
 	}
 }
