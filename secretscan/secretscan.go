@@ -251,8 +251,7 @@ var errBadSignature = errors.New("secretscan: missing or invalid signature")
 
 // verify checks body's signature, and returns body's SHA-256, which it
 // signs.
-func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) ([sha256.Size]byte, error) {
-	digest := sha256.Sum256(body)
+func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) (digest [sha256.Size]byte, _ error) {
 	id, sig64 := header.Get(HeaderKeyID), header.Get(HeaderSignature)
 	if id == "" || sig64 == "" {
 		return digest, errBadSignature
@@ -265,6 +264,7 @@ func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) (
 	if err != nil {
 		return digest, err
 	}
+	digest = sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
 		return digest, errBadSignature
 	}
