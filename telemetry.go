@@ -347,24 +347,28 @@ func (m *Manager) closeTelemetry() {
 
 // measuredVerify is verify at the Manager's current time, counted by
 // outcome and timed while the instruments record. While they do not, it
-// makes no call but the clock's and verify.
-func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
+// makes no call but the clock's and verify. A verification that
+// cachedOnly cut short (errNotCached) is not counted.
+func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	now := m.now()
 	if n := now.UnixNano(); m.tel.gate.idle(n) || !m.tel.gate.recording(n) {
-		return m.verify(ctx, now, false, token, addr, visible)
+		return m.verify(ctx, now, false, token, addr, visible, cachedOnly)
 	}
-	return m.recordedVerify(ctx, now, token, addr, visible)
+	return m.recordedVerify(ctx, now, token, addr, visible, cachedOnly)
 }
 
 // recordedVerify is verify at now, counted by outcome and timed.
-func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, addr netip.Addr, visible func(*Key) bool) (*Key, error) {
+func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	t := &m.tel
 	var start time.Time
 	timed := t.verifyDuration.Enabled(ctx)
 	if timed {
 		start = time.Now()
 	}
-	k, err := m.verify(ctx, now, true, token, addr, visible)
+	k, err := m.verify(ctx, now, true, token, addr, visible, cachedOnly)
+	if cachedOnly && errors.Is(err, errNotCached) {
+		return k, err
+	}
 	o := outcomeOf(err)
 	t.verifications.Add(ctx, 1, t.outcomeAdd[o]...)
 	if timed {

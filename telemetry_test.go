@@ -408,7 +408,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		m, tok := benchKey(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			k, err := m.verify(ctx, m.now(), false, tok, netip.Addr{}, nil)
+			k, err := m.verify(ctx, m.now(), false, tok, netip.Addr{}, nil, false)
 			if err != nil || m.Authorize(k, p, "tiger") != nil {
 				b.Fatal("denied")
 			}

@@ -91,3 +91,40 @@ func BenchmarkRateLimitHeaders(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFailureLimit measures the middleware with Config.FailureLimit,
+// on a request with a cached key: "clean" from an address that sent no
+// bad key, "throttled" from one that has spent its failure budget, where
+// the key passes as one the Manager already holds (see CachedVerifier).
+func BenchmarkFailureLimit(b *testing.B) {
+	f := newFixture(b)
+	tok, _ := f.create(b, keygate.CreateRequest{Name: "bench", Scopes: []string{"cluster:read"}})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mw := newMiddleware(b, middleware.Config{Verifier: f.m,
+		FailureLimit: middleware.FailureLimit{Failures: 1, Window: time.Hour}})
+	h := mw.RequireKey(bare)
+	for _, c := range []struct{ name, addr string }{
+		{"clean", "192.0.2.1:1000"},
+		{"throttled", "[2001:db8::1]:1000"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = c.addr
+		req.Header.Set("Authorization", "Api-Key "+tok)
+		if c.name == "throttled" {
+			if res := serve(b, h, from(c.addr, "X-API-Key", "kg_garbage")); res.status != http.StatusUnauthorized {
+				b.Fatalf("a bad key: %d, want 401", res.status)
+			}
+		} else if _, err := f.m.Verify(b.Context(), tok); err != nil {
+			b.Fatal(err)
+		}
+		if res := serve(b, h, req); res.status != http.StatusNoContent {
+			b.Fatalf("%s: status %d, want 204 (body %q)", c.name, res.status, res.body)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}

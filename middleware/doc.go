@@ -67,6 +67,14 @@
 // rate limit carry RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset
 // and RateLimit-Policy, so that clients slow down before a 429.
 //
+// # Throttling bad keys
+//
+// With [Config.FailureLimit], a client that sends too many bad keys gets
+// 429 too_many_failures, unverified, until its budget refills, except for
+// a key the [Verifier] holds in its cache (see [CachedVerifier]). A
+// [Throttle] does the same for another door where tokens are presented,
+// such as a sign-in form.
+//
 // # Concurrency and cost
 //
 // A Middleware is immutable and safe for concurrent use. On the success

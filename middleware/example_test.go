@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -124,4 +126,34 @@ func ExampleMiddleware_chi() {
 	// GET /workspaces/tiger/clusters 200
 	// POST /workspaces/tiger/clusters 403
 	// GET /workspaces/lion/clusters 403
+}
+
+// A Throttle guards another door where tokens are presented, such as a
+// sign-in form, as Config.FailureLimit guards the Middleware: ask Blocked
+// before verifying, Record after.
+func ExampleThrottle() {
+	throttle, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 2, Window: time.Minute}, nil)
+	if err != nil {
+		panic(err)
+	}
+	verify := func(token string) error { return keygate.ErrInvalid } // manager.VerifyFrom, say
+	signIn := func(addr netip.Addr, token string) string {
+		if wait, blocked := throttle.Blocked(addr); blocked {
+			return fmt.Sprintf("429, retry after %v", wait.Round(time.Second))
+		}
+		err := verify(token)
+		throttle.Record(addr, err)
+		if err != nil {
+			return "401"
+		}
+		return "signed in"
+	}
+	addr := netip.MustParseAddr("203.0.113.9")
+	for range 3 {
+		fmt.Println(signIn(addr, "kg_guess"))
+	}
+	// Output:
+	// 401
+	// 401
+	// 429, retry after 30s
 }

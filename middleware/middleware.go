@@ -45,6 +45,23 @@ type RateStatusReporter interface {
 	RateStatus(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
 }
 
+// CachedVerifier is an optional interface of a [Verifier] that verifies a
+// token without a store lookup when it can: *keygate.Manager implements
+// it (see keygate.Manager.VerifyCached). With [Config.FailureLimit], the
+// middleware asks it about the tokens of a throttled client: a key the
+// Verifier holds already passes, with every check of the key applied, and
+// any other token is refused 429 too_many_failures, unverified. A
+// Verifier without it (package client's remote Verifier, say) has every
+// token of a throttled client refused.
+//
+// VerifyCached returns what VerifyFrom would, with known true, when it
+// needs no store lookup for token; otherwise it returns known false and
+// does nothing else. It is called concurrently and must be safe for
+// concurrent use.
+type CachedVerifier interface {
+	VerifyCached(ctx context.Context, token string, addr netip.Addr) (k *keygate.Key, known bool, err error)
+}
+
 // Config configures a [Middleware]. Only Verifier is required.
 type Config struct {
 	// Verifier checks tokens, usually a *keygate.Manager. Required.
@@ -92,12 +109,22 @@ type Config struct {
 	// FailureLimit throttles clients that present bad keys: after
 	// FailureLimit.Failures failed verifications (a malformed, unknown,
 	// expired or revoked key; not a missing one, nor an outage) from one
-	// client address (IPv6: one /64) per FailureLimit.Window, that
-	// address's requests carrying a credential are refused with 429
+	// client (an address, an IPv6 /64, or the IPv4 address an IPv6 one
+	// embeds: see [Throttle]) per FailureLimit.Window, that client's
+	// requests carrying a credential are refused with 429
 	// too_many_failures and Retry-After, without verifying them, until its
 	// budget refills. Guessing keys and flooding the store with made-up
 	// tokens then cost the client, not the service (a token that fails its
-	// checksum never reaches the store anyway). The client address is the
+	// checksum never reaches the store anyway).
+	//
+	// One exception, with a Verifier that is a [CachedVerifier] (as
+	// *keygate.Manager is): a key the Verifier holds in its cache, because
+	// it was verified recently, passes (or fails its own checks, such as
+	// its rate limit) even from a throttled client. The throttle is there
+	// to stop guessing, and a cache hit costs no lookup and tells a
+	// guesser nothing (a guessed token is never in the cache), so the good
+	// keys in use behind an address that one client abuses keep working.
+	// Any token that would need a store lookup is refused as above. The client address is the
 	// one [Config.TrustedProxies] determines: behind a proxy, configure
 	// them, or every client shares the proxy's budget. Default: zero, no
 	// throttle; for example {Failures: 30, Window: time.Minute}.
@@ -158,7 +185,10 @@ type Middleware struct {
 	trusted    []netip.Prefix
 	onError    func(w http.ResponseWriter, r *http.Request, p *Problem)
 	challenges [numChallenges][]string
-	throttle   *throttle // nil: none
+	throttle   *Throttle // nil: none
+	// cached, when the Verifier is a CachedVerifier, verifies the tokens
+	// of a throttled client that it needs no lookup for.
+	cached func(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, bool, error)
 	// rateHeaders is Config.RateLimitHeaders; rateStatus, with it and a
 	// Verifier that reports them, tells what is left of a key's rate limit.
 	rateHeaders bool
@@ -179,6 +209,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if len(m.extractors) == 0 {
 		m.extractors = DefaultExtractors()
+	}
+	if c, ok := cfg.Verifier.(CachedVerifier); ok {
+		m.cached = c.VerifyCached
 	}
 	if r, ok := cfg.Verifier.(ExerciseRecorder); ok {
 		m.exercised = r.Exercised
@@ -218,12 +251,8 @@ func New(cfg Config) (*Middleware, error) {
 		}
 	}
 	m.challenges = challenges(schemes, realm)
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
 	var err error
-	if m.throttle, err = newThrottle(cfg.FailureLimit, now); err != nil {
+	if m.throttle, err = NewThrottle(cfg.FailureLimit, cfg.Now); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -389,23 +418,27 @@ func setRateHeaders(h http.Header, st keygate.RateStatus, withReset bool) {
 func (m *Middleware) verify(r *http.Request) any {
 	token, err := m.extract(r)
 	addr := m.clientAddr(r)
-	if err != nil && !errors.Is(err, ErrNoCredential) && m.throttle != nil {
-		m.throttle.fail(addr) // a garbled credential
-	}
 	if err != nil {
+		if m.throttle != nil && !errors.Is(err, ErrNoCredential) {
+			m.throttle.fail(addr) // a garbled credential
+		}
 		return err
 	}
-	if m.throttle != nil {
-		if wait, blocked := m.throttle.blocked(addr); blocked {
+	var key *keygate.Key
+	if wait, blocked := m.throttle.Blocked(addr); blocked {
+		known := false
+		if m.cached != nil {
+			key, known, err = m.cached(r.Context(), token, addr)
+		}
+		if !known {
 			return &failureError{wait: wait}
 		}
+	} else {
+		key, err = m.verifier.VerifyFrom(r.Context(), token, addr)
 	}
-	key, err := m.verifier.VerifyFrom(r.Context(), token, addr)
 	switch {
 	case err != nil:
-		if m.throttle != nil && isFailure(err) {
-			m.throttle.fail(addr)
-		}
+		m.throttle.Record(addr, err)
 		return err
 	case key == nil:
 		return fmt.Errorf("%w: verifier returned no key and no error", keygate.ErrInvalid)

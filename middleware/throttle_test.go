@@ -32,6 +32,9 @@ func TestFailureLimit(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	good, _ := f.create(t, keygate.CreateRequest{Role: "admin"})
+	// countingVerifier is no CachedVerifier: every token of a throttled
+	// address is refused, known or not (TestFailureLimitPassesKnownKeys
+	// has the Manager's exception).
 	v := &countingVerifier{Verifier: f.m}
 	mw := newMiddleware(t, middleware.Config{Verifier: v, Now: f.clock.Now,
 		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Minute}})
@@ -177,5 +180,166 @@ func TestRequireRecordsExercises(t *testing.T) {
 	}
 	if len(rep.Suggested) != 1 || rep.Suggested[0] != "cluster:read" || rep.SuggestedWorkspace != "tiger" {
 		t.Errorf("suggested %v in %q, want cluster:read in tiger", rep.Suggested, rep.SuggestedWorkspace)
+	}
+}
+
+// TestThrottle: the Throttle of another door (a sign-in form) counts only
+// failed verifications, refuses an address once its budget is spent, says
+// how long to wait, and refills; nil throttles nothing.
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	var nilThrottle *middleware.Throttle
+	nilThrottle.Record(netip.MustParseAddr("192.0.2.1"), keygate.ErrInvalid)
+	if _, blocked := nilThrottle.Blocked(netip.MustParseAddr("192.0.2.1")); blocked {
+		t.Error("a nil Throttle blocked an address")
+	}
+	if th, err := middleware.NewThrottle(middleware.FailureLimit{}, nil); th != nil || err != nil {
+		t.Errorf("the zero FailureLimit: %v, %v; want nil, nil", th, err)
+	}
+	if _, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 3}, nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("no window: %v, want ErrInvalidConfig", err)
+	}
+
+	clock := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	th, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 2, Window: time.Minute}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("203.0.113.9")
+	// None of these count.
+	for _, err := range []error{nil, keygate.ErrUnavailable, fmt.Errorf("%w: %w", keygate.ErrInvalid, keygate.ErrUnavailable),
+		&keygate.RateLimitError{RetryAfter: time.Second}, keygate.ErrUsageExhausted, keygate.ErrAddressDenied, middleware.ErrNoCredential} {
+		th.Record(addr, err)
+		th.Record(addr, err)
+		th.Record(addr, err)
+	}
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Fatal("blocked by outcomes that are not failures")
+	}
+	th.Record(addr, keygate.ErrRevoked)
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Fatal("blocked after one failure of two")
+	}
+	th.Record(addr, keygate.ErrInvalid)
+	wait, blocked := th.Blocked(addr)
+	if !blocked || wait != 30*time.Second {
+		t.Fatalf("after two failures: blocked %v for %v, want true for 30s", blocked, wait)
+	}
+	if _, blocked := th.Blocked(netip.MustParseAddr("203.0.113.10")); blocked {
+		t.Error("another address is blocked")
+	}
+	clock.Advance(wait)
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Error("still blocked once the budget refilled")
+	}
+}
+
+// TestThrottleBuckets: the clients a bucket holds. An IPv6 address that
+// embeds a client's IPv4 address (IPv4-mapped, NAT64, Teredo, 6to4) counts
+// as that IPv4 address, so that the clients behind one translator or
+// relay are apart and one 6to4 site is one client; other IPv6 addresses
+// count per /64.
+func TestThrottleBuckets(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		a, b   string
+		shared bool
+	}{
+		{"IPv4 addresses apart", "192.0.2.1", "192.0.2.2", false},
+		{"IPv4-mapped is its IPv4 address", "::ffff:192.0.2.9", "192.0.2.9", true},
+		{"IPv4-mapped clients apart", "::ffff:192.0.2.9", "::ffff:192.0.2.10", false},
+		{"NAT64 clients apart", "64:ff9b::c000:201", "64:ff9b::c000:202", false},
+		{"NAT64 is its IPv4 address", "64:ff9b::c000:201", "192.0.2.1", true},
+		{"local-use NAT64 clients apart", "64:ff9b:1::c000:201", "64:ff9b:1::c000:202", false},
+		{"local-use NAT64 (/48 layout) clients apart", "64:ff9b:1:c000:2:100::", "64:ff9b:1:c000:2:200::", false},
+		{"Teredo clients of one server apart", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd1", false},
+		{"Teredo is its client's IPv4 address", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45", true},
+		{"Teredo, another server and port, same client", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:5ef5:79fd:0:1234:3fff:fdd2", true},
+		{"6to4: one site is one client", "2002:c000:22d:1::1", "2002:c000:22d:ffff::2", true},
+		{"6to4 is its IPv4 address", "2002:c000:22d::1", "192.0.2.45", true},
+		{"6to4 sites apart", "2002:c000:22d::1", "2002:c000:22e::1", false},
+		{"IPv6: one /64", "2001:db8:1:2::1", "2001:db8:1:2:ffff::1", true},
+		{"IPv6: /64s apart", "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"2001:1::/32 is not Teredo", "2001:1:2:3::c000:201", "2001:1:2:3::c000:202", true},
+	} {
+		th, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 1, Window: time.Minute}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th.Record(netip.MustParseAddr(c.a), keygate.ErrInvalid)
+		if _, blocked := th.Blocked(netip.MustParseAddr(c.a)); !blocked {
+			t.Errorf("%s: %s not blocked by its own failure", c.name, c.a)
+		}
+		if _, blocked := th.Blocked(netip.MustParseAddr(c.b)); blocked != c.shared {
+			t.Errorf("%s: a failure from %s blocks %s: %v, want %v", c.name, c.a, c.b, blocked, c.shared)
+		}
+	}
+}
+
+// TestFailureLimitPassesKnownKeys: a key the Manager already holds in its
+// cache passes while its address is throttled (a cache hit costs no
+// lookup and tells a guesser nothing), with every check of the key still
+// applied; anything that would need a store lookup still gets 429
+// too_many_failures, unverified: a key not verified recently, an unknown
+// token, an expired cache entry, a revoked key.
+func TestFailureLimitPassesKnownKeys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, Now: f.clock.Now,
+		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Hour}})
+	h := mw.RequireKey(okHandler())
+	good, gc := f.create(t, keygate.CreateRequest{Name: "good", Role: "admin"})
+	cold, _ := f.create(t, keygate.CreateRequest{Name: "cold", Role: "admin"})
+	limited, _ := f.create(t, keygate.CreateRequest{Name: "limited", Role: "admin",
+		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	unknown, _ := format.Generate()
+
+	// The same address, 127.0.0.1 (say, every client of a proxy whose
+	// TrustedProxies are not configured): its good keys work, then one
+	// client sends three bad ones.
+	const shared = "127.0.0.1:4000"
+	for _, tok := range []string{good, limited} {
+		if res := serve(t, h, from(shared, "X-API-Key", tok)); res.status != http.StatusOK {
+			t.Fatalf("a good key: %d, want 200", res.status)
+		}
+	}
+	for range 3 {
+		serve(t, h, from(shared, "X-API-Key", unknown.Reveal()))
+	}
+	lookups := f.store.lookups.Load()
+	if res := serve(t, h, from(shared, "X-API-Key", good)); res.status != http.StatusOK {
+		t.Errorf("a key verified before, from the throttled address: %d %q, want 200", res.status, res.problem.Code)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", limited)); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeRateLimited {
+		t.Errorf("a known key over its rate limit, from the throttled address: %d %q, want 429 rate_limited (its checks apply)", res.status, res.problem.Code)
+	}
+	for name, tok := range map[string]string{"a key not verified recently": cold, "an unknown token": unknown.Reveal(), "garbage": "kg_garbage"} {
+		if res := serve(t, h, from(shared, "X-API-Key", tok)); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeTooManyFailures {
+			t.Errorf("%s from the throttled address: %d %q, want 429 too_many_failures", name, res.status, res.problem.Code)
+		}
+	}
+	if n := f.store.lookups.Load() - lookups; n != 0 {
+		t.Errorf("the throttled address made %d store lookups, want 0", n)
+	}
+	if res := serve(t, h, from("192.0.2.1:1", "X-API-Key", cold)); res.status != http.StatusOK {
+		t.Errorf("another address: %d, want 200", res.status)
+	}
+
+	// A revoked key leaves the cache: 429 like any key not known.
+	if _, err := f.m.Revoke(context.Background(), keygate.System(), gc.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("a revoked key from the throttled address: %d, want 429", res.status)
+	}
+	// So does a key whose cache entry expired (30 s by default).
+	f.clock.Advance(31 * time.Second)
+	if res := serve(t, h, from(shared, "X-API-Key", cold)); res.status != http.StatusTooManyRequests {
+		t.Errorf("a key whose cache entry expired, from the throttled address: %d, want 429", res.status)
+	}
+	if n := f.store.lookups.Load() - lookups; n != 1 {
+		t.Errorf("%d store lookups, want 1 (from the other address)", n)
 	}
 }

@@ -12,8 +12,14 @@
 //
 //   - refuses a body without a valid signature (401), one larger than
 //     Config.MaxBodyBytes (413) or with more than Config.MaxBatch tokens
-//     (413), and one it has already accepted (409: a replay), before it
-//     looks at any token;
+//     (413), before it looks at any token;
+//   - answers a report it has already handled within Config.ReplayWindow
+//     (24 h by default) with the first answer, labels and all, without
+//     handling it again: GitHub's own retry after a timeout, or a replay.
+//     A report is known by its body, what the signature covers, so that
+//     another spelling of its signature (a new signature, the ECDSA twin
+//     (r, n−s), other unused base64 bits) is the same report; a copy that
+//     arrives while the first is handled waits for its answer;
 //   - checks each token's checksum before any lookup, so garbage costs
 //     constant work ([keygate.LeakNotOurs]);
 //   - for each token of this service that still works, revokes its key
@@ -25,9 +31,11 @@
 //     this service and "false_positive" otherwise.
 //
 // The keys that sign come from a [KeySource]: [NewGitHubKeys] fetches
-// GitHub's published keys over HTTPS (and again when an unknown key id
-// arrives, at most once a minute); [StaticKeys] holds fixed keys, for
-// tests.
+// GitHub's published keys over HTTPS, and again when an unknown key id
+// arrives, one fetch at a time and at most once a minute (after a failed
+// fetch, none for a backoff of 1 s doubling to a minute), so that forged
+// reports cannot make it fetch at their rate; [StaticKeys] holds fixed
+// keys, for tests.
 //
 // # Registering with GitHub
 //

@@ -86,8 +86,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxBatch bounds the tokens of one report. Default DefaultMaxBatch.
 	MaxBatch int
-	// ReplayWindow is how long an accepted report is remembered, so that
-	// the same signed body sent again is refused. Default 24 h.
+	// ReplayWindow is how long a handled report is remembered, by the
+	// SHA-256 of its body (what is signed), with its answer: the same body
+	// sent again within it, however its signature is spelled, gets the
+	// same labels and changes nothing (no second revocation or key.leaked
+	// event); after it, the body is handled as new. Default 24 h. At most
+	// 100 000 reports are remembered: past that, those older than the
+	// window are forgotten first, then arbitrary ones.
 	ReplayWindow time.Duration
 	// Logger receives operational messages, never a token. Default
 	// slog.Default().
@@ -134,7 +139,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg}
-	h.replay.seen = map[[sha256.Size]byte]time.Time{}
+	h.replay.limit, h.replay.seen = maxReplays, map[[sha256.Size]byte]*handled{}
 	return h, nil
 }
 
@@ -172,7 +177,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, r, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("A report may have at most %d bytes.", h.cfg.MaxBodyBytes))
 		return
 	}
-	if err := h.verify(r.Context(), r.Header, body); err != nil {
+	id, err := h.verify(r.Context(), r.Header, body)
+	if err != nil {
 		status, code, detail := http.StatusUnauthorized, "invalid_signature", "The report is not signed by a known key."
 		if !errors.Is(err, ErrUnknownKey) && !errors.Is(err, errBadSignature) {
 			status, code, detail = http.StatusServiceUnavailable, "unavailable", "The signing keys cannot be fetched; try again later."
@@ -191,23 +197,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, r, http.StatusRequestEntityTooLarge, "batch_too_large", fmt.Sprintf("A report may hold at most %d tokens.", h.cfg.MaxBatch))
 		return
 	}
-	id := sha256.Sum256(append([]byte(r.Header.Get(HeaderSignature)+"\n"), body...))
-	if !h.replay.fresh(id, h.cfg.Now(), h.cfg.ReplayWindow) {
-		problem(w, r, http.StatusConflict, "replayed", "This signed report was already received.")
+	a, first := h.replay.claim(id, h.cfg.Now(), h.cfg.ReplayWindow)
+	if !first {
+		// The same report again (GitHub's retry, or a replay however its
+		// signature is spelled): the first answer, once it is known.
+		select {
+		case <-a.done:
+		case <-r.Context().Done():
+			problem(w, r, http.StatusServiceUnavailable, "unavailable", "The report is still being handled; send it again later.")
+			return
+		}
+		if a.positive == nil {
+			problem(w, r, http.StatusServiceUnavailable, "unavailable", "The key store is unavailable; send the report again later.")
+			return
+		}
+		answer(w, reports, a.positive)
 		return
 	}
-	labels := make([]Label, len(reports))
+	positive := make([]byte, (len(reports)+7)/8)
 	for i, rep := range reports {
 		outcome, err := h.cfg.Manager.HandleLeak(r.Context(), keygate.Leak{Token: rep.Token, Reporter: h.cfg.Reporter, URL: rep.URL, Source: rep.Source}, h.cfg.Policy == Revoke)
 		if err != nil {
 			// Let the scanner send it again: forget that it was seen.
-			h.replay.forget(id)
+			h.replay.fail(id, a)
 			h.cfg.Logger.ErrorContext(r.Context(), "secretscan: handling a report failed", "error", err)
 			problem(w, r, http.StatusServiceUnavailable, "unavailable", "The key store is unavailable; send the report again later.")
 			return
 		}
-		labels[i] = Label{TokenRaw: rep.Token, TokenType: rep.Type, Label: FalsePositive}
 		if outcome.Real() {
+			positive[i/8] |= 1 << (i % 8)
+		}
+	}
+	h.replay.done(a, positive)
+	answer(w, reports, positive)
+}
+
+// answer writes the labels of reports: bit i of positive says whether
+// token i is a true positive.
+func answer(w http.ResponseWriter, reports []report, positive []byte) {
+	labels := make([]Label, len(reports))
+	for i, rep := range reports {
+		labels[i] = Label{TokenRaw: rep.Token, TokenType: rep.Type, Label: FalsePositive}
+		if positive[i/8]&(1<<(i%8)) != 0 {
 			labels[i].Label = TruePositive
 		}
 	}
@@ -218,25 +249,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // errBadSignature means a report's signature is missing or wrong.
 var errBadSignature = errors.New("secretscan: missing or invalid signature")
 
-// verify checks body's signature.
-func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) error {
+// verify checks body's signature, and returns body's SHA-256, which it
+// signs.
+func (h *Handler) verify(ctx context.Context, header http.Header, body []byte) (digest [sha256.Size]byte, _ error) {
 	id, sig64 := header.Get(HeaderKeyID), header.Get(HeaderSignature)
 	if id == "" || sig64 == "" {
-		return errBadSignature
+		return digest, errBadSignature
 	}
 	sig, err := base64.StdEncoding.DecodeString(sig64)
 	if err != nil {
-		return errBadSignature
+		return digest, errBadSignature
 	}
 	pub, err := h.cfg.Keys.PublicKey(ctx, id)
 	if err != nil {
-		return err
+		return digest, err
 	}
-	digest := sha256.Sum256(body)
+	digest = sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
-		return errBadSignature
+		return digest, errBadSignature
 	}
-	return nil
+	return digest, nil
 }
 
 // problem writes an RFC 9457 problem.
@@ -247,43 +279,85 @@ func problem(w http.ResponseWriter, r *http.Request, status int, code, detail st
 // maxReplays bounds the reports remembered against replay.
 const maxReplays = 100000
 
-// replays remembers the reports accepted recently.
+// replays remembers the reports handled recently, by the SHA-256 of their
+// body (what GitHub signs: a report is the same however its signature is
+// spelled), with their answer. It is safe for concurrent use.
+//
+// Each report takes about 250 bytes and one bit per token (at most
+// Config.MaxBatch), so that maxReplays of them fit in some tens of MB.
 type replays struct {
-	mu   sync.Mutex
-	seen map[[sha256.Size]byte]time.Time
+	mu    sync.Mutex
+	limit int // maxReplays; smaller in tests
+	seen  map[[sha256.Size]byte]*handled
 }
 
-// fresh records id at now and reports whether it was not seen within
-// window. When full, it forgets the reports older than window, then, if
-// need be, arbitrary ones.
-func (r *replays) fresh(id [sha256.Size]byte, now time.Time, window time.Duration) bool {
+// handled is one report, being handled until done is closed.
+type handled struct {
+	done chan struct{}
+	at   time.Time // when it arrived
+	// positive, set before done is closed, has bit i set when token i is
+	// a true positive; nil when handling the report failed.
+	positive []byte
+}
+
+// claim returns the report of id, and whether this call is its first
+// within window of now: then the caller handles it and calls done or fail.
+// When full, it forgets the handled reports older than window, then, if
+// need be, arbitrary handled ones, down to 7/8 of the limit (so that the
+// next ones do not each scan the whole map).
+func (r *replays) claim(id [sha256.Size]byte, now time.Time, window time.Duration) (*handled, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if at, ok := r.seen[id]; ok && now.Sub(at) < window {
-		return false
+	if a, ok := r.seen[id]; ok && (!closed(a.done) || now.Sub(a.at) < window) {
+		return a, false
 	}
-	if len(r.seen) >= maxReplays {
-		for k, at := range r.seen {
-			if now.Sub(at) >= window {
+	if len(r.seen) >= r.limit {
+		for k, a := range r.seen {
+			if closed(a.done) && now.Sub(a.at) >= window {
 				delete(r.seen, k)
 			}
 		}
-		for k := range r.seen {
-			if len(r.seen) < maxReplays {
+		for k, a := range r.seen {
+			if len(r.seen) <= r.limit-r.limit/8 {
 				break
 			}
-			delete(r.seen, k)
+			if closed(a.done) {
+				delete(r.seen, k)
+			}
 		}
 	}
-	r.seen[id] = now
-	return true
+	a := &handled{done: make(chan struct{}), at: now}
+	r.seen[id] = a
+	return a, true
 }
 
-// forget removes id.
-func (r *replays) forget(id [sha256.Size]byte) {
+// done records the answer of a report claimed first.
+func (r *replays) done(a *handled, positive []byte) {
 	r.mu.Lock()
-	delete(r.seen, id)
+	a.positive = positive
+	close(a.done)
 	r.mu.Unlock()
+}
+
+// fail forgets a report claimed first whose handling failed, so that it
+// can be sent again; the copies waiting for it fail too.
+func (r *replays) fail(id [sha256.Size]byte, a *handled) {
+	r.mu.Lock()
+	if r.seen[id] == a {
+		delete(r.seen, id)
+	}
+	close(a.done)
+	r.mu.Unlock()
+}
+
+// closed reports whether c is closed.
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // GitHubKeysURL is where GitHub publishes the keys that sign secret
@@ -291,15 +365,34 @@ func (r *replays) forget(id [sha256.Size]byte) {
 const GitHubKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 // GitHubKeys is a KeySource of the keys GitHub publishes, fetched over
-// HTTPS on first use and again when a report names an unknown key (at most
-// once a minute). It is safe for concurrent use.
+// HTTPS on first use and again when a report names an unknown key id.
+//
+// Fetches are bounded whatever the rate of requests, so that reports
+// GitHub did not sign cannot make this service hammer GitHub: one fetch
+// at a time, shared by every lookup that needs it; after a successful
+// one, at most one a minute; after a failed one, none for a backoff that
+// doubles from a second to a minute, during which a lookup that needs one
+// gets the failure again at once (503 from the [Handler], so GitHub
+// retries). A lookup of a key already fetched never waits for a fetch.
+// A fetch is bounded by 10 s, and by the http.Client's own timeout.
+//
+// It is safe for concurrent use.
 type GitHubKeys struct {
 	client *http.Client
 	url    string
+	now    func() time.Time
 
-	mu      sync.Mutex
-	keys    map[string]*ecdsa.PublicKey
-	fetched time.Time
+	mu sync.Mutex
+	// keys are the keys of the last successful fetch.
+	keys map[string]*ecdsa.PublicKey
+	// next is when a fetch may start again.
+	next time.Time
+	// failures counts the fetches failed in a row, and err is the last
+	// one's error (nil after a success).
+	failures int
+	err      error
+	// flight is closed when the fetch under way ends; nil when none is.
+	flight chan struct{}
 }
 
 // NewGitHubKeys returns a GitHubKeys fetching url (GitHubKeysURL when
@@ -311,31 +404,74 @@ func NewGitHubKeys(client *http.Client, url string) *GitHubKeys {
 	if url == "" {
 		url = GitHubKeysURL
 	}
-	return &GitHubKeys{client: client, url: url}
+	return &GitHubKeys{client: client, url: url, now: time.Now}
 }
 
-// refetchEvery bounds how often unknown key ids make GitHubKeys fetch.
-const refetchEvery = time.Minute
+// The bounds of GitHubKeys' fetches.
+const (
+	// refetchEvery bounds how often unknown key ids make GitHubKeys fetch,
+	// and the backoff after failures.
+	refetchEvery = time.Minute
+	// firstBackoff is the wait after a failed fetch, doubled by each
+	// further failure.
+	firstBackoff = time.Second
+	// fetchTimeout bounds one fetch.
+	fetchTimeout = 10 * time.Second
+)
 
 // PublicKey implements KeySource.
 func (g *GitHubKeys) PublicKey(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+	for {
+		g.mu.Lock()
+		if pub, ok := g.keys[id]; ok {
+			g.mu.Unlock()
+			return pub, nil
+		}
+		flight := g.flight
+		if flight == nil {
+			if g.now().Before(g.next) {
+				err := g.err
+				g.mu.Unlock()
+				if err == nil {
+					err = fmt.Errorf("%w: %q", ErrUnknownKey, id)
+				}
+				return nil, err
+			}
+			flight = make(chan struct{})
+			g.flight = flight
+			g.mu.Unlock()
+			g.refresh(ctx, flight)
+			continue
+		}
+		g.mu.Unlock()
+		select {
+		case <-flight:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("secretscan: fetch keys: %w", ctx.Err())
+		}
+	}
+}
+
+// refresh fetches the keys, records the outcome and ends flight. The
+// fetch is not cancelled with ctx, the request of whichever lookup
+// started it: the others wait for it too.
+func (g *GitHubKeys) refresh(ctx context.Context, flight chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
+	keys, err := g.fetch(ctx)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if pub, ok := g.keys[id]; ok {
-		return pub, nil
-	}
-	if !g.fetched.IsZero() && time.Since(g.fetched) < refetchEvery {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
-	}
-	keys, err := g.fetch(ctx)
+	now := g.now()
 	if err != nil {
-		return nil, err
+		g.failures++
+		g.err = err
+		g.next = now.Add(min(firstBackoff<<min(g.failures-1, 16), refetchEvery))
+	} else {
+		g.keys, g.failures, g.err = keys, 0, nil
+		g.next = now.Add(refetchEvery)
 	}
-	g.keys, g.fetched = keys, time.Now()
-	if pub, ok := g.keys[id]; ok {
-		return pub, nil
-	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	g.flight = nil
+	close(flight)
 }
 
 // fetch reads GitHub's key list.

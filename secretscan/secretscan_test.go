@@ -8,22 +8,26 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/secretscan"
+	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/memory"
 )
 
@@ -51,8 +55,27 @@ func (r *recorder) leaked() []keygate.Event {
 	return out
 }
 
+// flakyStore is a memory store whose key lookups fail while down is set,
+// and wait for gate, when set, before answering.
+type flakyStore struct {
+	*memory.Store
+	down atomic.Bool
+	gate chan struct{}
+}
+
+func (s *flakyStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	if s.down.Load() {
+		return nil, errors.New("store down")
+	}
+	return s.Store.GetByHash(ctx, hash)
+}
+
 type env struct {
 	m       *keygate.Manager
+	store   *flakyStore
 	audit   *recorder
 	signer  *ecdsa.PrivateKey
 	handler http.Handler
@@ -64,8 +87,8 @@ func setup(t *testing.T, edit ...func(*secretscan.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{audit: &recorder{}}
-	e.m, err = keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Auditor: e.audit, Prefix: "acme_live"})
+	e := &env{audit: &recorder{}, store: &flakyStore{Store: memory.New()}}
+	e.m, err = keygate.New(keygate.Config{Store: e.store, Hasher: hasher, Auditor: e.audit, Prefix: "acme_live"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,33 +278,195 @@ func acceptedHeaders(t *testing.T, e *env, body []byte) http.Header {
 	return h
 }
 
-// TestReplay: the same signed report, sent again, is refused with 409 and
-// changes nothing.
+// send posts body with the headers h (a copy) and returns the response.
+func (e *env) send(body []byte, h http.Header) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+	r.Header = h.Clone()
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, r)
+	return w
+}
+
+// twin returns the other valid spelling of an ECDSA signature of key:
+// (r, n−s) for (r, s), which verifies as well.
+func twin(t *testing.T, key *ecdsa.PrivateKey, sig []byte) []byte {
+	t.Helper()
+	var rs struct{ R, S *big.Int }
+	if rest, err := asn1.Unmarshal(sig, &rs); err != nil || len(rest) != 0 {
+		t.Fatalf("signature: %v", err)
+	}
+	rs.S.Sub(key.Curve.Params().N, rs.S)
+	out, err := asn1.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// respell returns another base64 spelling of sig, which decodes to the
+// same bytes: the last character's unused bits set differently. sig's
+// length must not be a multiple of 3.
+func respell(t *testing.T, sig []byte) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	s := []byte(base64.StdEncoding.EncodeToString(sig))
+	i := bytes.IndexByte(s, '=') - 1
+	if i < 0 {
+		t.Fatal("no unused bits to change")
+	}
+	s[i] = alphabet[strings.IndexByte(alphabet, s[i])^1]
+	if got, err := base64.StdEncoding.DecodeString(string(s)); err != nil || !bytes.Equal(got, sig) {
+		t.Fatalf("respelled signature decodes to %x, %v", got, err)
+	}
+	return string(s)
+}
+
+// TestReplay: a report sent again, within the replay window, however its
+// signature is spelled (the same, its ECDSA twin (r, n−s), another base64
+// spelling, a new signature), gets the first answer, labels and all, and
+// changes nothing; GitHub's own retry after a timeout is one of these. A
+// signature moved to another body is refused. After the window, the
+// report is handled again.
 func TestReplay(t *testing.T) {
 	t.Parallel()
-	e := setup(t, func(c *secretscan.Config) { c.Policy = secretscan.ReportOnly })
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	var mu sync.Mutex
+	e := setup(t, func(c *secretscan.Config) {
+		c.Policy = secretscan.ReportOnly
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
 	live, _ := e.token(t, "live")
-	body := reportOf(live)
-	h := acceptedHeaders(t, e, body)
-	send := func() int {
-		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
-		r.Header = h.Clone()
-		w := httptest.NewRecorder()
-		e.handler.ServeHTTP(w, r)
-		return w.Code
+	format, _ := apikey.NewFormat("acme_live")
+	unknown, _ := format.Generate()
+	body := reportOf(live, unknown.Reveal())
+
+	// A signature whose base64 has unused bits (its length is not a
+	// multiple of 3), so that it can be respelled.
+	var sig []byte
+	for len(sig)%3 == 0 {
+		digest := sha256.Sum256(body)
+		var err error
+		if sig, err = ecdsa.SignASN1(rand.Reader, e.signer, digest[:]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if code := send(); code != 200 {
-		t.Fatalf("first: %d", code)
+	headers := func(sig64 string) http.Header {
+		h := http.Header{}
+		h.Set(secretscan.HeaderKeyID, "key-1")
+		h.Set(secretscan.HeaderSignature, sig64)
+		return h
 	}
-	if code := send(); code != http.StatusConflict {
-		t.Errorf("replay: %d, want 409", code)
+	first := e.send(body, headers(base64.StdEncoding.EncodeToString(sig)))
+	want := map[string]string{live: secretscan.TruePositive, unknown.Reveal(): secretscan.FalsePositive}
+	if got := labels(t, first); got[live] != want[live] || got[unknown.Reveal()] != want[unknown.Reveal()] || len(got) != 2 {
+		t.Fatalf("first answer %v, want %v", got, want)
+	}
+	tw := twin(t, e.signer, sig)
+	digest := sha256.Sum256(body)
+	if !ecdsa.VerifyASN1(&e.signer.PublicKey, digest[:], tw) {
+		t.Fatal("the twin signature does not verify: the case tests nothing")
+	}
+	for _, c := range []struct {
+		name string
+		h    http.Header
+	}{
+		{"the same request (GitHub's retry)", headers(base64.StdEncoding.EncodeToString(sig))},
+		{"the twin signature (r, n-s)", headers(base64.StdEncoding.EncodeToString(tw))},
+		{"another base64 spelling", headers(respell(t, sig))},
+		{"a new signature", acceptedHeaders(t, e, body)},
+	} {
+		w := e.send(body, c.h)
+		if w.Code != http.StatusOK || w.Body.String() != first.Body.String() {
+			t.Errorf("%s: %d %s, want 200 with the first answer %s", c.name, w.Code, w.Body, first.Body)
+		}
+		if n := len(e.audit.leaked()); n != 1 {
+			t.Errorf("%s: %d key.leaked events, want 1 (the report was handled again)", c.name, n)
+		}
+	}
+	if w := e.send(reportOf(live), headers(base64.StdEncoding.EncodeToString(sig))); w.Code != http.StatusUnauthorized {
+		t.Errorf("the signature on another body: %d, want 401", w.Code)
 	}
 	if n := len(e.audit.leaked()); n != 1 {
-		t.Errorf("%d key.leaked events, want 1 (the replay changed something)", n)
+		t.Errorf("%d key.leaked events, want 1 (the signature was moved)", n)
 	}
 	// Report only: the key still works.
 	if _, err := e.m.Verify(context.Background(), live); err != nil {
 		t.Errorf("ReportOnly revoked the key: %v", err)
+	}
+
+	// After the window the same report is a new one.
+	mu.Lock()
+	now = now.Add(secretscan.DefaultReplayWindow)
+	mu.Unlock()
+	if w := e.send(body, acceptedHeaders(t, e, body)); w.Code != http.StatusOK || w.Body.String() != first.Body.String() {
+		t.Errorf("after the window: %d %s, want 200 with the same labels", w.Code, w.Body)
+	}
+	if n := len(e.audit.leaked()); n != 2 {
+		t.Errorf("%d key.leaked events after the window, want 2", n)
+	}
+}
+
+// TestReplayConcurrent: copies of one report arriving together (GitHub
+// retrying while the first is still being handled) are handled once, and
+// each gets its answer.
+func TestReplayConcurrent(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(c *secretscan.Config) { c.Policy = secretscan.ReportOnly })
+	live, _ := e.token(t, "live")
+	body := reportOf(live)
+	const n = 20
+	codes, bodies := make([]int, n), make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		h := acceptedHeaders(t, e, body)
+		wg.Go(func() {
+			w := e.send(body, h)
+			codes[i], bodies[i] = w.Code, w.Body.String()
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if codes[i] != http.StatusOK || bodies[i] != bodies[0] {
+			t.Errorf("copy %d: %d %s, want 200 %s", i, codes[i], bodies[i], bodies[0])
+		}
+	}
+	if got := labels(t, e.send(body, acceptedHeaders(t, e, body))); got[live] != secretscan.TruePositive {
+		t.Errorf("label %q, want true_positive", got[live])
+	}
+	if n := len(e.audit.leaked()); n != 1 {
+		t.Errorf("%d key.leaked events, want 1", n)
+	}
+}
+
+// TestReplayAfterFailure: a report whose handling failed (503) is not
+// remembered: sent again, it is handled; the copies that waited for the
+// failed one get 503 too, so that GitHub sends them again.
+func TestReplayAfterFailure(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	live, _ := e.token(t, "live")
+	body := reportOf(live)
+	e.store.down.Store(true)
+	e.store.gate = make(chan struct{})
+	firstDone := make(chan int)
+	go func() { firstDone <- e.send(body, acceptedHeaders(t, e, body)).Code }()
+	// A copy sent while the first is handled waits for its answer (or
+	// arrives after it failed): 503 either way.
+	copyDone := make(chan int)
+	go func() { copyDone <- e.send(body, acceptedHeaders(t, e, body)).Code }()
+	close(e.store.gate)
+	if code := <-firstDone; code != http.StatusServiceUnavailable {
+		t.Errorf("store down: %d, want 503", code)
+	}
+	if code := <-copyDone; code != http.StatusServiceUnavailable {
+		t.Errorf("a copy while the store is down: %d, want 503", code)
+	}
+	e.store.down.Store(false)
+	if got := labels(t, e.send(body, acceptedHeaders(t, e, body))); got[live] != secretscan.TruePositive {
+		t.Errorf("sent again: label %q, want true_positive", got[live])
+	}
+	if _, err := e.m.Verify(context.Background(), live); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("after the report was sent again: %v, want ErrRevoked", err)
 	}
 }
 
