@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -51,14 +52,57 @@ func (m *Manager) Health(ctx context.Context) error {
 	if m.feed == nil {
 		return nil
 	}
+	if err := m.feedHealth(ctx); err != nil {
+		return fmt.Errorf("keygate: change feed: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// feedHealth reports whether the change feed works: nil while it is
+// watched and, if it is a store.HealthChecker, healthy by its own word.
+func (m *Manager) feedHealth(ctx context.Context) error {
 	err := m.feedState.get()
 	if hc, ok := m.feed.(store.HealthChecker); ok && err == nil {
 		err = hc.Health(ctx)
 	}
-	if err != nil {
-		return fmt.Errorf("keygate: change feed: %w: %w", ErrUnavailable, err)
+	return err
+}
+
+// feedPollInterval is how often monitorFeed asks the feed whether it
+// works (an atomic read for the feeds of this module).
+const feedPollInterval = 100 * time.Millisecond
+
+// monitorFeed follows the change feed's health until ctx ends: when the
+// feed goes down, keys are cached for Config.FeedOutageTTL only, and the
+// keys cached before are dropped (they were cached for the whole
+// CacheTTL, trusting a feed that can no longer tell of their changes);
+// when it is back, the full CacheTTL applies again (the feed itself then
+// reports that changes may have been missed, which drops every key).
+func (m *Manager) monitorFeed(ctx context.Context) {
+	t := time.NewTicker(min(feedPollInterval, max(m.outageTTL/4, time.Millisecond)))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := m.feedHealth(ctx)
+		down := err != nil && !errors.Is(err, errFeedNotStarted)
+		if down == m.feedDown.Load() {
+			continue
+		}
+		// Shorten the TTL first, then drop what was cached under the long
+		// one: a key loaded in between gets the short TTL or is dropped.
+		m.feedDown.Store(down)
+		if down {
+			m.cache.clear()
+			m.logger.WarnContext(ctx, "keygate: change feed down; keys are cached briefly until it is back",
+				"feed_outage_ttl", m.outageTTL, "error", err)
+		} else {
+			m.logger.InfoContext(ctx, "keygate: change feed back; keys are cached for the cache TTL again", "cache_ttl", m.cacheTTL)
+		}
 	}
-	return nil
 }
 
 // storeHealth asks s whether it works.

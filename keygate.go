@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -71,6 +72,18 @@ type Config struct {
 	// bus does, unlike one the database itself feeds) is told of every
 	// change made through this Manager.
 	ChangeFeed store.ChangeFeed
+	// FeedOutageTTL is how long a verified key is served from the cache
+	// while the ChangeFeed is down (its Watch failed, or its Health, when
+	// it is a [store.HealthChecker], reports a failure), instead of
+	// CacheTTL: a key changed or revoked by another instance meanwhile,
+	// whose change this Manager cannot hear of, is still accepted here for
+	// at most FeedOutageTTL after the outage is noticed. When the feed
+	// goes down, every cached key is dropped; when it is back, the feed
+	// says that changes may have been missed and every cached key is
+	// dropped again. The cost is a store lookup per key per FeedOutageTTL
+	// for as long as the outage lasts. Default 1s; negative keeps CacheTTL
+	// (a change made elsewhere during an outage then takes up to CacheTTL).
+	FeedOutageTTL time.Duration
 	// ExpiryNotice, when positive, makes the Manager send an
 	// EventExpiringSoon audit event once for each key that expires within
 	// ExpiryNotice, for reminding owners (see Manager.NotifyExpiring).
@@ -154,6 +167,8 @@ type Manager struct {
 	flights     map[digest]*flight
 	feed        store.ChangeFeed
 	feedState   feedState
+	outageTTL   time.Duration // the cache TTL while feedDown
+	feedDown    atomic.Bool   // the change feed is down: cache keys for outageTTL
 	publisher   store.ChangePublisher
 	revoker     store.Revoker
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
@@ -254,7 +269,12 @@ func New(cfg Config) (*Manager, error) {
 		m.feed = cfg.ChangeFeed
 		m.publisher, _ = cfg.ChangeFeed.(store.ChangePublisher)
 		m.feedState.set(errFeedNotStarted)
+		m.outageTTL = durationOr(cfg.FeedOutageTTL, time.Second)
+		if cfg.FeedOutageTTL < 0 {
+			m.outageTTL = m.cacheTTL
+		}
 		m.done.Go(func() { m.watch(ctx, cfg.ChangeFeed) })
+		m.done.Go(func() { m.monitorFeed(ctx) })
 	}
 	return m, nil
 }

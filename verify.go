@@ -373,7 +373,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	if rec != nil {
 		ke := &keyEntry{}
 		e := &ke.cacheEntry
-		e.expires = now.Add(m.cacheTTL).UnixNano()
+		e.expires = now.Add(m.keyTTL()).UnixNano()
 		if pepperID != m.hasher.PepperIDs()[0] && !viaPrev {
 			m.rehash(ctx, rec, tok)
 		}
@@ -407,6 +407,15 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		m.unknown.put(d, e, m.unknown.epoch.Load())
 	}
 	return e, nil
+}
+
+// keyTTL is how long a key loaded now stays in the cache: CacheTTL, or
+// less while the change feed is down (see Config.FeedOutageTTL).
+func (m *Manager) keyTTL() time.Duration {
+	if m.feedDown.Load() {
+		return min(m.cacheTTL, m.outageTTL)
+	}
+	return m.cacheTTL
 }
 
 // rehash moves a key found under an older pepper to the current one. It is
