@@ -25,7 +25,8 @@
 //	GET  /                       the list: filters (workspace, owner, status), pages by the store's cursor
 //	GET  /keys/new               the add form; POST creates the key and answers with its token, once
 //	GET  /keys/{id}              a key's details (never its token)
-//	GET  /keys/{id}/edit         the edit form (name, description, role, permissions, limits); POST saves
+//	GET  /keys/{id}/edit         the edit form (name, description, role, permissions, limits); POST saves;
+//	                             a revoked key is not edited (409): its record stays as it was, for audit
 //	GET  /keys/{id}/regenerate   new expiry and grace period; POST answers with the new token, once
 //	GET  /keys/{id}/revoke       confirmation; POST revokes
 //	GET  /keys/{id}/delete       confirmation; POST deletes
