@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/console"
 )
 
 // TestRevokedKeyIsFinal: a revoked key is offered no edit, its expiry is
@@ -74,4 +75,38 @@ func (r *response) row(t *testing.T, name string) string {
 	}
 	t.Fatalf("no row for %q in the list:\n%s", name, r.text())
 	return ""
+}
+
+// TestRefusalPageShowsRole: a form refused before the principal is read
+// again (a wrong anti-forgery token, a form too large, the key store down)
+// still shows who is signed in, with their rights when they can be read:
+// never "View only" for an admin.
+func TestRefusalPageShowsRole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *console.Config) { c.MaxFormBytes = 1 << 10 })
+	viewer := e.key(t, keygate.CreateRequest{Name: "auditor", Scopes: []string{"apikey:view"}})
+	admin, auditor := e.signedIn(t, e.admin), e.signedIn(t, viewer.Token.Reveal())
+	for _, tt := range []struct {
+		name   string
+		form   url.Values
+		status int
+	}{
+		{"wrong token", url.Values{"csrf": {"forged"}, "name": {"x"}}, http.StatusForbidden},
+		{"too large", url.Values{"name": {strings.Repeat("x", 2<<10)}}, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := admin.post("/keys/new", tt.form).want(tt.status, "Signed in as admin")
+			if p.contains("View only") {
+				t.Errorf("the refusal shows the admin as View only:\n%s", p.text())
+			}
+			auditor.post("/keys/new", tt.form).want(tt.status, "Signed in as auditor", "View only")
+		})
+	}
+	// With the key store down, the rights cannot be read: none are shown.
+	form := admin.form("/keys/new")
+	e.store.down.Store(true)
+	p := admin.post("/keys/new", form).want(http.StatusServiceUnavailable, "Signed in as admin", "Try again")
+	if p.contains("View only") {
+		t.Errorf("with the store down, the admin is shown as View only:\n%s", p.text())
+	}
 }
