@@ -77,6 +77,28 @@ func (r *response) row(t *testing.T, name string) string {
 	return ""
 }
 
+// TestGridMarks: the key page's permission grid says allowed or not
+// allowed in text that screen readers read (a hidden span, not an
+// aria-label on a span, which has no role to carry it), and hides the
+// marks from them.
+func TestGridMarks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	b := e.signedIn(t, e.admin)
+	c := e.key(t, keygate.CreateRequest{Name: "ci", Scopes: []string{"cluster:read"}})
+	page := b.get("/keys/"+c.Key.ID.String()).want(http.StatusOK, "Cluster")
+	grid := page.body[strings.Index(page.body, `<table class="perm-grid">`):]
+	grid = grid[:strings.Index(grid, "</table>")]
+	if strings.Contains(grid, "aria-label") {
+		t.Error("the grid labels its marks with aria-label")
+	}
+	yes := strings.Count(grid, `<span class="yes" aria-hidden="true">✓</span><span class="visually-hidden">allowed</span>`)
+	no := strings.Count(grid, `<span class="no" aria-hidden="true">–</span><span class="visually-hidden">not allowed</span>`)
+	if yes != 1 || no != 2*len(replex)-1 {
+		t.Errorf("the grid has %d marks allowed and %d not, want 1 and %d:\n%s", yes, no, 2*len(replex)-1, grid)
+	}
+}
+
 // TestRefusalPageShowsRole: a form refused before the principal is read
 // again (a wrong anti-forgery token, a form too large, the key store down)
 // still shows who is signed in, with their rights when they can be read:
