@@ -50,7 +50,7 @@ func TestRevokedKeyIsFinal(t *testing.T) {
 	}
 
 	key := b.get("/keys/"+id).want(http.StatusOK, "Revoked")
-	for _, wrong := range []string{"/edit", "(in ", "Previous token"} {
+	for _, wrong := range []string{"/edit", "(in ", "Previous token", "regenerate it"} {
 		if strings.Contains(key.body, wrong) {
 			t.Errorf("the revoked key's page holds %q:\n%s", wrong, key.text())
 		}
