@@ -12,6 +12,10 @@ import (
 	"github.com/keygate/keygate"
 )
 
+// errRevokedKey refuses to edit a revoked key: the console keeps its
+// record as it was, for audit.
+var errRevokedKey = errors.New("console: the key is revoked")
+
 // formError is a mistake in a submitted form, found before the Manager is
 // asked: a field and what is wrong with it.
 type formError struct {
@@ -38,6 +42,8 @@ func (c *Console) describe(q *request, err error) (int, string) {
 		return http.StatusNotFound, "No token has this id, or you may not see it. It may have been deleted."
 	case errors.Is(err, keygate.ErrConflict):
 		return http.StatusConflict, "Someone changed this token since you opened the page. Review it and save again."
+	case errors.Is(err, errRevokedKey):
+		return http.StatusConflict, "This token is revoked: its record stays as it was, for audit. Delete it, or add a new token."
 	case errors.Is(err, keygate.ErrRevoked):
 		return http.StatusConflict, "This token is revoked, and a revoked token cannot be regenerated. Add a new token instead."
 	case errors.Is(err, keygate.ErrDuplicateName):

@@ -102,7 +102,12 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 		Status: status(rec, q.now), Uses: "Unlimited", Rate: "None",
 		CanManage: q.by.Allows(c.manageKeys, rec.Workspace), Mine: rec.ID == q.keyID,
 	}
-	if len(rec.PrevHash) > 0 && q.now.Before(rec.PrevExpiresAt) {
+	switch {
+	case v.Status == "revoked":
+		// Final: its expiry is a record, not a countdown, and no
+		// previous token works on.
+		v.Expires.Rel = ""
+	case len(rec.PrevHash) > 0 && q.now.Before(rec.PrevExpiresAt):
 		v.GraceEnds = at(rec.PrevExpiresAt, q.now)
 	}
 	if rec.RateLimit > 0 {
@@ -125,7 +130,7 @@ type moment struct {
 	// ISO is the RFC 3339 form, for <time datetime>.
 	ISO string
 	// Day is "7 Dec 2026"; Full is "7 Dec 2026 14:03 UTC"; Rel is "in 29
-	// days" or "3 hours ago".
+	// days" or "3 hours ago" ("" for the expiry of a revoked key).
 	Day, Full, Rel string
 }
 
@@ -517,10 +522,23 @@ func (c *Console) editKey(q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.mayChange(q, rec); err != nil {
+	if err := c.mayEdit(q, rec); err != nil {
 		return err
 	}
 	return c.renderForm(q, formFromKey(rec), rec, nil)
+}
+
+// mayEdit returns the refusal of an edit of rec: by a principal that may
+// not change it, or of a revoked key, whose record stays as it was, for
+// audit; or nil.
+func (c *Console) mayEdit(q *request, rec *store.Key) error {
+	if err := c.mayChange(q, rec); err != nil {
+		return err
+	}
+	if !rec.RevokedAt.IsZero() {
+		return errRevokedKey
+	}
+	return nil
 }
 
 // mayChange returns the refusal of a principal that may not change rec
@@ -543,7 +561,7 @@ func (c *Console) updateKey(q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.mayChange(q, rec); err != nil {
+	if err := c.mayEdit(q, rec); err != nil {
 		return err
 	}
 	held := map[string]bool{}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/keygate/keygate"
 )
 
 //go:embed templates/*.html
@@ -45,6 +47,10 @@ type userView struct {
 	Name string
 	// CanManage shows the controls that change keys.
 	CanManage bool
+	// ViewOnly marks a principal that may see keys but not change them.
+	// Neither it nor CanManage is set when the principal's rights are not
+	// known (the key store failed before they were read).
+	ViewOnly bool
 	// SignOut is false for a host application's session, which the
 	// console does not end.
 	SignOut bool
@@ -118,12 +124,34 @@ func (c *Console) pageFor(q *request, title string, data any) *page {
 	p := &page{Title: title, Base: q.base, Data: data}
 	if q.sess != nil {
 		p.CSRF = q.sess.csrf
-		p.User = &userView{Name: q.sess.who, CanManage: c.canManage(&q.by), SignOut: q.keyID != uuid.Nil}
+		p.User = &userView{Name: q.sess.who, SignOut: q.keyID != uuid.Nil}
+		if by := c.shownPrincipal(q); by != nil {
+			p.User.CanManage = c.canManage(by)
+			p.User.ViewOnly = !p.User.CanManage
+		}
 		if q.r.Method == http.MethodGet {
 			p.Flash = c.sessions.takeFlash(q.sess)
 		}
 	}
 	return p
+}
+
+// shownPrincipal returns the principal whose rights the header shows:
+// q.by once authentication has set it. A page answering a key session's
+// request before then (a form refused by its anti-forgery token or its
+// size, or a store failure, all found before the key's record is read)
+// shows the key's principal as the Manager refreshes it now, from its
+// record; nil when that fails (the key store is down, the key was revoked
+// or deleted): then no rights are shown, rather than wrong ones.
+func (c *Console) shownPrincipal(q *request) *keygate.Principal {
+	if q.by.ID != "" || q.keyID == uuid.Nil {
+		return &q.by
+	}
+	p, err := c.manager.Refresh(q.r.Context(), q.sess.principal)
+	if err != nil {
+		return nil
+	}
+	return &p
 }
 
 // errorData is the error page's.

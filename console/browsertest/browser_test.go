@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -190,7 +192,7 @@ func newSession(t *testing.T) *session {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1366, 900),
+		chromedp.WindowSize(1280, 900),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
@@ -247,7 +249,8 @@ func get[T any](s *session, what string, a chromedp.Action[T]) T {
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 // shot saves a screenshot of the whole page as NN-name.png, after
-// checking that every control of the page has a label.
+// checking that every control of the page has a label and running
+// axe-core's WCAG 2.0/2.1 A and AA rules on it.
 func (s *session) shot(name string) {
 	s.t.Helper()
 	unlabelled := get(s, "check the labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
@@ -256,6 +259,7 @@ func (s *session) shot(name string) {
 	for _, u := range unlabelled {
 		s.t.Errorf("%s: a control without a label: %s", name, u)
 	}
+	s.axe(name)
 	png := get(s, "screenshot "+name, chromedp.FullScreenshot(100))
 	s.n++
 	path := filepath.Join(s.shots, fmt.Sprintf("%02d-%s.png", s.n, name))
@@ -433,11 +437,30 @@ func TestConsoleFlows(t *testing.T) {
 	s.signIn(base, srv.admin)
 	s.wantText("API tokens", "bootstrap-admin", "Add API token")
 	s.shot("list")
+	s.rowActionsInside("list", 1)
+
+	// Without JavaScript the custom date is there to fill in.
+	s.do("switch scripts off", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	s.nav("open the add page without scripts", chromedp.Navigate(base+"/console/keys/new"))
+	if !s.shown("#expiry-custom") {
+		t.Error("without scripts, the custom date does not show")
+	}
+	// On again before the screenshot, whose checks run scripts; the page
+	// stays as it loaded.
+	s.do("switch scripts on", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+		return err
+	}))
+	s.shot("add-no-script")
+	s.nav("open the list", chromedp.Navigate(base+"/console/"))
 
 	// Add a token: two category switches and a custom date.
 	date := time.Now().UTC().AddDate(0, 0, 45).Format(time.DateOnly)
 	s.nav("open the add page", chromedp.Click(css(`a[href="/console/keys/new"]`)))
-	if get(s, "the date field is hidden", chromedp.Evaluate[bool](`document.getElementById("expiry-custom").hidden`)) != true {
+	if s.shown("#expiry-custom") {
 		t.Error("the custom date shows before Custom date is chosen")
 	}
 	s.shot("add-empty")
@@ -447,7 +470,7 @@ func TestConsoleFlows(t *testing.T) {
 		chromedp.SendKeys(css("#owner"), "alice"),
 	)
 	s.choose("#expiry", "custom")
-	if get(s, "the date field shows", chromedp.Evaluate[bool](`!document.getElementById("expiry-custom").hidden`)) != true {
+	if !s.shown("#expiry-custom") {
 		t.Error("choosing Custom date does not show the date field")
 	}
 	s.do("pick the date", chromedp.SetValue(css("#expiry_date"), date))
@@ -486,7 +509,17 @@ func TestConsoleFlows(t *testing.T) {
 
 	// Regenerate with a new expiry: the old token 401, the new one works.
 	s.nav("open the regenerate page", chromedp.Click(css(`a[href="/console/keys/`+id+`/regenerate"]`)))
+	if s.shown("#expiry-custom") {
+		t.Error("regenerate: the custom date shows before Custom date is chosen")
+	}
+	s.choose("#expiry", "custom")
+	if !s.shown("#expiry-custom") {
+		t.Error("regenerate: choosing Custom date does not show the date field")
+	}
 	s.choose("#expiry", "90d")
+	if s.shown("#expiry-custom") {
+		t.Error("regenerate: the custom date still shows after 90 days is chosen")
+	}
 	s.shot("regenerate")
 	s.submit(`form.form button[type="submit"]`)
 	newToken, _ := s.panelToken()
@@ -519,6 +552,17 @@ func TestConsoleFlows(t *testing.T) {
 	s.submit(`form[action$="/revoke"] button[type="submit"]`)
 	s.wantText(`Token "grafana" revoked`)
 	s.shot("list-revoked")
+	s.rowActionsInside("list-revoked", 4)
+	if n := get(s, "count the revoked key's edit links", chromedp.Evaluate[int](
+		`document.querySelectorAll('a[href$="/keys/`+id+`/edit"]').length`)); n != 0 {
+		t.Errorf("the list offers %d edit links for the revoked key", n)
+	}
+	s.nav("open the revoked key", chromedp.Navigate(base+keyPath))
+	if n := get(s, "count the revoked key's edit links", chromedp.Evaluate[int](
+		`document.querySelectorAll('a[href$="/edit"]').length`)); n != 0 {
+		t.Errorf("the revoked key's page offers %d edit links", n)
+	}
+	s.shot("key-revoked")
 	srv.wantCalls(t, newToken, 401, 401, 401)
 	s.nav("open the delete page", chromedp.Navigate(base+"/console/keys/"+id+"/delete"))
 	s.wantText("This cannot be undone.")
@@ -533,6 +577,28 @@ func TestConsoleFlows(t *testing.T) {
 	if got := srv.call(t, "GET", "/v1/keys/"+id, srv.admin, ""); got != http.StatusNotFound {
 		t.Errorf("the deleted key: GET /v1/keys/{id} = %d, want 404", got)
 	}
+
+	// A form whose anti-forgery token is wrong is refused, on a page that
+	// still knows who is signed in, and with what rights.
+	s.nav("open the list", chromedp.Navigate(base+"/console/"))
+	if status := s.nav("post a forged form", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(() => {
+		const f = document.createElement("form");
+		f.method = "post"; f.action = "/console/keys/new";
+		const c = document.createElement("input");
+		c.type = "hidden"; c.name = "csrf"; c.value = "forged";
+		f.appendChild(c); document.body.appendChild(f); f.submit();
+		return true;
+	})()`)(ctx, t)
+		return err
+	})); status != http.StatusForbidden {
+		t.Errorf("a forged form: %d, want 403", status)
+	}
+	s.wantText("Request refused", "Signed in as bootstrap-admin")
+	if strings.Contains(s.text(), "View only") {
+		t.Error("the refusal page shows the signed-in admin as View only")
+	}
+	s.shot("refused-forged")
 
 	// Sign out; a key without apikey:view cannot sign in.
 	s.submit(`form[action="/console/signout"] button`)

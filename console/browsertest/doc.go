@@ -8,8 +8,15 @@
 // docs end to end: sign in; add a token with two category switches and a
 // custom date; copy it from the one-time panel and call the demo API with
 // it; reload; edit its permissions; regenerate it; revoke; delete; a key
-// that may only view, and one that may not sign in. It saves a screenshot
-// of each page into $KEYGATE_SCREENSHOTS (default: a temporary directory).
+// that may only view, and one that may not sign in; a forged form. The
+// window is 1280 px wide, where every row's last action must show. On
+// each page it checks that every control has a label, runs axe-core's
+// WCAG 2.0 and 2.1 A and AA rules (axe-core 4.14.1, vendored in
+// testdata/axe-core, MPL-2.0, so that nothing is fetched when the tests
+// run) and saves a screenshot into $KEYGATE_SCREENSHOTS (default: a
+// temporary directory). TestFocusVisible tabs through every kind of page
+// and compares each kind of control focused and unfocused, pixel by
+// pixel: the change must reach 3:1 over at least a 1 px line around it.
 //
 //	cd console/browsertest && go test ./...
 //

@@ -9,11 +9,12 @@ import (
 )
 
 // consoleCategories are the access controls of the console's permission
-// grid: the fourteen of the Replex docs, each granting
-// "<resource>:read" and "<resource>:write" ("Custom Pricing" grants
-// custom_pricing:read and custom_pricing:write).
+// grid: those of the Replex docs, each granting "<resource>:read" and
+// "<resource>:write" ("Custom Pricing" grants custom_pricing:read and
+// custom_pricing:write). Their "Api Key" is left out: the console's Key
+// management switches (apikey:view, apikey:manage) are what manage keys.
 var consoleCategories = console.Categories(
-	"Agent", "Api Key", "Billing", "Budget", "Cluster", "Custom Pricing", "Invitation",
+	"Agent", "Billing", "Budget", "Cluster", "Custom Pricing", "Invitation",
 	"Organization", "Recommendations", "Role", "Saml Integration", "Scopes", "Teams", "User",
 )
 

@@ -52,10 +52,20 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("after sign-in: %d\n%s", resp.StatusCode, b)
 	}
 	status, page = get("/console/keys/new")
-	for _, category := range []string{"Agent", "Api Key", "Custom Pricing", "Saml Integration", "User"} {
+	for _, category := range []string{"Agent", "Custom Pricing", "Saml Integration", "User"} {
 		if status != http.StatusOK || !strings.Contains(page, "<th scope=\"row\">"+category+"</th>") {
 			t.Errorf("add page (%d) lacks the category %q", status, category)
 		}
+	}
+	// Keys are managed with the Key management switches (apikey:*): a
+	// category of the demo API named after them would grant api_key:read
+	// and api_key:write, which nothing checks, to whoever mistook it for
+	// them.
+	if strings.Contains(page, "<th scope=\"row\">Api Key</th>") || strings.Contains(page, "api_key:") {
+		t.Error("the add page has an Api Key row beside Key management")
+	}
+	if !strings.Contains(page, `value="apikey:manage"`) {
+		t.Error("the add page lacks the Key management switches")
 	}
 	// The first start's banner shows the token once; the request log
 	// after it never does.
