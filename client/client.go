@@ -156,7 +156,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // New returns a Client of the API served at baseURL, such as
-// "https://keys.example.com/api/v1/"; a missing final "/" is added, and
+// "https://keys.example.com/v1/" (where keygate serve mounts it); a missing final "/" is added, and
 // paths are resolved relative to it. baseURL must be an absolute http or
 // https URL without credentials, query or fragment. New returns an error
 // wrapping [ErrInvalidConfig] for a bad baseURL or option.

@@ -3,7 +3,7 @@
 //
 // # Using it
 //
-//	c, err := client.New("https://keys.example.com/api/v1/", client.WithToken(adminToken))
+//	c, err := client.New("https://keys.example.com/v1/", client.WithToken(adminToken)) // where keygate serve mounts the API
 //	created, _, err := c.Create(ctx, client.CreateRequest{
 //		Name: "grafana", Workspace: "tiger", Role: "viewer", Expiry: "30d",
 //	})

@@ -21,14 +21,14 @@ import (
 func ExampleClient() {
 	ctx := context.Background()
 
-	// A server: the API over a Manager, mounted under /api/v1/.
+	// A server: the API over a Manager, mounted under /v1/ as keygate serve mounts it.
 	hasher, _ := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte("k"), 32)})
 	manager, _ := keygate.New(keygate.Config{Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler)})
 	defer manager.Close(ctx)
 	mw, _ := middleware.New(middleware.Config{Verifier: manager})
 	api, _ := server.New(server.Config{Manager: manager, Middleware: mw})
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", api))
+	mux.Handle("/v1/", http.StripPrefix("/v1", api))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -37,7 +37,7 @@ func ExampleClient() {
 		Name: "bootstrap", Role: "admin", Expiry: keygate.NeverExpire(),
 	})
 
-	c, err := client.New(srv.URL+"/api/v1", client.WithToken(admin.Token.Reveal()))
+	c, err := client.New(srv.URL+"/v1", client.WithToken(admin.Token.Reveal()))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -132,6 +132,21 @@ func (d Dialect) isUnique(err error) bool {
 	return false
 }
 
+// isUndefinedTable reports whether err says that a table does not exist
+// (PostgreSQL 42P01, MySQL 1146, SQLite "no such table").
+func (d Dialect) isUndefinedTable(err error) bool {
+	switch d {
+	case Postgres:
+		var e interface{ SQLState() string }
+		return errors.As(err, &e) && e.SQLState() == "42P01"
+	case SQLite:
+		return strings.Contains(err.Error(), "no such table")
+	case MySQL:
+		return mysqlErrorNumber(err) == 1146
+	}
+	return false
+}
+
 // isRetryable reports whether err aborted a statement or transaction that
 // may succeed if run again from the start: a deadlock or serialization
 // failure (PostgreSQL 40P01, 40001; MySQL 1213) or, on SQLite, a busy

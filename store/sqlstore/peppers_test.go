@@ -1,13 +1,16 @@
 package sqlstore_test
 
 import (
+	"errors"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/sqlstore"
 )
 
 // TestPepperUsage counts the keys that need each pepper: live keys by
@@ -57,6 +60,33 @@ func TestPepperUsage(t *testing.T) {
 			want := map[string]int64{"a": 3, "b": 3, "old": 1}
 			if !maps.Equal(got, want) {
 				t.Errorf("PepperUsage = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestNotMigrated: a store used before Migrate says so (ErrNotMigrated,
+// "run Store.Migrate"), on every engine, instead of a bare driver error
+// that reads as an outage.
+func TestNotMigrated(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := sqlstore.New(sqlstore.Config{DB: e.open(t), Dialect: e.dialect, TablePrefix: randomPrefix(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ctx := t.Context()
+			k := testKey("unmigrated")
+			_, getErr := s.Get(ctx, k.ID)
+			_, hashErr := s.GetByHash(ctx, k.Hash)
+			_, listErr := s.List(ctx, store.ListOptions{})
+			_, usageErr := s.PepperUsage(ctx, time.Now())
+			for name, err := range map[string]error{"Create": s.Create(ctx, k), "Get": getErr, "GetByHash": hashErr, "List": listErr, "PepperUsage": usageErr} {
+				if !errors.Is(err, sqlstore.ErrNotMigrated) || !strings.Contains(err.Error(), "run Store.Migrate") {
+					t.Errorf("%s before Migrate: %v, want ErrNotMigrated", name, err)
+				}
 			}
 		})
 	}

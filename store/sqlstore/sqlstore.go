@@ -26,6 +26,11 @@ var (
 	// ErrMigrationLock means [Store.Migrate] could not take the migration
 	// lock: on MySQL, GET_LOCK timed out while another instance migrated.
 	ErrMigrationLock = errors.New("sqlstore: migration lock not acquired")
+	// ErrNotMigrated means a table the store needs does not exist: the
+	// database was never migrated, or was migrated with another table
+	// prefix. Run Store.Migrate (keygate migrate) once before use. It is
+	// wrapped, with the driver's error, by any method that meets it.
+	ErrNotMigrated = errors.New("sqlstore: table missing: run Store.Migrate on this database and table prefix first")
 )
 
 // DefaultTablePrefix is the table prefix used when [Config.TablePrefix] is
@@ -605,6 +610,8 @@ func (s *Store) fail(op string, err error) error {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrNotFound)
 	case s.dialect.isUnique(err):
 		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrDuplicate, err)
+	case s.dialect.isUndefinedTable(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, ErrNotMigrated, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
