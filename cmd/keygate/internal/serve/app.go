@@ -157,8 +157,11 @@ func (a *app) openRedis(ctx context.Context, cfg *keygate.Config) error {
 		// The parse error may quote the URL, password included.
 		return errors.New("--redis: the URL does not parse; want redis://[user:password@]host:port[/db]")
 	}
-	// Bounded waits: a verification of a rate-limited key waits for Redis.
-	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, time.Second, time.Second
+	// Bounded waits: a verification of a rate-limited key waits for Redis,
+	// and a change (a revocation) waits for its publication: while Redis
+	// is down, both fail fast instead of retrying for seconds.
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = time.Second, time.Second, time.Second
+	ropts.MaxRetries, ropts.DialerRetries, ropts.DialerRetryTimeout = 1, 1, 20*time.Millisecond
 	a.redis = goredis.NewClient(ropts)
 	if err := a.redis.Ping(ctx).Err(); err != nil {
 		return cmdutil.Unavailable(fmt.Errorf("--redis %s: %w", config.RedactURL(a.opts.Redis), err))
