@@ -124,10 +124,12 @@ type Config struct {
 	// to stop guessing, and a cache hit costs no lookup and tells a
 	// guesser nothing (a guessed token is never in the cache), so the good
 	// keys in use behind an address that one client abuses keep working.
-	// Any token that would need a store lookup is refused as above. The client address is the
-	// one [Config.TrustedProxies] determines: behind a proxy, configure
-	// them, or every client shares the proxy's budget. Default: zero, no
-	// throttle; for example {Failures: 30, Window: time.Minute}.
+	// Any token that would need a store lookup is refused as above.
+	//
+	// The client address is the one [Config.TrustedProxies] determines:
+	// behind a proxy, configure them, or every client shares the proxy's
+	// budget. Default: zero, no throttle; for example {Failures: 30,
+	// Window: time.Minute}.
 	FailureLimit FailureLimit
 
 	// Now is the clock of FailureLimit. Default time.Now.

@@ -186,7 +186,7 @@ func (a *app) openRedis(ctx context.Context, cfg *keygate.Config) error {
 
 // routes builds the service's handler.
 func (a *app) routes() (http.Handler, error) {
-	cfg := middleware.Config{Verifier: a.manager, RateLimitHeaders: true}
+	cfg := middleware.Config{Verifier: a.manager, RateLimitHeaders: true, TrustedProxies: a.opts.TrustedProxies}
 	if a.opts.Failures > 0 {
 		cfg.FailureLimit = middleware.FailureLimit{Failures: a.opts.Failures, Window: a.opts.FailureWindow}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type Options struct {
 	IdleTimeout       time.Duration
 	ShutdownGrace     time.Duration
 	MaxBody           int64
+	// TrustedProxies are the load balancers and reverse proxies whose
+	// X-Forwarded-For is believed (parsed from trustedProxies).
+	TrustedProxies []netip.Prefix
+	trustedProxies []string
 
 	Redis    string
 	CacheTTL time.Duration
@@ -87,7 +92,8 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", idleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.Int64Var(&o.MaxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "the largest request body of the API, such as a batch of keys to import")
-	cmdutil.Group(fs, "Network", "addr", "tls-cert", "tls-key", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout", "shutdown-grace", "max-body-bytes")
+	fs.StringSliceVar(&o.trustedProxies, "trusted-proxy", nil, "CIDR of a load balancer or reverse proxy whose X-Forwarded-For is believed, such as 10.0.0.0/8 (repeatable); behind one, without it every client shares the proxy's address (failure throttle, IP allow-lists)")
+	cmdutil.Group(fs, "Network", "addr", "tls-cert", "tls-key", "trusted-proxy", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout", "shutdown-grace", "max-body-bytes")
 
 	fs.StringVar(&o.Redis, "redis", "", "redis:// URL: rate limits shared exactly by every instance, revocations reaching them all at once, and console sessions in Redis")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", 0, "how long a verified key is served from memory; changes made on other instances take at most this long without a change feed (default: 30s with one (PostgreSQL, or --redis) or on SQLite, 5s without)")
@@ -124,6 +130,18 @@ func (o *Options) validate() error {
 		if len(p) < 3 || len(p) > 32 || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r > '~' }) {
 			return fmt.Errorf("--import-prefix %q: want 3 to 32 printable ASCII characters without spaces", p)
 		}
+	}
+	o.TrustedProxies = o.TrustedProxies[:0]
+	for _, c := range o.trustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(c); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return fmt.Errorf("--trusted-proxy %q: want a CIDR such as 10.0.0.0/8 or an address", c)
+			}
+		}
+		o.TrustedProxies = append(o.TrustedProxies, p.Masked())
 	}
 	for name, addr := range map[string]string{"--addr": o.Addr, "--metrics-addr": o.MetricsAddr} {
 		if addr == "" && name == "--metrics-addr" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,46 @@ func exitCodeOf(err error) int {
 		return cmdutil.ExitUsage // root's SetFlagErrorFunc makes it so
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// TestTrustedProxy: behind a load balancer given with --trusted-proxy,
+// the failure throttle counts each client by its X-Forwarded-For address;
+// without it, every client shares the balancer's address, and one
+// client's bad keys throttle the others.
+func TestTrustedProxy(t *testing.T) {
+	t.Parallel()
+	bad := "kg_" + strings.Repeat("A", 49) // fails its checksum: a failed verification
+	try := func(in *instance, client string) int {
+		req, _ := http.NewRequest("GET", in.url+"/v1/keys", nil)
+		req.Header.Set("X-API-Key", bad)
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		args      []string
+		otherGets int
+	}{
+		{[]string{"--trusted-proxy", "127.0.0.1"}, 401},
+		{nil, 429},
+	} {
+		in := start(t, nil, append([]string{"--db", filepath.Join(t.TempDir(), "k.db"), "--failure-limit", "2"}, c.args...)...)
+		for range 3 {
+			try(in, "203.0.113.1")
+		}
+		if s := try(in, "203.0.113.1"); s != 429 {
+			t.Errorf("%q: the abusing client got %d, want 429", c.args, s)
+		}
+		if s := try(in, "203.0.113.2"); s != c.otherGets {
+			t.Errorf("%q: another client behind the same balancer got %d, want %d", c.args, s, c.otherGets)
+		}
+	}
+	var log syncBuffer
+	if err := run(context.Background(), []string{"--trusted-proxy", "10.0.0/8"}, nil, &log, nil); err == nil || !strings.Contains(err.Error(), "--trusted-proxy") {
+		t.Errorf("a bad --trusted-proxy: %v, want a usage error naming it", err)
+	}
 }
