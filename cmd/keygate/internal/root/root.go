@@ -52,9 +52,10 @@ func Main(ctx context.Context, ios *cmdutil.IOStreams, args []string) int {
 		return cmdutil.ExitOK
 	}
 	code := cmdutil.ExitCode(err)
-	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
-		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "arg(s)") {
-		// cobra's own argument errors are usage errors too.
+	if _, ok := errors.AsType[*cmdutil.ExitError](err); !ok && (strings.HasPrefix(err.Error(), "unknown command") ||
+		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "arg(s)")) {
+		// cobra's own command and argument errors are usage errors too
+		// (its flag errors go through SetFlagErrorFunc).
 		code = cmdutil.ExitUsage
 		err = fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	}
