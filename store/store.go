@@ -337,3 +337,44 @@ type ExerciseRecorder interface {
 	// exercises with it.
 	Exercises(ctx context.Context, id uuid.UUID) ([]Exercise, error)
 }
+
+// RetiredHash is the stored hash of a secret that has left its key's
+// record for good: the current secret replaced by a regeneration without
+// a grace period, the previous secret of a grace period when it is
+// replaced or cleared (by another regeneration or a revocation), and both
+// when the key is deleted. (A re-hash of a live secret under a new pepper
+// retires nothing.) See [Retirer].
+type RetiredHash struct {
+	// Hash is the hash as the key held it: a keyed digest, never a token.
+	Hash []byte
+	// PepperID names the pepper Hash was computed under.
+	PepperID string
+	// At is when it was retired.
+	At time.Time
+}
+
+// Retirer is an optional interface of a [Store] that keeps the hashes of
+// retired secrets (tombstones), so that a retired secret stays retired:
+// the keygate Manager refuses to import a token whose hash was retired,
+// and refuses a key imported by SHA-256 whose token turns out, at its
+// first use, to be a retired secret (a shadow of a key since regenerated
+// or deleted). The Manager writes a tombstone before the write that
+// removes the hash from its record, so that an import running at the same
+// time finds either the key or the tombstone. The stores of this module
+// implement it, and storetest checks it when a store does; a Manager
+// whose store lacks it refuses to import.
+//
+// Tombstones are kept for as long as the store exists (nothing deletes
+// them; deleting a key leaves them), and are independent of the keys
+// table: their hashes need not belong to any key, and a key may hold a
+// hash that is also a tombstone (a write that failed after its tombstone).
+type Retirer interface {
+	// Retire records each hash as retired, in one write: all or nothing.
+	// Retiring a hash already retired keeps the first record and is not
+	// an error, so it is safe to retry. Empty hashes are ignored; an empty
+	// slice writes nothing.
+	Retire(ctx context.Context, hashes []RetiredHash) error
+	// Retired reports whether any of hashes has been retired. An empty or
+	// nil hash matches nothing, and so does a call without hashes.
+	Retired(ctx context.Context, hashes ...[]byte) (bool, error)
+}

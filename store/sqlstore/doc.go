@@ -31,6 +31,12 @@
 // [errors.Is] finds both the sentinel and the cause. A deadlock or
 // serialization failure reported by the engine is retried twice.
 //
+// [Store] also implements the optional [store.Revoker],
+// [store.ExerciseRecorder] and [store.Retirer]: the hashes of retired
+// secrets are kept in a table of their own ({prefix}retired, one row per
+// hash, never deleted), so that the Manager never imports a retired secret
+// again.
+//
 // [Store.TouchLastUsed] writes a whole batch of last-used times with one
 // statement (per 500 keys), never one per request. [Store.GetByHash] and
 // [Store.Get], run on every request, use prepared statements kept by the

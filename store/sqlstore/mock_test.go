@@ -186,6 +186,30 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 				{kind: exec, pattern: `UPDATE .*last_used_at`, name: "update", affected: 1},
 			}),
 		}.inTx(),
+		{name: "Retire", op: "retire",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				return s.Retire(ctx, []store.RetiredHash{{Hash: k.Hash, PepperID: "p1", At: time.Now()}})
+			},
+			steps: []step{{kind: exec, pattern: `^INSERT INTO \w+retired \(hash, pepper_id, retired_at\) VALUES`, name: "insert", affected: 1}}},
+		script{name: "Retire/two batches", op: "retire",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				rs := make([]store.RetiredHash, 501)
+				for i := range rs {
+					rs[i] = store.RetiredHash{Hash: []byte(fmt.Sprintf("hash %03d", i)), PepperID: "p1", At: time.Now()}
+				}
+				return s.Retire(ctx, rs)
+			},
+			steps: tx([]step{
+				{kind: exec, pattern: `^INSERT INTO \w+retired`, name: "insert", affected: 500},
+				{kind: exec, pattern: `^INSERT INTO \w+retired`, name: "insert", affected: 1},
+			}),
+		}.inTx(),
+		{name: "Retired", op: "check retired",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				_, err := s.Retired(ctx, k.Hash, k.PrevHash)
+				return err
+			},
+			steps: []step{{kind: query, pattern: `^SELECT 1 FROM \w+retired WHERE hash IN \(.*\) LIMIT 1$`, rows: intRow("one", 1)}}},
 	}
 	del := []step{
 		{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1},
