@@ -28,8 +28,8 @@ var ErrNotImportable = errors.New("keygate: token not importable")
 // token they have. Give exactly one of Token and SHA256.
 //
 // An ImportRequest never prints its secrets: its Token redacts itself,
-// and Format and LogValue show SHA256 as "[REDACTED]" when set (it is the
-// stored hash of the key until its first use).
+// and Format and LogValue show SHA256 as "[REDACTED]" when set (it stands
+// for the token: whoever holds it can confirm a guessed or leaked token).
 type ImportRequest struct {
 	// CreateRequest holds the key's name, description, owner, workspace,
 	// role, scopes, metadata, expiry and limits, validated and authorized
@@ -41,13 +41,15 @@ type ImportRequest struct {
 	// hashed under the current pepper on the way in, and never stored.
 	Token apikey.Token
 	// SHA256 is the hex SHA-256 of the key's plaintext, for a system that
-	// kept nothing else. It is stored as it is until the key's first use,
-	// when it is re-hashed under the current pepper; the Manager must have
-	// Config.ImportedSHA256 set (and, for tokens not of its own format,
-	// Config.ImportedTokens). The digest stays on record (as a spent
-	// previous secret) so that the row is found a duplicate after the
-	// first use too, until the key is revoked or regenerated, which clear
-	// it: send SHA-256 rows again only to finish an interrupted import.
+	// kept nothing else. It is never stored as it is: the key is stored
+	// under the digest HMAC'd with the current pepper until its first use,
+	// when it is re-hashed under the current pepper like any key; the
+	// Manager must have Config.ImportedSHA256 set (and, for tokens not of
+	// its own format, Config.ImportedTokens). The peppered digest stays on
+	// record (as a spent previous secret) so that the row is found a
+	// duplicate after the first use too, until the key is revoked or
+	// regenerated, which clear it: send SHA-256 rows again only to finish
+	// an interrupted import.
 	SHA256 string
 	// Hint is the key's display hint for a SHA256 row (such as "sk_live_4f2a"),
 	// shown until its first use replaces it with the token's own hint: at
@@ -204,7 +206,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 			return found, err
 		}
 	case row.SHA256 != "":
-		if m.importedSHA == nil && m.hasher.CurrentID() != apikey.SHA256PepperID {
+		if !m.digests && m.keyed {
 			return failed(fmt.Errorf("keygate: import: %w: %w: SHA-256 rows need Config.ImportedSHA256", ErrInvalidRequest, ErrNotImportable))
 		}
 		sum, err := hex.DecodeString(row.SHA256)
@@ -214,8 +216,16 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		if !printableHint(row.Hint) {
 			return failed(fmt.Errorf("keygate: import: %w: %w: hint: want at most %d printable ASCII characters", ErrInvalidRequest, ErrInvalidField, maxImportHint))
 		}
-		rec.Hash, rec.PepperID, rec.Hint = sum, apikey.SHA256PepperID, row.Hint
-		find = func() (*store.Key, error) { return m.findHash(ctx, sum, apikey.SHA256PepperID) }
+		stored, err := m.storedDigest(sum)
+		if err != nil {
+			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+		}
+		rec.Hash, rec.PepperID, rec.Hint = stored.hash, stored.pepperID, row.Hint
+		forms, err := m.digestForms(sum)
+		if err != nil {
+			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+		}
+		find = func() (*store.Key, error) { return m.findForms(ctx, forms) }
 	default:
 		return failed(fmt.Errorf("keygate: import: %w: %w: a token or its SHA-256 is required", ErrInvalidRequest, ErrInvalidField))
 	}
@@ -250,18 +260,21 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	return ImportResult{Status: ImportCreated, Key: rec.Clone()}
 }
 
-// findHash returns the key stored with hash under pepperID, nil when
-// there is none; only a store failure is an error ([ErrUnavailable]).
-func (m *Manager) findHash(ctx context.Context, hash []byte, pepperID string) (*store.Key, error) {
-	rec, err := m.store.GetByHash(ctx, hash)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
-	case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash),
-		rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-		return rec, nil
+// findForms returns the first key holding one of forms, as its current
+// or previous secret, nil when there is none; only a store failure is an
+// error ([ErrUnavailable]).
+func (m *Manager) findForms(ctx context.Context, forms []hashForm) (*store.Key, error) {
+	for _, f := range forms {
+		rec, err := m.store.GetByHash(ctx, f.hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
+		case rec.PepperID == f.pepperID && apikey.Equal(rec.Hash, f.hash),
+			rec.PrevPepperID == f.pepperID && apikey.Equal(rec.PrevHash, f.hash):
+			return rec, nil
+		}
 	}
 	return nil, nil
 }

@@ -1,6 +1,7 @@
 package keygate_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,6 +55,17 @@ func TestImportOnEveryEngine(t *testing.T) {
 			for i, r := range res {
 				if r.Status != keygate.ImportCreated {
 					t.Fatalf("row %d: %+v", i, r)
+				}
+				// A SHA-256 row is stored peppered, never as its digest.
+				if rows[i].SHA256 != "" {
+					rec, err := st.Get(ctx, r.Key.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sum, _ := hex.DecodeString(rows[i].SHA256)
+					if rec.PepperID != "sha256:p1" || bytes.Equal(rec.Hash, sum) {
+						t.Fatalf("row %d stored under %q, plain digest %v", i, rec.PepperID, bytes.Equal(rec.Hash, sum))
+					}
 				}
 			}
 			// The same batch from four callers at once: all duplicates.

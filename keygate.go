@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,13 +99,17 @@ type Config struct {
 	// accepts must also pass [apikey.ParseImported]. Default nil: only
 	// this Manager's own tokens verify, and Import refuses others.
 	ImportedTokens func(token string) bool
-	// ImportedSHA256 makes the Manager also look tokens up by their plain
+	// ImportedSHA256 makes the Manager also look tokens up by their
 	// SHA-256, so that keys imported by their SHA-256 digest alone
-	// (ImportRequest.SHA256) verify; each is re-hashed under the current
+	// (ImportRequest.SHA256) verify: stored as the digest HMAC'd under the
+	// pepper (never the plain digest), each is re-hashed under the current
 	// pepper on its first use, after which it is looked up like any
-	// other. It costs one more store lookup for a token that matches no
+	// other. It costs a store lookup more per pepper, and one for the
+	// plain digests earlier versions stored, for a token that matches no
 	// key (before the negative cache remembers it), none for a known or
-	// cached one. Default false: Import refuses SHA-256 rows.
+	// cached one. Default false: Import refuses SHA-256 rows (a Manager
+	// whose Hasher is apikey.NewSHA256Hasher takes them anyway: its
+	// tokens' hashes are their SHA-256).
 	ImportedSHA256 bool
 	// LastUsedInterval is how often last-used times are written to the
 	// store, in one batch: at most one write per key per interval,
@@ -161,7 +164,8 @@ type Manager struct {
 	limiter     RateLimiter
 	maxLifetime time.Duration
 	imported    func(string) bool // nil: imported plaintext tokens are refused
-	importedSHA *apikey.Hasher    // non-nil: look tokens up by their plain SHA-256 too
+	keyed       bool              // the Hasher has peppers (not apikey.NewSHA256Hasher)
+	digests     bool              // look tokens up by their SHA-256 too (Config.ImportedSHA256, keyed)
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -234,9 +238,8 @@ func New(cfg Config) (*Manager, error) {
 	m.maxLifetime = cfg.MaxLifetime
 	m.imported = cfg.ImportedTokens
 	// A Manager hashing with apikey.NewSHA256Hasher already looks up SHA-256.
-	if cfg.ImportedSHA256 && !slices.Contains(cfg.Hasher.PepperIDs(), apikey.SHA256PepperID) {
-		m.importedSHA = apikey.NewSHA256Hasher()
-	}
+	m.keyed = cfg.Hasher.CurrentID() != apikey.SHA256PepperID
+	m.digests = cfg.ImportedSHA256 && m.keyed
 	// The background work starts last: New returns no error after it.
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())

@@ -265,9 +265,13 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 // store failure is an error ([ErrUnavailable]).
 func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
-	if m.importedSHA != nil {
-		// Keys imported by their SHA-256 alone (Config.ImportedSHA256).
-		ids = append(ids, apikey.SHA256PepperID)
+	if m.digests {
+		// Keys imported by their SHA-256 alone (Config.ImportedSHA256),
+		// after every pepper: a key holding the token itself comes first.
+		for _, p := range ids[:len(ids):len(ids)] {
+			ids = append(ids, digestPepperID(p))
+		}
+		ids = append(ids, apikey.SHA256PepperID) // as earlier versions stored them
 	}
 	if len(ids) > 1 {
 		// Another instance may re-hash the key from an older pepper (or an
@@ -298,16 +302,6 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 	return nil, "", false, nil
 }
 
-// hashWith returns the storage hash of tok under pepperID: one of the
-// Hasher's peppers, or apikey.SHA256PepperID for the plain SHA-256 of an
-// imported key.
-func (m *Manager) hashWith(pepperID string, tok apikey.Token) ([]byte, error) {
-	if pepperID == apikey.SHA256PepperID && m.importedSHA != nil {
-		return m.importedSHA.HashWith(pepperID, tok)
-	}
-	return m.hasher.HashWith(pepperID, tok)
-}
-
 // load finds the key of tok in the store and caches the result, a miss
 // included (in the separate negative cache, so unknown tokens never evict
 // known keys). Only store failures are errors here.
@@ -321,8 +315,8 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		ke := &keyEntry{}
 		e := &ke.cacheEntry
 		e.expires = now.Add(m.cacheTTL).UnixNano()
-		if pepperID != m.hasher.PepperIDs()[0] && !viaPrev {
-			m.rehash(ctx, rec, tok)
+		if (pepperID != m.hasher.CurrentID() && !viaPrev) || m.staleDigest(rec) {
+			m.rehash(ctx, rec, tok, viaPrev)
 		}
 		p, err := m.principalOf(rec)
 		if err != nil {
@@ -356,11 +350,18 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	return e, nil
 }
 
-// rehash moves a key found under an older pepper to the current one. It is
-// best effort: on failure the key keeps verifying under the older pepper.
-// When another instance re-hashed the key first (a version conflict), rec
-// becomes the record as that instance stored it, if it holds the same new
-// hash, so that the key's principal here is the key as stored.
+// rehash moves a key found under an older pepper, or by its SHA-256, to
+// the current pepper, unless tok is its previous secret (viaPrev). A
+// key found by its SHA-256 keeps that digest, HMAC'd under the current
+// pepper, as a previous secret whose grace has ended (it never verifies:
+// the same token matches the new hash first), so that its import row,
+// sent again, is still found a duplicate; and a previous secret of tok's
+// digest stored otherwise (the plain digest of an earlier version, or
+// under an older pepper) is re-hashed so too. It is best effort: on
+// failure the key keeps verifying as it was. When another instance
+// re-hashed the key first (a version conflict), rec becomes the record as
+// that instance stored it, if it holds the same new hash, so that the
+// key's principal here is the key as stored.
 //
 // A re-hash is not published on the change feed: while a pepper change
 // rolls out, an instance whose current pepper is the old one finds the key
@@ -368,20 +369,36 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 // instances undo each other's re-hash on every request, where unpublished
 // each does so at most once per cache TTL. (Until then, management calls
 // made on another instance with the principal of a key it cached before
-// the re-hash are refused as inactive.)
-func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
+// the re-hash are refused as inactive.) Nor is it a retirement: the
+// token stays live.
+func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token, viaPrev bool) {
 	next := rec.Clone()
-	next.Hash, next.PepperID = m.hasher.Hash(tok)
-	if next.Hint == "" {
-		// A key imported by its SHA-256 gets its hint from its first use.
-		next.Hint = tok.Hint()
+	changed := false
+	d := digestOf(tok.Reveal())
+	marker, err := m.storedDigest(d[:])
+	if err != nil {
+		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
+		return
 	}
-	if rec.PepperID == apikey.SHA256PepperID && len(rec.PrevHash) == 0 {
-		// Keep the digest it was imported by as a previous secret whose
-		// grace has ended (it never verifies: the same token matches the
-		// new hash first), so that its import row, sent again, is still
-		// found a duplicate.
-		next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = rec.Hash, apikey.SHA256PepperID, canonicalTime(m.clock())
+	if !viaPrev && rec.PepperID != m.hasher.CurrentID() {
+		next.Hash, next.PepperID = m.hasher.Hash(tok)
+		if next.Hint == "" {
+			// A key imported by its SHA-256 gets its hint from its first use.
+			next.Hint = tok.Hint()
+		}
+		if m.isDigestID(rec.PepperID) && len(rec.PrevHash) == 0 {
+			next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = marker.hash, marker.pepperID, canonicalTime(m.clock())
+		}
+		changed = true
+	}
+	if m.staleDigest(next) {
+		if prev, err := m.hashWith(next.PrevPepperID, tok); err == nil && apikey.Equal(prev, next.PrevHash) {
+			next.PrevHash, next.PrevPepperID = marker.hash, marker.pepperID
+			changed = true
+		}
+	}
+	if !changed {
+		return
 	}
 	if err := m.store.Update(ctx, next); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -395,6 +412,15 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 		return
 	}
 	*rec = *next
+}
+
+// staleDigest reports whether rec's previous secret is a digest stored
+// otherwise than under the current pepper: the plain digest an earlier
+// version kept, or a digest under an older pepper. rehash re-hashes it
+// when it is the digest of the token being verified.
+func (m *Manager) staleDigest(rec *store.Key) bool {
+	return m.keyed && len(rec.PrevHash) > 0 && m.isDigestID(rec.PrevPepperID) &&
+		rec.PrevPepperID != digestPepperID(m.hasher.CurrentID())
 }
 
 // admit applies the per-request checks to a cached or loaded entry. On
