@@ -23,6 +23,12 @@ const MaxImportBatch = 1000
 // off. It wraps [ErrInvalidRequest] in the row's error.
 var ErrNotImportable = errors.New("keygate: token not importable")
 
+// ErrRetired means an import row's token is a retired secret: the secret
+// of a key since regenerated (past any grace period), or revoked and
+// deleted. A retired secret is never imported again, whoever sends it and
+// however often. It wraps [ErrInvalidRequest] in the row's error.
+var ErrRetired = errors.New("keygate: token retired")
+
 // ImportRequest is one key brought from another system by
 // [Manager.Import], without reissuing it: its holders keep using the
 // token they have. Give exactly one of Token and SHA256.
@@ -47,9 +53,9 @@ type ImportRequest struct {
 	// Manager must have Config.ImportedSHA256 set (and, for tokens not of
 	// its own format, Config.ImportedTokens). The peppered digest stays on
 	// record (as a spent previous secret) so that the row is found a
-	// duplicate after the first use too, until the key is revoked or
-	// regenerated, which clear it: send SHA-256 rows again only to finish
-	// an interrupted import.
+	// duplicate after the first use too, until the key is revoked,
+	// regenerated or deleted, which retire it: the row then fails with
+	// [ErrRetired].
 	SHA256 string
 	// Hint is the key's display hint for a SHA256 row (such as "sk_live_4f2a"),
 	// shown until its first use replaces it with the token's own hint: at
@@ -99,7 +105,9 @@ const (
 	ImportCreated ImportStatus = "imported"
 	// ImportDuplicate: a key with this token (or SHA-256) is already
 	// stored, by an earlier import or otherwise; nothing changed. Import
-	// is therefore safe to retry.
+	// is therefore safe to retry. (A token whose key has since been
+	// regenerated or deleted is a retired secret: its row fails with
+	// ErrRetired.)
 	ImportDuplicate ImportStatus = "duplicate"
 	// ImportFailed: the row was refused; see ImportResult.Err.
 	ImportFailed ImportStatus = "failed"
@@ -113,9 +121,9 @@ type ImportResult struct {
 	// one when the importer may view it (nil otherwise).
 	Key *store.Key
 	// Err says why the row failed: errors wrapping [ErrInvalidRequest]
-	// (with ErrNotImportable, ErrDuplicateName or a validation error as
-	// for Create), a [*DeniedError] ([ErrForbidden]) for a key stronger
-	// than the importer, or [ErrUnavailable].
+	// (with ErrNotImportable, ErrRetired, ErrDuplicateName or a
+	// validation error as for Create), a [*DeniedError] ([ErrForbidden])
+	// for a key stronger than the importer, or [ErrUnavailable].
 	Err error
 }
 
@@ -142,11 +150,17 @@ func (r ImportResult) LogValue() slog.Value {
 // It returns one result per row, in order; a refused row does not stop
 // the others. A row whose token is already stored is reported
 // [ImportDuplicate] and changes nothing, so a batch cut short may be sent
-// again whole. Only errors about the whole call are returned as the error:
-// more than [MaxImportBatch] rows ([ErrInvalidRequest]), by refused
-// ([*DeniedError]: lacking apikey:manage in every workspace, or a key
-// principal no longer active or acting with an old secret) or the store
-// failing while checking by ([ErrUnavailable]).
+// again whole. A row whose token is a retired secret (of a key since
+// regenerated past any grace period, or deleted: see [store.Retirer])
+// fails with [ErrRetired], however often it is sent. Only errors about
+// the whole call are returned as the error: more than [MaxImportBatch]
+// rows ([ErrInvalidRequest]), by refused ([*DeniedError]: lacking
+// apikey:manage in every workspace, or a key principal no longer active
+// or acting with an old secret), the store failing while checking by
+// ([ErrUnavailable]), or a store that keeps no tombstones of retired
+// secrets ([ErrUnsupported]: it does not implement store.Retirer, as
+// every store of this module does), which Import refuses rather than risk
+// bringing a retired secret back.
 //
 // A key imported by plaintext verifies at once if its token is of this
 // Manager's format; any other needs Config.ImportedTokens to accept it,
@@ -167,6 +181,10 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 		// It could import nothing anywhere.
 		return nil, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionManageKeys, Workspace: by.Workspace}
 	}
+	if m.retirer == nil {
+		// Fail closed: without tombstones a retired secret would come back.
+		return nil, fmt.Errorf("keygate: import: %w: the store keeps no tombstones of retired secrets (store.Retirer)", ErrUnsupported)
+	}
 	results := make([]ImportResult, len(rows))
 	for i := range rows {
 		if err := ctx.Err(); err != nil {
@@ -186,6 +204,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		return failed(err)
 	}
 	var find func() (*store.Key, error)
+	var forms []hashForm // how a key may hold the row's token, for the tombstones
 	plain := row.Token.Reveal()
 	switch {
 	case plain != "" && row.SHA256 != "":
@@ -201,6 +220,9 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 		rec.Hash, rec.PepperID = m.hasher.Hash(row.Token)
 		rec.Hint = row.Token.Hint()
+		if forms, err = m.tokenForms(row.Token); err != nil {
+			return failed(fmt.Errorf("keygate: import: hash token: %w", err))
+		}
 		find = func() (*store.Key, error) {
 			found, _, _, err := m.findToken(ctx, row.Token)
 			return found, err
@@ -221,8 +243,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
 		}
 		rec.Hash, rec.PepperID, rec.Hint = stored.hash, stored.pepperID, row.Hint
-		forms, err := m.digestForms(sum)
-		if err != nil {
+		if forms, err = m.digestForms(sum); err != nil {
 			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
 		}
 		find = func() (*store.Key, error) { return m.findForms(ctx, forms) }
@@ -242,6 +263,15 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	}
 	if found != nil {
 		return duplicate(found)
+	}
+	// Not held by any key: retired? (A retirement writes its tombstone
+	// before it removes the hash from its key, so one under way is seen
+	// here or above.)
+	switch retired, err := m.anyRetired(ctx, forms); {
+	case err != nil:
+		return failed(err)
+	case retired:
+		return failed(fmt.Errorf("keygate: import: %w: %w: the secret was regenerated, or revoked and deleted", ErrInvalidRequest, ErrRetired))
 	}
 	if rec.ID, err = uuid.NewV7(); err != nil {
 		return failed(fmt.Errorf("keygate: new key id: %w", err))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -112,6 +113,95 @@ func TestImportOnEveryEngine(t *testing.T) {
 			page, err := m.List(ctx, keygate.System(), keygate.ListRequest{})
 			if err != nil || len(page.Keys) != len(rows) {
 				t.Fatalf("List: %d keys, %v", len(page.Keys), err)
+			}
+		})
+	}
+}
+
+// TestImportRetiredOnEveryEngine (issue 16, Medium 2): on each storage
+// engine, a batch sent again after some of its keys were regenerated or
+// deleted brings none of their secrets back, through the Manager that
+// retired them or another sharing the store.
+func TestImportRetiredOnEveryEngine(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			newManager := func() *keygate.Manager {
+				m, err := keygate.New(keygate.Config{Store: st, Hasher: hasher(t, "p1"), Auditor: nopAuditor{}, LastUsedInterval: -1,
+					ImportedTokens: func(t string) bool { return strings.HasPrefix(t, "sk_live_") }, ImportedSHA256: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close(ctx) })
+				return m
+			}
+			m := newManager()
+			var tokens []string
+			rows := func(round string) []keygate.ImportRequest {
+				var out []keygate.ImportRequest
+				for i, tok := range tokens {
+					row := keygate.ImportRequest{CreateRequest: keygate.CreateRequest{
+						Name: fmt.Sprintf("legacy-%d%s", i, round), Workspace: "tiger", Scopes: []string{"cluster:read"}, Expiry: keygate.ExpireAfterDays(90)}}
+					parsed, err := apikey.ParseImported(tok)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if i%2 == 0 {
+						row.Token = parsed
+					} else {
+						sum := sha256.Sum256([]byte(tok))
+						row.SHA256 = hex.EncodeToString(sum[:])
+					}
+					out = append(out, row)
+				}
+				return out
+			}
+			for i := range 4 {
+				tokens = append(tokens, fmt.Sprintf("sk_live_%dRetiReDxYzAbCdEfGhIjKl", i))
+			}
+			res, err := m.Import(ctx, keygate.System(), rows(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Status != keygate.ImportCreated {
+					t.Fatalf("row %d: %+v", i, r)
+				}
+			}
+			if _, err := m.Verify(ctx, tokens[3]); err != nil { // re-hashed: its digest becomes its previous secret
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				id := r.Key.ID
+				if i < 2 {
+					if _, err := m.Regenerate(ctx, keygate.System(), id, keygate.RegenerateRequest{Expiry: keygate.ExpireAfterDays(30)}); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if _, err := m.Revoke(ctx, keygate.System(), id); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Delete(ctx, keygate.System(), id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, mm := range []*keygate.Manager{m, newManager()} {
+				again, err := mm.Import(ctx, keygate.System(), rows("-again"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range again {
+					if r.Status != keygate.ImportFailed || !errors.Is(r.Err, keygate.ErrRetired) {
+						t.Errorf("row %d sent again after its secret was retired: %+v", i, r)
+					}
+				}
+				for i, tok := range tokens {
+					if _, err := mm.Verify(ctx, tok); !errors.Is(err, keygate.ErrInvalid) {
+						t.Errorf("retired token %d: %v, want ErrInvalid", i, err)
+					}
+				}
 			}
 		})
 	}

@@ -159,6 +159,7 @@ type Manager struct {
 	feedState   feedState
 	publisher   store.ChangePublisher
 	revoker     store.Revoker
+	retirer     store.Retirer          // nil: no tombstones, and Import refuses to run
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
 	limiter     RateLimiter
@@ -232,6 +233,7 @@ func New(cfg Config) (*Manager, error) {
 	m.limiter = cfg.RateLimiter
 	m.exerciseRec, _ = cfg.Store.(store.ExerciseRecorder)
 	m.revoker, _ = cfg.Store.(store.Revoker) // cfg.Store itself: m.store is wrapped for telemetry
+	m.retirer, _ = cfg.Store.(store.Retirer)
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
@@ -731,6 +733,12 @@ type RegenerateRequest struct {
 // Regenerate gives a key a new secret and expiry, keeping its id, name and
 // permissions. The old secret stops working at once, or after
 // req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
+//
+// The secret it replaces for good (the old one without a grace period,
+// or the previous one of an earlier grace period) is retired: with a
+// store that implements [store.Retirer] its hash is recorded first, and
+// [Manager.Import] never brings it back. When that record cannot be
+// written, Regenerate changes nothing and fails with [ErrUnavailable].
 func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (_ *Created, err error) {
 	ctx, span := m.startSpan(ctx, "Regenerate", id)
 	defer endSpan(span, &err)
@@ -773,7 +781,10 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 }
 
 // Revoke stops a key from working, at once, keeping its record for audit.
-// Revoking a revoked key changes nothing and is not an error. With a store
+// Revoking a revoked key changes nothing and is not an error. The old
+// secret of a grace period goes with it and is retired (see
+// [Manager.Regenerate]); should that record fail, the revocation goes
+// ahead all the same, and the failure is logged. With a store
 // that implements [store.Revoker] (every store of this module does), the
 // revocation is one atomic write that no concurrent use of the key can
 // make fail; by's rights are checked on the key as it was read just
@@ -798,6 +809,10 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 	if !rec.RevokedAt.IsZero() {
 		return rec, nil
 	}
+	// The previous secret goes (and the current one, which the record
+	// keeps, is retired too: a regeneration racing this revocation may
+	// have just made it the previous secret that the revocation clears).
+	m.retireOrLog(ctx, rec, nil)
 	if is, ok := m.store.(*instrumentedStore); ok {
 		rec, err = is.revoke(ctx, m.revoker, id, m.clock())
 	} else {
@@ -856,7 +871,9 @@ func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID)
 }
 
 // Delete removes a key and its record. Applications and scripts using it
-// stop working at once.
+// stop working at once. Its secrets are retired first (see
+// [Manager.Regenerate]); when that record cannot be written, Delete
+// changes nothing and fails with [ErrUnavailable].
 func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err error) {
 	ctx, span := m.startSpan(ctx, "Delete", id)
 	defer endSpan(span, &err)
@@ -869,6 +886,9 @@ func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err e
 		return err
 	}
 	if err := m.authorizeChange(&by, rec); err != nil {
+		return err
+	}
+	if err := m.retire(ctx, rec, nil); err != nil {
 		return err
 	}
 	if err := m.store.Delete(ctx, id); err != nil {
@@ -924,6 +944,16 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		if d := by.bounds(before, rec, full); d != nil {
 			d.KeyID = rec.ID
 			return nil, d
+		}
+		if m.retirer != nil {
+			// Tombstones of the secrets this change removes, first. A
+			// change that only takes secrets away (a revocation, a leaked
+			// grace period ended) goes ahead without them.
+			if apikey.Equal(rec.Hash, before.Hash) {
+				m.retireOrLog(ctx, before, rec)
+			} else if err := m.retire(ctx, before, rec); err != nil {
+				return nil, err
+			}
 		}
 		rec.UpdatedAt = now
 		err = m.store.Update(ctx, rec)
