@@ -56,6 +56,13 @@ type ImportRequest struct {
 	// duplicate after the first use too, until the key is revoked,
 	// regenerated or deleted, which retire it: the row then fails with
 	// [ErrRetired].
+	//
+	// A digest cannot be checked at import against keys that hold the
+	// token itself (their hash needs it): a row of the SHA-256 of another
+	// key's token makes a second key, which never verifies while the other
+	// lives (a token is looked up under the peppers first), and which is
+	// revoked at its first use if the other's secret has been retired
+	// (the token is then answered as unknown).
 	SHA256 string
 	// Hint is the key's display hint for a SHA256 row (such as "sk_live_4f2a"),
 	// shown until its first use replaces it with the token's own hint: at

@@ -206,3 +206,64 @@ func TestImportRetiredOnEveryEngine(t *testing.T) {
 		})
 	}
 }
+
+// TestImportShadowOnEveryEngine (issue 16, Medium 1): on each storage
+// engine, a key imported by the SHA-256 of another key's token never
+// verifies: not while the original lives (the original is found first),
+// nor once the original is regenerated or deleted (the shadow is then
+// revoked), on the instance that retired it or another.
+func TestImportShadowOnEveryEngine(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			newManager := func() *keygate.Manager {
+				m, err := keygate.New(keygate.Config{Store: st, Hasher: hasher(t, "p1"), Auditor: nopAuditor{}, LastUsedInterval: -1, ImportedSHA256: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close(ctx) })
+				return m
+			}
+			m, other := newManager(), newManager()
+			billing := mustParse(t, "billing:write")
+			for _, deleted := range []bool{false, true} {
+				original, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{Name: fmt.Sprint("original-", deleted), Workspace: "tiger", Role: "viewer", Expiry: keygate.ExpireAfterDays(30)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tok := original.Token.Reveal()
+				sum := sha256.Sum256([]byte(tok))
+				res, err := m.Import(ctx, keygate.System(), []keygate.ImportRequest{{CreateRequest: keygate.CreateRequest{
+					Name: fmt.Sprint("shadow-", deleted), Workspace: "tiger", Scopes: []string{"billing:write"}, Expiry: keygate.ExpireAfterDays(30)},
+					SHA256: hex.EncodeToString(sum[:])}})
+				if err != nil || res[0].Status != keygate.ImportCreated {
+					t.Fatalf("Import = %+v, %v", res, err)
+				}
+				shadow := res[0].Key.ID
+				k, err := other.Verify(ctx, tok)
+				if err != nil || k.ID != original.Key.ID || k.Allows(billing, "tiger") {
+					t.Fatalf("while the original lives: %v, %v; want the original, without the shadow's permissions", k, err)
+				}
+				if deleted {
+					if _, err := m.Revoke(ctx, keygate.System(), original.Key.ID); err != nil {
+						t.Fatal(err)
+					}
+					if err := m.Delete(ctx, keygate.System(), original.Key.ID); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := m.Regenerate(ctx, keygate.System(), original.Key.ID, keygate.RegenerateRequest{Expiry: keygate.ExpireAfterDays(30)}); err != nil {
+					t.Fatal(err)
+				}
+				for _, mm := range []*keygate.Manager{newManager(), m} { // a fresh cache each
+					if k, err := mm.Verify(ctx, tok); !errors.Is(err, keygate.ErrInvalid) {
+						t.Fatalf("the retired token (deleted %v) verifies through the shadow: %v, %v", deleted, k, err)
+					}
+				}
+				if rec, err := st.Get(ctx, shadow); err != nil || rec.RevokedAt.IsZero() {
+					t.Fatalf("the shadow: revoked at %v, %v; want revoked", rec.RevokedAt, err)
+				}
+			}
+		})
+	}
+}

@@ -665,7 +665,7 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 	defer endSpan(span, &err)
 	regrant := req.Role != nil || req.Scopes != nil
 	empty := req == UpdateRequest{Version: req.Version}
-	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
+	return m.mutate(ctx, by, id, req.Version, EventUpdated, "", regrant, func(rec *store.Key, now time.Time) error {
 		if empty {
 			return errUnchanged
 		}
@@ -750,7 +750,7 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 		return nil, fmt.Errorf("keygate: generate token: %w", err)
 	}
 	hash, pepperID := m.hasher.Hash(tok)
-	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, true, func(rec *store.Key, now time.Time) error {
+	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, "", true, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
 		}
@@ -792,8 +792,13 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Revoke", id)
 	defer endSpan(span, &err)
+	return m.revoke(ctx, by, id, "")
+}
+
+// revoke is Revoke, with the reason its audit event gives ("" for none).
+func (m *Manager) revoke(ctx context.Context, by Principal, id uuid.UUID, reason string) (_ *store.Key, err error) {
 	if m.revoker == nil {
-		return m.revokeGuarded(ctx, by, id)
+		return m.revokeGuarded(ctx, by, id, reason)
 	}
 	by, err = m.actor(ctx, by, true)
 	if err != nil {
@@ -822,7 +827,7 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 		return nil, m.storeError(string(EventRevoked), err)
 	}
 	m.invalidate(ctx, rec)
-	m.audit(ctx, EventRevoked, rec, by.ID, "")
+	m.audit(ctx, EventRevoked, rec, by.ID, reason)
 	return rec, nil
 }
 
@@ -834,7 +839,7 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Disable", id)
 	defer endSpan(span, &err)
-	return m.mutate(ctx, by, id, 0, EventDisabled, false, func(rec *store.Key, now time.Time) error {
+	return m.mutate(ctx, by, id, 0, EventDisabled, "", false, func(rec *store.Key, now time.Time) error {
 		if !rec.DisabledAt.IsZero() {
 			return errUnchanged
 		}
@@ -848,7 +853,7 @@ func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (_ *s
 func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Enable", id)
 	defer endSpan(span, &err)
-	return m.mutate(ctx, by, id, 0, EventEnabled, false, func(rec *store.Key, _ time.Time) error {
+	return m.mutate(ctx, by, id, 0, EventEnabled, "", false, func(rec *store.Key, _ time.Time) error {
 		if rec.DisabledAt.IsZero() {
 			return errUnchanged
 		}
@@ -858,9 +863,9 @@ func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 }
 
 // revokeGuarded revokes key id with a read-modify-write guarded by its
-// version, for stores without store.Revoker.
-func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	return m.mutate(ctx, by, id, 0, EventRevoked, false, func(rec *store.Key, now time.Time) error {
+// version, for stores without store.Revoker; reason is its audit event's.
+func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID, reason string) (*store.Key, error) {
+	return m.mutate(ctx, by, id, 0, EventRevoked, reason, false, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return errUnchanged
 		}
@@ -911,8 +916,9 @@ const maxUpdateAttempts = 8
 // by covers the result (permissions, and the lifetime and limits that
 // changed, or all of them with full; see Principal.bounds), and stores it
 // guarded by version, retrying on a concurrent change unless the caller
-// gave an expected version.
-func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
+// gave an expected version. The change is audited as event, with reason
+// ("" for none).
+func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, reason string, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
 	by, err := m.actor(ctx, by, true)
 	if err != nil {
 		return nil, err
@@ -964,7 +970,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 			return nil, m.storeError(string(event), err)
 		}
 		m.invalidate(ctx, rec)
-		m.audit(ctx, event, rec, by.ID, "")
+		m.audit(ctx, event, rec, by.ID, reason)
 		return rec.Clone(), nil
 	}
 }

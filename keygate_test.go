@@ -88,6 +88,9 @@ type countingStore struct {
 	onUpdate func()
 	// failRetire makes Retire fail.
 	failRetire atomic.Bool
+	// retiredChecks counts Retired calls; failRetiredCheck makes them fail.
+	retiredChecks    atomic.Int64
+	failRetiredCheck atomic.Bool
 }
 
 // Retire and Retired pass the memory store's store.Retirer on.
@@ -99,7 +102,8 @@ func (s *countingStore) Retire(ctx context.Context, rs []store.RetiredHash) erro
 }
 
 func (s *countingStore) Retired(ctx context.Context, hashes ...[]byte) (bool, error) {
-	if s.fail.Load() {
+	s.retiredChecks.Add(1)
+	if s.fail.Load() || s.failRetiredCheck.Load() {
 		return false, errStoreDown
 	}
 	return s.Store.(store.Retirer).Retired(ctx, hashes...)

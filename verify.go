@@ -259,10 +259,13 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 	return f.e, f.err
 }
 
-// findToken looks tok up in the store under every pepper, and returns its
-// record (nil when no key has it), the pepper it was found under, and
-// whether tok is the record's previous secret. It changes nothing; only a
-// store failure is an error ([ErrUnavailable]).
+// findToken looks tok up in the store under every pepper (then by its
+// SHA-256, with Config.ImportedSHA256), and returns its record (nil when
+// no key has it), the pepper it was found under, and whether tok is the
+// record's previous secret. It changes nothing, but for revoking a key
+// found by tok's SHA-256 that turns out to be the shadow of a retired
+// secret (see unshadow), which it answers as no key. Only a store failure
+// is an error ([ErrUnavailable]).
 func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
 	if m.digests {
@@ -292,15 +295,69 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 		if err != nil {
 			return nil, "", false, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
 		}
+		viaPrev := false
 		switch {
 		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
-			return rec, pepperID, false, nil
 		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-			return rec, pepperID, true, nil
+			viaPrev = true
+		default:
+			continue
 		}
+		if m.isDigestID(pepperID) {
+			switch shadow, err := m.unshadow(ctx, rec, tok); {
+			case err != nil:
+				return nil, "", false, err
+			case shadow:
+				return nil, "", false, nil
+			}
+		}
+		return rec, pepperID, viaPrev, nil
 	}
 	return nil, "", false, nil
 }
+
+// shadowActor is the principal that revokes a shadow of a retired secret.
+var shadowActor = Principal{ID: "keygate", SuperAdmin: true}
+
+// unshadow checks rec, found by the SHA-256 of tok (imported by
+// ImportRequest.SHA256, and found only because no key holds tok itself):
+// an import by digest cannot tell whether the token is another key's
+// secret, since that key's hash needs the token. If tok's own hash under a
+// held pepper is retired, it was: rec is the shadow of a secret since
+// regenerated or deleted, which must not come back through it with rec's
+// permissions. unshadow then revokes rec (an EventRevoked audit event
+// with reason "shadow_of_retired_secret"), and returns true. The check
+// runs only on a store lookup that finds a key by its digest: once per key
+// in its life, unless it is a shadow. Only a store failure is an error
+// ([ErrUnavailable]): fail closed.
+func (m *Manager) unshadow(ctx context.Context, rec *store.Key, tok apikey.Token) (bool, error) {
+	if m.retirer == nil {
+		return false, nil // no tombstones: nothing is ever found retired
+	}
+	var forms []hashForm
+	for _, p := range m.hasher.PepperIDs() {
+		h, err := m.hasher.HashWith(p, tok)
+		if err != nil {
+			return false, fmt.Errorf("keygate: hash token: %w", err)
+		}
+		forms = append(forms, hashForm{h, p})
+	}
+	retired, err := m.anyRetired(ctx, forms)
+	if err != nil || !retired {
+		return false, err
+	}
+	if rec.RevokedAt.IsZero() {
+		if _, err := m.revoke(ctx, shadowActor, rec.ID, reasonShadow); err != nil && !errors.Is(err, ErrNotFound) {
+			// Still answered as no key; the next lookup tries again.
+			m.logger.WarnContext(ctx, "keygate: revoking the shadow of a retired secret failed", "key_id", rec.ID, "error", err)
+		}
+	}
+	return true, nil
+}
+
+// reasonShadow is the audit reason of the revocation of a shadow of a
+// retired secret (see unshadow).
+const reasonShadow = "shadow_of_retired_secret"
 
 // load finds the key of tok in the store and caches the result, a miss
 // included (in the separate negative cache, so unknown tokens never evict
