@@ -171,7 +171,10 @@ func (r ImportResult) LogValue() slog.Value {
 //
 // A key imported by plaintext verifies at once if its token is of this
 // Manager's format; any other needs Config.ImportedTokens to accept it,
-// and a SHA-256 row needs Config.ImportedSHA256. Each stored key sends an
+// and a SHA-256 row needs Config.ImportedSHA256. At once means even for a
+// token tried before and remembered as unknown, on this instance and on
+// the others that share a Config.ChangeFeed (a new key is published to a
+// feed that takes publications, and announced by the PostgreSQL store). Each stored key sends an
 // EventImported audit event.
 func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest) (_ []ImportResult, err error) {
 	ctx, span := m.startSpan(ctx, "Import", uuid.Nil)
@@ -212,6 +215,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	}
 	var find func() (*store.Key, error)
 	var forms []hashForm // how a key may hold the row's token, for the tombstones
+	var d digest         // the token's SHA-256: its key in the verification caches
 	plain := row.Token.Reveal()
 	switch {
 	case plain != "" && row.SHA256 != "":
@@ -227,6 +231,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 		rec.Hash, rec.PepperID = m.hasher.Hash(row.Token)
 		rec.Hint = row.Token.Hint()
+		d = digestOf(plain)
 		if forms, err = m.tokenForms(row.Token); err != nil {
 			return failed(fmt.Errorf("keygate: import: hash token: %w", err))
 		}
@@ -245,6 +250,7 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		if !printableHint(row.Hint) {
 			return failed(fmt.Errorf("keygate: import: %w: %w: hint: want at most %d printable ASCII characters", ErrInvalidRequest, ErrInvalidField, maxImportHint))
 		}
+		d = digest(sum)
 		stored, err := m.storedDigest(sum)
 		if err != nil {
 			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
@@ -293,8 +299,20 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 		return failed(m.storeError("import key", err))
 	}
+	// The token may have been tried before, and be remembered as unknown:
+	// here, and on the other instances, which the change feed tells.
+	m.forgetUnknown(&d)
+	m.publish(ctx, rec.ID)
 	m.audit(ctx, EventImported, rec, by.ID, "")
 	return ImportResult{Status: ImportCreated, Key: rec.Clone()}
+}
+
+// forgetUnknown drops d from the negative cache, and makes the lookups
+// under way, which may have missed a key just created for it, neither
+// fill the caches nor be joined by verifications beginning now.
+func (m *Manager) forgetUnknown(d *digest) {
+	m.unknown.forget(d)
+	m.cache.epoch.Add(1)
 }
 
 // findForms returns the first key holding one of forms, as its current

@@ -58,7 +58,12 @@ type Config struct {
 	// the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a well-formed token that matches no key
-	// is remembered as unknown. Default 5s; negative disables it.
+	// is remembered as unknown. Default 5s; negative disables it. A key
+	// imported for such a token (Manager.Import) verifies at once all the
+	// same: the importing instance forgets the token, and so do the others
+	// that hear of the new key through a ChangeFeed (which makes them
+	// forget every unknown token on every change they hear of); others
+	// within NegativeCacheTTL.
 	NegativeCacheTTL time.Duration
 	// CacheSize bounds the number of cached keys. Default 10000. Unknown
 	// tokens are cached apart, in at most CacheSize/4 entries, so a flood of

@@ -363,7 +363,9 @@ const reasonShadow = "shadow_of_retired_secret"
 // included (in the separate negative cache, so unknown tokens never evict
 // known keys). Only store failures are errors here.
 func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
-	epoch := m.cache.epoch.Load()
+	// Both epochs are read before the lookup: a key changed or created
+	// (imported) meanwhile makes the result too old to cache.
+	epoch, unknownEpoch := m.cache.epoch.Load(), m.unknown.epoch.Load()
 	rec, pepperID, viaPrev, err := m.findToken(ctx, tok)
 	if err != nil {
 		return nil, err
@@ -402,7 +404,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	}
 	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano(), live: math.MinInt64}
 	if m.negativeTTL > 0 {
-		m.unknown.put(d, e, m.unknown.epoch.Load())
+		m.unknown.put(d, e, unknownEpoch)
 	}
 	return e, nil
 }

@@ -263,7 +263,9 @@ type Store interface {
 // over PostgreSQL LISTEN/NOTIFY.
 type ChangeFeed interface {
 	// Watch calls fn, from one goroutine, with the id of each key updated or
-	// deleted through any instance, until ctx is done or the feed fails. It
+	// deleted through any instance (and, as the keygate Manager needs to
+	// forget tokens it remembered as unknown, of each key imported, or
+	// created), until ctx is done or the feed fails. It
 	// returns ctx.Err() (wrapped) when ctx ends, or the failure. A feed may
 	// deliver an id more than once; fn must be quick and must not block.
 	//
@@ -284,11 +286,12 @@ type HealthChecker interface {
 // ChangePublisher is an optional interface of a [ChangeFeed] that other
 // instances do not hear of changes from the database itself, such as a
 // feed over a message bus: the keygate Manager calls Publish with the id of
-// every key it changes or deletes, after the store has the change, and the
-// feed delivers it to the Watch of every instance (its own included, which
-// is harmless). A failed Publish is logged; the change is stored, and
-// other instances see it within their cache TTL. It must be safe for
-// concurrent use.
+// every key it changes, deletes or imports, after the store has the
+// change, and the feed delivers it to the Watch of every instance (its own
+// included, which is harmless). A failed Publish is logged; the change is
+// stored, and other instances see it within their cache TTL (or, for an
+// imported key whose token they remembered as unknown, within their
+// NegativeCacheTTL). It must be safe for concurrent use.
 type ChangePublisher interface {
 	Publish(ctx context.Context, id uuid.UUID) error
 }

@@ -44,8 +44,8 @@
 //
 // # Change feed
 //
-// On PostgreSQL, Update, Delete and ConsumeUse also send the key's id on
-// the notification channel [Store.Channel], in the same transaction.
+// On PostgreSQL, Create, Update, Revoke and Delete also send the key's id
+// on the notification channel [Store.Channel], in the same transaction.
 // Package store/sqlstore/pgnotify listens on it and implements
 // [store.ChangeFeed], so that caches on other instances drop a revoked key
 // within moments.

@@ -132,10 +132,17 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 		return append(all, step{kind: commit, name: "commit"})
 	}
 
+	create := script{name: "Create", op: "create key",
+		call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Create(ctx, k.Clone()) },
+		steps: []step{{kind: exec, pattern: `^INSERT INTO \w+keys`, name: "insert", affected: 1}}}
+	if d == sqlstore.Postgres {
+		// The insert and its notification, in one transaction.
+		create.steps = tx(create.steps, notify)
+		create = create.inTx()
+	}
 	out := []script{
-		{name: "Create", op: "create key",
-			call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Create(ctx, k.Clone()) },
-			steps: []step{{kind: exec, pattern: `^INSERT INTO \w+keys`, name: "insert", affected: 1}}},
+		create,
+
 		{name: "Get", op: "get key",
 			call:  func(ctx context.Context, s *sqlstore.Store) error { _, err := s.Get(ctx, k.ID); return err },
 			steps: []step{{kind: prepareQuery, pattern: `^SELECT .* FROM \w+keys WHERE id = `, rows: keyRows(k)}}},
@@ -409,7 +416,13 @@ func TestMockUniqueViolation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%v/%v", tc.dialect, tc.err), func(t *testing.T) {
 			s, mock := newMockStore(t, tc.dialect)
+			if tc.dialect == sqlstore.Postgres {
+				mock.ExpectBegin() // the insert and its notification
+			}
 			mock.ExpectExec(`^INSERT`).WillReturnError(tc.err)
+			if tc.dialect == sqlstore.Postgres {
+				mock.ExpectRollback()
+			}
 			err := s.Create(t.Context(), testKey("dup"))
 			if got := errors.Is(err, store.ErrDuplicate); got != tc.dup {
 				t.Errorf("Create: errors.Is(%v, ErrDuplicate): got %v, want %v", err, got, tc.dup)
