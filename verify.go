@@ -295,11 +295,11 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 		if err != nil {
 			return nil, "", false, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
 		}
-		viaPrev := false
+		prev := false
 		switch {
 		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
 		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-			viaPrev = true
+			prev = true
 		default:
 			continue
 		}
@@ -311,13 +311,14 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 				return nil, "", false, nil
 			}
 		}
-		return rec, pepperID, viaPrev, nil
+		return rec, pepperID, prev, nil
 	}
 	return nil, "", false, nil
 }
 
-// shadowActor is the principal that revokes a shadow of a retired secret.
-var shadowActor = Principal{ID: "keygate", SuperAdmin: true}
+// shadowActor is the id of the principal that revokes a shadow of a
+// retired secret: the Manager itself.
+const shadowActor = "keygate"
 
 // unshadow checks rec, found by the SHA-256 of tok (imported by
 // ImportRequest.SHA256, and found only because no key holds tok itself):
@@ -347,7 +348,7 @@ func (m *Manager) unshadow(ctx context.Context, rec *store.Key, tok apikey.Token
 		return false, err
 	}
 	if rec.RevokedAt.IsZero() {
-		if _, err := m.revoke(ctx, shadowActor, rec.ID, reasonShadow); err != nil && !errors.Is(err, ErrNotFound) {
+		if _, err := m.revoke(ctx, Principal{ID: shadowActor, SuperAdmin: true}, rec.ID, reasonShadow); err != nil && !errors.Is(err, ErrNotFound) {
 			// Still answered as no key; the next lookup tries again.
 			m.logger.WarnContext(ctx, "keygate: revoking the shadow of a retired secret failed", "key_id", rec.ID, "error", err)
 		}
