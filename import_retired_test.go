@@ -246,3 +246,21 @@ func TestImportNeedsRetirer(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 }
+
+// TestLeakedGraceSecretIsRetired: the old secret of a grace period that a
+// leak report ends is retired like any other: never imported again.
+func TestLeakedGraceSecretIsRetired(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{})
+	if _, err := f.m.Regenerate(ctx, System(), c.Key.ID, RegenerateRequest{Expiry: ExpireAfterDays(30), GracePeriod: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := f.m.HandleLeak(ctx, Leak{Token: c.Token.Reveal(), Reporter: "github"}, true); err != nil || out != LeakRevoked {
+		t.Fatalf("HandleLeak = %v, %v", out, err)
+	}
+	res := mustImport(t, f.m, []ImportRequest{importRow("leaked", c.Token)}, ImportFailed)
+	if !errors.Is(res[0].Err, ErrRetired) {
+		t.Fatalf("the leaked old secret, imported: %v, want ErrRetired", res[0].Err)
+	}
+}
