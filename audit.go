@@ -48,7 +48,9 @@ type Event struct {
 	Actor string
 	// Reason is why a verification failed: "malformed", "invalid",
 	// "expired", "revoked", "usage_exhausted", "unavailable", "rate_limited",
-	// "address_denied"; for EventLeaked, what was done.
+	// "address_denied"; for EventLeaked, what was done; for the
+	// EventRevoked of a key imported by SHA-256 that was the shadow of a
+	// retired secret (actor "keygate"), "shadow_of_retired_secret".
 	Reason string
 	// Location, for EventLeaked, is where the token was found.
 	Location string

@@ -360,6 +360,22 @@ func (c *cache) invalidate(id uuid.UUID) {
 	}
 }
 
+// forget drops the entry of d, if any, and makes loads already under way
+// not fill the cache.
+func (c *cache) forget(d *digest) {
+	c.epoch.Add(1)
+	s := c.shard(d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.table.Load()
+	if i, ok := t.find(d); ok {
+		s.unlink(t.slots[i].Load())
+		t.remove(i)
+		s.n--
+		c.count.Add(-1)
+	}
+}
+
 // clear drops every entry.
 func (c *cache) clear() {
 	c.epoch.Add(1)

@@ -3,6 +3,7 @@ package keygate_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ func engines(t *testing.T) map[string]func(t *testing.T) store.Store {
 			}
 			t.Cleanup(func() {
 				st.Close()
-				for _, table := range []string{st.Table(), prefix + "schema_migrations"} {
+				for _, table := range []string{st.Table(), prefix + "exercises", prefix + "retired", prefix + "schema_migrations"} {
 					if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 						t.Errorf("drop %s: %v", table, err)
 					}
@@ -348,4 +349,73 @@ func TestRevocationUnderLoad(t *testing.T) {
 	slices.Sort(bounds)
 	t.Logf("last acceptance by the other instance after Revoke returned (8 goroutines, 5 rounds): min %v, median %v, max %v",
 		bounds[0], bounds[len(bounds)/2], bounds[len(bounds)-1])
+}
+
+// TestImportReachesOtherInstancesOverPostgres (issue 16, Low 6): on
+// PostgreSQL with the LISTEN/NOTIFY feed, an instance that remembers a
+// token as unknown (for an hour here) verifies it within a second of
+// another instance importing it.
+func TestImportReachesOtherInstancesOverPostgres(t *testing.T) {
+	dsn := os.Getenv("KEYGATE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
+	}
+	ctx := context.Background()
+	st := engines(t)["postgres"](t).(*sqlstore.Store)
+	feed, err := pgnotify.New(pgnotify.Config{ConnString: dsn, Channel: st.Channel()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hasher(t, "p1")
+	newInstance := func(feed store.ChangeFeed) *keygate.Manager {
+		m, err := keygate.New(keygate.Config{Store: st, Hasher: h, Auditor: nopAuditor{}, CacheTTL: time.Hour, NegativeCacheTTL: time.Hour,
+			ChangeFeed: feed, LastUsedInterval: -1, ImportedSHA256: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		return m
+	}
+	a, b, control := newInstance(nil), newInstance(feed), newInstance(nil)
+	waitListening(t, b)
+	format, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bySHA := range []bool{false, true} {
+		tok, err := format.Generate() // issued by another keygate, say
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []*keygate.Manager{b, control} {
+			if _, err := m.Verify(ctx, tok.Reveal()); !errors.Is(err, keygate.ErrInvalid) {
+				t.Fatalf("before the import: %v", err)
+			}
+		}
+		row := keygate.ImportRequest{CreateRequest: keygate.CreateRequest{Name: fmt.Sprint("imported-", bySHA), Role: "admin", Expiry: keygate.NeverExpire()}}
+		if bySHA {
+			row.SHA256 = fmt.Sprintf("%x", sha256.Sum256([]byte(tok.Reveal())))
+		} else {
+			row.Token = tok
+		}
+		res, err := a.Import(ctx, keygate.System(), []keygate.ImportRequest{row})
+		if err != nil || res[0].Status != keygate.ImportCreated {
+			t.Fatalf("Import = %+v, %v", res, err)
+		}
+		if _, err := control.Verify(ctx, tok.Reveal()); !errors.Is(err, keygate.ErrInvalid) {
+			t.Fatalf("an instance without a feed took the import at once (%v): the token was not remembered, so this test proves nothing", err)
+		}
+		start := time.Now()
+		for {
+			k, err := b.Verify(ctx, tok.Reveal())
+			if err == nil && k.ID == res[0].Key.ID {
+				t.Logf("import (by SHA-256: %v) seen by the other instance after %v", bySHA, time.Since(start))
+				break
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("the other instance still refuses the imported token (by SHA-256: %v) a second after its import: %v", bySHA, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }

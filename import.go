@@ -23,13 +23,19 @@ const MaxImportBatch = 1000
 // off. It wraps [ErrInvalidRequest] in the row's error.
 var ErrNotImportable = errors.New("keygate: token not importable")
 
+// ErrRetired means an import row's token is a retired secret: the secret
+// of a key since regenerated (past any grace period), or revoked and
+// deleted. A retired secret is never imported again, whoever sends it and
+// however often. It wraps [ErrInvalidRequest] in the row's error.
+var ErrRetired = errors.New("keygate: token retired")
+
 // ImportRequest is one key brought from another system by
 // [Manager.Import], without reissuing it: its holders keep using the
 // token they have. Give exactly one of Token and SHA256.
 //
 // An ImportRequest never prints its secrets: its Token redacts itself,
-// and Format and LogValue show SHA256 as "[REDACTED]" when set (it is the
-// stored hash of the key until its first use).
+// and Format and LogValue show SHA256 as "[REDACTED]" when set (it stands
+// for the token: whoever holds it can confirm a guessed or leaked token).
 type ImportRequest struct {
 	// CreateRequest holds the key's name, description, owner, workspace,
 	// role, scopes, metadata, expiry and limits, validated and authorized
@@ -41,13 +47,22 @@ type ImportRequest struct {
 	// hashed under the current pepper on the way in, and never stored.
 	Token apikey.Token
 	// SHA256 is the hex SHA-256 of the key's plaintext, for a system that
-	// kept nothing else. It is stored as it is until the key's first use,
-	// when it is re-hashed under the current pepper; the Manager must have
-	// Config.ImportedSHA256 set (and, for tokens not of its own format,
-	// Config.ImportedTokens). The digest stays on record (as a spent
-	// previous secret) so that the row is found a duplicate after the
-	// first use too, until the key is revoked or regenerated, which clear
-	// it: send SHA-256 rows again only to finish an interrupted import.
+	// kept nothing else. It is never stored as it is: the key is stored
+	// under the digest HMAC'd with the current pepper until its first use,
+	// when it is re-hashed under the current pepper like any key; the
+	// Manager must have Config.ImportedSHA256 set (and, for tokens not of
+	// its own format, Config.ImportedTokens). The peppered digest stays on
+	// record (as a spent previous secret) so that the row is found a
+	// duplicate after the first use too, until the key is revoked,
+	// regenerated or deleted, which retire it: the row then fails with
+	// [ErrRetired].
+	//
+	// A digest cannot be checked at import against keys that hold the
+	// token itself (their hash needs it): a row of the SHA-256 of another
+	// key's token makes a second key, which never verifies while the other
+	// lives (a token is looked up under the peppers first), and which is
+	// revoked at its first use if the other's secret has been retired
+	// (the token is then answered as unknown).
 	SHA256 string
 	// Hint is the key's display hint for a SHA256 row (such as "sk_live_4f2a"),
 	// shown until its first use replaces it with the token's own hint: at
@@ -97,7 +112,9 @@ const (
 	ImportCreated ImportStatus = "imported"
 	// ImportDuplicate: a key with this token (or SHA-256) is already
 	// stored, by an earlier import or otherwise; nothing changed. Import
-	// is therefore safe to retry.
+	// is therefore safe to retry. (A token whose key has since been
+	// regenerated or deleted is a retired secret: its row fails with
+	// ErrRetired.)
 	ImportDuplicate ImportStatus = "duplicate"
 	// ImportFailed: the row was refused; see ImportResult.Err.
 	ImportFailed ImportStatus = "failed"
@@ -111,9 +128,9 @@ type ImportResult struct {
 	// one when the importer may view it (nil otherwise).
 	Key *store.Key
 	// Err says why the row failed: errors wrapping [ErrInvalidRequest]
-	// (with ErrNotImportable, ErrDuplicateName or a validation error as
-	// for Create), a [*DeniedError] ([ErrForbidden]) for a key stronger
-	// than the importer, or [ErrUnavailable].
+	// (with ErrNotImportable, ErrRetired, ErrDuplicateName or a
+	// validation error as for Create), a [*DeniedError] ([ErrForbidden])
+	// for a key stronger than the importer, or [ErrUnavailable].
 	Err error
 }
 
@@ -140,15 +157,24 @@ func (r ImportResult) LogValue() slog.Value {
 // It returns one result per row, in order; a refused row does not stop
 // the others. A row whose token is already stored is reported
 // [ImportDuplicate] and changes nothing, so a batch cut short may be sent
-// again whole. Only errors about the whole call are returned as the error:
-// more than [MaxImportBatch] rows ([ErrInvalidRequest]), by refused
-// ([*DeniedError]: lacking apikey:manage in every workspace, or a key
-// principal no longer active or acting with an old secret) or the store
-// failing while checking by ([ErrUnavailable]).
+// again whole. A row whose token is a retired secret (of a key since
+// regenerated past any grace period, or deleted: see [store.Retirer])
+// fails with [ErrRetired], however often it is sent. Only errors about
+// the whole call are returned as the error: more than [MaxImportBatch]
+// rows ([ErrInvalidRequest]), by refused ([*DeniedError]: lacking
+// apikey:manage in every workspace, or a key principal no longer active
+// or acting with an old secret), the store failing while checking by
+// ([ErrUnavailable]), or a store that keeps no tombstones of retired
+// secrets ([ErrUnsupported]: it does not implement store.Retirer, as
+// every store of this module does), which Import refuses rather than risk
+// bringing a retired secret back.
 //
 // A key imported by plaintext verifies at once if its token is of this
 // Manager's format; any other needs Config.ImportedTokens to accept it,
-// and a SHA-256 row needs Config.ImportedSHA256. Each stored key sends an
+// and a SHA-256 row needs Config.ImportedSHA256. At once means even for a
+// token tried before and remembered as unknown, on this instance and on
+// the others that share a Config.ChangeFeed (a new key is published to a
+// feed that takes publications, and announced by the PostgreSQL store). Each stored key sends an
 // EventImported audit event.
 func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest) (_ []ImportResult, err error) {
 	ctx, span := m.startSpan(ctx, "Import", uuid.Nil)
@@ -164,6 +190,10 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 	if !by.SuperAdmin && !by.Permissions.Allows(m.manageKeys) {
 		// It could import nothing anywhere.
 		return nil, &DeniedError{Actor: by.ID, Reason: DeniedPermission, Permission: PermissionManageKeys, Workspace: by.Workspace}
+	}
+	if m.retirer == nil {
+		// Fail closed: without tombstones a retired secret would come back.
+		return nil, fmt.Errorf("keygate: import: %w: the store keeps no tombstones of retired secrets (store.Retirer)", ErrUnsupported)
 	}
 	results := make([]ImportResult, len(rows))
 	for i := range rows {
@@ -184,6 +214,8 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		return failed(err)
 	}
 	var find func() (*store.Key, error)
+	var forms []hashForm // how a key may hold the row's token, for the tombstones
+	var d digest         // the token's SHA-256: its key in the verification caches
 	plain := row.Token.Reveal()
 	switch {
 	case plain != "" && row.SHA256 != "":
@@ -199,12 +231,16 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 		rec.Hash, rec.PepperID = m.hasher.Hash(row.Token)
 		rec.Hint = row.Token.Hint()
+		d = digestOf(plain)
+		if forms, err = m.tokenForms(row.Token); err != nil {
+			return failed(fmt.Errorf("keygate: import: hash token: %w", err))
+		}
 		find = func() (*store.Key, error) {
 			found, _, _, err := m.findToken(ctx, row.Token)
 			return found, err
 		}
 	case row.SHA256 != "":
-		if m.importedSHA == nil && m.hasher.CurrentID() != apikey.SHA256PepperID {
+		if !m.digests && m.keyed {
 			return failed(fmt.Errorf("keygate: import: %w: %w: SHA-256 rows need Config.ImportedSHA256", ErrInvalidRequest, ErrNotImportable))
 		}
 		sum, err := hex.DecodeString(row.SHA256)
@@ -214,8 +250,16 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		if !printableHint(row.Hint) {
 			return failed(fmt.Errorf("keygate: import: %w: %w: hint: want at most %d printable ASCII characters", ErrInvalidRequest, ErrInvalidField, maxImportHint))
 		}
-		rec.Hash, rec.PepperID, rec.Hint = sum, apikey.SHA256PepperID, row.Hint
-		find = func() (*store.Key, error) { return m.findHash(ctx, sum, apikey.SHA256PepperID) }
+		d = digest(sum)
+		stored, err := m.storedDigest(sum)
+		if err != nil {
+			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+		}
+		rec.Hash, rec.PepperID, rec.Hint = stored.hash, stored.pepperID, row.Hint
+		if forms, err = m.digestForms(sum); err != nil {
+			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+		}
+		find = func() (*store.Key, error) { return m.findForms(ctx, forms) }
 	default:
 		return failed(fmt.Errorf("keygate: import: %w: %w: a token or its SHA-256 is required", ErrInvalidRequest, ErrInvalidField))
 	}
@@ -233,6 +277,15 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	if found != nil {
 		return duplicate(found)
 	}
+	// Not held by any key: retired? (A retirement writes its tombstone
+	// before it removes the hash from its key, so one under way is seen
+	// here or above.)
+	switch retired, err := m.anyRetired(ctx, forms); {
+	case err != nil:
+		return failed(err)
+	case retired:
+		return failed(fmt.Errorf("keygate: import: %w: %w: the secret was regenerated, or revoked and deleted", ErrInvalidRequest, ErrRetired))
+	}
 	if rec.ID, err = uuid.NewV7(); err != nil {
 		return failed(fmt.Errorf("keygate: new key id: %w", err))
 	}
@@ -246,22 +299,37 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 		return failed(m.storeError("import key", err))
 	}
+	// The token may have been tried before, and be remembered as unknown:
+	// here, and on the other instances, which the change feed tells.
+	m.forgetUnknown(&d)
+	m.publish(ctx, rec.ID)
 	m.audit(ctx, EventImported, rec, by.ID, "")
 	return ImportResult{Status: ImportCreated, Key: rec.Clone()}
 }
 
-// findHash returns the key stored with hash under pepperID, nil when
-// there is none; only a store failure is an error ([ErrUnavailable]).
-func (m *Manager) findHash(ctx context.Context, hash []byte, pepperID string) (*store.Key, error) {
-	rec, err := m.store.GetByHash(ctx, hash)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
-	case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash),
-		rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-		return rec, nil
+// forgetUnknown drops d from the negative cache, and makes the lookups
+// under way, which may have missed a key just created for it, neither
+// fill the caches nor be joined by verifications beginning now.
+func (m *Manager) forgetUnknown(d *digest) {
+	m.unknown.forget(d)
+	m.cache.epoch.Add(1)
+}
+
+// findForms returns the first key holding one of forms, as its current
+// or previous secret, nil when there is none; only a store failure is an
+// error ([ErrUnavailable]).
+func (m *Manager) findForms(ctx context.Context, forms []hashForm) (*store.Key, error) {
+	for _, f := range forms {
+		rec, err := m.store.GetByHash(ctx, f.hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
+		case rec.PepperID == f.pepperID && apikey.Equal(rec.Hash, f.hash),
+			rec.PrevPepperID == f.pepperID && apikey.Equal(rec.PrevHash, f.hash):
+			return rec, nil
+		}
 	}
 	return nil, nil
 }

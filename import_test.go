@@ -153,7 +153,7 @@ func TestImportBySHA256RehashesOnFirstUse(t *testing.T) {
 		t.Fatalf("Import = %+v, %v", res, err)
 	}
 	id := res[0].Key.ID
-	if res[0].Key.PepperID != apikey.SHA256PepperID || res[0].Key.Hint != "" {
+	if res[0].Key.PepperID != "sha256:p1" || res[0].Key.Hint != "" {
 		t.Fatalf("stored under %q with hint %q", res[0].Key.PepperID, res[0].Key.Hint)
 	}
 	// A wrong token with the same prefix finds nothing.
@@ -178,7 +178,7 @@ func TestImportBySHA256RehashesOnFirstUse(t *testing.T) {
 	if again, err := f.m.Import(ctx, System(), []ImportRequest{row}); err != nil || again[0].Status != ImportDuplicate || again[0].Key.ID != id {
 		t.Fatalf("SHA-256 row again after first use: %+v, %v", again, err)
 	}
-	if rec.PrevPepperID != apikey.SHA256PepperID || f.clock.Now().Before(rec.PrevExpiresAt) {
+	if rec.PrevPepperID != "sha256:p1" || f.clock.Now().Before(rec.PrevExpiresAt) {
 		t.Fatalf("the imported digest is kept as %q until %v", rec.PrevPepperID, rec.PrevExpiresAt)
 	}
 	if k, err := f.m.Verify(ctx, tok.Reveal()); err != nil || k.Principal().oldSecret {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +59,12 @@ type Config struct {
 	// the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a well-formed token that matches no key
-	// is remembered as unknown. Default 5s; negative disables it.
+	// is remembered as unknown. Default 5s; negative disables it. A key
+	// imported for such a token (Manager.Import) verifies at once all the
+	// same: the importing instance forgets the token, and so do the others
+	// that hear of the new key through a ChangeFeed (which makes them
+	// forget every unknown token on every change they hear of); others
+	// within NegativeCacheTTL.
 	NegativeCacheTTL time.Duration
 	// CacheSize bounds the number of cached keys. Default 10000. Unknown
 	// tokens are cached apart, in at most CacheSize/4 entries, so a flood of
@@ -113,13 +117,17 @@ type Config struct {
 	// accepts must also pass [apikey.ParseImported]. Default nil: only
 	// this Manager's own tokens verify, and Import refuses others.
 	ImportedTokens func(token string) bool
-	// ImportedSHA256 makes the Manager also look tokens up by their plain
+	// ImportedSHA256 makes the Manager also look tokens up by their
 	// SHA-256, so that keys imported by their SHA-256 digest alone
-	// (ImportRequest.SHA256) verify; each is re-hashed under the current
+	// (ImportRequest.SHA256) verify: stored as the digest HMAC'd under the
+	// pepper (never the plain digest), each is re-hashed under the current
 	// pepper on its first use, after which it is looked up like any
-	// other. It costs one more store lookup for a token that matches no
+	// other. It costs a store lookup more per pepper, and one for the
+	// plain digests earlier versions stored, for a token that matches no
 	// key (before the negative cache remembers it), none for a known or
-	// cached one. Default false: Import refuses SHA-256 rows.
+	// cached one. Default false: Import refuses SHA-256 rows (a Manager
+	// whose Hasher is apikey.NewSHA256Hasher takes them anyway: its
+	// tokens' hashes are their SHA-256).
 	ImportedSHA256 bool
 	// LastUsedInterval is how often last-used times are written to the
 	// store, in one batch: at most one write per key per interval,
@@ -171,12 +179,14 @@ type Manager struct {
 	feedDown    atomic.Bool   // the change feed is down: cache keys for outageTTL
 	publisher   store.ChangePublisher
 	revoker     store.Revoker
+	retirer     store.Retirer          // nil: no tombstones, and Import refuses to run
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
 	limiter     RateLimiter
 	maxLifetime time.Duration
 	imported    func(string) bool // nil: imported plaintext tokens are refused
-	importedSHA *apikey.Hasher    // non-nil: look tokens up by their plain SHA-256 too
+	keyed       bool              // the Hasher has peppers (not apikey.NewSHA256Hasher)
+	digests     bool              // look tokens up by their SHA-256 too (Config.ImportedSHA256, keyed)
 
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -243,15 +253,15 @@ func New(cfg Config) (*Manager, error) {
 	m.limiter = cfg.RateLimiter
 	m.exerciseRec, _ = cfg.Store.(store.ExerciseRecorder)
 	m.revoker, _ = cfg.Store.(store.Revoker) // cfg.Store itself: m.store is wrapped for telemetry
+	m.retirer, _ = cfg.Store.(store.Retirer)
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
 	m.maxLifetime = cfg.MaxLifetime
 	m.imported = cfg.ImportedTokens
 	// A Manager hashing with apikey.NewSHA256Hasher already looks up SHA-256.
-	if cfg.ImportedSHA256 && !slices.Contains(cfg.Hasher.PepperIDs(), apikey.SHA256PepperID) {
-		m.importedSHA = apikey.NewSHA256Hasher()
-	}
+	m.keyed = cfg.Hasher.CurrentID() != apikey.SHA256PepperID
+	m.digests = cfg.ImportedSHA256 && m.keyed
 	// The background work starts last: New returns no error after it.
 	var ctx context.Context
 	ctx, m.stop = context.WithCancel(context.Background())
@@ -680,7 +690,7 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 	defer endSpan(span, &err)
 	regrant := req.Role != nil || req.Scopes != nil
 	empty := req == UpdateRequest{Version: req.Version}
-	return m.mutate(ctx, by, id, req.Version, EventUpdated, regrant, func(rec *store.Key, now time.Time) error {
+	return m.mutate(ctx, by, id, req.Version, EventUpdated, "", regrant, func(rec *store.Key, now time.Time) error {
 		if empty {
 			return errUnchanged
 		}
@@ -748,6 +758,12 @@ type RegenerateRequest struct {
 // Regenerate gives a key a new secret and expiry, keeping its id, name and
 // permissions. The old secret stops working at once, or after
 // req.GracePeriod. A revoked key cannot be regenerated ([ErrRevoked]).
+//
+// The secret it replaces for good (the old one without a grace period,
+// or the previous one of an earlier grace period) is retired: with a
+// store that implements [store.Retirer] its hash is recorded first, and
+// [Manager.Import] never brings it back. When that record cannot be
+// written, Regenerate changes nothing and fails with [ErrUnavailable].
 func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, req RegenerateRequest) (_ *Created, err error) {
 	ctx, span := m.startSpan(ctx, "Regenerate", id)
 	defer endSpan(span, &err)
@@ -759,7 +775,7 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 		return nil, fmt.Errorf("keygate: generate token: %w", err)
 	}
 	hash, pepperID := m.hasher.Hash(tok)
-	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, true, func(rec *store.Key, now time.Time) error {
+	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, "", true, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
 		}
@@ -790,7 +806,10 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 }
 
 // Revoke stops a key from working, at once, keeping its record for audit.
-// Revoking a revoked key changes nothing and is not an error. With a store
+// Revoking a revoked key changes nothing and is not an error. The old
+// secret of a grace period goes with it and is retired (see
+// [Manager.Regenerate]); should that record fail, the revocation goes
+// ahead all the same, and the failure is logged. With a store
 // that implements [store.Revoker] (every store of this module does), the
 // revocation is one atomic write that no concurrent use of the key can
 // make fail; by's rights are checked on the key as it was read just
@@ -798,8 +817,13 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Revoke", id)
 	defer endSpan(span, &err)
+	return m.revoke(ctx, by, id, "")
+}
+
+// revoke is Revoke, with the reason its audit event gives ("" for none).
+func (m *Manager) revoke(ctx context.Context, by Principal, id uuid.UUID, reason string) (_ *store.Key, err error) {
 	if m.revoker == nil {
-		return m.revokeGuarded(ctx, by, id)
+		return m.revokeGuarded(ctx, by, id, reason)
 	}
 	by, err = m.actor(ctx, by, true)
 	if err != nil {
@@ -815,6 +839,10 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 	if !rec.RevokedAt.IsZero() {
 		return rec, nil
 	}
+	// The previous secret goes (and the current one, which the record
+	// keeps, is retired too: a regeneration racing this revocation may
+	// have just made it the previous secret that the revocation clears).
+	m.retireOrLog(ctx, rec, nil)
 	if is, ok := m.store.(*instrumentedStore); ok {
 		rec, err = is.revoke(ctx, m.revoker, id, m.clock())
 	} else {
@@ -824,7 +852,7 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 		return nil, m.storeError(string(EventRevoked), err)
 	}
 	m.invalidate(ctx, rec)
-	m.audit(ctx, EventRevoked, rec, by.ID, "")
+	m.audit(ctx, EventRevoked, rec, by.ID, reason)
 	return rec, nil
 }
 
@@ -836,7 +864,7 @@ func (m *Manager) Revoke(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Disable", id)
 	defer endSpan(span, &err)
-	return m.mutate(ctx, by, id, 0, EventDisabled, false, func(rec *store.Key, now time.Time) error {
+	return m.mutate(ctx, by, id, 0, EventDisabled, "", false, func(rec *store.Key, now time.Time) error {
 		if !rec.DisabledAt.IsZero() {
 			return errUnchanged
 		}
@@ -850,7 +878,7 @@ func (m *Manager) Disable(ctx context.Context, by Principal, id uuid.UUID) (_ *s
 func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Enable", id)
 	defer endSpan(span, &err)
-	return m.mutate(ctx, by, id, 0, EventEnabled, false, func(rec *store.Key, _ time.Time) error {
+	return m.mutate(ctx, by, id, 0, EventEnabled, "", false, func(rec *store.Key, _ time.Time) error {
 		if rec.DisabledAt.IsZero() {
 			return errUnchanged
 		}
@@ -860,9 +888,9 @@ func (m *Manager) Enable(ctx context.Context, by Principal, id uuid.UUID) (_ *st
 }
 
 // revokeGuarded revokes key id with a read-modify-write guarded by its
-// version, for stores without store.Revoker.
-func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID) (*store.Key, error) {
-	return m.mutate(ctx, by, id, 0, EventRevoked, false, func(rec *store.Key, now time.Time) error {
+// version, for stores without store.Revoker; reason is its audit event's.
+func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID, reason string) (*store.Key, error) {
+	return m.mutate(ctx, by, id, 0, EventRevoked, reason, false, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
 			return errUnchanged
 		}
@@ -873,7 +901,9 @@ func (m *Manager) revokeGuarded(ctx context.Context, by Principal, id uuid.UUID)
 }
 
 // Delete removes a key and its record. Applications and scripts using it
-// stop working at once.
+// stop working at once. Its secrets are retired first (see
+// [Manager.Regenerate]); when that record cannot be written, Delete
+// changes nothing and fails with [ErrUnavailable].
 func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err error) {
 	ctx, span := m.startSpan(ctx, "Delete", id)
 	defer endSpan(span, &err)
@@ -886,6 +916,9 @@ func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err e
 		return err
 	}
 	if err := m.authorizeChange(&by, rec); err != nil {
+		return err
+	}
+	if err := m.retire(ctx, rec, nil); err != nil {
 		return err
 	}
 	if err := m.store.Delete(ctx, id); err != nil {
@@ -908,8 +941,9 @@ const maxUpdateAttempts = 8
 // by covers the result (permissions, and the lifetime and limits that
 // changed, or all of them with full; see Principal.bounds), and stores it
 // guarded by version, retrying on a concurrent change unless the caller
-// gave an expected version.
-func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
+// gave an expected version. The change is audited as event, with reason
+// ("" for none).
+func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, version int64, event EventType, reason string, full bool, fn func(rec *store.Key, now time.Time) error) (*store.Key, error) {
 	by, err := m.actor(ctx, by, true)
 	if err != nil {
 		return nil, err
@@ -942,6 +976,16 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 			d.KeyID = rec.ID
 			return nil, d
 		}
+		if m.retirer != nil {
+			// Tombstones of the secrets this change removes, first. A
+			// change that only takes secrets away (a revocation, a leaked
+			// grace period ended) goes ahead without them.
+			if apikey.Equal(rec.Hash, before.Hash) {
+				m.retireOrLog(ctx, before, rec)
+			} else if err := m.retire(ctx, before, rec); err != nil {
+				return nil, err
+			}
+		}
 		rec.UpdatedAt = now
 		err = m.store.Update(ctx, rec)
 		if errors.Is(err, store.ErrConflict) && version == 0 && attempt < maxUpdateAttempts {
@@ -951,7 +995,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 			return nil, m.storeError(string(event), err)
 		}
 		m.invalidate(ctx, rec)
-		m.audit(ctx, event, rec, by.ID, "")
+		m.audit(ctx, event, rec, by.ID, reason)
 		return rec.Clone(), nil
 	}
 }

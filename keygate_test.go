@@ -86,6 +86,27 @@ type countingStore struct {
 	panicOnce atomic.Bool
 	// onUpdate, when set, is called after each successful Update.
 	onUpdate func()
+	// failRetire makes Retire fail.
+	failRetire atomic.Bool
+	// retiredChecks counts Retired calls; failRetiredCheck makes them fail.
+	retiredChecks    atomic.Int64
+	failRetiredCheck atomic.Bool
+}
+
+// Retire and Retired pass the memory store's store.Retirer on.
+func (s *countingStore) Retire(ctx context.Context, rs []store.RetiredHash) error {
+	if s.fail.Load() || s.failRetire.Load() {
+		return errStoreDown
+	}
+	return s.Store.(store.Retirer).Retire(ctx, rs)
+}
+
+func (s *countingStore) Retired(ctx context.Context, hashes ...[]byte) (bool, error) {
+	s.retiredChecks.Add(1)
+	if s.fail.Load() || s.failRetiredCheck.Load() {
+		return false, errStoreDown
+	}
+	return s.Store.(store.Retirer).Retired(ctx, hashes...)
 }
 
 // RecordExercises and Exercises pass the memory store's capability on

@@ -116,6 +116,7 @@ func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
 			backoff = minBackoff // it had been healthy: retry soon
 		}
 		m.cache.clear()
+		m.unknown.clear()
 		m.logger.WarnContext(ctx, "keygate: change feed failed; cache cleared, reconnecting", "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
@@ -127,13 +128,16 @@ func (m *Manager) watch(ctx context.Context, feed store.ChangeFeed) {
 }
 
 // changed receives a change feed's ids: uuid.Nil means changes may have
-// been missed, so every cached key is dropped.
+// been missed, so every cached key is dropped. Any change also empties the
+// negative cache: it may be a key just created (imported) for a token
+// remembered as unknown, and the id alone does not tell.
 func (m *Manager) changed(id uuid.UUID) {
 	if id == uuid.Nil {
 		m.cache.clear()
-		return
+	} else {
+		m.cache.invalidate(id)
 	}
-	m.cache.invalidate(id)
+	m.unknown.clear()
 }
 
 // publishTimeout bounds how long a change waits for its publication.

@@ -103,7 +103,7 @@ func (m *Manager) HandleLeak(ctx context.Context, l Leak, revoke bool) (LeakOutc
 	case viaPrev:
 		// The old secret of a grace period leaked: end the grace period;
 		// the holder of the new secret is not affected.
-		if _, err := m.mutate(ctx, actor, rec.ID, 0, EventUpdated, false, func(k *store.Key, _ time.Time) error {
+		if _, err := m.mutate(ctx, actor, rec.ID, 0, EventUpdated, "", false, func(k *store.Key, _ time.Time) error {
 			if !apikey.Equal(k.PrevHash, rec.PrevHash) {
 				return errUnchanged // regenerated or revoked meanwhile
 			}

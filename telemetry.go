@@ -104,11 +104,13 @@ const (
 	opConsumeUse
 	opHealth
 	opRevoke
+	opRetire
+	opRetired
 	numStoreOps
 )
 
 // storeOps are the store operations' attribute values.
-var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke"}
+var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke", "retire", "retired"}
 
 // telemetry holds a Manager's instruments and tracer, resolved once by
 // New, and the measurement options of every attribute value, built once so
@@ -562,6 +564,24 @@ func (s *instrumentedStore) revoke(ctx context.Context, rv store.Revoker, id uui
 	k, err := rv.Revoke(ctx, id, at)
 	c.end(ctx, err)
 	return k, err
+}
+
+// retire calls r, the wrapped store as a [store.Retirer], as the Manager
+// would call it directly.
+func (s *instrumentedStore) retire(ctx context.Context, r store.Retirer, hashes []store.RetiredHash) error {
+	ctx, c := s.begin(ctx, opRetire, uuid.Nil)
+	err := r.Retire(ctx, hashes)
+	c.end(ctx, err)
+	return err
+}
+
+// retired calls r, the wrapped store as a [store.Retirer], as the Manager
+// would call it directly.
+func (s *instrumentedStore) retired(ctx context.Context, r store.Retirer, hashes ...[]byte) (bool, error) {
+	ctx, c := s.begin(ctx, opRetired, uuid.Nil)
+	ok, err := r.Retired(ctx, hashes...)
+	c.end(ctx, err)
+	return ok, err
 }
 
 // Health asks the wrapped store whether it works, as Manager.Health

@@ -312,15 +312,22 @@ func (m *Manager) loadShared(ctx context.Context, tok apikey.Token, d *digest, n
 	return f.e, f.err
 }
 
-// findToken looks tok up in the store under every pepper, and returns its
-// record (nil when no key has it), the pepper it was found under, and
-// whether tok is the record's previous secret. It changes nothing; only a
-// store failure is an error ([ErrUnavailable]).
+// findToken looks tok up in the store under every pepper (then by its
+// SHA-256, with Config.ImportedSHA256), and returns its record (nil when
+// no key has it), the pepper it was found under, and whether tok is the
+// record's previous secret. It changes nothing, but for revoking a key
+// found by tok's SHA-256 that turns out to be the shadow of a retired
+// secret (see unshadow), which it answers as no key. Only a store failure
+// is an error ([ErrUnavailable]).
 func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key, pepperID string, viaPrev bool, _ error) {
 	ids := m.hasher.PepperIDs()
-	if m.importedSHA != nil {
-		// Keys imported by their SHA-256 alone (Config.ImportedSHA256).
-		ids = append(ids, apikey.SHA256PepperID)
+	if m.digests {
+		// Keys imported by their SHA-256 alone (Config.ImportedSHA256),
+		// after every pepper: a key holding the token itself comes first.
+		for _, p := range ids[:len(ids):len(ids)] {
+			ids = append(ids, digestPepperID(p))
+		}
+		ids = append(ids, apikey.SHA256PepperID) // as earlier versions stored them
 	}
 	if len(ids) > 1 {
 		// Another instance may re-hash the key from an older pepper (or an
@@ -341,31 +348,78 @@ func (m *Manager) findToken(ctx context.Context, tok apikey.Token) (_ *store.Key
 		if err != nil {
 			return nil, "", false, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
 		}
+		prev := false
 		switch {
 		case rec.PepperID == pepperID && apikey.Equal(rec.Hash, hash):
-			return rec, pepperID, false, nil
 		case rec.PrevPepperID == pepperID && apikey.Equal(rec.PrevHash, hash):
-			return rec, pepperID, true, nil
+			prev = true
+		default:
+			continue
 		}
+		if m.isDigestID(pepperID) {
+			switch shadow, err := m.unshadow(ctx, rec, tok); {
+			case err != nil:
+				return nil, "", false, err
+			case shadow:
+				return nil, "", false, nil
+			}
+		}
+		return rec, pepperID, prev, nil
 	}
 	return nil, "", false, nil
 }
 
-// hashWith returns the storage hash of tok under pepperID: one of the
-// Hasher's peppers, or apikey.SHA256PepperID for the plain SHA-256 of an
-// imported key.
-func (m *Manager) hashWith(pepperID string, tok apikey.Token) ([]byte, error) {
-	if pepperID == apikey.SHA256PepperID && m.importedSHA != nil {
-		return m.importedSHA.HashWith(pepperID, tok)
+// shadowActor is the id of the principal that revokes a shadow of a
+// retired secret: the Manager itself.
+const shadowActor = "keygate"
+
+// unshadow checks rec, found by the SHA-256 of tok (imported by
+// ImportRequest.SHA256, and found only because no key holds tok itself):
+// an import by digest cannot tell whether the token is another key's
+// secret, since that key's hash needs the token. If tok's own hash under a
+// held pepper is retired, it was: rec is the shadow of a secret since
+// regenerated or deleted, which must not come back through it with rec's
+// permissions. unshadow then revokes rec (an EventRevoked audit event
+// with reason "shadow_of_retired_secret"), and returns true. The check
+// runs only on a store lookup that finds a key by its digest: once per key
+// in its life, unless it is a shadow. Only a store failure is an error
+// ([ErrUnavailable]): fail closed.
+func (m *Manager) unshadow(ctx context.Context, rec *store.Key, tok apikey.Token) (bool, error) {
+	if m.retirer == nil {
+		return false, nil // no tombstones: nothing is ever found retired
 	}
-	return m.hasher.HashWith(pepperID, tok)
+	var forms []hashForm
+	for _, p := range m.hasher.PepperIDs() {
+		h, err := m.hasher.HashWith(p, tok)
+		if err != nil {
+			return false, fmt.Errorf("keygate: hash token: %w", err)
+		}
+		forms = append(forms, hashForm{h, p})
+	}
+	retired, err := m.anyRetired(ctx, forms)
+	if err != nil || !retired {
+		return false, err
+	}
+	if rec.RevokedAt.IsZero() {
+		if _, err := m.revoke(ctx, Principal{ID: shadowActor, SuperAdmin: true}, rec.ID, reasonShadow); err != nil && !errors.Is(err, ErrNotFound) {
+			// Still answered as no key; the next lookup tries again.
+			m.logger.WarnContext(ctx, "keygate: revoking the shadow of a retired secret failed", "key_id", rec.ID, "error", err)
+		}
+	}
+	return true, nil
 }
+
+// reasonShadow is the audit reason of the revocation of a shadow of a
+// retired secret (see unshadow).
+const reasonShadow = "shadow_of_retired_secret"
 
 // load finds the key of tok in the store and caches the result, a miss
 // included (in the separate negative cache, so unknown tokens never evict
 // known keys). Only store failures are errors here.
 func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now time.Time) (*cacheEntry, error) {
-	epoch := m.cache.epoch.Load()
+	// Both epochs are read before the lookup: a key changed or created
+	// (imported) meanwhile makes the result too old to cache.
+	epoch, unknownEpoch := m.cache.epoch.Load(), m.unknown.epoch.Load()
 	rec, pepperID, viaPrev, err := m.findToken(ctx, tok)
 	if err != nil {
 		return nil, err
@@ -374,8 +428,8 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		ke := &keyEntry{}
 		e := &ke.cacheEntry
 		e.expires = now.Add(m.keyTTL()).UnixNano()
-		if pepperID != m.hasher.PepperIDs()[0] && !viaPrev {
-			m.rehash(ctx, rec, tok)
+		if (pepperID != m.hasher.CurrentID() && !viaPrev) || m.staleDigest(rec) {
+			m.rehash(ctx, rec, tok, viaPrev)
 		}
 		p, err := m.principalOf(rec)
 		if err != nil {
@@ -404,7 +458,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 	}
 	e := &cacheEntry{expires: now.Add(m.negativeTTL).UnixNano(), live: math.MinInt64}
 	if m.negativeTTL > 0 {
-		m.unknown.put(d, e, m.unknown.epoch.Load())
+		m.unknown.put(d, e, unknownEpoch)
 	}
 	return e, nil
 }
@@ -418,11 +472,18 @@ func (m *Manager) keyTTL() time.Duration {
 	return m.cacheTTL
 }
 
-// rehash moves a key found under an older pepper to the current one. It is
-// best effort: on failure the key keeps verifying under the older pepper.
-// When another instance re-hashed the key first (a version conflict), rec
-// becomes the record as that instance stored it, if it holds the same new
-// hash, so that the key's principal here is the key as stored.
+// rehash moves a key found under an older pepper, or by its SHA-256, to
+// the current pepper, unless tok is its previous secret (viaPrev). A
+// key found by its SHA-256 keeps that digest, HMAC'd under the current
+// pepper, as a previous secret whose grace has ended (it never verifies:
+// the same token matches the new hash first), so that its import row,
+// sent again, is still found a duplicate; and a previous secret of tok's
+// digest stored otherwise (the plain digest of an earlier version, or
+// under an older pepper) is re-hashed so too. It is best effort: on
+// failure the key keeps verifying as it was. When another instance
+// re-hashed the key first (a version conflict), rec becomes the record as
+// that instance stored it, if it holds the same new hash, so that the
+// key's principal here is the key as stored.
 //
 // A re-hash is not published on the change feed: while a pepper change
 // rolls out, an instance whose current pepper is the old one finds the key
@@ -430,20 +491,36 @@ func (m *Manager) keyTTL() time.Duration {
 // instances undo each other's re-hash on every request, where unpublished
 // each does so at most once per cache TTL. (Until then, management calls
 // made on another instance with the principal of a key it cached before
-// the re-hash are refused as inactive.)
-func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) {
+// the re-hash are refused as inactive.) Nor is it a retirement: the
+// token stays live.
+func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token, viaPrev bool) {
 	next := rec.Clone()
-	next.Hash, next.PepperID = m.hasher.Hash(tok)
-	if next.Hint == "" {
-		// A key imported by its SHA-256 gets its hint from its first use.
-		next.Hint = tok.Hint()
+	changed := false
+	d := digestOf(tok.Reveal())
+	marker, err := m.storedDigest(d[:])
+	if err != nil {
+		m.logger.WarnContext(ctx, "keygate: re-hash under the current pepper failed", "key_id", rec.ID, "error", err)
+		return
 	}
-	if rec.PepperID == apikey.SHA256PepperID && len(rec.PrevHash) == 0 {
-		// Keep the digest it was imported by as a previous secret whose
-		// grace has ended (it never verifies: the same token matches the
-		// new hash first), so that its import row, sent again, is still
-		// found a duplicate.
-		next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = rec.Hash, apikey.SHA256PepperID, canonicalTime(m.clock())
+	if !viaPrev && rec.PepperID != m.hasher.CurrentID() {
+		next.Hash, next.PepperID = m.hasher.Hash(tok)
+		if next.Hint == "" {
+			// A key imported by its SHA-256 gets its hint from its first use.
+			next.Hint = tok.Hint()
+		}
+		if m.isDigestID(rec.PepperID) && len(rec.PrevHash) == 0 {
+			next.PrevHash, next.PrevPepperID, next.PrevExpiresAt = marker.hash, marker.pepperID, canonicalTime(m.clock())
+		}
+		changed = true
+	}
+	if m.staleDigest(next) {
+		if prev, err := m.hashWith(next.PrevPepperID, tok); err == nil && apikey.Equal(prev, next.PrevHash) {
+			next.PrevHash, next.PrevPepperID = marker.hash, marker.pepperID
+			changed = true
+		}
+	}
+	if !changed {
+		return
 	}
 	if err := m.store.Update(ctx, next); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -457,6 +534,15 @@ func (m *Manager) rehash(ctx context.Context, rec *store.Key, tok apikey.Token) 
 		return
 	}
 	*rec = *next
+}
+
+// staleDigest reports whether rec's previous secret is a digest stored
+// otherwise than under the current pepper: the plain digest an earlier
+// version kept, or a digest under an older pepper. rehash re-hashes it
+// when it is the digest of the token being verified.
+func (m *Manager) staleDigest(rec *store.Key) bool {
+	return m.keyed && len(rec.PrevHash) > 0 && m.isDigestID(rec.PrevPepperID) &&
+		rec.PrevPepperID != digestPepperID(m.hasher.CurrentID())
 }
 
 // admit applies the per-request checks to a cached or loaded entry. On

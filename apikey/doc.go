@@ -49,6 +49,10 @@
 // and the old pepper retired once no record uses it. Compare hashes with [Equal], which runs in
 // constant time.
 //
+// A key known only by the SHA-256 of its token (imported from a system that kept nothing else) is
+// stored under [Hasher.HashDigestWith]: the digest HMAC'd under a pepper, so that no unkeyed digest
+// is stored either.
+//
 // [NewSHA256Hasher] is an explicit, unkeyed alternative (plain SHA-256, pepper ID "sha256") for
 // deployments that cannot provision a secret key. It is safe against guessing, but it gives up
 // the protection of a stolen database described above.

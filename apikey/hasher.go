@@ -147,6 +147,30 @@ func (h *Hasher) HashWith(pepperID string, t Token) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownPepper, pepperID)
 }
 
+// digestDomain starts the message of [Hasher.HashDigestWith]. No token contains a NUL byte, so
+// no token's hash under a pepper equals the hash of a digest under it.
+const digestDomain = "keygate-sha256\x00"
+
+// HashDigestWith returns the storage hash, under the keyed pepper with ID pepperID, of a token
+// known only by its SHA-256 digest sum: HMAC-SHA256(pepper, "keygate-sha256\x00" || sum). The
+// keygate Manager stores a key imported by its SHA-256 under it, so that a stolen database holds
+// no unkeyed digest. It is not the token's own hash ([Hasher.HashWith]): the message differs, and
+// the prefix makes it equal to the hash of no token. It returns an error wrapping
+// [ErrUnknownPepper] if h holds no keyed pepper with that ID (the unkeyed hasher of
+// [NewSHA256Hasher] holds none: for it a token's hash is its SHA-256 already), and an error if sum
+// is not 32 bytes long. The pepper itself is never exposed.
+func (h *Hasher) HashDigestWith(pepperID string, sum []byte) ([]byte, error) {
+	if len(sum) != sha256.Size {
+		return nil, fmt.Errorf("apikey: hash digest: got %d bytes, want %d", len(sum), sha256.Size)
+	}
+	if h != nil && pepperID != SHA256PepperID {
+		if i := slices.Index(h.ids, pepperID); i >= 0 {
+			return h.digests[i].sumDigest(sum), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownPepper, pepperID)
+}
+
 // Equal reports whether the hashes a and b are equal, in time that depends only on their lengths
 // ([subtle.ConstantTimeCompare]). Empty hashes are never equal, not even to each other, so a
 // missing hash fails closed.
@@ -212,6 +236,18 @@ func (d *digests) sum(s string) []byte {
 	st.h.Write(st.buf)
 	out := st.h.Sum(make([]byte, 0, sha256.Size))
 	clear(st.buf) // do not keep the token text in pooled memory
+	d.pool.Put(st)
+	return out
+}
+
+// sumDigest returns the digest of digestDomain followed by sum, in a new slice.
+func (d *digests) sumDigest(sum []byte) []byte {
+	st := d.pool.Get().(*digestState)
+	st.h.Reset()
+	st.buf = append(append(st.buf[:0], digestDomain...), sum...)
+	st.h.Write(st.buf)
+	out := st.h.Sum(make([]byte, 0, sha256.Size))
+	clear(st.buf) // a token's SHA-256 stands for the token: do not keep it in pooled memory
 	d.pool.Put(st)
 	return out
 }

@@ -258,3 +258,48 @@ func TestEqual(t *testing.T) {
 		}
 	}
 }
+
+func TestHashDigestWith(t *testing.T) {
+	t.Parallel()
+	key := testKey(7)
+	h := newHasher(t, apikey.Pepper{ID: "p1", Key: key}, apikey.Pepper{ID: "p0", Key: testKey(8)})
+	tok := generate(t, "kg", 44)
+	sum := sha256.Sum256([]byte(tok.Reveal()))
+	got, err := h.HashDigestWith("p1", sum[:])
+	if want := hmacSHA256(key, "keygate-sha256\x00"+string(sum[:])); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("HashDigestWith(p1): got %x, %v, want %x", got, err, want)
+	}
+	// Neither the digest itself nor the token's own hash under any pepper.
+	own, _ := h.Hash(tok)
+	older, _ := h.HashWith("p0", tok)
+	other, _ := h.HashDigestWith("p0", sum[:])
+	for name, b := range map[string][]byte{"the digest": sum[:], "the token's hash": own, "its hash under p0": older, "its digest hash under p0": other} {
+		if bytes.Equal(got, b) {
+			t.Errorf("HashDigestWith(p1) equals %s", name)
+		}
+	}
+	// No token's hash is a digest's: a token whose text were the domain
+	// and a digest would still hash differently, since tokens never hold
+	// a NUL byte, and the NUL-free text hashes to another sum.
+	if bytes.Equal(got, hmacSHA256(key, "keygate-sha256"+string(sum[:]))) {
+		t.Error("the domain's NUL byte is not part of the message")
+	}
+	for _, tt := range []struct {
+		name string
+		h    *apikey.Hasher
+		id   string
+	}{
+		{"unknown pepper", h, "p9"},
+		{"sha256 on a keyed hasher", h, apikey.SHA256PepperID},
+		{"the SHA256 hasher", apikey.NewSHA256Hasher(), apikey.SHA256PepperID},
+		{"zero Hasher", &apikey.Hasher{}, "p1"},
+		{"nil Hasher", nil, "p1"},
+	} {
+		if b, err := tt.h.HashDigestWith(tt.id, sum[:]); !errors.Is(err, apikey.ErrUnknownPepper) || b != nil {
+			t.Errorf("%s: got %x, %v, want nil, ErrUnknownPepper", tt.name, b, err)
+		}
+	}
+	if b, err := h.HashDigestWith("p1", sum[:31]); err == nil || b != nil {
+		t.Errorf("a 31-byte digest: got %x, %v, want an error", b, err)
+	}
+}

@@ -60,6 +60,10 @@ const (
 	// CodeNotImportable (400 within an import's results): the token could
 	// never verify on this server (keygate.ErrNotImportable).
 	CodeNotImportable = "not_importable"
+	// CodeRetired (409 within an import's results): the token is a
+	// retired secret, of a key since regenerated or deleted, and is never
+	// imported again (keygate.ErrRetired).
+	CodeRetired = "retired"
 	// CodeInvalidField (400): a field or query parameter is too long, out
 	// of range or badly formed; the detail says which.
 	CodeInvalidField = "invalid_field"
@@ -129,6 +133,7 @@ func answers() []answer {
 		{keygate.ErrInvalidScope, inv, http.StatusBadRequest, CodeInvalidScope, `A scope is not a permission of the form resource[/instance]:action, such as "billing:read".`},
 		{keygate.ErrNoPermissions, inv, http.StatusBadRequest, CodeNoPermissions, "A key needs a role or at least one scope."},
 		{keygate.ErrNotImportable, inv, http.StatusBadRequest, CodeNotImportable, "The token could never verify on this server: it is not of its format, nor of one it accepts from another system, or it is a SHA-256 the server does not look up."},
+		{keygate.ErrRetired, inv, http.StatusConflict, CodeRetired, "The token is a retired secret, of a key since regenerated, or revoked and deleted: it is never imported again."},
 		{keygate.ErrInvalidField, inv, http.StatusBadRequest, CodeInvalidField, "A field is too long or out of range."},
 		{inv, nil, http.StatusBadRequest, CodeInvalidRequest, "The request is invalid."},
 	}

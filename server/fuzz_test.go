@@ -53,7 +53,7 @@ var knownCodes = func() map[string]bool {
 		server.CodeInvalidJSON, server.CodeUnsupportedMediaType, server.CodeBodyTooLarge, server.CodeRequestTimeout, server.CodeInvalidRequest,
 		server.CodeNameRequired, server.CodeDuplicateName, server.CodeInvalidExpiry, server.CodeWorkspaceRequired,
 		server.CodeUnknownRole, server.CodeInvalidScope, server.CodeNoPermissions, server.CodeInvalidField,
-		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed, server.CodeNotImportable,
+		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed, server.CodeNotImportable, server.CodeRetired,
 		server.CodeCrossOrigin, server.CodeConflict, server.CodeRevoked, server.CodeUnauthenticated,
 		server.CodeUnavailable,
 		middleware.CodeMissing, middleware.CodeMalformed, middleware.CodeInvalid, middleware.CodeExpired,

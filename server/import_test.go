@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -70,6 +71,22 @@ func TestImportKeys(t *testing.T) {
 	w = f.do(t, request{method: "POST", path: "/keys/import", token: f.admin, contentType: "application/json", body: body})
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out.Imported != 0 || out.Duplicates != 2 {
 		t.Fatalf("again: %d %s", w.Code, w.Body)
+	}
+	// Once its key is regenerated, its token is a retired secret: never
+	// imported again, under any name.
+	if _, err := f.m.Regenerate(t.Context(), keygate.System(), out.Results[0].Key.ID, keygate.RegenerateRequest{Expiry: keygate.ExpireAfterDays(30)}); err != nil {
+		t.Fatal(err)
+	}
+	w = f.do(t, request{method: "POST", path: "/keys/import", token: f.admin, contentType: "application/json",
+		body: `{"keys":[{"name":"legacy-revived","workspace":"w","role":"viewer","expiry":"30d","token":"` + tok + `"}]}`})
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out.Failed != 1 {
+		t.Fatalf("a retired token: %d %s", w.Code, w.Body)
+	}
+	if p := out.Results[0].Error; p == nil || p.Code != server.CodeRetired || p.Status != http.StatusConflict {
+		t.Fatalf("a retired token's row: %+v", out.Results[0])
+	}
+	if errs := server.ErrorsFor(server.CodeRetired); len(errs) != 2 || !errors.Is(errs[0], keygate.ErrRetired) || !errors.Is(errs[1], keygate.ErrInvalidRequest) {
+		t.Fatalf("ErrorsFor(%q) = %v", server.CodeRetired, errs)
 	}
 	// Over the batch bound, as a whole: 413 within the default body limit,
 	// 400 within a larger one.

@@ -598,7 +598,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	if ex := throttled.send(t, call{method: "GET", path: "/keys", token: "kg_notakey"}); ex.status != http.StatusUnauthorized {
 		t.Fatalf("spending the throttled host's one failure: %d, want 401", ex.status)
 	}
-	// A service whose store records no exercised permissions.
+	// A service whose store records no exercised permissions, nor
+	// tombstones of retired secrets.
 	plainHasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{8}, 32)})
 	if err != nil {
 		t.Fatal(err)
@@ -791,6 +792,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "import without apikey:manage", method: "POST", path: "/keys/import", token: watcher,
 			body: importBody(importRow("watched", `,"token":"`+fresh+`"`)), status: 403, code: "forbidden"},
 		{name: "import too large", method: "POST", path: "/keys/import", token: admin, body: `{"keys":[` + spaces + importRow("large", `,"token":"`+fresh+`"`) + `]}`, status: 413, code: "body_too_large"},
+		{name: "import without tombstones in the store", api: plainAPI, method: "POST", path: "/keys/import", token: plainAdmin.Token.Reveal(),
+			body: importBody(importRow("plain", `,"token":"`+fresh+`"`)), status: 501, code: "unsupported"},
 		{name: "import as text", method: "POST", path: "/keys/import", token: admin, contentType: "text/plain",
 			body: importBody(importRow("text", `,"token":"`+fresh+`"`)), request: violates, status: 415, code: "unsupported_media_type"},
 

@@ -26,4 +26,14 @@
 // [Key.Version] and fail with [ErrConflict] rather than overwrite; a repeated
 // id, hash or (workspace, name) pair is [ErrDuplicate]; nothing is half
 // written on any error.
+//
+// # Optional capabilities
+//
+// A store may also implement [Revoker] (an atomic revocation),
+// [ExerciseRecorder] (the permissions keys exercised) and [Retirer]
+// (tombstones of retired secrets, without which the keygate Manager
+// refuses to import keys); a change feed, [ChangeFeed], [ChangePublisher]
+// and [HealthChecker]. The Manager detects each by type assertion. The
+// stores of this module implement all three store capabilities, and
+// storetest checks each one a store implements.
 package store

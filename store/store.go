@@ -263,7 +263,9 @@ type Store interface {
 // over PostgreSQL LISTEN/NOTIFY.
 type ChangeFeed interface {
 	// Watch calls fn, from one goroutine, with the id of each key updated or
-	// deleted through any instance, until ctx is done or the feed fails. It
+	// deleted through any instance (and, as the keygate Manager needs to
+	// forget tokens it remembered as unknown, of each key imported, or
+	// created), until ctx is done or the feed fails. It
 	// returns ctx.Err() (wrapped) when ctx ends, or the failure. A feed may
 	// deliver an id more than once; fn must be quick and must not block.
 	//
@@ -284,11 +286,12 @@ type HealthChecker interface {
 // ChangePublisher is an optional interface of a [ChangeFeed] that other
 // instances do not hear of changes from the database itself, such as a
 // feed over a message bus: the keygate Manager calls Publish with the id of
-// every key it changes or deletes, after the store has the change, and the
-// feed delivers it to the Watch of every instance (its own included, which
-// is harmless). A failed Publish is logged; the change is stored, and
-// other instances see it within their cache TTL. It must be safe for
-// concurrent use.
+// every key it changes, deletes or imports, after the store has the
+// change, and the feed delivers it to the Watch of every instance (its own
+// included, which is harmless). A failed Publish is logged; the change is
+// stored, and other instances see it within their cache TTL (or, for an
+// imported key whose token they remembered as unknown, within their
+// NegativeCacheTTL). It must be safe for concurrent use.
 type ChangePublisher interface {
 	Publish(ctx context.Context, id uuid.UUID) error
 }
@@ -336,4 +339,45 @@ type ExerciseRecorder interface {
 	// particular order; none for an unknown key. Delete removes a key's
 	// exercises with it.
 	Exercises(ctx context.Context, id uuid.UUID) ([]Exercise, error)
+}
+
+// RetiredHash is the stored hash of a secret that has left its key's
+// record for good: the current secret replaced by a regeneration without
+// a grace period, the previous secret of a grace period when it is
+// replaced or cleared (by another regeneration or a revocation), and both
+// when the key is deleted. (A re-hash of a live secret under a new pepper
+// retires nothing.) See [Retirer].
+type RetiredHash struct {
+	// Hash is the hash as the key held it: a keyed digest, never a token.
+	Hash []byte
+	// PepperID names the pepper Hash was computed under.
+	PepperID string
+	// At is when it was retired.
+	At time.Time
+}
+
+// Retirer is an optional interface of a [Store] that keeps the hashes of
+// retired secrets (tombstones), so that a retired secret stays retired:
+// the keygate Manager refuses to import a token whose hash was retired,
+// and refuses a key imported by SHA-256 whose token turns out, at its
+// first use, to be a retired secret (a shadow of a key since regenerated
+// or deleted). The Manager writes a tombstone before the write that
+// removes the hash from its record, so that an import running at the same
+// time finds either the key or the tombstone. The stores of this module
+// implement it, and storetest checks it when a store does; a Manager
+// whose store lacks it refuses to import.
+//
+// Tombstones are kept for as long as the store exists (nothing deletes
+// them; deleting a key leaves them), and are independent of the keys
+// table: their hashes need not belong to any key, and a key may hold a
+// hash that is also a tombstone (a write that failed after its tombstone).
+type Retirer interface {
+	// Retire records each hash as retired, in one write: all or nothing.
+	// Retiring a hash already retired keeps the first record and is not
+	// an error, so it is safe to retry. Empty hashes are ignored; an empty
+	// slice writes nothing.
+	Retire(ctx context.Context, hashes []RetiredHash) error
+	// Retired reports whether any of hashes has been retired. An empty or
+	// nil hash matches nothing, and so does a call without hashes.
+	Retired(ctx context.Context, hashes ...[]byte) (bool, error)
 }

@@ -167,7 +167,8 @@ func printLog(out io.Writer, path string) error {
 				Version   int64  `json:"version"`
 				RevokedAt string `json:"revoked_at"`
 			} `json:"key"`
-			Used map[string]string `json:"used"`
+			Used    map[string]string `json:"used"`
+			Retired []json.RawMessage `json:"retired"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return fmt.Errorf("line %d: %w", n, err)
@@ -183,6 +184,8 @@ func printLog(out io.Writer, path string) error {
 			fmt.Fprintf(out, "  %d  %-6s  %q version %d%s\n", n, rec.Op, rec.Key.Name, rec.Key.Version, revoked)
 		case rec.Used != nil:
 			fmt.Fprintf(out, "  %d  %-6s  last-used time of %d key(s)\n", n, rec.Op, len(rec.Used))
+		case rec.Retired != nil:
+			fmt.Fprintf(out, "  %d  %-6s  tombstones of %d retired secret(s)\n", n, rec.Op, len(rec.Retired))
 		default:
 			fmt.Fprintf(out, "  %d  %s\n", n, rec.Op)
 		}

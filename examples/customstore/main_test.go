@@ -26,7 +26,8 @@ func TestRun(t *testing.T) {
 }
 
 // wantOutput matches the output of a run on a log in which n earlier runs
-// each left one revoked key, compacted.
+// each left one revoked key, compacted, and the tombstone of its secret
+// (written before the revocation).
 func wantOutput(n int) *regexp.Regexp {
 	var kept strings.Builder
 	for i := 1; i <= n; i++ {
@@ -42,11 +43,13 @@ log:
   1  header  keygate-filestore version 1
 .*  \d+  put     "` + name + `" version 1
   \d+  touch   last-used time of 1 key\(s\)
+  \d+  retire  tombstones of 1 retired secret\(s\)
   \d+  put     "` + name + `" version 2, revoked
   \(\d+ bytes\)
 log after Compact:
   1  header  keygate-filestore version 1
 ` + regexp.QuoteMeta(kept.String()) + `  ` + fmt.Sprint(n+2) + `  put     "` + name + `" version 2, revoked
+  ` + fmt.Sprint(n+3) + `  retire  tombstones of ` + fmt.Sprint(n+1) + ` retired secret\(s\)
   \(\d+ bytes\)
 $`)
 }

@@ -17,6 +17,7 @@ var (
 	_ store.Store            = (*Store)(nil)
 	_ store.Revoker          = (*Store)(nil)
 	_ store.ExerciseRecorder = (*Store)(nil)
+	_ store.Retirer          = (*Store)(nil)
 )
 
 // Store is an in-memory [store.Store], safe for concurrent use by multiple
@@ -42,6 +43,9 @@ type Store struct {
 	ids []uuid.UUID
 	// exercises holds each key's recorded exercises.
 	exercises map[uuid.UUID]map[exerciseKey]time.Time
+	// retired holds the tombstones of retired secrets, keyed by
+	// string(hash).
+	retired map[string]store.RetiredHash
 }
 
 type nameKey struct{ workspace, name string }
@@ -254,6 +258,42 @@ func (s *Store) Exercises(ctx context.Context, id uuid.UUID) ([]store.Exercise, 
 		out = append(out, store.Exercise{KeyID: id, Permission: k.permission, Workspace: k.workspace, At: at})
 	}
 	return out, nil
+}
+
+// Retire records the hashes as retired, keeping the first record of a
+// hash retired before (see [store.Retirer]).
+func (s *Store) Retire(ctx context.Context, hashes []store.RetiredHash) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: retire: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired == nil {
+		s.retired = make(map[string]store.RetiredHash)
+	}
+	for _, r := range hashes {
+		if _, ok := s.retired[string(r.Hash)]; ok || len(r.Hash) == 0 {
+			continue
+		}
+		r.Hash = bytes.Clone(r.Hash)
+		s.retired[string(r.Hash)] = r
+	}
+	return nil
+}
+
+// Retired reports whether any of hashes is retired (see [store.Retirer]).
+func (s *Store) Retired(ctx context.Context, hashes ...[]byte) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memory: retired: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, h := range hashes {
+		if _, ok := s.retired[string(h)]; ok && len(h) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Revoke revokes key id at once, whatever its version (see

@@ -31,6 +31,12 @@
 // [errors.Is] finds both the sentinel and the cause. A deadlock or
 // serialization failure reported by the engine is retried twice.
 //
+// [Store] also implements the optional [store.Revoker],
+// [store.ExerciseRecorder] and [store.Retirer]: the hashes of retired
+// secrets are kept in a table of their own ({prefix}retired, one row per
+// hash, never deleted), so that the Manager never imports a retired secret
+// again.
+//
 // [Store.TouchLastUsed] writes a whole batch of last-used times with one
 // statement (per 500 keys), never one per request. [Store.GetByHash] and
 // [Store.Get], run on every request, use prepared statements kept by the
@@ -38,8 +44,8 @@
 //
 // # Change feed
 //
-// On PostgreSQL, Update, Delete and ConsumeUse also send the key's id on
-// the notification channel [Store.Channel], in the same transaction.
+// On PostgreSQL, Create, Update, Revoke and Delete also send the key's id
+// on the notification channel [Store.Channel], in the same transaction.
 // Package store/sqlstore/pgnotify listens on it and implements
 // [store.ChangeFeed], so that caches on other instances drop a revoked key
 // within moments.

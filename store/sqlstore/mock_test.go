@@ -132,10 +132,17 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 		return append(all, step{kind: commit, name: "commit"})
 	}
 
+	create := script{name: "Create", op: "create key",
+		call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Create(ctx, k.Clone()) },
+		steps: []step{{kind: exec, pattern: `^INSERT INTO \w+keys`, name: "insert", affected: 1}}}
+	if d == sqlstore.Postgres {
+		// The insert and its notification, in one transaction.
+		create.steps = tx(create.steps, notify)
+		create = create.inTx()
+	}
 	out := []script{
-		{name: "Create", op: "create key",
-			call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Create(ctx, k.Clone()) },
-			steps: []step{{kind: exec, pattern: `^INSERT INTO \w+keys`, name: "insert", affected: 1}}},
+		create,
+
 		{name: "Get", op: "get key",
 			call:  func(ctx context.Context, s *sqlstore.Store) error { _, err := s.Get(ctx, k.ID); return err },
 			steps: []step{{kind: prepareQuery, pattern: `^SELECT .* FROM \w+keys WHERE id = `, rows: keyRows(k)}}},
@@ -186,6 +193,30 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 				{kind: exec, pattern: `UPDATE .*last_used_at`, name: "update", affected: 1},
 			}),
 		}.inTx(),
+		{name: "Retire", op: "retire",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				return s.Retire(ctx, []store.RetiredHash{{Hash: k.Hash, PepperID: "p1", At: time.Now()}})
+			},
+			steps: []step{{kind: exec, pattern: `^INSERT INTO \w+retired \(hash, pepper_id, retired_at\) VALUES`, name: "insert", affected: 1}}},
+		script{name: "Retire/two batches", op: "retire",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				rs := make([]store.RetiredHash, 501)
+				for i := range rs {
+					rs[i] = store.RetiredHash{Hash: []byte(fmt.Sprintf("hash %03d", i)), PepperID: "p1", At: time.Now()}
+				}
+				return s.Retire(ctx, rs)
+			},
+			steps: tx([]step{
+				{kind: exec, pattern: `^INSERT INTO \w+retired`, name: "insert", affected: 500},
+				{kind: exec, pattern: `^INSERT INTO \w+retired`, name: "insert", affected: 1},
+			}),
+		}.inTx(),
+		{name: "Retired", op: "check retired",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				_, err := s.Retired(ctx, k.Hash, k.PrevHash)
+				return err
+			},
+			steps: []step{{kind: query, pattern: `^SELECT 1 FROM \w+retired WHERE hash IN \(.*\) LIMIT 1$`, rows: intRow("one", 1)}}},
 	}
 	del := []step{
 		{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1},
@@ -385,7 +416,13 @@ func TestMockUniqueViolation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%v/%v", tc.dialect, tc.err), func(t *testing.T) {
 			s, mock := newMockStore(t, tc.dialect)
+			if tc.dialect == sqlstore.Postgres {
+				mock.ExpectBegin() // the insert and its notification
+			}
 			mock.ExpectExec(`^INSERT`).WillReturnError(tc.err)
+			if tc.dialect == sqlstore.Postgres {
+				mock.ExpectRollback()
+			}
 			err := s.Create(t.Context(), testKey("dup"))
 			if got := errors.Is(err, store.ErrDuplicate); got != tc.dup {
 				t.Errorf("Create: errors.Is(%v, ErrDuplicate): got %v, want %v", err, got, tc.dup)

@@ -141,8 +141,8 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 func (s *Store) Table() string { return s.prefix + "keys" }
 
 // Channel returns the PostgreSQL notification channel on which a Postgres
-// Store announces the id of each key it updates, deletes or takes a use
-// from, such as "keygate_changes". Package store/sqlstore/pgnotify listens
+// Store announces the id of each key it creates, updates, revokes or
+// deletes, such as "keygate_changes". Package store/sqlstore/pgnotify listens
 // on it. Stores of other dialects send no notifications.
 func (s *Store) Channel() string { return s.prefix + "changes" }
 
@@ -190,20 +190,24 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // Create stores a new key with Version 1 and sets k.Version to 1. It is one
-// INSERT. A repeated id, hash or (Workspace, Name) pair violates a unique
-// constraint and returns an error wrapping [store.ErrDuplicate] and the
-// driver's error. Times are stored in UTC to the microsecond; a zero time is
-// stored as NULL.
+// INSERT; on PostgreSQL, a transaction of the INSERT and the notification
+// of [Store.Channel], so that other instances forget a token they
+// remembered as unknown (a key imported for it). A repeated id, hash or
+// (Workspace, Name) pair violates a unique constraint and returns an error
+// wrapping [store.ErrDuplicate] and the driver's error. Times are stored
+// in UTC to the microsecond; a zero time is stored as NULL.
 func (s *Store) Create(ctx context.Context, k *store.Key) error {
 	args, err := s.insertArgs(k)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create key: %w", err)
 	}
 	err = s.retry(ctx, func() error {
-		if _, err := s.db.ExecContext(ctx, s.q.insert, args...); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		return nil
+		return s.run(ctx, s.dialect == Postgres, func(q querier) error {
+			if _, err := q.ExecContext(ctx, s.q.insert, args...); err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			return s.notify(ctx, q, k.ID)
+		})
 	})
 	if err != nil {
 		return s.fail("create key", err)

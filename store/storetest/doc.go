@@ -31,6 +31,9 @@
 // a few goroutines each, that paging during inserts skips and repeats
 // nothing, concurrent updates lose no write, concurrent ConsumeUse never
 // over-spends, and concurrent creates of one name let exactly one win.
+// The optional capabilities ([store.Revoker], [store.ExerciseRecorder],
+// [store.Retirer]) are checked when the store implements them, and
+// skipped otherwise.
 //
 // # What a backend may differ in
 //

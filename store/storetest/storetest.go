@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConsumeUse", consumeTests},
 		{"Revoke", revokeTests},
 		{"Exercises", exerciseTests},
+		{"Retire", retireTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},

@@ -14,13 +14,14 @@
 // # Design
 //
 // Every change is one record appended to the log: put (the whole key, as
-// it now is, version included), delete, or touch (last-used times). A
+// it now is, version included), delete, touch (last-used times), or retire
+// (tombstones of retired secrets, for the optional store.Retirer). A
 // write validates against the in-memory state, appends its record,
 // fsyncs, and only then applies the record to memory and reports success.
 // [Open] replays the records through the same apply function, so memory
 // always holds what a reopen would rebuild. [Store.Compact] rewrites the
-// log as one put per key; a write does so on its own once the log holds
-// [Config.CompactAfter] records more than keys.
+// log as one put per key (and the tombstones); a write does so on its own
+// once the log holds [Config.CompactAfter] records more than that.
 //
 // Reads are served from memory under a read lock and never wait for the
 // disk. Writes are serialized by a writer lock that honours the caller's

@@ -20,6 +20,7 @@ import (
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Revoker = (*Store)(nil)
+	_ store.Retirer = (*Store)(nil)
 )
 
 // Errors of this package, besides the sentinels of package store. Test them
@@ -45,8 +46,9 @@ type Config struct {
 	// not exist; its directory must exist. The Store also keeps a lock file
 	// next to it, Path+".lock", which it never removes.
 	Path string
-	// CompactAfter is how many records more than keys the log may hold
-	// before a write rewrites it (see [Store.Compact]). 0 means
+	// CompactAfter is how many records more than a compaction would write
+	// (one per key, one per 1000 tombstones) the log may hold before a
+	// write rewrites it (see [Store.Compact]). 0 means
 	// DefaultCompactAfter; negative means never automatically.
 	CompactAfter int
 	// Logger receives warnings: a torn last record dropped by Open, a
@@ -481,6 +483,42 @@ func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.
 		return nil, err
 	}
 	return c.Clone(), nil
+}
+
+// Retire implements the optional [store.Retirer]: it records the hashes
+// of retired secrets in one retire record, leaving out empty hashes and
+// those already retired (so a retry writes nothing). The tombstones are
+// kept through deletes and compactions, for the life of the file.
+func (s *Store) Retire(ctx context.Context, hashes []store.RetiredHash) error {
+	if err := s.lockWriter(ctx); err != nil {
+		return fmt.Errorf("filestore: retire: %w", err)
+	}
+	defer s.unlockWriter()
+	var fresh []store.RetiredHash
+	seen := make(map[string]bool, len(hashes))
+	for _, r := range hashes {
+		if len(r.Hash) == 0 || seen[string(r.Hash)] || s.state.lookupRetired([][]byte{r.Hash}) {
+			continue
+		}
+		seen[string(r.Hash)] = true
+		r.Hash = bytes.Clone(r.Hash) // the record owns its memory
+		fresh = append(fresh, r)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return s.commit(ctx, record{Op: opRetire, Retired: fresh})
+}
+
+// Retired implements the optional [store.Retirer]: it reports whether any
+// of hashes is retired, from memory.
+func (s *Store) Retired(ctx context.Context, hashes ...[]byte) (bool, error) {
+	if err := s.checkRead(ctx); err != nil {
+		return false, fmt.Errorf("filestore: retired: %w", err)
+	}
+	s.state.mu.RLock()
+	defer s.state.mu.RUnlock()
+	return s.state.lookupRetired(hashes), nil
 }
 
 // Delete removes the key with the given id, or returns an error wrapping

@@ -298,6 +298,61 @@ func TestCompact(t *testing.T) {
 	assertSameKeys(t, "after Compact, a write and a reopen", snapshot(t, s), want)
 }
 
+// TestRetiredSurvive checks that the tombstones of retired secrets
+// outlive the keys that held them, a reopen and a compaction, and that a
+// retire record is written only for hashes not yet retired.
+func TestRetiredSurvive(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cfg := filestore.Config{Path: filepath.Join(t.TempDir(), "keys.jsonl"), CompactAfter: -1}
+	s := mustOpen(t, cfg)
+	k := newKey("k", "w1")
+	mustCreate(t, s, k)
+	many := make([]store.RetiredHash, 1500) // two records once compacted
+	for i := range many {
+		many[i] = store.RetiredHash{Hash: randomHash(), PepperID: "p1", At: time.Now()}
+	}
+	many[0].Hash = k.Hash
+	if err := s.Retire(ctx, many); err != nil {
+		t.Fatalf("Retire: %v", err)
+	}
+	before := s.Stats()
+	if err := s.Retire(ctx, many[:10]); err != nil {
+		t.Fatalf("Retire again: %v", err)
+	}
+	if after := s.Stats(); after != before {
+		t.Errorf("retiring retired hashes wrote to the log: Stats %+v, then %+v", before, after)
+	}
+	if err := s.Delete(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, s *filestore.Store) {
+		t.Helper()
+		for _, r := range []store.RetiredHash{many[0], many[999], many[1499]} {
+			if ok, err := s.Retired(ctx, r.Hash); err != nil || !ok {
+				t.Errorf("%s: Retired = %v, %v, want true", what, ok, err)
+			}
+		}
+		if ok, err := s.Retired(ctx, randomHash()); err != nil || ok {
+			t.Errorf("%s: Retired(a hash never retired) = %v, %v, want false", what, ok, err)
+		}
+	}
+	check("after deleting the key", s)
+	mustClose(t, s)
+	s = mustOpen(t, cfg)
+	check("after a reopen", s)
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Keys != 0 || st.Records != 2 {
+		t.Errorf("Stats after Compact: %+v, want no key and 2 retire records", st)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, cfg)
+	defer mustClose(t, s)
+	check("after a compaction", s)
+}
+
 func TestCompactAfter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -20,6 +20,7 @@ import (
 //	{"op":"touch","used":{"0197…":"2026-05-01T10:00:00Z"}}
 //	{"op":"put","key":{"id":"0197…","name":"ci",…,"version":2}}
 //	{"op":"delete","id":"0197…"}
+//	{"op":"retire","retired":[{"hash":"q83v…","pepper_id":"2026-11","at":"2026-05-02T09:00:00Z"}]}
 //
 // A put carries the whole key as it now is, version included, so replaying
 // the log is applying each record in turn, with no logic of its own. A
@@ -46,6 +47,8 @@ const (
 	opDelete op = "delete"
 	// opTouch moves the LastUsedAt of some keys forward.
 	opTouch op = "touch"
+	// opRetire records hashes of retired secrets (store.Retirer).
+	opRetire op = "retire"
 )
 
 // record is one change to the store: what the write path appends and the
@@ -55,14 +58,25 @@ type record struct {
 	Key  *store.Key              // opPut; the record owns it
 	ID   uuid.UUID               // opDelete
 	Used map[uuid.UUID]time.Time // opTouch
+	// Retired holds the tombstones of an opRetire, none of them empty;
+	// the record owns them.
+	Retired []store.RetiredHash
 }
 
 // wireRecord is a record as it is written to disk.
 type wireRecord struct {
-	Op   op                      `json:"op"`
-	Key  *diskKey                `json:"key,omitempty"`
-	ID   uuid.UUID               `json:"id,omitzero"`
-	Used map[uuid.UUID]time.Time `json:"used,omitempty"`
+	Op      op                      `json:"op"`
+	Key     *diskKey                `json:"key,omitempty"`
+	ID      uuid.UUID               `json:"id,omitzero"`
+	Used    map[uuid.UUID]time.Time `json:"used,omitempty"`
+	Retired []diskRetired           `json:"retired,omitempty"`
+}
+
+// diskRetired is the file format of a [store.RetiredHash].
+type diskRetired struct {
+	Hash     []byte    `json:"hash"`
+	PepperID string    `json:"pepper_id,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // diskKey is the file format of a [store.Key]. It is a type of its own,
@@ -105,6 +119,9 @@ type diskKey struct {
 // reads rec.
 func encodeRecord(rec record) ([]byte, error) {
 	w := wireRecord{Op: rec.Op, ID: rec.ID, Used: rec.Used}
+	for _, r := range rec.Retired {
+		w.Retired = append(w.Retired, diskRetired{Hash: r.Hash, PepperID: r.PepperID, At: r.At.UTC()})
+	}
 	if rec.Key != nil {
 		d := toDisk(rec.Key)
 		w.Key = &d
@@ -136,6 +153,18 @@ func decodeRecord(line []byte) (record, error) {
 		return record{Op: opDelete, ID: w.ID}, nil
 	case opTouch:
 		return record{Op: opTouch, Used: w.Used}, nil
+	case opRetire:
+		if len(w.Retired) == 0 {
+			return record{}, errors.New("retire record without hashes")
+		}
+		rec := record{Op: opRetire, Retired: make([]store.RetiredHash, len(w.Retired))}
+		for i, r := range w.Retired {
+			if len(r.Hash) == 0 {
+				return record{}, errors.New("retire record with an empty hash")
+			}
+			rec.Retired[i] = store.RetiredHash{Hash: r.Hash, PepperID: r.PepperID, At: r.At}
+		}
+		return rec, nil
 	}
 	return record{}, fmt.Errorf("unknown op %q", w.Op)
 }

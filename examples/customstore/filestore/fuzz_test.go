@@ -34,6 +34,9 @@ func FuzzOpen(f *testing.F) {
 	if err := s.TouchLastUsed(context.Background(), map[uuid.UUID]time.Time{k.ID: k.CreatedAt.Add(time.Hour)}); err != nil {
 		f.Fatalf("TouchLastUsed: %v", err)
 	}
+	if err := s.Retire(context.Background(), []store.RetiredHash{{Hash: k.Hash, PepperID: k.PepperID, At: k.CreatedAt}}); err != nil {
+		f.Fatalf("Retire: %v", err)
+	}
 	if err := s.Delete(context.Background(), k.ID); err != nil {
 		f.Fatalf("Delete: %v", err)
 	}

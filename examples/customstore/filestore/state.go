@@ -39,6 +39,10 @@ type state struct {
 	// order holds every id in ascending byte order: List pages through it
 	// with a binary search for the cursor.
 	order []uuid.UUID
+	// retired holds the tombstones of retired secrets (store.Retirer),
+	// keyed by string(hash), apart from the keys: deleting a key leaves
+	// them.
+	retired map[string]store.RetiredHash
 }
 
 type nameKey struct{ workspace, name string }
@@ -49,7 +53,18 @@ func newState() *state {
 		byHash:     make(map[string]uuid.UUID),
 		byPrevHash: make(map[string][]uuid.UUID),
 		byName:     make(map[nameKey]uuid.UUID),
+		retired:    make(map[string]store.RetiredHash),
 	}
+}
+
+// lookupRetired reports whether any of hashes is a tombstone.
+func (st *state) lookupRetired(hashes [][]byte) bool {
+	for _, h := range hashes {
+		if _, ok := st.retired[string(h)]; ok && len(h) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupHash returns the key whose Hash equals hash or, failing that, one
@@ -145,6 +160,12 @@ func (st *state) apply(rec record) {
 	case opDelete:
 		if cur, ok := st.keys[rec.ID]; ok {
 			st.remove(cur)
+		}
+	case opRetire:
+		for _, r := range rec.Retired {
+			if _, ok := st.retired[string(r.Hash)]; !ok {
+				st.retired[string(r.Hash)] = r // the first record of a hash stays
+			}
 		}
 	case opTouch:
 		for id, at := range rec.Used {

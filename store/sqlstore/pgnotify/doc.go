@@ -1,12 +1,14 @@
 // Package pgnotify is a [store.ChangeFeed] over PostgreSQL LISTEN/NOTIFY,
 // for stores of package store/sqlstore on PostgreSQL.
 //
-// A Postgres sqlstore.Store sends the id of every key it updates or deletes
-// on a notification channel (its Channel method names
+// A Postgres sqlstore.Store sends the id of every key it creates, updates,
+// revokes or deletes on a notification channel (its Channel method names
 // it), in the same transaction as the change, so the notification goes out
 // exactly when the change commits. A [Feed] listens on that channel and
 // hands each id to the function given to [Feed.Watch]; a verifier's cache
-// on every instance drops the key at once instead of waiting for its TTL.
+// on every instance drops the key at once instead of waiting for its TTL,
+// and forgets the tokens it remembered as unknown (one may be a key just
+// imported).
 //
 // # Usage
 //
