@@ -57,7 +57,7 @@ func engines(t *testing.T) map[string]func(t *testing.T) store.Store {
 			}
 			t.Cleanup(func() {
 				st.Close()
-				for _, table := range []string{st.Table(), prefix + "exercises", prefix + "retired", prefix + "schema_migrations"} {
+				for _, table := range st.Tables() {
 					if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 						t.Errorf("drop %s: %v", table, err)
 					}

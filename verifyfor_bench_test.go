@@ -121,7 +121,7 @@ func benchSQLStore(b *testing.B, driver, dsn string, d sqlstore.Dialect) store.S
 	}
 	b.Cleanup(func() {
 		st.Close()
-		for _, table := range []string{st.Table(), prefix + "schema_migrations"} {
+		for _, table := range st.Tables() {
 			if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 				b.Errorf("drop %s: %v", table, err)
 			}

@@ -140,6 +140,13 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Table returns the name of the keys table, such as "keygate_keys".
 func (s *Store) Table() string { return s.prefix + "keys" }
 
+// Tables returns the name of every table Migrate creates, the keys table
+// first and the migrations' own table last: what to back up, or to drop
+// to remove the store.
+func (s *Store) Tables() []string {
+	return []string{s.prefix + "keys", s.prefix + "exercises", s.prefix + "retired", s.prefix + "schema_migrations"}
+}
+
 // Channel returns the PostgreSQL notification channel on which a Postgres
 // Store announces the id of each key it creates, updates, revokes or
 // deletes, such as "keygate_changes". Package store/sqlstore/pgnotify listens

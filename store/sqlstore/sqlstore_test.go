@@ -114,7 +114,7 @@ func newStore(t testing.TB, db *sqlx.DB, d sqlstore.Dialect) *sqlstore.Store {
 	}
 	t.Cleanup(func() {
 		_ = s.Close()
-		dropTables(t, db, prefix)
+		dropTables(t, db, s.Tables())
 	})
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)
@@ -122,10 +122,20 @@ func newStore(t testing.TB, db *sqlx.DB, d sqlstore.Dialect) *sqlstore.Store {
 	return s
 }
 
-// dropTables drops the tables of prefix.
-func dropTables(t testing.TB, db *sqlx.DB, prefix string) {
+// prefixTables returns the tables a store of dialect d under prefix makes.
+func prefixTables(t testing.TB, d sqlstore.Dialect, prefix string) []string {
 	t.Helper()
-	for _, table := range []string{prefix + "keys", prefix + "exercises", prefix + "retired", prefix + "schema_migrations"} {
+	s, err := sqlstore.New(sqlstore.Config{DB: sqlx.NewDb(nil, "none"), Dialect: d, TablePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Tables()
+}
+
+// dropTables drops tables.
+func dropTables(t testing.TB, db *sqlx.DB, tables []string) {
+	t.Helper()
+	for _, table := range tables {
 		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 			t.Errorf("drop table %s: %v", table, err)
 		}
@@ -324,7 +334,7 @@ func testMigrate(t *testing.T, e engine) {
 			}
 			prefix := randomPrefix(t)
 			first := open(t)
-			t.Cleanup(func() { dropTables(t, first, prefix) })
+			t.Cleanup(func() { dropTables(t, first, prefixTables(t, e.dialect, prefix)) })
 
 			const instances = 4
 			var wg sync.WaitGroup
@@ -428,7 +438,7 @@ func TestMigrateUpgrades(t *testing.T) {
 			t.Parallel()
 			db := e.open(t)
 			prefix := randomPrefix(t)
-			t.Cleanup(func() { dropTables(t, db, prefix) })
+			t.Cleanup(func() { dropTables(t, db, prefixTables(t, e.dialect, prefix)) })
 			text, err := os.ReadFile(filepath.Join("migrations", e.dialect.String(), "0001_create_keys.sql"))
 			if err != nil {
 				t.Fatal(err)

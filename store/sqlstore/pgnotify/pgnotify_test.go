@@ -145,7 +145,7 @@ func TestWatchDeliversChanges(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_ = s.Close()
-		for _, table := range []string{prefix + "keys", prefix + "exercises", prefix + "retired", prefix + "schema_migrations"} {
+		for _, table := range s.Tables() {
 			_, _ = db.Exec("DROP TABLE IF EXISTS " + table)
 		}
 	})

@@ -34,6 +34,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
+	"github.com/keygate/keygate/store/sqlstore"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's and the test's
@@ -345,7 +346,12 @@ func dropTables(t *testing.T, engine, dsn, prefix string) {
 		return
 	}
 	defer db.Close()
-	for _, table := range []string{prefix + "keys", prefix + "schema_migrations"} {
+	st, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: map[string]sqlstore.Dialect{"postgres": sqlstore.Postgres, "mysql": sqlstore.MySQL}[engine], TablePrefix: prefix})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, table := range st.Tables() {
 		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 			t.Errorf("drop %s: %v", table, err)
 		}
