@@ -123,3 +123,10 @@ func topicRank(topics []string, topic string) int {
 	}
 	return len(topics)
 }
+
+// GroupAs is [Group] for one flag that reads env instead of the variable
+// named after it, such as --server reading $KEYGATE_URL.
+func GroupAs(fs *pflag.FlagSet, topic, name, env string) {
+	Group(fs, topic, name)
+	_ = fs.SetAnnotation(name, envAnnotation, []string{env})
+}
