@@ -194,12 +194,12 @@ func TestDetect(t *testing.T) {
 func TestParseRate(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]client.RateLimit{
-		"100/1m":  {Requests: 100, Window: client.Duration(time.Minute)},
-		"5/s":     {Requests: 5, Window: client.Duration(time.Second)},
-		"10/m":    {Requests: 10, Window: client.Duration(time.Minute)},
-		"1000/h":  {Requests: 1000, Window: client.Duration(time.Hour)},
-		"7/d":     {Requests: 7, Window: client.Duration(24 * time.Hour)},
-		"70/7d":   {Requests: 70, Window: client.Duration(7 * 24 * time.Hour)},
+		"100/1m":   {Requests: 100, Window: client.Duration(time.Minute)},
+		"5/s":      {Requests: 5, Window: client.Duration(time.Second)},
+		"10/m":     {Requests: 10, Window: client.Duration(time.Minute)},
+		"1000/h":   {Requests: 1000, Window: client.Duration(time.Hour)},
+		"7/d":      {Requests: 7, Window: client.Duration(24 * time.Hour)},
+		"70/7d":    {Requests: 70, Window: client.Duration(7 * 24 * time.Hour)},
 		" 3 / 90s": {Requests: 3, Window: client.Duration(90 * time.Second)},
 	} {
 		if got, err := ParseRate(in); err != nil || got != want {
