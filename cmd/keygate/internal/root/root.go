@@ -52,8 +52,9 @@ func Main(ctx context.Context, ios *cmdutil.IOStreams, args []string) int {
 		return cmdutil.ExitOK
 	}
 	code := cmdutil.ExitCode(err)
-	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
-		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "arg(s)") {
+	_, flagged := errors.AsType[*cmdutil.ExitError](err) // the flag error function already said where to look
+	if !flagged && (strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "arg(s)")) {
 		// cobra's own argument errors are usage errors too.
 		code = cmdutil.ExitUsage
 		err = fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
