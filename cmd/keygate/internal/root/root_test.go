@@ -28,6 +28,10 @@ func TestUsageErrors(t *testing.T) {
 		{"version", "--nosuch"},
 		{"version", "extra"},
 		{"serve", "--nosuch"},
+		{"keys", "get"},
+		{"keys", "get", "a", "b"},
+		{"keys", "create", "--nosuch"},
+		{"keys", "create", "--token", "kg_x"},
 	} {
 		code, _, stderr := run(t, args...)
 		if code != cmdutil.ExitUsage {
