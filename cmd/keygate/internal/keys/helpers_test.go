@@ -3,21 +3,17 @@ package keys_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
-	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
-	"github.com/keygate/keygate/cmd/keygate/internal/root"
+	"github.com/keygate/keygate/cmd/keygate/internal/cmdtest"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/store"
@@ -128,71 +124,29 @@ func (s *service) key(t *testing.T, name string) *store.Key {
 	return nil
 }
 
-// result is what a run of keygate did.
-type result struct {
-	code        int
-	out, stderr string
-}
-
-// invocation is how keygate is run: its environment (KEYGATE_URL and
-// KEYGATE_TOKEN default to the service's), standard input, and which
-// streams are terminals.
-type invocation struct {
-	env           map[string]string
-	stdin         string
-	inTTY, errTTY bool
-}
-
-// run runs keygate with args as the command line would, and checks that
-// no token of the test reached stderr.
-func (s *service) run(t *testing.T, inv invocation, args ...string) result {
+// run runs keygate with args as the command line would, with
+// KEYGATE_URL and KEYGATE_TOKEN the service's unless inv.Env says
+// otherwise, and checks that no token of the test reached stderr.
+func (s *service) run(t *testing.T, inv cmdtest.Invocation, args ...string) cmdtest.Result {
 	t.Helper()
 	env := map[string]string{"KEYGATE_URL": s.url, "KEYGATE_TOKEN": s.admin}
-	maps.Copy(env, inv.env)
-	var out, errOut bytes.Buffer
-	ios := &cmdutil.IOStreams{In: strings.NewReader(inv.stdin), Out: &out, ErrOut: &errOut,
-		Getenv: func(k string) string { return env[k] }, InTTY: inv.inTTY, ErrTTY: inv.errTTY}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := result{code: root.Main(ctx, ios, args), out: out.String(), stderr: errOut.String()}
+	maps.Copy(env, inv.Env)
+	inv.Env = env
+	r := cmdtest.Run(t, inv, args...)
 	for _, secret := range append(s.secrets, s.admin) {
-		if strings.Contains(r.stderr, secret) {
-			t.Errorf("keygate %q: a token reached stderr:\n%s", args, r.stderr)
+		if strings.Contains(r.Stderr, secret) {
+			t.Errorf("keygate %q: a token reached stderr:\n%s", args, r.Stderr)
 		}
 	}
 	return r
 }
 
 // ok runs keygate and fails the test unless it exits 0.
-func (s *service) ok(t *testing.T, args ...string) result {
+func (s *service) ok(t *testing.T, args ...string) cmdtest.Result {
 	t.Helper()
-	r := s.run(t, invocation{}, args...)
-	if r.code != 0 {
-		t.Fatalf("keygate %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.out, r.stderr)
+	r := s.run(t, cmdtest.Invocation{}, args...)
+	if r.Code != 0 {
+		t.Fatalf("keygate %q: exit %d\nstdout: %s\nstderr: %s", args, r.Code, r.Out, r.Stderr)
 	}
 	return r
-}
-
-// want checks r's exit code and that stderr says each of says.
-func (r result) want(t *testing.T, code int, says ...string) {
-	t.Helper()
-	if r.code != code {
-		t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.out, r.stderr)
-	}
-	for _, s := range says {
-		if !strings.Contains(r.stderr, s) {
-			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
-		}
-	}
-}
-
-// decode decodes r's stdout as JSON into v.
-func (r result) decode(t *testing.T, v any) {
-	t.Helper()
-	reflect.ValueOf(v).Elem().SetZero() // decoding into a used value would keep what the JSON leaves out
-	dec := json.NewDecoder(strings.NewReader(r.out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("stdout is not the JSON expected: %v\n%s", err, r.out)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/cmd/keygate/internal/cmdtest"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -67,15 +68,15 @@ func TestImportCSV(t *testing.T) {
 		"\"reports, for bi\",carol,,,reports:read,never,,,"+sha+",sk_live_rep\n")
 	secrets := []string{legacy(1), legacy(2), legacy(3), legacy(5), sha}
 
-	r := s.run(t, invocation{}, "keys", "import", path)
-	r.want(t, cmdutil.ExitRefused)
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	r := s.run(t, cmdtest.Invocation{}, "keys", "import", path)
+	r.Want(t, cmdutil.ExitRefused)
+	lines := strings.Split(strings.TrimSpace(r.Out), "\n")
 	if len(lines) != 3 || lines[0] != "Imported 2, duplicates 0, failed 2." ||
 		!strings.HasPrefix(lines[1], "line 3: invalid_row: rate: want REQUESTS/WINDOW") ||
 		!strings.HasPrefix(lines[2], "line 4: unknown_role: ") {
-		t.Errorf("stdout:\n%s", r.out)
+		t.Errorf("stdout:\n%s", r.Out)
 	}
-	noSecrets(t, r.out+r.stderr, secrets...)
+	noSecrets(t, r.Out+r.Stderr, secrets...)
 	for _, n := range []int{1, 5} {
 		if _, err := s.m.Verify(ctx, legacy(n)); err != nil {
 			t.Errorf("imported token %d: %v", n, err)
@@ -87,17 +88,17 @@ func TestImportCSV(t *testing.T) {
 	s.key(t, "reports, for bi")
 
 	var sum importSummary
-	r = s.run(t, invocation{}, "keys", "import", path, "-o", "json")
-	r.want(t, cmdutil.ExitRefused)
-	r.decode(t, &sum)
+	r = s.run(t, cmdtest.Invocation{}, "keys", "import", path, "-o", "json")
+	r.Want(t, cmdutil.ExitRefused)
+	r.Decode(t, &sum)
 	if sum.Imported != 0 || sum.Duplicates != 2 || sum.Failed != 2 || len(sum.Failures) != 2 ||
 		sum.Failures[0].Line != 3 || sum.Failures[0].Code != "invalid_row" || sum.Failures[1].Line != 4 || sum.Failures[1].Code != "unknown_role" {
 		t.Errorf("again, -o json: %+v", sum)
 	}
-	noSecrets(t, r.out+r.stderr, secrets...)
+	noSecrets(t, r.Out+r.Stderr, secrets...)
 
 	// A file that is not an import file: nothing is done.
-	s.run(t, invocation{}, "keys", "import", writeFile(t, "x.csv", legacy(9)+",grafana\n")).want(t, cmdutil.ExitUsage, "not a column name")
+	s.run(t, cmdtest.Invocation{}, "keys", "import", writeFile(t, "x.csv", legacy(9)+",grafana\n")).Want(t, cmdutil.ExitUsage, "not a column name")
 	if _, err := s.m.Verify(ctx, legacy(9)); err == nil {
 		t.Error("a header row was imported")
 	}
@@ -111,20 +112,20 @@ func TestImportJSONLines(t *testing.T) {
 	stdin := fmt.Sprintf(`{"name":"a","scopes":["cluster:read"],"token":%q,"limits":{"uses_remaining":3}}`+"\n\n"+
 		`{"name":"b","scopes":["cluster:read"],"expiry":"never","token":%q}`+"\n"+
 		`{"name":"c","tokn":%q}`+"\n", legacy(1), legacy(2), legacy(3))
-	r := s.run(t, invocation{stdin: stdin}, "keys", "import", "--expiry", "30d", "-")
-	r.want(t, cmdutil.ExitRefused)
-	if !strings.HasPrefix(r.out, "Imported 2, duplicates 0, failed 1.\nline 4: invalid_row: a field is not an import field") {
-		t.Errorf("stdout:\n%s", r.out)
+	r := s.run(t, cmdtest.Invocation{Stdin: stdin}, "keys", "import", "--expiry", "30d", "-")
+	r.Want(t, cmdutil.ExitRefused)
+	if !strings.HasPrefix(r.Out, "Imported 2, duplicates 0, failed 1.\nline 4: invalid_row: a field is not an import field") {
+		t.Errorf("stdout:\n%s", r.Out)
 	}
-	noSecrets(t, r.out+r.stderr, legacy(1), legacy(2), legacy(3))
+	noSecrets(t, r.Out+r.Stderr, legacy(1), legacy(2), legacy(3))
 	if a, b := s.key(t, "a"), s.key(t, "b"); a.ExpiresAt.IsZero() || a.RemainingUses == nil || *a.RemainingUses != 3 || !b.ExpiresAt.IsZero() {
 		t.Errorf("a %+v, b %+v", a, b)
 	}
 	// --format says what the extension does not.
-	r = s.run(t, invocation{}, "keys", "import", "--format", "jsonl", writeFile(t, "keys.txt", fmt.Sprintf(`{"name":"d","scopes":["x:read"],"expiry":"7d","token":%q}`, legacy(4))))
-	r.want(t, 0)
-	if r.out != "Imported 1, duplicates 0, failed 0.\n" {
-		t.Errorf("stdout: %q", r.out)
+	r = s.run(t, cmdtest.Invocation{}, "keys", "import", "--format", "jsonl", writeFile(t, "keys.txt", fmt.Sprintf(`{"name":"d","scopes":["x:read"],"expiry":"7d","token":%q}`, legacy(4))))
+	r.Want(t, 0)
+	if r.Out != "Imported 1, duplicates 0, failed 0.\n" {
+		t.Errorf("stdout: %q", r.Out)
 	}
 }
 
@@ -147,8 +148,8 @@ func TestImportResume(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "legacy.state")
 
 	s.importDown.Store(1) // the second batch gets 503
-	r := s.run(t, invocation{}, "keys", "import", "--batch", "2", "--resume", state, path)
-	r.want(t, cmdutil.ExitUnavailable, "import of the rows from line 4: 503 unavailable", "through line 3", "--resume "+state)
+	r := s.run(t, cmdtest.Invocation{}, "keys", "import", "--batch", "2", "--resume", state, path)
+	r.Want(t, cmdutil.ExitUnavailable, "import of the rows from line 4: 503 unavailable", "through line 3", "--resume "+state)
 	data, err := os.ReadFile(state)
 	if err != nil {
 		t.Fatal(err)
@@ -160,20 +161,20 @@ func TestImportResume(t *testing.T) {
 
 	s.importDown.Store(0)
 	var sum importSummary
-	r = s.run(t, invocation{}, "keys", "import", "--batch", "2", "--resume", state, path, "-o", "json")
-	r.want(t, cmdutil.ExitRefused, "Resuming after line 3 (1 failed row(s) retried).")
-	r.decode(t, &sum)
+	r = s.run(t, cmdtest.Invocation{}, "keys", "import", "--batch", "2", "--resume", state, path, "-o", "json")
+	r.Want(t, cmdutil.ExitRefused, "Resuming after line 3 (1 failed row(s) retried).")
+	r.Decode(t, &sum)
 	if sum.Imported != 5 || sum.Duplicates != 0 || sum.Skipped != 1 || sum.Failed != 1 || sum.Failures[0].Line != 3 {
 		t.Errorf("resumed: %+v", sum)
 	}
-	r = s.run(t, invocation{}, "keys", "import", "--resume", state, path)
-	r.want(t, cmdutil.ExitRefused)
-	if !strings.HasPrefix(r.out, "Imported 0, duplicates 0, failed 1, skipped 6 (done by an earlier run).\nline 3: invalid_scope") {
-		t.Errorf("done: %s", r.out)
+	r = s.run(t, cmdtest.Invocation{}, "keys", "import", "--resume", state, path)
+	r.Want(t, cmdutil.ExitRefused)
+	if !strings.HasPrefix(r.Out, "Imported 0, duplicates 0, failed 1, skipped 6 (done by an earlier run).\nline 3: invalid_scope") {
+		t.Errorf("done: %s", r.Out)
 	}
 	// The state of one file is not another's.
-	s.run(t, invocation{}, "keys", "import", "--resume", state, writeFile(t, "other.csv", "name,token\n")).want(t, cmdutil.ExitUsage, "not of")
-	s.run(t, invocation{}, "keys", "import", "--resume", writeFile(t, "bad.state", "{"), path).want(t, cmdutil.ExitUsage, "not an import state file")
+	s.run(t, cmdtest.Invocation{}, "keys", "import", "--resume", state, writeFile(t, "other.csv", "name,token\n")).Want(t, cmdutil.ExitUsage, "not of")
+	s.run(t, cmdtest.Invocation{}, "keys", "import", "--resume", writeFile(t, "bad.state", "{"), path).Want(t, cmdutil.ExitUsage, "not an import state file")
 }
 
 // TestImportSplitsLargeBatches: a batch the service finds too large is
@@ -191,9 +192,9 @@ func TestImportSplitsLargeBatches(t *testing.T) {
 		fmt.Fprintf(&b, "k%d,cluster:read,30d,%s,%s\n", i, desc, legacy(i))
 	}
 	var sum importSummary
-	r := s.run(t, invocation{}, "keys", "import", "-o", "json", writeFile(t, "big.csv", b.String()))
-	r.want(t, cmdutil.ExitRefused)
-	r.decode(t, &sum)
+	r := s.run(t, cmdtest.Invocation{}, "keys", "import", "-o", "json", writeFile(t, "big.csv", b.String()))
+	r.Want(t, cmdutil.ExitRefused)
+	r.Decode(t, &sum)
 	if sum.Imported != 19 || sum.Failed != 1 || sum.Failures[0].Line != 8 || sum.Failures[0].Code != "body_too_large" {
 		t.Errorf("summary: %+v", sum)
 	}
@@ -207,15 +208,15 @@ func TestImportProgress(t *testing.T) {
 	t.Parallel()
 	s := newService(t)
 	path := writeFile(t, "k.csv", "name,scopes,expiry,token\na,x:read,7d,"+legacy(1)+"\nb,x:read,7d,"+legacy(2)+"\n")
-	r := s.run(t, invocation{errTTY: true}, "keys", "import", path)
-	r.want(t, 0)
-	if !strings.Contains(r.stderr, "\r\033[K[") || !strings.Contains(r.stderr, "%  imported ") || !strings.HasSuffix(r.stderr, "\r\033[K") {
-		t.Errorf("no progress bar on a terminal: %q", r.stderr)
+	r := s.run(t, cmdtest.Invocation{ErrTTY: true}, "keys", "import", path)
+	r.Want(t, 0)
+	if !strings.Contains(r.Stderr, "\r\033[K[") || !strings.Contains(r.Stderr, "%  imported ") || !strings.HasSuffix(r.Stderr, "\r\033[K") {
+		t.Errorf("no progress bar on a terminal: %q", r.Stderr)
 	}
-	r = s.run(t, invocation{}, "keys", "import", path)
-	r.want(t, 0)
-	if r.stderr != "" {
-		t.Errorf("a progress bar off a terminal: %q", r.stderr)
+	r = s.run(t, cmdtest.Invocation{}, "keys", "import", path)
+	r.Want(t, 0)
+	if r.Stderr != "" {
+		t.Errorf("a progress bar off a terminal: %q", r.Stderr)
 	}
 }
 
@@ -224,10 +225,10 @@ func TestImportDryRun(t *testing.T) {
 	t.Parallel()
 	s := newService(t)
 	path := writeFile(t, "k.jsonl", fmt.Sprintf(`{"name":"a","token":%q}`+"\nnot json\n", legacy(1)))
-	r := s.run(t, invocation{env: map[string]string{"KEYGATE_TOKEN": ""}}, "keys", "import", "--dry-run", path)
-	r.want(t, cmdutil.ExitRefused)
-	if r.out != "Dry run: 1 row(s) to send, 1 bad, 0 done by an earlier run; nothing sent.\nline 2: invalid_row: not a JSON object\n" {
-		t.Errorf("stdout: %q", r.out)
+	r := s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_TOKEN": ""}}, "keys", "import", "--dry-run", path)
+	r.Want(t, cmdutil.ExitRefused)
+	if r.Out != "Dry run: 1 row(s) to send, 1 bad, 0 done by an earlier run; nothing sent.\nline 2: invalid_row: not a JSON object\n" {
+		t.Errorf("stdout: %q", r.Out)
 	}
 	if s.importCalls.Load() != 0 || len(s.keys(t)) != 1 {
 		t.Error("a dry run sent rows")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/cmdtest"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -33,9 +34,9 @@ func TestCreate(t *testing.T) {
 
 	r := s.ok(t, "keys", "create", "--name", "grafana", "--owner", "alice", "--scope", "organization:read", "--scope", "cluster:read",
 		"--expiry", "30d", "--rate", "100/1m", "--uses", "1000", "--metadata", "team=obs", "--description", "dashboards")
-	token := strings.TrimSuffix(r.out, "\n")
+	token := strings.TrimSuffix(r.Out, "\n")
 	if strings.ContainsAny(token, " \n") || !strings.HasPrefix(token, "kg_") {
-		t.Fatalf("stdout is not the token alone: %q", r.out)
+		t.Fatalf("stdout is not the token alone: %q", r.Out)
 	}
 	s.secrets = append(s.secrets, token)
 	k := s.key(t, "grafana")
@@ -43,8 +44,8 @@ func TestCreate(t *testing.T) {
 		t.Errorf("the printed token does not verify: %v", err)
 	}
 	for _, want := range []string{"Key grafana created", k.ID.String(), k.Hint, "shown this once"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q: %s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q: %s", want, r.Stderr)
 		}
 	}
 	if k.Owner != "alice" || k.Description != "dashboards" || k.Metadata["team"] != "obs" || k.RateLimit != 100 || k.RateWindow != time.Minute ||
@@ -52,14 +53,14 @@ func TestCreate(t *testing.T) {
 		t.Errorf("the key: %+v", k)
 	}
 	r = s.ok(t, "keys", "create", "--name", "office", "--scope", "cluster:read", "--expiry", "30d", "--allow-cidr", "10.0.0.0/8", "--allow-cidr", "2001:db8::/32")
-	s.secrets = append(s.secrets, strings.TrimSpace(r.out))
+	s.secrets = append(s.secrets, strings.TrimSpace(r.Out))
 	if k := s.key(t, "office"); len(k.AllowedCIDRs) != 2 || k.AllowedCIDRs[1].String() != "2001:db8::/32" {
 		t.Errorf("--allow-cidr: %v", k.AllowedCIDRs)
 	}
 
 	r = s.ok(t, "keys", "create", "--name", "ci", "--workspace", "tiger", "--role", "editor", "--expiry", "never", "-o", "json")
 	var c createdJSON
-	r.decode(t, &c)
+	r.Decode(t, &c)
 	s.secrets = append(s.secrets, c.Token)
 	if c.Key == nil || c.Key.Name != "ci" || c.Key.Workspace != "tiger" || c.Key.Role != "editor" || c.TokenFile != "" {
 		t.Errorf("-o json: %+v", c)
@@ -67,8 +68,8 @@ func TestCreate(t *testing.T) {
 	if key, err := s.m.Verify(ctx, c.Token); err != nil || key.ID != c.Key.ID {
 		t.Errorf("the JSON token: %v, %v", key, err)
 	}
-	if r.stderr != "" {
-		t.Errorf("-o json wrote to stderr: %s", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("-o json wrote to stderr: %s", r.Stderr)
 	}
 
 	path := filepath.Join(t.TempDir(), "deploy.token")
@@ -86,11 +87,11 @@ func TestCreate(t *testing.T) {
 		if _, err := s.m.Verify(ctx, tok); err != nil {
 			t.Errorf("the token file's token: %v", err)
 		}
-		if strings.Contains(r.out, tok) {
+		if strings.Contains(r.Out, tok) {
 			t.Errorf("-o %s --new-token-file: the token is on stdout too", output)
 		}
-		if !strings.Contains(r.out, "deploy-"+output) {
-			t.Errorf("-o %s --new-token-file: stdout lacks the key: %s", output, r.out)
+		if !strings.Contains(r.Out, "deploy-"+output) {
+			t.Errorf("-o %s --new-token-file: stdout lacks the key: %s", output, r.Out)
 		}
 	}
 }
@@ -140,7 +141,7 @@ func TestUsage(t *testing.T) {
 		{"keys alone", nil, []string{"keys"}, "keys needs a command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.run(t, invocation{env: tc.env}, tc.args...).want(t, cmdutil.ExitUsage, tc.says)
+			s.run(t, cmdtest.Invocation{Env: tc.env}, tc.args...).Want(t, cmdutil.ExitUsage, tc.says)
 		})
 	}
 	if after := len(s.keys(t)); after != before {
@@ -158,38 +159,38 @@ func TestExitCodes(t *testing.T) {
 	short := s.token(t, keygate.CreateRequest{Name: "short", Scopes: []string{"apikey:manage", "cluster:read"}, Expiry: keygate.ExpireAfterDays(1)})
 	missing := "0193d1c2-5b7e-7a10-9c1e-3f2a4b5c6d7e"
 
-	s.run(t, invocation{}, "keys", "create", "--name", "grafana", "--scope", "cluster:read", "--expiry", "30d").
-		want(t, cmdutil.ExitRefused, "409 duplicate_name")
-	s.run(t, invocation{}, "keys", "create", "--name", "x", "--role", "nosuch", "--expiry", "30d").
-		want(t, cmdutil.ExitRefused, "400 unknown_role")
-	s.run(t, invocation{env: map[string]string{"KEYGATE_TOKEN": viewer}}, "keys", "create", "--name", "x", "--scope", "cluster:read", "--expiry", "30d").
-		want(t, cmdutil.ExitRefused, "403 forbidden", "the token lacks apikey:manage")
-	s.run(t, invocation{env: map[string]string{"KEYGATE_TOKEN": short}}, "keys", "create", "--name", "x", "--scope", "cluster:read", "--expiry", "30d").
-		want(t, cmdutil.ExitRefused, "403 forbidden", "the latest expiry the token may give")
-	s.run(t, invocation{}, "keys", "get", missing).want(t, cmdutil.ExitRefused, "404 not_found")
-	s.run(t, invocation{env: map[string]string{"KEYGATE_TOKEN": "kg_" + strings.Repeat("A", 40)}}, "keys", "list").
-		want(t, cmdutil.ExitRefused, "401", "check the token")
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": strings.TrimSuffix(s.url, "/v1")}}, "keys", "list").
-		want(t, cmdutil.ExitRefused, "404 not found", "is --server the API's base URL")
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": s.url + "/v1"}}, "keys", "list").
-		want(t, cmdutil.ExitRefused, "404 no_route", "is --server the API's base URL")
+	s.run(t, cmdtest.Invocation{}, "keys", "create", "--name", "grafana", "--scope", "cluster:read", "--expiry", "30d").
+		Want(t, cmdutil.ExitRefused, "409 duplicate_name")
+	s.run(t, cmdtest.Invocation{}, "keys", "create", "--name", "x", "--role", "nosuch", "--expiry", "30d").
+		Want(t, cmdutil.ExitRefused, "400 unknown_role")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_TOKEN": viewer}}, "keys", "create", "--name", "x", "--scope", "cluster:read", "--expiry", "30d").
+		Want(t, cmdutil.ExitRefused, "403 forbidden", "the token lacks apikey:manage")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_TOKEN": short}}, "keys", "create", "--name", "x", "--scope", "cluster:read", "--expiry", "30d").
+		Want(t, cmdutil.ExitRefused, "403 forbidden", "the latest expiry the token may give")
+	s.run(t, cmdtest.Invocation{}, "keys", "get", missing).Want(t, cmdutil.ExitRefused, "404 not_found")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_TOKEN": "kg_" + strings.Repeat("A", 40)}}, "keys", "list").
+		Want(t, cmdutil.ExitRefused, "401", "check the token")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": strings.TrimSuffix(s.url, "/v1")}}, "keys", "list").
+		Want(t, cmdutil.ExitRefused, "404 not found", "is --server the API's base URL")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": s.url + "/v1"}}, "keys", "list").
+		Want(t, cmdutil.ExitRefused, "404 no_route", "is --server the API's base URL")
 
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": down.URL + "/v1"}}, "keys", "list").
-		want(t, cmdutil.ExitUnavailable, "connection refused")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": down.URL + "/v1"}}, "keys", "list").
+		Want(t, cmdutil.ExitUnavailable, "connection refused")
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"code":"unavailable","detail":"The key store is unavailable."}`))
 	}))
 	defer failing.Close()
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": failing.URL + "/v1"}}, "keys", "list").
-		want(t, cmdutil.ExitUnavailable, "503 unavailable: The key store is unavailable.")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": failing.URL + "/v1"}}, "keys", "list").
+		Want(t, cmdutil.ExitUnavailable, "503 unavailable: The key store is unavailable.")
 	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<html>a proxy</html>")) }))
 	defer html.Close()
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": html.URL + "/v1"}}, "keys", "list").
-		want(t, cmdutil.ExitUnavailable, "is --server a keygate token service?")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": html.URL + "/v1"}}, "keys", "list").
+		Want(t, cmdutil.ExitUnavailable, "is --server a keygate token service?")
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -197,8 +198,8 @@ func TestExitCodes(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	s.run(t, invocation{env: map[string]string{"KEYGATE_URL": slow.URL + "/v1", "KEYGATE_TIMEOUT": "50ms"}}, "keys", "list").
-		want(t, cmdutil.ExitUnavailable, "no answer within --timeout")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": slow.URL + "/v1", "KEYGATE_TIMEOUT": "50ms"}}, "keys", "list").
+		Want(t, cmdutil.ExitUnavailable, "no answer within --timeout")
 }
 
 // TestEnvironment: the API and output flags read their variables, the
@@ -210,27 +211,27 @@ func TestEnvironment(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(s.admin+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := s.run(t, invocation{env: map[string]string{"KEYGATE_TOKEN": "", "KEYGATE_TOKEN_FILE": tokenFile, "KEYGATE_OUTPUT": "json"}}, "keys", "list")
-	r.want(t, 0, "may be read by other users")
+	r := s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_TOKEN": "", "KEYGATE_TOKEN_FILE": tokenFile, "KEYGATE_OUTPUT": "json"}}, "keys", "list")
+	r.Want(t, 0, "may be read by other users")
 	var list client.KeyList
-	r.decode(t, &list)
+	r.Decode(t, &list)
 	if len(list.Keys) != 1 || list.Keys[0].Name != "admin" {
 		t.Errorf("list: %+v", list)
 	}
 	// The command line wins over the environment.
-	r = s.run(t, invocation{env: map[string]string{"KEYGATE_URL": "http://127.0.0.1:1/v1", "KEYGATE_OUTPUT": "json"}}, "keys", "list", "--server", s.url, "-o", "table")
-	r.want(t, 0)
-	if !strings.HasPrefix(r.out, "ID ") {
-		t.Errorf("-o table over $KEYGATE_OUTPUT: %s", r.out)
+	r = s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": "http://127.0.0.1:1/v1", "KEYGATE_OUTPUT": "json"}}, "keys", "list", "--server", s.url, "-o", "table")
+	r.Want(t, 0)
+	if !strings.HasPrefix(r.Out, "ID ") {
+		t.Errorf("-o table over $KEYGATE_OUTPUT: %s", r.Out)
 	}
 	// A variable named after a field of the key changes nothing.
 	id := s.key(t, "admin").ID.String()
-	r = s.run(t, invocation{env: map[string]string{"KEYGATE_NAME": "renamed", "KEYGATE_EXPIRY": "1d"}}, "keys", "update", id, "--description", "the admin")
-	r.want(t, 0)
+	r = s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_NAME": "renamed", "KEYGATE_EXPIRY": "1d"}}, "keys", "update", id, "--description", "the admin")
+	r.Want(t, 0)
 	if k := s.key(t, "admin"); k.Description != "the admin" || !k.ExpiresAt.IsZero() {
 		t.Errorf("update read the environment: %+v", k)
 	}
-	s.run(t, invocation{env: map[string]string{"KEYGATE_YES": "true"}}, "keys", "delete", id).want(t, cmdutil.ExitUsage, "give --yes")
+	s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_YES": "true"}}, "keys", "delete", id).Want(t, cmdutil.ExitUsage, "give --yes")
 }
 
 // TestListGet: tables and JSON, filters, pages.
@@ -242,60 +243,60 @@ func TestListGet(t *testing.T) {
 	}
 	s.token(t, keygate.CreateRequest{Name: "d", Owner: "bob", Scopes: []string{"cluster:read"}})
 	r := s.ok(t, "keys", "list")
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Out), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(lines[0], "LAST USED") {
-		t.Fatalf("table:\n%s", r.out)
+		t.Fatalf("table:\n%s", r.Out)
 	}
-	if !strings.Contains(r.out, "viewer") || !strings.Contains(r.out, "cluster:read") || !strings.Contains(r.out, "active") {
-		t.Errorf("table:\n%s", r.out)
+	if !strings.Contains(r.Out, "viewer") || !strings.Contains(r.Out, "cluster:read") || !strings.Contains(r.Out, "active") {
+		t.Errorf("table:\n%s", r.Out)
 	}
 
 	var list client.KeyList
-	s.ok(t, "keys", "list", "--owner", "alice", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--owner", "alice", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 3 || list.Next != "" {
 		t.Errorf("--owner alice: %d keys, next %q", len(list.Keys), list.Next)
 	}
-	s.ok(t, "keys", "list", "--expiring-within", "7d", "--workspace", "tiger", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--expiring-within", "7d", "--workspace", "tiger", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 3 {
 		t.Errorf("--expiring-within 7d: %d keys", len(list.Keys))
 	}
 
 	r = s.ok(t, "keys", "list", "--limit", "2")
-	if n := strings.Count(strings.TrimSpace(r.out), "\n"); n != 2 || !strings.Contains(r.stderr, "More keys: --after ") {
-		t.Errorf("--limit 2: %d rows\n%s\n%s", n, r.out, r.stderr)
+	if n := strings.Count(strings.TrimSpace(r.Out), "\n"); n != 2 || !strings.Contains(r.Stderr, "More keys: --after ") {
+		t.Errorf("--limit 2: %d rows\n%s\n%s", n, r.Out, r.Stderr)
 	}
-	s.ok(t, "keys", "list", "--limit", "2", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--limit", "2", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 2 || list.Next == "" {
 		t.Fatalf("--limit 2 -o json: %+v", list)
 	}
-	s.ok(t, "keys", "list", "--limit", "2", "--after", list.Next, "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--limit", "2", "--after", list.Next, "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 2 || list.Keys[0].Name != "b" {
 		t.Errorf("--after: %+v", list.Keys)
 	}
-	s.ok(t, "keys", "list", "--limit", "1", "--all", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--limit", "1", "--all", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 5 || list.Next != "" {
 		t.Errorf("--all: %d keys, next %q", len(list.Keys), list.Next)
 	}
 
 	id := s.key(t, "d").ID.String()
 	s.ok(t, "keys", "revoke", id)
-	s.ok(t, "keys", "list", "--status", "revoked", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--status", "revoked", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 1 || list.Keys[0].Name != "d" {
 		t.Errorf("--status revoked: %+v", list.Keys)
 	}
-	s.ok(t, "keys", "list", "--status", "active", "-o", "json").decode(t, &list)
+	s.ok(t, "keys", "list", "--status", "active", "-o", "json").Decode(t, &list)
 	if len(list.Keys) != 4 {
 		t.Errorf("--status active: %d keys", len(list.Keys))
 	}
 
 	r = s.ok(t, "keys", "get", id)
 	for _, want := range []string{"id:", id, "name:", "status:", "revoked", "scopes:", "cluster:read", "version:"} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("get lacks %q:\n%s", want, r.out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("get lacks %q:\n%s", want, r.Out)
 		}
 	}
 	var k client.Key
-	s.ok(t, "keys", "get", id, "-o", "json").decode(t, &k)
+	s.ok(t, "keys", "get", id, "-o", "json").Decode(t, &k)
 	if k.ID.String() != id || k.RevokedAt.IsZero() {
 		t.Errorf("get -o json: %+v", k)
 	}
@@ -311,24 +312,24 @@ func TestUpdate(t *testing.T) {
 	id := s.key(t, "grafana").ID.String()
 
 	var k client.Key
-	s.ok(t, "keys", "update", id, "--add-scope", "cluster:write", "--remove-scope", "organization:read", "-o", "json").decode(t, &k)
+	s.ok(t, "keys", "update", id, "--add-scope", "cluster:write", "--remove-scope", "organization:read", "-o", "json").Decode(t, &k)
 	if strings.Join(k.Scopes, " ") != "cluster:read cluster:write" || k.Metadata["a"] != "1" || k.Limits.Rate.Requests != 5 {
 		t.Errorf("--add-scope --remove-scope: %+v", k)
 	}
-	s.ok(t, "keys", "update", id, "--rate", "none", "--uses", "10", "--allow-cidr", "10.0.0.0/8", "--expiry", "90d", "--clear-metadata", "-o", "json").decode(t, &k)
+	s.ok(t, "keys", "update", id, "--rate", "none", "--uses", "10", "--allow-cidr", "10.0.0.0/8", "--expiry", "90d", "--clear-metadata", "-o", "json").Decode(t, &k)
 	if k.Limits.Rate.Requests != 0 || k.Limits.UsesRemaining == nil || *k.Limits.UsesRemaining != 10 || len(k.Limits.AllowedCIDRs) != 1 ||
 		k.ExpiresAt.IsZero() || len(k.Metadata) != 0 {
 		t.Errorf("limits: %+v", k)
 	}
-	s.ok(t, "keys", "update", id, "--uses", "unlimited", "--allow-cidr", "any", "--metadata", "team=obs", "--name", "graphs", "-o", "json").decode(t, &k)
+	s.ok(t, "keys", "update", id, "--uses", "unlimited", "--allow-cidr", "any", "--metadata", "team=obs", "--name", "graphs", "-o", "json").Decode(t, &k)
 	if k.Limits.UsesRemaining != nil || len(k.Limits.AllowedCIDRs) != 0 || k.Metadata["team"] != "obs" || k.Name != "graphs" {
 		t.Errorf("unlimited, any: %+v", k)
 	}
 	stale := k.Version - 1
-	s.run(t, invocation{}, "keys", "update", id, "--description", "x", "--version", itoa(stale)).want(t, cmdutil.ExitRefused, "409 conflict")
+	s.run(t, cmdtest.Invocation{}, "keys", "update", id, "--description", "x", "--version", itoa(stale)).Want(t, cmdutil.ExitRefused, "409 conflict")
 	r := s.ok(t, "keys", "update", id, "--description", "dashboards", "--version", itoa(k.Version))
-	if !strings.Contains(r.out, "description:") || !strings.Contains(r.out, "dashboards") {
-		t.Errorf("table: %s", r.out)
+	if !strings.Contains(r.Out, "description:") || !strings.Contains(r.Out, "dashboards") {
+		t.Errorf("table: %s", r.Out)
 	}
 }
 
@@ -341,7 +342,7 @@ func TestRegenerateRevokeDisableEnableDelete(t *testing.T) {
 	id := s.key(t, "grafana").ID.String()
 
 	r := s.ok(t, "keys", "regenerate", id, "--expiry", "90d")
-	tok := strings.TrimSpace(r.out)
+	tok := strings.TrimSpace(r.Out)
 	s.secrets = append(s.secrets, tok)
 	if _, err := s.m.Verify(ctx, tok); err != nil {
 		t.Errorf("the new token: %v", err)
@@ -349,25 +350,25 @@ func TestRegenerateRevokeDisableEnableDelete(t *testing.T) {
 	if _, err := s.m.Verify(ctx, old); err == nil {
 		t.Error("the old token still works")
 	}
-	if !strings.Contains(r.stderr, "Key grafana regenerated") {
-		t.Errorf("stderr: %s", r.stderr)
+	if !strings.Contains(r.Stderr, "Key grafana regenerated") {
+		t.Errorf("stderr: %s", r.Stderr)
 	}
 	var c createdJSON
-	s.ok(t, "keys", "regenerate", id, "--expiry", "30d", "--grace", "1h", "-o", "json").decode(t, &c)
+	s.ok(t, "keys", "regenerate", id, "--expiry", "30d", "--grace", "1h", "-o", "json").Decode(t, &c)
 	s.secrets = append(s.secrets, c.Token)
 	if _, err := s.m.Verify(ctx, tok); err != nil {
 		t.Errorf("the previous token, within its grace period: %v", err)
 	}
 
 	r = s.ok(t, "keys", "disable", id)
-	if r.out != "Key grafana ("+id+") disabled.\n" {
-		t.Errorf("disable: %q", r.out)
+	if r.Out != "Key grafana ("+id+") disabled.\n" {
+		t.Errorf("disable: %q", r.Out)
 	}
 	if _, err := s.m.Verify(ctx, c.Token); err == nil {
 		t.Error("a disabled key works")
 	}
 	var k client.Key
-	s.ok(t, "keys", "enable", id, "-o", "json").decode(t, &k)
+	s.ok(t, "keys", "enable", id, "-o", "json").Decode(t, &k)
 	if !k.DisabledAt.IsZero() {
 		t.Errorf("enable: %+v", k)
 	}
@@ -380,19 +381,19 @@ func TestRegenerateRevokeDisableEnableDelete(t *testing.T) {
 	}
 
 	// delete: a terminal asks; anything but yes deletes nothing.
-	r = s.run(t, invocation{inTTY: true, stdin: "n\n"}, "keys", "delete", id)
-	r.want(t, cmdutil.ExitRefused, "Delete key grafana", "not confirmed")
+	r = s.run(t, cmdtest.Invocation{InTTY: true, Stdin: "n\n"}, "keys", "delete", id)
+	r.Want(t, cmdutil.ExitRefused, "Delete key grafana", "not confirmed")
 	s.key(t, "grafana")
-	r = s.run(t, invocation{inTTY: true, stdin: "y\n"}, "keys", "delete", id)
-	r.want(t, 0)
-	if r.out != "Key "+id+" deleted.\n" {
-		t.Errorf("delete: %q", r.out)
+	r = s.run(t, cmdtest.Invocation{InTTY: true, Stdin: "y\n"}, "keys", "delete", id)
+	r.Want(t, 0)
+	if r.Out != "Key "+id+" deleted.\n" {
+		t.Errorf("delete: %q", r.Out)
 	}
-	s.run(t, invocation{}, "keys", "delete", id, "--yes").want(t, cmdutil.ExitRefused, "404 not_found")
+	s.run(t, cmdtest.Invocation{}, "keys", "delete", id, "--yes").Want(t, cmdutil.ExitRefused, "404 not_found")
 	s.token(t, keygate.CreateRequest{Name: "other", Scopes: []string{"cluster:read"}})
 	var deleted map[string]string
 	oid := s.key(t, "other").ID.String()
-	s.ok(t, "keys", "delete", oid, "-y", "-o", "json").decode(t, &deleted)
+	s.ok(t, "keys", "delete", oid, "-y", "-o", "json").Decode(t, &deleted)
 	if deleted["deleted"] != oid {
 		t.Errorf("delete -o json: %v", deleted)
 	}
@@ -405,32 +406,32 @@ func TestVerify(t *testing.T) {
 	tok := s.token(t, keygate.CreateRequest{Name: "grafana", Workspace: "tiger", Role: "viewer",
 		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 100, Window: time.Minute}}})
 
-	r := s.run(t, invocation{stdin: tok + "\n"}, "keys", "verify", "--permission", "cluster:read", "--workspace", "tiger")
-	r.want(t, 0)
+	r := s.run(t, cmdtest.Invocation{Stdin: tok + "\n"}, "keys", "verify", "--permission", "cluster:read", "--workspace", "tiger")
+	r.Want(t, 0)
 	for _, want := range []string{"valid: key grafana", "workspace tiger", "permissions: *:read", "rate limit: 99 of 100 per 1m0s left"} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, r.out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.Out)
 		}
 	}
-	r = s.run(t, invocation{stdin: tok}, "keys", "verify", "--permission", "cluster:write", "--workspace", "tiger")
-	r.want(t, cmdutil.ExitRefused)
-	if r.out != "not valid: insufficient_permission\n" || r.stderr != "" {
-		t.Errorf("insufficient permission: %q %q", r.out, r.stderr)
+	r = s.run(t, cmdtest.Invocation{Stdin: tok}, "keys", "verify", "--permission", "cluster:write", "--workspace", "tiger")
+	r.Want(t, cmdutil.ExitRefused)
+	if r.Out != "not valid: insufficient_permission\n" || r.Stderr != "" {
+		t.Errorf("insufficient permission: %q %q", r.Out, r.Stderr)
 	}
 	var v client.VerifyResponse
-	r = s.run(t, invocation{stdin: "kg_" + strings.Repeat("B", 40)}, "keys", "verify", "-o", "json")
-	r.want(t, cmdutil.ExitRefused)
-	r.decode(t, &v)
+	r = s.run(t, cmdtest.Invocation{Stdin: "kg_" + strings.Repeat("B", 40)}, "keys", "verify", "-o", "json")
+	r.Want(t, cmdutil.ExitRefused)
+	r.Decode(t, &v)
 	if v.Valid || v.Code == "" {
 		t.Errorf("-o json: %+v", v)
 	}
-	r = s.run(t, invocation{stdin: s.admin}, "keys", "verify", "-o", "json")
-	r.want(t, 0)
-	r.decode(t, &v)
+	r = s.run(t, cmdtest.Invocation{Stdin: s.admin}, "keys", "verify", "-o", "json")
+	r.Want(t, 0)
+	r.Decode(t, &v)
 	if !v.Valid || !v.SuperAdmin {
 		t.Errorf("the admin's: %+v", v)
 	}
-	for _, out := range []string{r.out} {
+	for _, out := range []string{r.Out} {
 		if strings.Contains(out, s.admin) || strings.Contains(out, tok) {
 			t.Error("verify printed the token")
 		}

@@ -10,8 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keygate/keygate/cmd/keygate/internal/admin"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/keys"
+	"github.com/keygate/keygate/cmd/keygate/internal/migrate"
+	"github.com/keygate/keygate/cmd/keygate/internal/pepper"
 	"github.com/keygate/keygate/cmd/keygate/internal/serve"
 )
 
@@ -39,7 +42,7 @@ Exit codes: 0 done, 1 refused (or a check failed), 2 wrong usage,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return cmdutil.Usagef("%w (see '%s --help')", err, c.CommandPath())
 	})
-	cmd.AddCommand(serve.NewCmd(ios), keys.NewCmd(ios), newVersionCmd(ios))
+	cmd.AddCommand(serve.NewCmd(ios), keys.NewCmd(ios), admin.NewCmd(ios), pepper.NewCmd(ios), migrate.NewCmd(ios), newVersionCmd(ios))
 	return cmd
 }
 
