@@ -122,3 +122,22 @@ func TestSecretFiles(t *testing.T) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
+
+func TestClean(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"grafana":                   "grafana",
+		"ünïcödé ✓ 日本":              "ünïcödé ✓ 日本",
+		"red\x1b[31mtext":           `red\x1b[31mtext`,
+		"two\nlines\tand a tab":     `two\nlines\tand a tab`,
+		"bidi \u202egnp.exe":        `bidi \u202egnp.exe`,
+		"c1 \u009b2J":               `c1 \x9b2J`,
+		"bad \xff utf8":             `bad \ufffd utf8`,
+		"del\x7f":                   `del\x7f`,
+		"title \x1b]0;pwned\x07end": `title \x1b]0;pwned\x07end`,
+	} {
+		if got := Clean(in); got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

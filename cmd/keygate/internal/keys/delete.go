@@ -63,7 +63,7 @@ func runDelete(ctx context.Context, o *deleteOptions) error {
 		if err != nil {
 			return apiError(err)
 		}
-		ok, err := cmdutil.Confirm(o.IO, fmt.Sprintf("Delete key %s (%s, %s)? Its record is gone for good.", k.Name, k.ID, status(k, time.Now())), "--yes")
+		ok, err := cmdutil.Confirm(o.IO, fmt.Sprintf("Delete key %s (%s, %s)? Its record is gone for good.", clean(k.Name), k.ID, status(k, time.Now())), "--yes")
 		if err != nil {
 			return err
 		}

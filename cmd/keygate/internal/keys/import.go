@@ -442,7 +442,7 @@ func (imp *importer) report() error {
 			fmt.Fprintln(out, ".")
 		}
 		for _, f := range s.Failures {
-			fmt.Fprintf(out, "line %d: %s: %s\n", f.Line, f.Code, strings.TrimSpace(f.Detail))
+			fmt.Fprintf(out, "line %d: %s: %s\n", f.Line, clean(f.Code), clean(strings.TrimSpace(f.Detail)))
 		}
 	}
 	if s.Failed > 0 {

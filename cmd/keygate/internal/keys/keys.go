@@ -195,6 +195,7 @@ func apiError(err error) error {
 	var er *client.ErrorResponse
 	if errors.As(err, &er) {
 		p := er.Problem
+		p.Code, p.Title, p.Detail = cmdutil.Clean(p.Code), cmdutil.Clean(p.Title), cmdutil.Clean(p.Detail)
 		var b strings.Builder
 		fmt.Fprintf(&b, "%d %s", p.Status, p.Code)
 		if p.Code == "" {
@@ -205,7 +206,7 @@ func apiError(err error) error {
 		}
 		switch {
 		case p.Reason == string(keygate.DeniedPermission) && len(p.Permissions) > 0:
-			fmt.Fprintf(&b, " (the token lacks %s)", strings.Join(p.Permissions, ", "))
+			fmt.Fprintf(&b, " (the token lacks %s)", cmdutil.Clean(strings.Join(p.Permissions, ", ")))
 		case !p.LatestExpiry.IsZero():
 			fmt.Fprintf(&b, " (the latest expiry the token may give: %s)", p.LatestExpiry.UTC().Format(time.RFC3339))
 		case p.Status == http.StatusUnauthorized:

@@ -440,3 +440,42 @@ func TestVerify(t *testing.T) {
 
 // itoa formats n.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestHostileServer: text a server sends (a key's fields, a problem's
+// detail) reaches the terminal without its control characters, so that a
+// hostile or broken server cannot drive it.
+func TestHostileServer(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	const id = "0193d1c2-5b7e-7a10-9c1e-3f2a4b5c6d7e"
+	key := `{"id":"` + id + `","name":"evil\u001b]0;pwned\u0007","description":"two\nlines\u001b[2J","owner":"\u202eevil","workspace":"w\u009b","role":"admin",` +
+		`"scopes":["x:read\u001b[31m"],"metadata":{"k\u001b":"v\u001b"},"hint":"kg_\u001b","version":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/keys" && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"keys":[` + key + `],"next":""}`))
+		case r.URL.Path == "/v1/keys/"+id && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(key))
+		case r.URL.Path == "/v1/keys/verify":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"valid":true,"key":` + key + `,"permissions":["x:read\u001b[31m"]}`))
+		default:
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"type":"about:blank","title":"Conflict","status":409,"code":"conflict\u001b[2J","detail":"gone\u001b]0;pwned\u0007"}`))
+		}
+	}))
+	defer hostile.Close()
+	env := map[string]string{"KEYGATE_URL": hostile.URL + "/v1"}
+	for _, args := range [][]string{{"keys", "list"}, {"keys", "get", id}, {"keys", "revoke", id}, {"keys", "verify"}} {
+		r := s.run(t, cmdtest.Invocation{Env: env, Stdin: "kg_" + strings.Repeat("C", 40)}, args...)
+		if r.Out == "" && r.Stderr == "" {
+			t.Errorf("keygate %q printed nothing", args)
+		}
+		if strings.ContainsAny(r.Out+r.Stderr, "\x1b\x07\u009b\u202e") {
+			t.Errorf("keygate %q let control characters through:\n%q\n%q", args, r.Out, r.Stderr)
+		}
+	}
+}

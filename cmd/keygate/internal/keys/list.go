@@ -99,7 +99,7 @@ func runList(ctx context.Context, o *listOptions) error {
 		return err
 	}
 	if list.Next != "" {
-		fmt.Fprintf(o.IO.ErrOut, "More keys: --after %s, or --all.\n", list.Next)
+		fmt.Fprintf(o.IO.ErrOut, "More keys: --after %s, or --all.\n", clean(list.Next))
 	}
 	return nil
 }

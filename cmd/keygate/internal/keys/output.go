@@ -46,24 +46,29 @@ func permissions(k *client.Key) string {
 	if len(parts) == 0 {
 		return "-"
 	}
-	return strings.Join(parts, " +")
+	return clean(strings.Join(parts, " +"))
 }
 
-// orDash returns s, or "-" when it is empty.
+// orDash returns s cleaned for the terminal (see cmdutil.Clean), or "-"
+// when it is empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return cmdutil.Clean(s)
 }
+
+// clean is cmdutil.Clean: every text from the API goes through it, or
+// orDash, before a table prints it.
+var clean = cmdutil.Clean
 
 // printKeys writes keys as a table, one per line.
 func printKeys(w io.Writer, keys []*client.Key, now time.Time) error {
 	t := cmdutil.NewTable(w)
 	fmt.Fprintln(t, "ID\tNAME\tWORKSPACE\tOWNER\tPERMISSIONS\tHINT\tSTATUS\tEXPIRES\tLAST USED")
 	for _, k := range keys {
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.Workspace), orDash(k.Owner), permissions(k),
-			k.Hint, status(k, now), when(k.ExpiresAt, "never"), when(k.LastUsedAt, "never"))
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, clean(k.Name), orDash(k.Workspace), orDash(k.Owner), permissions(k),
+			clean(k.Hint), status(k, now), when(k.ExpiresAt, "never"), when(k.LastUsedAt, "never"))
 	}
 	return t.Flush()
 }
@@ -71,7 +76,7 @@ func printKeys(w io.Writer, keys []*client.Key, now time.Time) error {
 // printKey writes one key's fields, one per line.
 func printKey(w io.Writer, k *client.Key, now time.Time) error {
 	t := cmdutil.NewTable(w)
-	row := func(name, value string) { fmt.Fprintf(t, "%s:\t%s\n", name, value) }
+	row := func(name, value string) { fmt.Fprintf(t, "%s:\t%s\n", clean(name), clean(value)) }
 	row("id", k.ID.String())
 	row("name", k.Name)
 	if k.Description != "" {
@@ -136,10 +141,10 @@ func printCreated(ios *cmdutil.IOStreams, out cmdutil.Output, c *client.CreatedK
 	case out.JSON():
 		return cmdutil.PrintJSON(ios.Out, createdJSON{Key: c.Key, Token: c.Token.Reveal()})
 	case tokenFile != "":
-		fmt.Fprintf(ios.ErrOut, "Key %s %s; its token is in %s (shown nowhere else, and never again).\n", c.Key.Name, verb, tokenFile)
+		fmt.Fprintf(ios.ErrOut, "Key %s %s; its token is in %s (shown nowhere else, and never again).\n", clean(c.Key.Name), verb, tokenFile)
 		return printKey(ios.Out, c.Key, now)
 	}
-	fmt.Fprintf(ios.ErrOut, "Key %s %s: id %s, hint %s, %s, expires %s.\n", c.Key.Name, verb, c.Key.ID, c.Key.Hint,
+	fmt.Fprintf(ios.ErrOut, "Key %s %s: id %s, hint %s, %s, expires %s.\n", clean(c.Key.Name), verb, c.Key.ID, clean(c.Key.Hint),
 		permissions(c.Key), when(c.Key.ExpiresAt, "never"))
 	fmt.Fprintln(ios.ErrOut, "Its token, on standard output, is shown this once: keep it now.")
 	_, err := fmt.Fprintln(ios.Out, c.Token.Reveal())

@@ -74,6 +74,6 @@ func runState(ctx context.Context, o *stateOptions) error {
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, k)
 	}
-	_, err = fmt.Fprintf(o.IO.Out, "Key %s (%s) %s.\n", k.Name, k.ID, v.done)
+	_, err = fmt.Fprintf(o.IO.Out, "Key %s (%s) %s.\n", clean(k.Name), k.ID, v.done)
 	return err
 }

@@ -84,7 +84,7 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 // printVerdict prints a verdict for people.
 func printVerdict(o *verifyOptions, v *client.VerifyResponse) error {
 	if !v.Valid {
-		msg := "not valid: " + v.Code
+		msg := "not valid: " + clean(v.Code)
 		if v.RetryAfter > 0 {
 			msg += fmt.Sprintf(" (retry after %ds)", v.RetryAfter)
 		}
@@ -92,7 +92,7 @@ func printVerdict(o *verifyOptions, v *client.VerifyResponse) error {
 		return err
 	}
 	k := v.Key
-	fmt.Fprintf(o.IO.Out, "valid: key %s (%s), workspace %s, expires %s\n", k.Name, k.ID, orDash(k.Workspace), when(k.ExpiresAt, "never"))
+	fmt.Fprintf(o.IO.Out, "valid: key %s (%s), workspace %s, expires %s\n", clean(k.Name), k.ID, orDash(k.Workspace), when(k.ExpiresAt, "never"))
 	perms := strings.Join(v.Permissions, " ")
 	if v.SuperAdmin {
 		perms = "super admin: every permission in every workspace"

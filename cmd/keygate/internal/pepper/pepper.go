@@ -203,7 +203,7 @@ func printStatus(w io.Writer, s *Status) error {
 		case u.Configured == "":
 			note = "held through --import-sha256"
 		}
-		fmt.Fprintf(t, "%s\t%d\t%s\t%s\n", u.ID, u.Keys, orDash(u.Configured), note)
+		fmt.Fprintf(t, "%s\t%d\t%s\t%s\n", cmdutil.Clean(u.ID), u.Keys, orDash(u.Configured), note)
 	}
 	return t.Flush()
 }
