@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -158,7 +160,19 @@ func (o *apiOptions) client(ios *cmdutil.IOStreams) (*client.Client, error) {
 	if err != nil {
 		return nil, cmdutil.Usagef("--server %q: want the API's base URL, such as %s", o.Server, DefaultServer)
 	}
+	if u, err := url.Parse(o.Server); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) {
+		fmt.Fprintf(ios.ErrOut, "keygate: warning: --server %s is plain http to another machine: the API token travels unencrypted; use https\n", u.Host)
+	}
 	return c, nil
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // prepare reads the environment into the flags of cmd that were not given.

@@ -479,3 +479,18 @@ func TestHostileServer(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPWarning: the token sent over plain http to another machine
+// is warned about; to this machine it is not.
+func TestPlainHTTPWarning(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	const warning = "travels unencrypted"
+	r := s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": "http://192.0.2.1:8080/v1", "KEYGATE_TIMEOUT": "50ms"}}, "keys", "list")
+	r.Want(t, cmdutil.ExitUnavailable, warning)
+	for _, url := range []string{s.url, strings.Replace(s.url, "127.0.0.1", "localhost", 1)} {
+		if r := s.run(t, cmdtest.Invocation{Env: map[string]string{"KEYGATE_URL": url}}, "keys", "list"); strings.Contains(r.Stderr, warning) {
+			t.Errorf("%s: %s", url, r.Stderr)
+		}
+	}
+}
