@@ -30,6 +30,8 @@ type service struct {
 	// calls succeed (0: never).
 	importDown  atomic.Int64
 	importCalls atomic.Int64
+	// tooLarge counts the 413 answers.
+	tooLarge atomic.Int64
 	// secrets are every token the test made, none of which may reach
 	// stderr.
 	secrets []string
@@ -80,7 +82,7 @@ func newService(t *testing.T, cfgs ...serviceConfig) *service {
 				return
 			}
 		}
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(&statusRecorder{ResponseWriter: w, s: s}, r)
 	}))
 	t.Cleanup(srv.Close)
 	s.url = srv.URL + "/v1"
@@ -149,4 +151,17 @@ func (s *service) ok(t *testing.T, args ...string) cmdtest.Result {
 		t.Fatalf("keygate %q: exit %d\nstdout: %s\nstderr: %s", args, r.Code, r.Out, r.Stderr)
 	}
 	return r
+}
+
+// statusRecorder counts the service's 413 answers.
+type statusRecorder struct {
+	http.ResponseWriter
+	s *service
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if status == http.StatusRequestEntityTooLarge {
+		r.s.tooLarge.Add(1)
+	}
+	r.ResponseWriter.WriteHeader(status)
 }

@@ -358,8 +358,9 @@ func (imp *importer) flush(ctx context.Context) error {
 	return imp.send(ctx, batch)
 }
 
-// send imports batch, halving it while the service finds it too large,
-// and records the answers.
+// send imports batch, and records the answers. When the service finds it
+// too large, the batches, this one's rows included, are kept to half its
+// size from then on.
 func (imp *importer) send(ctx context.Context, batch []pendingRow) error {
 	rows := make([]client.ImportRow, len(batch))
 	size := 0
@@ -374,11 +375,18 @@ func (imp *importer) send(ctx context.Context, batch []pendingRow) error {
 			return nil
 		}
 		imp.maxBytes = max(1024, size/2)
-		half := len(batch) / 2
-		if err := imp.send(ctx, batch[:half]); err != nil {
-			return err
+		for len(batch) > 0 {
+			n, size := 1, batch[0].size
+			for n < len(batch) && size+batch[n].size <= imp.maxBytes {
+				size += batch[n].size
+				n++
+			}
+			if err := imp.send(ctx, batch[:n]); err != nil {
+				return err
+			}
+			batch = batch[n:]
 		}
-		return imp.send(ctx, batch[half:])
+		return nil
 	}
 	if err != nil {
 		err = apiError(err)

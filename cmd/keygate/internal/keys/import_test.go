@@ -198,8 +198,15 @@ func TestImportSplitsLargeBatches(t *testing.T) {
 	if sum.Imported != 19 || sum.Failed != 1 || sum.Failures[0].Line != 8 || sum.Failures[0].Code != "body_too_large" {
 		t.Errorf("summary: %+v", sum)
 	}
-	if calls := s.importCalls.Load(); calls < 10 {
-		t.Errorf("%d calls: the batches were not split", calls)
+	if calls := s.importCalls.Load(); calls < 4 {
+		t.Errorf("%d calls: the batch was not split", calls)
+	}
+	// Each 413 halves the size of the batches that follow, the rows of the
+	// refused one included: the whole file (6 KiB) is refused, then the
+	// row too large alone, then a batch of 2.6 KiB; halving the refused
+	// batch alone would take 6.
+	if n := s.tooLarge.Load(); n != 3 {
+		t.Errorf("%d answers 413, want 3", n)
 	}
 }
 
