@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,13 +105,27 @@ type importState struct {
 	Source string `json:"source"`
 	// Through: every row up to this line was answered.
 	Through int `json:"through_line"`
-	// Failed are the lines up to Through that failed, retried on resume.
+	// Failed are the lines up to Through that failed, retried on resume,
+	// in order; failed holds them while the import runs.
 	Failed []int `json:"failed_lines,omitempty"`
+	failed map[int]bool
 }
 
 // done reports whether the row at line was answered, and not failed.
 func (s *importState) done(line int) bool {
-	return line <= s.Through && !slices.Contains(s.Failed, line)
+	return line <= s.Through && !s.failed[line]
+}
+
+// setFailed records whether the row at line failed.
+func (s *importState) setFailed(line int, failed bool) {
+	if s.failed == nil {
+		s.failed = map[int]bool{}
+	}
+	if failed {
+		s.failed[line] = true
+	} else {
+		delete(s.failed, line)
+	}
 }
 
 // loadState reads the state file at path, or returns a new state for
@@ -130,11 +145,15 @@ func loadState(path, source string) (*importState, error) {
 	if s.Source != source {
 		return nil, cmdutil.Usagef("--resume %s records the import of %s, not of %s: give another state file", path, s.Source, source)
 	}
+	for _, line := range s.Failed {
+		s.setFailed(line, true)
+	}
 	return &s, nil
 }
 
 // save writes the state to path, replacing it atomically.
 func (s *importState) save(path string) error {
+	s.Failed = slices.Sorted(maps.Keys(s.failed))
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -231,7 +250,7 @@ func runImport(ctx context.Context, o *importOptions) error {
 			return err
 		}
 		if imp.state.Through > 0 {
-			fmt.Fprintf(o.IO.ErrOut, "Resuming after line %d (%d failed row(s) retried).\n", imp.state.Through, len(imp.state.Failed))
+			fmt.Fprintf(o.IO.ErrOut, "Resuming after line %d (%d failed row(s) retried).\n", imp.state.Through, len(imp.state.failed))
 		}
 	}
 	if !o.DryRun {
@@ -343,9 +362,7 @@ func (imp *importer) run(ctx context.Context, r *importfile.Reader) error {
 func (imp *importer) fail(line int, code, detail string) {
 	imp.sum.Failed++
 	imp.sum.Failures = append(imp.sum.Failures, importFailure{Line: line, Code: code, Detail: detail})
-	if !slices.Contains(imp.state.Failed, line) {
-		imp.state.Failed = append(imp.state.Failed, line)
-	}
+	imp.state.setFailed(line, true)
 }
 
 // flush sends the pending batch.
@@ -407,7 +424,7 @@ func (imp *importer) send(ctx context.Context, batch []pendingRow) error {
 			imp.fail(line, code, detail)
 			continue
 		}
-		imp.state.Failed = slices.DeleteFunc(imp.state.Failed, func(l int) bool { return l == line })
+		imp.state.setFailed(line, false)
 	}
 	imp.state.Through = max(imp.state.Through, batch[len(batch)-1].line)
 	return imp.saveState()
@@ -418,7 +435,6 @@ func (imp *importer) saveState() error {
 	if imp.o.Resume == "" || imp.o.DryRun {
 		return nil
 	}
-	slices.Sort(imp.state.Failed)
 	return imp.state.save(imp.o.Resume)
 }
 
