@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/config"
 	"github.com/keygate/keygate/permission"
@@ -200,7 +201,19 @@ func runBootstrap(ctx context.Context, o *bootstrapOptions) error {
 		}
 		fmt.Fprintf(errOut, "Stored keys use pepper id(s): %s\n", strings.Join(parts, ", "))
 	}
-	if total > 0 && usage[current] == 0 && !o.AllowNewPepper {
+	// Keys imported by their SHA-256 alone ("sha256") use no pepper; those
+	// under "sha256:ID" use pepper ID.
+	var peppered, underCurrent int64
+	for id, n := range usage {
+		if id == apikey.SHA256PepperID {
+			continue
+		}
+		peppered += n
+		if strings.TrimPrefix(id, apikey.SHA256PepperID+":") == current {
+			underCurrent += n
+		}
+	}
+	if peppered > 0 && underCurrent == 0 && !o.AllowNewPepper {
 		return cmdutil.Refused(fmt.Errorf("no stored key uses pepper id %s, the current one of this configuration: the service most likely "+
 			"holds another, and would never verify a key made with it. Give this command the service's $KEYGATE_PEPPER or --pepper-file; "+
 			"if the service's pepper is lost for good and it now runs with this one, give --allow-new-pepper", current))

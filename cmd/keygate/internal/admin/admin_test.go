@@ -159,3 +159,32 @@ func TestBootstrapUsage(t *testing.T) {
 	}
 	cmdtest.Run(t, cmdtest.Invocation{}, "admin").Want(t, cmdutil.ExitUsage, "admin needs a command")
 }
+
+// TestBootstrapBesideSHA256Keys: keys imported by their SHA-256 alone use
+// no pepper, so they do not make the configured pepper look foreign.
+func TestBootstrapBesideSHA256Keys(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.Engines(t)[0]
+	env, pepper := pepperEnv("ci", 1)
+	cmdtest.Run(t, cmdtest.Invocation{}, append([]string{"migrate"}, e.Args()...)...).Want(t, 0)
+	st, err := config.Open(context.Background(), config.StorageOptions{DB: e.DB, TablePrefix: e.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := apikey.NewHasher(pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := keygate.New(keygate.Config{Store: st.Store, Hasher: h, Logger: slog.New(slog.DiscardHandler), ImportedSHA256: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	res, err := m.Import(context.Background(), keygate.System(), []keygate.ImportRequest{{CreateRequest: keygate.CreateRequest{
+		Name: "legacy", Scopes: []string{"x:read"}, Expiry: keygate.NeverExpire()}, SHA256: strings.Repeat("ab", 32)}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("import: %v %v", err, res)
+	}
+	cmdtest.Run(t, cmdtest.Invocation{Env: env}, append([]string{"admin", "bootstrap", "--yes"}, e.Args()...)...).Want(t, 0, "Stored keys use pepper id(s): sha256 (1)")
+}
