@@ -31,12 +31,22 @@ func EnvName(name string) string {
 // [BindEnv]). It panics if a flag does not exist: a programming error
 // found by the first test that builds the command.
 func Group(fs *pflag.FlagSet, topic string, names ...string) {
+	Topic(fs, topic, names...)
+	for _, name := range names {
+		_ = fs.SetAnnotation(name, envAnnotation, []string{EnvName(name)})
+	}
+}
+
+// Topic files the flags names of fs under topic in the grouped help,
+// without an environment variable: for flags that say what to do to a
+// key, which a variable left set must never decide. It panics if a flag
+// does not exist.
+func Topic(fs *pflag.FlagSet, topic string, names ...string) {
 	for _, name := range names {
 		if fs.Lookup(name) == nil {
-			panic("cmdutil.Group: no flag --" + name)
+			panic("cmdutil.Topic: no flag --" + name)
 		}
 		_ = fs.SetAnnotation(name, groupAnnotation, []string{topic})
-		_ = fs.SetAnnotation(name, envAnnotation, []string{EnvName(name)})
 	}
 }
 
@@ -122,4 +132,11 @@ func topicRank(topics []string, topic string) int {
 		return i
 	}
 	return len(topics)
+}
+
+// GroupAs is [Group] for one flag that reads env instead of the variable
+// named after it, such as --server reading $KEYGATE_URL.
+func GroupAs(fs *pflag.FlagSet, topic, name, env string) {
+	Group(fs, topic, name)
+	_ = fs.SetAnnotation(name, envAnnotation, []string{env})
 }

@@ -18,6 +18,9 @@ type IOStreams struct {
 	// OutTTY and ErrTTY say whether Out and ErrOut are terminals (a
 	// table is sized and a progress bar drawn only for people).
 	OutTTY, ErrTTY bool
+	// InTTY says whether In is a terminal: a command may then ask for a
+	// confirmation, or read a secret without echoing it.
+	InTTY bool
 }
 
 // System returns the process's streams and environment.
@@ -29,5 +32,6 @@ func System() *IOStreams {
 		Getenv: os.Getenv,
 		OutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		InTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 	}
 }

@@ -52,7 +52,7 @@ func CheckPeppers(ctx context.Context, st *sqlstore.Store, h *apikey.Hasher, imp
 	held := h.PepperIDs()
 	missing := map[string]int64{}
 	for id, n := range usage {
-		if !pepperHeld(id, held, importSHA256) {
+		if !PepperHeld(id, held, importSHA256) {
 			missing[id] += n
 		}
 	}
@@ -62,10 +62,10 @@ func CheckPeppers(ctx context.Context, st *sqlstore.Store, h *apikey.Hasher, imp
 	return nil
 }
 
-// pepperHeld reports whether a key stored under pepper id can verify with
+// PepperHeld reports whether a key stored under pepper id can verify with
 // the peppers held: the id itself, or for keys imported by SHA-256 the
 // lookup of SHA-256 (under "sha256", or peppered as "sha256:ID").
-func pepperHeld(id string, held []string, importSHA256 bool) bool {
+func PepperHeld(id string, held []string, importSHA256 bool) bool {
 	if slices.Contains(held, id) {
 		return true
 	}

@@ -10,7 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keygate/keygate/cmd/keygate/internal/admin"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
+	"github.com/keygate/keygate/cmd/keygate/internal/keys"
+	"github.com/keygate/keygate/cmd/keygate/internal/migrate"
+	"github.com/keygate/keygate/cmd/keygate/internal/pepper"
 	"github.com/keygate/keygate/cmd/keygate/internal/serve"
 )
 
@@ -38,7 +42,7 @@ Exit codes: 0 done, 1 refused (or a check failed), 2 wrong usage,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return cmdutil.Usagef("%w (see '%s --help')", err, c.CommandPath())
 	})
-	cmd.AddCommand(serve.NewCmd(ios), newVersionCmd(ios))
+	cmd.AddCommand(serve.NewCmd(ios), keys.NewCmd(ios), admin.NewCmd(ios), pepper.NewCmd(ios), migrate.NewCmd(ios), newVersionCmd(ios))
 	return cmd
 }
 
@@ -52,10 +56,10 @@ func Main(ctx context.Context, ios *cmdutil.IOStreams, args []string) int {
 		return cmdutil.ExitOK
 	}
 	code := cmdutil.ExitCode(err)
-	if _, ok := errors.AsType[*cmdutil.ExitError](err); !ok && (strings.HasPrefix(err.Error(), "unknown command") ||
+	_, flagged := errors.AsType[*cmdutil.ExitError](err) // the flag error function already said where to look
+	if !flagged && (strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "arg(s)")) {
-		// cobra's own command and argument errors are usage errors too
-		// (its flag errors go through SetFlagErrorFunc).
+		// cobra's own argument errors are usage errors too.
 		code = cmdutil.ExitUsage
 		err = fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	}
