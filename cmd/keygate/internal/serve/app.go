@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -296,7 +295,7 @@ func (a *app) bootstrap(ctx context.Context, stderr io.Writer) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if path := a.opts.AdminTokenFile; path != "" {
-		if err := WriteSecretFile(path, c.Token.Reveal()+"\n"); err != nil {
+		if err := cmdutil.WriteSecretFile(path, c.Token.Reveal()+"\n"); err != nil {
 			return fmt.Errorf("bootstrap: --admin-token-file: %w", err)
 		}
 	}
@@ -305,24 +304,6 @@ func (a *app) bootstrap(ctx context.Context, stderr io.Writer) error {
 		" It is shown this once and cannot be recovered. Keep it in a secret manager,\n"+
 		" create your own keys with it, then revoke it.\n%s\n\n", line, c.Key.ID, c.Token.Reveal(), line)
 	return nil
-}
-
-// WriteSecretFile writes data to path with mode 0600, replacing the file.
-func WriteSecretFile(path, data string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	// An existing file keeps its mode through O_TRUNC: tighten it.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // listeners are the service's sockets, opened before anything is written
