@@ -101,6 +101,8 @@ type Config struct {
 	// one [Config.TrustedProxies] determines: behind a proxy, configure
 	// them, or every client shares the proxy's budget. Default: zero, no
 	// throttle; for example {Failures: 30, Window: time.Minute}.
+	// [Middleware.Throttle] shares the budget with another way in, such as
+	// the admin console's sign-in form.
 	FailureLimit FailureLimit
 
 	// Now is the clock of FailureLimit. Default time.Now.

@@ -179,3 +179,65 @@ func TestRequireRecordsExercises(t *testing.T) {
 		t.Errorf("suggested %v in %q, want cluster:read in tiger", rep.Suggested, rep.SuggestedWorkspace)
 	}
 }
+
+// TestSharedThrottle: the middleware's throttle, taken with
+// Middleware.Throttle, is the very budget the middleware draws on, so
+// failures counted elsewhere (the console's sign-in form) refuse the API
+// too, and the other way round.
+func TestSharedThrottle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	good, _ := f.create(t, keygate.CreateRequest{Role: "admin"})
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, Now: f.clock.Now,
+		FailureLimit: middleware.FailureLimit{Failures: 2, Window: time.Minute}})
+	h := mw.RequireKey(okHandler())
+	th := mw.Throttle()
+	if th == nil {
+		t.Fatal("Throttle() = nil for a middleware with a FailureLimit")
+	}
+	addr := netip.MustParseAddr("203.0.113.9")
+	if th.Failed(addr, keygate.ErrUnavailable) || th.Failed(addr, nil) || th.Failed(addr, keygate.ErrUsageExhausted) {
+		t.Error("an outage, no error or a limit of a valid key counted as a failure")
+	}
+	if !th.Failed(addr, keygate.ErrInvalid) {
+		t.Error("an unknown key did not count")
+	}
+	th.Fail(addr)
+	if _, blocked := th.Blocked(addr); !blocked {
+		t.Fatal("two failures of a budget of two: not blocked")
+	}
+	if res := serve(t, h, from("203.0.113.9:4000", "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("API request from the address the shared throttle blocked: %d, want 429", res.status)
+	}
+	// The other way: the API's failures block the shared throttle.
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	unknown, _ := format.Generate()
+	for range 2 {
+		serve(t, h, from("198.51.100.7:5000", "X-API-Key", unknown.Reveal()))
+	}
+	if wait, blocked := th.Blocked(netip.MustParseAddr("198.51.100.7")); !blocked || wait <= 0 {
+		t.Errorf("after two bad keys sent to the API: Blocked = %v, %v, want blocked with a wait", wait, blocked)
+	}
+	if _, blocked := th.Blocked(netip.MustParseAddr("192.0.2.1")); blocked {
+		t.Error("an address that failed nothing is blocked")
+	}
+
+	none := newMiddleware(t, middleware.Config{Verifier: f.m})
+	if none.Throttle() != nil {
+		t.Error("Throttle() of a middleware without a FailureLimit is not nil")
+	}
+	if _, err := middleware.NewThrottle(middleware.FailureLimit{}, nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("NewThrottle(zero): %v, want ErrInvalidConfig", err)
+	}
+	if _, err := middleware.NewThrottle(middleware.FailureLimit{Failures: -1, Window: time.Minute}, nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("NewThrottle(negative): %v, want ErrInvalidConfig", err)
+	}
+	own, err := middleware.NewThrottle(middleware.FailureLimit{Failures: 1, Window: time.Minute}, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Fail(addr)
+	if _, blocked := own.Blocked(addr); !blocked {
+		t.Error("a throttle of one failure: not blocked after one")
+	}
+}
