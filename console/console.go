@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
 )
 
@@ -21,6 +22,10 @@ const (
 	DefaultMaxFormBytes  = 64 << 10
 	DefaultPageSize      = 50
 	DefaultMaxSessions   = 10000
+	// DefaultSignInFailures failed sign-ins per DefaultSignInWindow from
+	// one client address are the default budget of [Config.Throttle].
+	DefaultSignInFailures = 10
+	DefaultSignInWindow   = time.Minute
 )
 
 // Errors of this package, checked with [errors.Is].
@@ -82,6 +87,18 @@ type Config struct {
 	// MaxSessions bounds the sessions kept in memory; past it, the one
 	// used least recently ends. Default [DefaultMaxSessions].
 	MaxSessions int
+	// Throttle counts failed sign-ins per client address (the address of
+	// ClientAddr; IPv6: per /64), as the API middleware counts bad keys: a
+	// token that is malformed, unknown, expired, revoked or disabled, and a
+	// replayed sign-in form. An address past its budget is refused (429,
+	// with Retry-After) without its token being looked up, so that the
+	// form is neither a way to flood the key store nor an oracle for
+	// guessing tokens. Give the API middleware's (middleware.Middleware's
+	// Throttle method) to draw on one budget per address for both. Default:
+	// a throttle of the console's own, of [DefaultSignInFailures] per
+	// [DefaultSignInWindow] (10 a minute). Like the middleware's, it counts
+	// in its process: each instance throttles on its own.
+	Throttle *middleware.Throttle
 	// SecureCookies marks the session cookie Secure on every request, as
 	// needed behind a proxy that terminates TLS. Requests received over
 	// TLS get Secure cookies anyway.
@@ -116,6 +133,7 @@ type Console struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	sessions    *sessions
+	throttle    *middleware.Throttle
 	signinKey   []byte // signs the sign-in form's anti-forgery token
 	views       *views
 	assets      *assets
@@ -182,6 +200,13 @@ func New(cfg Config) (*Console, error) {
 	}
 	c.sessions = newSessions(cmpOr(cfg.SessionTTL, DefaultSessionTTL), cmpOr(cfg.SessionMaxAge, DefaultSessionMaxAge),
 		cmpOr(cfg.MaxSessions, DefaultMaxSessions))
+	if c.throttle = cfg.Throttle; c.throttle == nil {
+		var err error
+		if c.throttle, err = middleware.NewThrottle(middleware.FailureLimit{Failures: DefaultSignInFailures,
+			Window: DefaultSignInWindow}, c.now); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
 	c.signinKey = make([]byte, 32)
 	rand.Read(c.signinKey) // never fails (crypto/rand)
 	var err error

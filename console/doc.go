@@ -66,6 +66,11 @@
 //
 // # Security
 //
+// Failed sign-ins (a malformed, unknown, expired, revoked or disabled
+// token) count against the client's address as bad keys sent to the API
+// do ([Config.Throttle]): past the budget, sign-in answers 429 without
+// looking the token up.
+//
 // Every state change is a POST carrying the session's synchronizer token
 // (the sign-in form, before any session, an HMAC of a random cookie), and
 // every unsafe request passes http.CrossOriginProtection (Sec-Fetch-Site,

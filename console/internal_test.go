@@ -158,3 +158,22 @@ func TestSessionsBounded(t *testing.T) {
 		t.Error("a restored nonce cannot be used")
 	}
 }
+
+func TestWaitWords(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Millisecond, "1 second"},
+		{time.Second, "1 second"},
+		{1500 * time.Millisecond, "2 seconds"},
+		{90 * time.Second, "90 seconds"},
+		{91 * time.Second, "2 minutes"},
+		{time.Hour, "60 minutes"},
+	} {
+		if got := waitWords(tt.d); got != tt.want {
+			t.Errorf("waitWords(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

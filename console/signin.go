@@ -2,8 +2,11 @@ package console
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -51,6 +54,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !c.parseForm(w, r, nil) {
 		return
 	}
+	addr := c.clientAddr(r)
+	if wait, blocked := c.throttle.Blocked(addr); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		c.renderSignIn(w, r, http.StatusTooManyRequests, "", "Too many failed sign-ins from your address. Try again in "+
+			waitWords(wait)+".")
+		return
+	}
 	nonce := cookie(r, signinCookie)
 	if nonce == "" || !equalTokens(c.signinToken(nonce), r.PostForm.Get("csrf")) {
 		c.renderSignIn(w, r, http.StatusForbidden, "", "This form has expired or did not come from this console. Enter your token again.")
@@ -61,8 +71,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.renderSignIn(w, r, http.StatusBadRequest, "", "Enter an API token.")
 		return
 	}
-	key, err := c.manager.VerifyFrom(r.Context(), token, c.clientAddr(r))
+	key, err := c.manager.VerifyFrom(r.Context(), token, addr)
 	if err != nil {
+		c.throttle.Failed(addr, err)
 		status, msg := signInRefusal(err)
 		if status >= 500 {
 			c.logger.ErrorContext(r.Context(), "console: sign-in: key store failed", "error", err)
@@ -112,4 +123,17 @@ func (c *Console) signOut(q *request) error {
 	}
 	c.endSession(q, cookie(q.r, sessionCookie), "signed-out")
 	return nil
+}
+
+// waitWords says how long to wait, rounded up: "1 second", "40 seconds",
+// "2 minutes".
+func waitWords(d time.Duration) string {
+	n, unit := int(math.Ceil(d.Seconds())), "second"
+	if n > 90 {
+		n, unit = int(math.Ceil(d.Minutes())), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.Itoa(n) + " " + unit
 }
