@@ -1,8 +1,12 @@
 package console
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,36 +130,85 @@ func FuzzReadKeyForm(f *testing.F) {
 	})
 }
 
-func TestSessionsBounded(t *testing.T) {
+// TestMemoryStoreBounded: past its maximum, a MemoryStore ends the oldest
+// session of the owner holding the most, so that one key signing in over
+// and over ends only its own sessions.
+func TestMemoryStoreBounded(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	ss := newSessions(time.Hour, 12*time.Hour, 3)
-	var ids []string
-	for i := range 4 {
-		ids = append(ids, ss.add(&session{who: string(rune('a' + i))}, now.Add(time.Duration(i)*time.Minute)))
+	m := NewMemoryStore(4)
+	add := func(id, owner string) {
+		t.Helper()
+		if err := m.CreateSession(ctx, []byte(id), owner, []byte(id), now, now.Add(time.Hour), 100); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
 	}
-	if ss.get(ids[0], now.Add(5*time.Minute)) != nil {
-		t.Error("the session used least recently was kept past MaxSessions")
+	live := func(id string) bool {
+		t.Helper()
+		data, _, _, err := m.Session(ctx, []byte(id), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data != nil
 	}
-	for _, id := range ids[1:] {
-		if ss.get(id, now.Add(5*time.Minute)) == nil {
-			t.Error("a recent session was dropped")
+	add("admin", "key:admin")
+	for i := range 10 {
+		add(fmt.Sprint("spam", i), "key:spammer")
+	}
+	add("alice", "host:alice")
+	if !live("admin") || !live("alice") {
+		t.Error("a full store ended another owner's session")
+	}
+	for i, want := range []bool{false, false, false, false, false, false, false, false, true, true} {
+		if got := live(fmt.Sprint("spam", i)); got != want {
+			t.Errorf("spam%d live = %v, want %v (the spammer keeps its newest)", i, got, want)
 		}
 	}
-	if ss.get(ids[1], now.Add(2*time.Hour)) != nil {
-		t.Error("an idle session lived past its TTL")
+	// Expired sessions make room first.
+	now = now.Add(2 * time.Hour)
+	add("bob", "host:bob")
+	if !live("bob") || live("admin") {
+		t.Error("after the others expired: want bob live, admin expired")
 	}
-	s := ss.get(ids[2], now.Add(6*time.Minute))
-	var nonces []string
-	for range maxNonces + 2 {
-		nonces = append(nonces, ss.newNonce(s))
+}
+
+// TestFormNonces: a form nonce is good once, in the session that issued
+// it only.
+func TestFormNonces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	ss := &sessions{store: NewMemoryStore(10), ttl: time.Hour, maxAge: 12 * time.Hour, perKey: 10, logger: slog.Default()}
+	_, s, err := ss.add(ctx, sessionData{Principal: "user:alice", Who: "alice"}, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ss.useNonce(s, nonces[0]) || !ss.useNonce(s, nonces[len(nonces)-1]) || ss.useNonce(s, nonces[len(nonces)-1]) {
-		t.Error("nonces: the oldest must be forgotten, the newest used once")
+	_, other, err := ss.add(ctx, sessionData{Principal: "user:bob", Who: "bob"}, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ss.restoreNonce(s, nonces[len(nonces)-1])
-	if !ss.useNonce(s, nonces[len(nonces)-1]) {
-		t.Error("a restored nonce cannot be used")
+	n := ss.newNonce(s)
+	r, _, _ := strings.Cut(n, ".")
+	for _, tt := range []struct {
+		name  string
+		s     *session
+		nonce string
+		want  bool
+	}{
+		{"another session's", other, n, false},
+		{"made up", s, r + ".AAAAAAAAAAAAAAAAAAAAAA", false},
+		{"no MAC", s, r, false},
+		{"empty", s, "", false},
+		{"first use", s, n, true},
+		{"second use", s, n, false},
+		{"a new one", s, ss.newNonce(s), true},
+	} {
+		ok, err := ss.useNonce(ctx, tt.s, tt.nonce, now)
+		if err != nil || ok != tt.want {
+			t.Errorf("%s: useNonce = %v, %v; want %v", tt.name, ok, err, tt.want)
+		}
 	}
 }
 

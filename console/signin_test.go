@@ -3,9 +3,11 @@ package console_test
 import (
 	"net/http"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/console"
 	"github.com/keygate/keygate/middleware"
@@ -78,4 +80,55 @@ func TestSignInSharesTheAPIThrottle(t *testing.T) {
 	th.Fail(netip.MustParseAddr("127.0.0.1"))
 	// ...refuse its sign-in.
 	e.browser(t).signIn(e.admin).want(http.StatusTooManyRequests, "Too many failed sign-ins", "Try again in 30 minutes.")
+}
+
+// TestSignInFormSingleUse: a sign-in form signs in once; sent again, as a
+// script replaying it would, it is refused (issue 16, Medium 4).
+func TestSignInFormSingleUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	viewer := e.key(t, keygate.CreateRequest{Name: "viewer", Scopes: []string{"apikey:view"}}).Token.Reveal()
+	b := e.browser(t)
+	page := b.get("/signin")
+	var nonce string
+	for _, c := range b.client.Jar.Cookies(mustURL(t, e.srv.URL+mount+"/")) {
+		if c.Name == "keygate_console_signin" {
+			nonce = c.Value
+		}
+	}
+	if nonce == "" {
+		t.Fatal("no sign-in cookie")
+	}
+	form := url.Values{"csrf": {page.input("csrf")}, "token": {viewer}}
+	if p := b.post("/signin", form); p.status != http.StatusSeeOther {
+		t.Fatalf("first sign-in: %d\n%s", p.status, p.text())
+	}
+	replay := e.browser(t)
+	replay.client.Jar.SetCookies(mustURL(t, e.srv.URL+mount+"/"), []*http.Cookie{{Name: "keygate_console_signin", Value: nonce}})
+	p := replay.post("/signin", form)
+	p.want(http.StatusForbidden, "This form was already used")
+	for _, raw := range p.header.Values("Set-Cookie") {
+		if c, _ := http.ParseSetCookie(raw); c != nil && c.Name == "keygate_console" && c.Value != "" {
+			t.Error("the replayed form started a session")
+		}
+	}
+}
+
+// TestSignInsCannotEndOthersSessions: however often one key signs in, it
+// ends only its own oldest sessions, never another key's (issue 16,
+// Medium 4: 10,000 sign-ins with any apikey:view key ended every other
+// session, least recently used first).
+func TestSignInsCannotEndOthersSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *console.Config) { c.MaxSessions = 30 })
+	admin := e.signedIn(t, e.admin)
+	viewer := e.key(t, keygate.CreateRequest{Name: "viewer", Scopes: []string{"apikey:view"}}).Token.Reveal()
+	first := e.signedIn(t, viewer)
+	for range 100 {
+		e.signedIn(t, viewer)
+	}
+	admin.get("/").want(http.StatusOK, "Signed in as admin")
+	if p := first.get("/"); p.status != http.StatusSeeOther {
+		t.Errorf("the key's first of 101 sessions: %d, want ended (its key holds at most %d sessions)", p.status, 10)
+	}
 }
