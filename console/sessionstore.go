@@ -74,17 +74,17 @@ type MemoryStore struct {
 	mu        sync.Mutex
 	max       int
 	sessions  map[string]*memorySession
-	owners    map[string][]*memorySession // oldest first
+	owners    map[string][]*memorySession // created first
 	nonces    map[string]time.Time
 	lastSweep time.Time
 }
 
 // memorySession is a session of a MemoryStore.
 type memorySession struct {
-	id, owner string
-	data      []byte
-	flash     string
-	expires   time.Time
+	id, owner        string
+	data             []byte
+	flash            string
+	created, expires time.Time
 }
 
 // memorySweepEvery is how often a MemoryStore drops what has expired.
@@ -122,7 +122,7 @@ func (m *MemoryStore) CreateSession(ctx context.Context, id []byte, owner string
 	if old := m.sessions[string(id)]; old != nil {
 		m.remove(old)
 	}
-	s := &memorySession{id: string(id), owner: owner, data: slices.Clone(data), expires: expires}
+	s := &memorySession{id: string(id), owner: owner, data: slices.Clone(data), created: now, expires: expires}
 	m.sessions[s.id] = s
 	list := slices.DeleteFunc(m.owners[owner], func(o *memorySession) bool {
 		if now.Before(o.expires) {
@@ -131,7 +131,12 @@ func (m *MemoryStore) CreateSession(ctx context.Context, id []byte, owner string
 		delete(m.sessions, o.id)
 		return true
 	})
-	list = append(list, s)
+	// Kept in order of creation: after the last created no later than s.
+	i := len(list)
+	for i > 0 && list[i-1].created.After(now) {
+		i--
+	}
+	list = slices.Insert(list, i, s)
 	for len(list) > max(perOwner, 1) {
 		delete(m.sessions, list[0].id)
 		list = list[1:]

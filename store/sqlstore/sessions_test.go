@@ -1,0 +1,28 @@
+package sqlstore_test
+
+import (
+	"testing"
+
+	"github.com/keygate/keygate/console"
+	"github.com/keygate/keygate/console/sessiontest"
+	"github.com/keygate/keygate/store/sqlstore"
+)
+
+var _ console.SessionStore = (*sqlstore.Sessions)(nil)
+
+// TestSessionsConformance runs the console's session store suite against
+// every engine, each case on fresh tables.
+func TestSessionsConformance(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			var db = e.open(t)
+			sessiontest.Run(t, func(t *testing.T) console.SessionStore {
+				if e.dialect == sqlstore.SQLite {
+					db = e.open(t)
+				}
+				return newStore(t, db, e.dialect).Sessions()
+			})
+		})
+	}
+}
