@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestRelative(t *testing.T) {
@@ -227,6 +230,23 @@ func TestWaitWords(t *testing.T) {
 	} {
 		if got := waitWords(tt.d); got != tt.want {
 			t.Errorf("waitWords(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestSessionOwner(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("u", 1000)
+	for _, tt := range []struct {
+		d    sessionData
+		want string
+	}{
+		{sessionData{Key: uuid.MustParse("01a24ac0-a594-712f-be4c-d346669b038f")}, "key:01a24ac0-a594-712f-be4c-d346669b038f"},
+		{sessionData{Principal: "user:alice"}, "host:user:alice"},
+		{sessionData{Principal: long}, "host-sha256:" + hex.EncodeToString(digest(long))},
+	} {
+		if got := tt.d.owner(); got != tt.want || len(got) > 255 {
+			t.Errorf("owner() = %q, want %q (at most 255 bytes)", got, tt.want)
 		}
 	}
 }

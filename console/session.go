@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,10 +71,14 @@ type session struct {
 	expires time.Time
 }
 
-// owner is what bounds the sessions of d: its key, or its host user.
+// owner is what bounds the sessions of d: its key, or its host user (a
+// digest of a user id too long for the stores' 255 bytes).
 func (d *sessionData) owner() string {
-	if d.Key != uuid.Nil {
+	switch {
+	case d.Key != uuid.Nil:
 		return "key:" + d.Key.String()
+	case len(d.Principal) > 200:
+		return "host-sha256:" + hex.EncodeToString(digest(d.Principal))
 	}
 	return "host:" + d.Principal
 }

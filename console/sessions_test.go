@@ -91,3 +91,11 @@ func TestSessionStoreFailure(t *testing.T) {
 	sessions.down.Store(false)
 	b.get("/").want(http.StatusOK, "Signed in as admin")
 }
+
+// TestInstancesShareSessions runs the console end to end on two instances
+// sharing one memory store; store/sqlstore and the redis module run it
+// on their stores.
+func TestInstancesShareSessions(t *testing.T) {
+	t.Parallel()
+	sessiontest.RunInstances(t, func(t *testing.T) console.SessionStore { return console.NewMemoryStore(0) })
+}

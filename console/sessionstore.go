@@ -37,8 +37,9 @@ type SessionStore interface {
 	// CreateSession stores a new session under id, for owner (the key
 	// signed in with, or the host application's user), holding data, live
 	// from now until expires. If owner then holds more than perOwner live
-	// sessions, its oldest (created first) end until it holds perOwner;
-	// another owner's never do. Of concurrent creations for one owner,
+	// sessions, its oldest (created first; of sessions created at the same
+	// time, any) end until it holds perOwner; another owner's never do.
+	// owner is at most 255 bytes. Of concurrent creations for one owner,
 	// the bound may be exceeded by at most the ones still running.
 	CreateSession(ctx context.Context, id []byte, owner string, data []byte, now, expires time.Time, perOwner int) error
 	// Session returns the data and flash message of session id if it is

@@ -84,3 +84,19 @@ func TestSessionsExpireInRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionsAcrossInstances runs the console end to end on two
+// instances sharing their sessions through Redis.
+func TestSessionsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, redisAddr(t))
+	sessiontest.RunInstances(t, func(t *testing.T) console.SessionStore {
+		prefix := uniqueName(t) + ":"
+		deleteKeysAtCleanup(t, c, prefix+"*")
+		s, err := kgredis.NewSessions(kgredis.SessionsConfig{Client: c, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -26,3 +26,16 @@ func TestSessionsConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionsAcrossInstances runs the console end to end on two
+// instances sharing the sessions of one database, on every engine.
+func TestSessionsAcrossInstances(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			sessiontest.RunInstances(t, func(t *testing.T) console.SessionStore {
+				return newStore(t, e.open(t), e.dialect).Sessions()
+			})
+		})
+	}
+}
