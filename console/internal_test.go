@@ -250,3 +250,41 @@ func TestSessionOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryStoreNoncesBounded: a MemoryStore remembers at most eight
+// nonces per session it holds, forgetting the one used first, in
+// constant time (a store full of used nonces took a scan of all of them
+// per nonce used).
+func TestMemoryStoreNoncesBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	m := NewMemoryStore(2) // 16 nonces
+	use := func(n int) bool {
+		t.Helper()
+		ok, err := m.UseNonce(ctx, []byte(fmt.Sprint(n)), now, now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for n := range 40 {
+		if !use(n) {
+			t.Fatalf("nonce %d refused at its first use", n)
+		}
+	}
+	if len(m.nonces) != 16 || len(m.used)-m.usedHead != 16 {
+		t.Errorf("%d nonces remembered (%d queued), want 16", len(m.nonces), len(m.used)-m.usedHead)
+	}
+	if use(39) || use(24) {
+		t.Error("one of the 16 nonces used last was taken again")
+	}
+	if !use(0) {
+		t.Error("the nonce used first is still remembered")
+	}
+	// Expired ones go first.
+	now = now.Add(2 * time.Hour)
+	if !use(39) || len(m.nonces) != 1 {
+		t.Errorf("after they expired: %d nonces remembered, want 1", len(m.nonces))
+	}
+}

@@ -68,16 +68,26 @@ type SessionStore interface {
 // one process, which another instance does not see. It holds at most a
 // number of sessions: past it, the oldest session of the owner (key or
 // user) holding the most sessions ends, so that one key signing in over
-// and over ends only its own. It also holds at most eight times as many
-// used nonces (past that, the one expiring first is forgotten). A
-// MemoryStore is safe for concurrent use.
+// and over ends only its own. It also remembers at most eight times as
+// many used nonces: past that, the one used first is forgotten (its form
+// could then be sent once more). Every operation takes constant time
+// but the sweep of expired sessions, once a minute or when the store is
+// full. A MemoryStore is safe for concurrent use.
 type MemoryStore struct {
 	mu        sync.Mutex
 	max       int
 	sessions  map[string]*memorySession
 	owners    map[string][]*memorySession // created first
 	nonces    map[string]time.Time
+	used      []usedNonce // nonces in the order used, from usedHead
+	usedHead  int
 	lastSweep time.Time
+}
+
+// usedNonce is a nonce of a MemoryStore, in the order of use.
+type usedNonce struct {
+	nonce   string
+	expires time.Time
 }
 
 // memorySession is a session of a MemoryStore.
@@ -179,10 +189,23 @@ func (m *MemoryStore) sweep(now time.Time, force bool) {
 			m.remove(s)
 		}
 	}
-	for n, exp := range m.nonces {
-		if !now.Before(exp) {
-			delete(m.nonces, n)
+	m.forgetNonces(func(u usedNonce) bool { return !now.Before(u.expires) })
+}
+
+// forgetNonces forgets the nonces used first while drop says so. m.mu is
+// held.
+func (m *MemoryStore) forgetNonces(drop func(usedNonce) bool) {
+	for m.usedHead < len(m.used) && drop(m.used[m.usedHead]) {
+		u := m.used[m.usedHead]
+		if exp, ok := m.nonces[u.nonce]; ok && exp.Equal(u.expires) {
+			delete(m.nonces, u.nonce)
 		}
+		m.used[m.usedHead] = usedNonce{}
+		m.usedHead++
+	}
+	if m.usedHead > len(m.used)/2 {
+		m.used = slices.Delete(m.used, 0, m.usedHead)
+		m.usedHead = 0
 	}
 }
 
@@ -273,19 +296,8 @@ func (m *MemoryStore) UseNonce(ctx context.Context, nonce []byte, now, expires t
 	if exp, ok := m.nonces[string(nonce)]; ok && now.Before(exp) {
 		return false, nil
 	}
-	if limit := 8 * m.max; len(m.nonces) >= limit {
-		m.sweep(now, true)
-		for len(m.nonces) >= limit {
-			var first string
-			var at time.Time
-			for n, exp := range m.nonces {
-				if at.IsZero() || exp.Before(at) {
-					first, at = n, exp
-				}
-			}
-			delete(m.nonces, first)
-		}
-	}
+	m.forgetNonces(func(u usedNonce) bool { return !now.Before(u.expires) || len(m.nonces) >= 8*m.max })
 	m.nonces[string(nonce)] = expires
+	m.used = append(m.used, usedNonce{string(nonce), expires})
 	return true, nil
 }

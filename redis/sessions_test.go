@@ -100,3 +100,15 @@ func TestSessionsAcrossInstances(t *testing.T) {
 		return s
 	})
 }
+
+// BenchmarkSessions measures the console's session store in Redis.
+func BenchmarkSessions(b *testing.B) {
+	c := newClient(b, redisAddr(b))
+	prefix := uniqueName(b) + ":"
+	deleteKeysAtCleanup(b, c, prefix+"*")
+	s, err := kgredis.NewSessions(kgredis.SessionsConfig{Client: c, Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sessiontest.Benchmark(b, s)
+}

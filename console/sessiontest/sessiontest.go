@@ -411,3 +411,44 @@ func testContext(t *testing.T, s console.SessionStore) {
 		t.Error("a call with a canceled context ended the session")
 	}
 }
+
+// Benchmark measures what the console asks of a session store: reading
+// a session (every request), creating one (every sign-in, with the
+// owner's bound; the owner holds 10 sessions) and using a nonce (every
+// form that makes a token, and every sign-in). Run it from a backend's
+// benchmark with a store of its own.
+func Benchmark(b *testing.B, s console.SessionStore) {
+	ctx := b.Context()
+	t0 := now()
+	id := newID()
+	if err := s.CreateSession(ctx, id, newOwner(), make([]byte, 200), t0, t0.Add(time.Hour), 10); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Session", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if data, _, _, err := s.Session(ctx, id, t0); err != nil || data == nil {
+				b.Fatalf("Session: %q, %v", data, err)
+			}
+		}
+	})
+	b.Run("CreateSession", func(b *testing.B) {
+		owner := newOwner()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if err := s.CreateSession(ctx, newID(), owner, make([]byte, 200), t0.Add(time.Duration(i)*time.Microsecond), t0.Add(time.Hour), 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("UseNonce", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, err := s.UseNonce(ctx, newID(), t0, t0.Add(time.Hour)); err != nil || !ok {
+				b.Fatalf("UseNonce: %v, %v", ok, err)
+			}
+		}
+	})
+}

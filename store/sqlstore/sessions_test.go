@@ -39,3 +39,12 @@ func TestSessionsAcrossInstances(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSessions measures the console's session store on every engine.
+func BenchmarkSessions(b *testing.B) {
+	for _, e := range engines() {
+		b.Run(e.name, func(b *testing.B) {
+			sessiontest.Benchmark(b, newStore(b, e.open(b), e.dialect).Sessions())
+		})
+	}
+}
