@@ -288,3 +288,42 @@ func TestMemoryStoreNoncesBounded(t *testing.T) {
 		t.Errorf("after they expired: %d nonces remembered, want 1", len(m.nonces))
 	}
 }
+
+// FuzzSessionInput feeds what a client or a store controls to the
+// session code: the sign-in cookie, a form nonce, and a session's stored
+// data. Nothing panics; a sign-in nonce is taken only within its hour; a
+// nonce the session did not issue is refused; data that does not decode
+// to a session is no session.
+func FuzzSessionInput(f *testing.F) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	f.Add(newSigninNonce(now), "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", []byte(`{"csrf":"c","who":"w","created":"2026-11-30T09:00:00Z"}`))
+	f.Add(newSigninNonce(now.Add(-2*time.Hour)), "", []byte(nil))
+	f.Add("x.1764496800", ".", []byte("{"))
+	f.Add(strings.Repeat("A", 43)+".-1", "a.b.c", []byte(`{"csrf":"","key":"not a uuid"}`))
+	f.Add(strings.Repeat("A", 43)+".99999999999999999999", strings.Repeat("x", 100), []byte(`{"csrf":"c","created":"0001-01-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, signin, nonce string, data []byte) {
+		ctx := context.Background()
+		if issued, ok := signinIssued(signin, now); ok && (issued.After(now.Add(clockSkew)) || !now.Before(issued.Add(signinFormTTL))) {
+			t.Errorf("signinIssued(%q) = %v, accepted outside its hour", signin, issued)
+		}
+		store := NewMemoryStore(10)
+		ss := &sessions{store: store, ttl: time.Hour, maxAge: 12 * time.Hour, perKey: 10, logger: slog.New(slog.DiscardHandler)}
+		_, s, err := ss.add(ctx, sessionData{Principal: "user:alice", Who: "alice"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := ss.useNonce(ctx, s, nonce, now); ok || err != nil {
+			t.Errorf("useNonce(%q) = %v, %v: a nonce the session did not issue", nonce, ok, err)
+		}
+		if err := store.CreateSession(ctx, digest("session", "sid"), "o", data, now, now.Add(time.Hour), 10); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ss.get(ctx, "sid", now)
+		if err != nil {
+			t.Fatalf("get of stored data %q: %v", data, err)
+		}
+		if got != nil && (got.CSRF == "" || !now.Before(got.Created.Add(ss.maxAge))) {
+			t.Errorf("stored data %q made a session without a token, or past its age: %+v", data, got.sessionData)
+		}
+	})
+}
