@@ -106,10 +106,12 @@ type Config struct {
 	// with Retry-After) without its token being looked up, so that the
 	// form is neither a way to flood the key store nor an oracle for
 	// guessing tokens. Give the API middleware's (middleware.Middleware's
-	// Throttle method) to draw on one budget per address for both. Default:
-	// a throttle of the console's own, of [DefaultSignInFailures] per
-	// [DefaultSignInWindow] (10 a minute). Like the middleware's, it counts
-	// in its process: each instance throttles on its own.
+	// Throttle method) to draw on one budget per address for both, or one
+	// of middleware.NewThrottle. Default (nil, as the Throttle of a
+	// middleware without a FailureLimit is): a throttle of the console's
+	// own, of [DefaultSignInFailures] per [DefaultSignInWindow] (10 a
+	// minute). Like the middleware's, it counts in its process: each
+	// instance throttles on its own.
 	Throttle *middleware.Throttle
 	// SecureCookies marks the session cookie Secure on every request, as
 	// needed behind a proxy that terminates TLS. Requests received over
@@ -217,8 +219,8 @@ func New(cfg Config) (*Console, error) {
 	}
 	if c.throttle = cfg.Throttle; c.throttle == nil {
 		var err error
-		if c.throttle, err = middleware.NewThrottle(middleware.FailureLimit{Failures: DefaultSignInFailures,
-			Window: DefaultSignInWindow}, c.now); err != nil {
+		c.throttle, err = middleware.NewThrottle(middleware.FailureLimit{Failures: DefaultSignInFailures, Window: DefaultSignInWindow}, c.now)
+		if err != nil {
 			return nil, fmt.Errorf("console: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -79,7 +80,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := c.manager.VerifyFrom(ctx, token, addr)
 	if err != nil {
-		c.throttle.Failed(addr, err)
+		c.throttle.Record(addr, err)
 		status, msg := signInRefusal(err)
 		if status >= 500 {
 			c.logger.ErrorContext(ctx, "console: sign-in: key store failed", "error", err)
@@ -105,7 +106,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			c.renderSignIn(w, r, http.StatusServiceUnavailable, "", sessionsDown, false)
 			return
 		}
-		c.throttle.Fail(addr) // a replayed form
+		c.throttle.Record(addr, fmt.Errorf("console: sign-in form sent again: %w", keygate.ErrInvalid))
 		c.renderSignIn(w, r, http.StatusForbidden, "", "This form was already used to sign in. Enter your token again.", true)
 		return
 	}

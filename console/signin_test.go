@@ -76,8 +76,8 @@ func TestSignInSharesTheAPIThrottle(t *testing.T) {
 		c.Throttle = th
 	})
 	// Two bad keys sent to the API from the browser's address...
-	th.Fail(netip.MustParseAddr("127.0.0.1"))
-	th.Fail(netip.MustParseAddr("127.0.0.1"))
+	th.Record(netip.MustParseAddr("127.0.0.1"), keygate.ErrInvalid)
+	th.Record(netip.MustParseAddr("127.0.0.1"), keygate.ErrInvalid)
 	// ...refuse its sign-in.
 	e.browser(t).signIn(e.admin).want(http.StatusTooManyRequests, "Too many failed sign-ins", "Try again in 30 minutes.")
 }

@@ -101,8 +101,6 @@ type Config struct {
 	// one [Config.TrustedProxies] determines: behind a proxy, configure
 	// them, or every client shares the proxy's budget. Default: zero, no
 	// throttle; for example {Failures: 30, Window: time.Minute}.
-	// [Middleware.Throttle] shares the budget with another way in, such as
-	// the admin console's sign-in form.
 	FailureLimit FailureLimit
 
 	// Now is the clock of FailureLimit. Default time.Now.
@@ -229,6 +227,14 @@ func New(cfg Config) (*Middleware, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Throttle returns the throttle of the middleware's [Config.FailureLimit],
+// to count another door's failures against the same budget per client
+// (the console's sign-in form: console.Config.Throttle), or nil when it
+// has none.
+func (m *Middleware) Throttle() *Throttle {
+	return m.throttle
 }
 
 // Verify is a middleware that finds the request's key with the configured
