@@ -85,7 +85,7 @@ func (c *Console) checkForm(q *request) bool {
 	if !c.parseForm(q.w, q.r, q) {
 		return false
 	}
-	if !equalTokens(q.sess.csrf, q.r.PostForm.Get("csrf")) {
+	if !equalTokens(q.sess.CSRF, q.r.PostForm.Get("csrf")) {
 		c.errorPage(q.w, q.r, q, http.StatusForbidden, "Request refused",
 			"This form has expired or did not come from this console. Open the page again and resend it.")
 		return false
@@ -120,12 +120,15 @@ func (c *Console) authenticate(q *request) bool {
 		}
 	}
 	sid := cookie(q.r, sessionCookie)
-	s := c.sessions.get(sid, q.now)
+	s, err := c.sessions.get(q.r.Context(), sid, q.now)
 	switch {
+	case err != nil:
+		c.fail(q, err)
+		return false
 	case s == nil && sid != "":
 		c.endSession(q, sid, "expired")
 		return false
-	case s == nil || s.keyID == uuid.Nil:
+	case s == nil || s.Key == uuid.Nil:
 		// No session, or the host application's, whose user is gone: not
 		// the console's to end.
 		c.endSession(q, "", "")
@@ -133,11 +136,11 @@ func (c *Console) authenticate(q *request) bool {
 	}
 	// The form is checked before the key's record is read, so that a
 	// store failure can offer the checked form again.
-	q.sess, q.keyID = s, s.keyID
+	q.sess, q.keyID = s, s.Key
 	if !c.checkForm(q) {
 		return false
 	}
-	rec, err := c.manager.Get(q.r.Context(), keygate.System(), s.keyID)
+	rec, err := c.manager.Get(q.r.Context(), keygate.System(), s.Key)
 	switch {
 	case errors.Is(err, keygate.ErrNotFound):
 		c.endSession(q, sid, "deleted")
@@ -146,7 +149,7 @@ func (c *Console) authenticate(q *request) bool {
 		c.fail(q, err)
 		return false
 	}
-	p, reason, err := c.keyPrincipal(q.r.Context(), rec, s.principal, c.clientAddr(q.r), q.now)
+	p, reason, err := c.keyPrincipal(q.r.Context(), rec, keygate.BoundPrincipal(s.Key, s.Secret), c.clientAddr(q.r), q.now)
 	switch {
 	case err != nil:
 		c.fail(q, err)
@@ -163,16 +166,24 @@ func (c *Console) authenticate(q *request) bool {
 // anti-forgery token, starting one on a page view.
 func (c *Console) hostSession(q *request, p keygate.Principal) bool {
 	q.by = p
-	sid := cookie(q.r, sessionCookie)
-	s := c.sessions.get(sid, q.now)
-	if s == nil || s.principalID != p.ID {
+	ctx := q.r.Context()
+	s, err := c.sessions.get(ctx, cookie(q.r, sessionCookie), q.now)
+	if err != nil {
+		c.fail(q, err)
+		return false
+	}
+	if s == nil || s.Key != uuid.Nil || s.Principal != p.ID {
 		if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
 			c.errorPage(q.w, q.r, q, http.StatusForbidden, "Request refused",
 				"This form has expired or did not come from this console. Open the page again and resend it.")
 			return false
 		}
-		s = &session{principalID: p.ID, who: p.ID}
-		c.setCookie(q.w, q.r, q.base, sessionCookie, c.sessions.add(s, q.now))
+		var sid string
+		if sid, s, err = c.sessions.add(ctx, sessionData{Principal: p.ID, Who: p.ID}, q.now); err != nil {
+			c.fail(q, err)
+			return false
+		}
+		c.setCookie(q.w, q.r, q.base, sessionCookie, sid)
 	}
 	q.sess = s
 	if !canView(&p) {
@@ -184,10 +195,14 @@ func (c *Console) hostSession(q *request, p keygate.Principal) bool {
 }
 
 // endSession forgets session sid and sends the browser to the sign-in
-// page, telling why when reason is set.
+// page, telling why when reason is set. A store that fails to forget it
+// is logged: the session ends anyway at its next request, for the same
+// reason, or at its expiry.
 func (c *Console) endSession(q *request, sid, reason string) {
 	if sid != "" {
-		c.sessions.remove(sid)
+		if err := c.sessions.remove(q.r.Context(), sid); err != nil {
+			c.logger.ErrorContext(q.r.Context(), "console: end session", "reason", reason, "error", err)
+		}
 		c.setCookie(q.w, q.r, q.base, sessionCookie, "")
 	}
 	target := q.base + "/signin"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/console"
+	"github.com/keygate/keygate/console/sessiontest"
 )
 
 // BenchmarkListPage renders a page of the list, server side, with 1000
@@ -45,4 +46,28 @@ func BenchmarkListPage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSignIn signs in with a key over and over, as the attack of
+// issue 16 (Medium 4) did, one fresh form each time: each sign-in ends
+// the key's oldest session beyond its bound, never another key's.
+func BenchmarkSignIn(b *testing.B) {
+	e := newEnv(b, nil)
+	viewer := e.key(b, keygate.CreateRequest{Name: "viewer", Scopes: []string{"apikey:view"}}).Token.Reveal()
+	admin := e.signedIn(b, e.admin)
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := e.browser(b).signIn(viewer); p.status != http.StatusSeeOther {
+			b.Fatalf("sign in: %d", p.status)
+		}
+	}
+	b.StopTimer()
+	if p := admin.get("/"); p.status != http.StatusOK {
+		b.Fatalf("the admin's session after %d sign-ins of another key: %d", b.N, p.status)
+	}
+}
+
+// BenchmarkMemorySessions measures the default session store.
+func BenchmarkMemorySessions(b *testing.B) {
+	sessiontest.Benchmark(b, console.NewMemoryStore(0))
 }

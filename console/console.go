@@ -1,7 +1,6 @@
 package console
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
 )
 
@@ -21,6 +21,12 @@ const (
 	DefaultMaxFormBytes  = 64 << 10
 	DefaultPageSize      = 50
 	DefaultMaxSessions   = 10000
+	// DefaultSessionsPerKey is the default of [Config.SessionsPerKey].
+	DefaultSessionsPerKey = 10
+	// DefaultSignInFailures failed sign-ins per DefaultSignInWindow from
+	// one client address are the default budget of [Config.Throttle].
+	DefaultSignInFailures = 10
+	DefaultSignInWindow   = time.Minute
 )
 
 // Errors of this package, checked with [errors.Is].
@@ -79,9 +85,34 @@ type Config struct {
 	// SessionMaxAge ends a session this long after sign-in, however
 	// active. Default [DefaultSessionMaxAge] (12 hours).
 	SessionMaxAge time.Duration
-	// MaxSessions bounds the sessions kept in memory; past it, the one
-	// used least recently ends. Default [DefaultMaxSessions].
+	// Sessions keeps the sessions. Default: a [MemoryStore] of
+	// MaxSessions sessions, which only this process sees: behind a load
+	// balancer without sticky sessions, give one every instance shares,
+	// such as store/sqlstore's Store.Sessions (the key store's database)
+	// or the redis module's NewSessions.
+	Sessions SessionStore
+	// SessionsPerKey bounds the sessions of one key (or one user of the
+	// host application): signing in once more ends its oldest session,
+	// never another key's. Default [DefaultSessionsPerKey] (10).
+	SessionsPerKey int
+	// MaxSessions bounds the sessions of the default in-memory store:
+	// past it, the oldest session of the key holding the most ends.
+	// Default [DefaultMaxSessions]. Unused with Sessions.
 	MaxSessions int
+	// Throttle counts failed sign-ins per client address (the address of
+	// ClientAddr; IPv6: per /64), as the API middleware counts bad keys: a
+	// token that is malformed, unknown, expired, revoked or disabled, and a
+	// replayed sign-in form. An address past its budget is refused (429,
+	// with Retry-After) without its token being looked up, so that the
+	// form is neither a way to flood the key store nor an oracle for
+	// guessing tokens. Give the API middleware's (middleware.Middleware's
+	// Throttle method) to draw on one budget per address for both, or one
+	// of middleware.NewThrottle. Default (nil, as the Throttle of a
+	// middleware without a FailureLimit is): a throttle of the console's
+	// own, of [DefaultSignInFailures] per [DefaultSignInWindow] (10 a
+	// minute). Like the middleware's, it counts in its process: each
+	// instance throttles on its own.
+	Throttle *middleware.Throttle
 	// SecureCookies marks the session cookie Secure on every request, as
 	// needed behind a proxy that terminates TLS. Requests received over
 	// TLS get Secure cookies anyway.
@@ -116,7 +147,7 @@ type Console struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	sessions    *sessions
-	signinKey   []byte // signs the sign-in form's anti-forgery token
+	throttle    *middleware.Throttle
 	views       *views
 	assets      *assets
 	handler     http.Handler
@@ -133,7 +164,7 @@ func New(cfg Config) (*Console, error) {
 	switch {
 	case cfg.Manager == nil:
 		return nil, bad("Config.Manager is required")
-	case cfg.SessionTTL < 0, cfg.SessionMaxAge < 0, cfg.MaxSessions < 0, cfg.MaxFormBytes < 0, cfg.PageSize < 0:
+	case cfg.SessionTTL < 0, cfg.SessionMaxAge < 0, cfg.MaxSessions < 0, cfg.SessionsPerKey < 0, cfg.MaxFormBytes < 0, cfg.PageSize < 0:
 		return nil, bad("negative setting")
 	case cfg.PageSize > 1000:
 		return nil, bad("Config.PageSize is above 1000")
@@ -180,10 +211,19 @@ func New(cfg Config) (*Console, error) {
 		}
 		c.categories = append(c.categories, cat)
 	}
-	c.sessions = newSessions(cmpOr(cfg.SessionTTL, DefaultSessionTTL), cmpOr(cfg.SessionMaxAge, DefaultSessionMaxAge),
-		cmpOr(cfg.MaxSessions, DefaultMaxSessions))
-	c.signinKey = make([]byte, 32)
-	rand.Read(c.signinKey) // never fails (crypto/rand)
+	c.sessions = &sessions{store: cfg.Sessions, ttl: cmpOr(cfg.SessionTTL, DefaultSessionTTL),
+		maxAge: cmpOr(cfg.SessionMaxAge, DefaultSessionMaxAge), perKey: cmpOr(cfg.SessionsPerKey, DefaultSessionsPerKey),
+		logger: c.logger}
+	if c.sessions.store == nil {
+		c.sessions.store = NewMemoryStore(cfg.MaxSessions)
+	}
+	if c.throttle = cfg.Throttle; c.throttle == nil {
+		var err error
+		c.throttle, err = middleware.NewThrottle(middleware.FailureLimit{Failures: DefaultSignInFailures, Window: DefaultSignInWindow}, c.now)
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
 	var err error
 	if c.assets, err = loadAssets(); err != nil {
 		return nil, fmt.Errorf("console: %w", err)

@@ -29,6 +29,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"key management", console.Config{Manager: e.m, Categories: console.Categories("Apikey")}},
 		{"wildcard", console.Config{Manager: e.m, Categories: []console.Category{{Name: "All", Resource: "*"}}}},
 		{"negative", console.Config{Manager: e.m, SessionTTL: -1}},
+		{"negative sessions per key", console.Config{Manager: e.m, SessionsPerKey: -1}},
 		{"page size", console.Config{Manager: e.m, PageSize: 1001}},
 	} {
 		if _, err := console.New(tt.cfg); !errors.Is(err, console.ErrInvalidConfig) {

@@ -46,29 +46,52 @@
 // With [Config.Principal], the host application supplies the principal
 // from its own session; otherwise a person signs in with an API key that
 // holds apikey:view. The token is verified once, at sign-in (a use of the
-// key like any other), and kept nowhere: not in the cookie, not in
-// memory. The session, kept in memory, holds the key's id and the digest
-// of the secret presented (the one the store holds too), and the cookie
-// only a random session id (HttpOnly, SameSite=Strict, Secure over TLS or
-// with [Config.SecureCookies], scoped to the console's path).
+// key like any other), and kept nowhere: not in the cookie, not in the
+// session. The session holds the key's id and the stored hash of the
+// secret presented (the one the key store holds too,
+// [keygate.Principal.Binding]), and the cookie only a random session id
+// (HttpOnly, SameSite=Strict, Secure over TLS or with
+// [Config.SecureCookies], scoped to the console's path).
 //
 // On every request the console reads the key's record again, as
-// [keygate.System], and rebuilds its principal from it: a key revoked,
-// deleted, expired, regenerated (once the old secret's grace period is
-// over), moved off the client's allowed addresses, or stripped of
-// apikey:view ends its session at the next request, on every instance,
-// with no cache in between. Verifying a kept token on each request
-// instead would take a use of a usage-limited key per page viewed, count
-// against its rate limit, and keep a live secret in memory for the
-// session's life. A session also ends after [Config.SessionTTL] without a
-// request and [Config.SessionMaxAge] after sign-in. Sessions live in one
-// process: behind a load balancer, pin a browser to one instance, or
-// supply the principal from the host application's own session.
+// [keygate.System], and rebuilds its principal from it
+// ([keygate.Manager.Refresh]): a key revoked, disabled, deleted, expired,
+// regenerated (once the old secret's grace period is over), moved off the
+// client's allowed addresses, or stripped of apikey:view ends its session
+// at the next request, on every instance, with no cache in between.
+// Verifying a kept token on each request instead would take a use of a
+// usage-limited key per page viewed, count against its rate limit, and
+// keep a live secret for the session's life. A session also ends after
+// [Config.SessionTTL] without a request and [Config.SessionMaxAge] after
+// sign-in.
+//
+// A key holds at most [Config.SessionsPerKey] sessions (10): signing in
+// once more ends its oldest, never another key's, so that no key can
+// sign anybody else out by signing in over and over.
+//
+// # Several instances
+//
+// Sessions are kept in a [SessionStore]: by default a [MemoryStore], in
+// the process. Behind a load balancer without sticky sessions, give every
+// instance one they share ([Config.Sessions]): store/sqlstore's
+// Store.Sessions keeps them in the key store's database (SQLite,
+// PostgreSQL, MySQL/MariaDB), the redis module's NewSessions in Redis.
+// Then everything a session carries works from any instance: its
+// anti-forgery token, its one-time form nonces (a form sent to one
+// instance is refused when sent again to another), its flash message,
+// its expiry, sign-out, and the bound per key. The store sees only
+// SHA-256 digests of session ids and nonces.
 //
 // # Security
 //
+// Failed sign-ins (a malformed, unknown, expired, revoked or disabled
+// token) count against the client's address as bad keys sent to the API
+// do ([Config.Throttle]): past the budget, sign-in answers 429 without
+// looking the token up.
+//
 // Every state change is a POST carrying the session's synchronizer token
-// (the sign-in form, before any session, an HMAC of a random cookie), and
+// (the sign-in form, before any session, the value of a random cookie,
+// good for one sign-in within an hour), and
 // every unsafe request passes http.CrossOriginProtection (Sec-Fetch-Site,
 // Origin) first. Every response carries a Content-Security-Policy without
 // inline script or style and with frame-ancestors 'none', and
@@ -76,7 +99,8 @@
 // one answering the POST that made it, never in a URL, a redirect, a log
 // or a later page. The add and regenerate forms carry a one-time nonce,
 // so that sending one again (a reload of the token page, the back button)
-// makes no second token and shows none.
+// makes no second token and shows none; the nonce is recorded as used in
+// the session store, so that no instance takes it twice.
 //
 // # Accessibility
 //

@@ -63,6 +63,8 @@ var errStoreDown = errors.New("dial tcp 10.9.8.7:5432: connection refused")
 type failingStore struct {
 	*memory.Store
 	down atomic.Bool
+	// lookups counts the calls of GetByHash: the lookups of tokens.
+	lookups atomic.Int64
 }
 
 func (s *failingStore) err() error {
@@ -87,6 +89,7 @@ func (s *failingStore) Get(ctx context.Context, id uuid.UUID) (*store.Key, error
 }
 
 func (s *failingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
+	s.lookups.Add(1)
 	if err := s.err(); err != nil {
 		return nil, err
 	}

@@ -1,10 +1,17 @@
 package console
 
 import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestRelative(t *testing.T) {
@@ -126,35 +133,197 @@ func FuzzReadKeyForm(f *testing.F) {
 	})
 }
 
-func TestSessionsBounded(t *testing.T) {
+// TestMemoryStoreBounded: past its maximum, a MemoryStore ends the oldest
+// session of the owner holding the most, so that one key signing in over
+// and over ends only its own sessions.
+func TestMemoryStoreBounded(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	ss := newSessions(time.Hour, 12*time.Hour, 3)
-	var ids []string
-	for i := range 4 {
-		ids = append(ids, ss.add(&session{who: string(rune('a' + i))}, now.Add(time.Duration(i)*time.Minute)))
+	m := NewMemoryStore(4)
+	add := func(id, owner string) {
+		t.Helper()
+		if err := m.CreateSession(ctx, []byte(id), owner, []byte(id), now, now.Add(time.Hour), 100); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
 	}
-	if ss.get(ids[0], now.Add(5*time.Minute)) != nil {
-		t.Error("the session used least recently was kept past MaxSessions")
+	live := func(id string) bool {
+		t.Helper()
+		data, _, _, err := m.Session(ctx, []byte(id), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data != nil
 	}
-	for _, id := range ids[1:] {
-		if ss.get(id, now.Add(5*time.Minute)) == nil {
-			t.Error("a recent session was dropped")
+	add("admin", "key:admin")
+	for i := range 10 {
+		add(fmt.Sprint("spam", i), "key:spammer")
+	}
+	add("alice", "host:alice")
+	if !live("admin") || !live("alice") {
+		t.Error("a full store ended another owner's session")
+	}
+	for i, want := range []bool{false, false, false, false, false, false, false, false, true, true} {
+		if got := live(fmt.Sprint("spam", i)); got != want {
+			t.Errorf("spam%d live = %v, want %v (the spammer keeps its newest)", i, got, want)
 		}
 	}
-	if ss.get(ids[1], now.Add(2*time.Hour)) != nil {
-		t.Error("an idle session lived past its TTL")
+	// Expired sessions make room first.
+	now = now.Add(2 * time.Hour)
+	add("bob", "host:bob")
+	if !live("bob") || live("admin") {
+		t.Error("after the others expired: want bob live, admin expired")
 	}
-	s := ss.get(ids[2], now.Add(6*time.Minute))
-	var nonces []string
-	for range maxNonces + 2 {
-		nonces = append(nonces, ss.newNonce(s))
+}
+
+// TestFormNonces: a form nonce is good once, in the session that issued
+// it only.
+func TestFormNonces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	ss := &sessions{store: NewMemoryStore(10), ttl: time.Hour, maxAge: 12 * time.Hour, perKey: 10, logger: slog.Default()}
+	_, s, err := ss.add(ctx, sessionData{Principal: "user:alice", Who: "alice"}, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ss.useNonce(s, nonces[0]) || !ss.useNonce(s, nonces[len(nonces)-1]) || ss.useNonce(s, nonces[len(nonces)-1]) {
-		t.Error("nonces: the oldest must be forgotten, the newest used once")
+	_, other, err := ss.add(ctx, sessionData{Principal: "user:bob", Who: "bob"}, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ss.restoreNonce(s, nonces[len(nonces)-1])
-	if !ss.useNonce(s, nonces[len(nonces)-1]) {
-		t.Error("a restored nonce cannot be used")
+	n := ss.newNonce(s)
+	r, _, _ := strings.Cut(n, ".")
+	for _, tt := range []struct {
+		name  string
+		s     *session
+		nonce string
+		want  bool
+	}{
+		{"another session's", other, n, false},
+		{"made up", s, r + ".AAAAAAAAAAAAAAAAAAAAAA", false},
+		{"no MAC", s, r, false},
+		{"empty", s, "", false},
+		{"first use", s, n, true},
+		{"second use", s, n, false},
+		{"a new one", s, ss.newNonce(s), true},
+	} {
+		ok, err := ss.useNonce(ctx, tt.s, tt.nonce, now)
+		if err != nil || ok != tt.want {
+			t.Errorf("%s: useNonce = %v, %v; want %v", tt.name, ok, err, tt.want)
+		}
 	}
+}
+
+func TestWaitWords(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Millisecond, "1 second"},
+		{time.Second, "1 second"},
+		{1500 * time.Millisecond, "2 seconds"},
+		{90 * time.Second, "90 seconds"},
+		{91 * time.Second, "2 minutes"},
+		{time.Hour, "60 minutes"},
+	} {
+		if got := waitWords(tt.d); got != tt.want {
+			t.Errorf("waitWords(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestSessionOwner(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("u", 1000)
+	for _, tt := range []struct {
+		d    sessionData
+		want string
+	}{
+		{sessionData{Key: uuid.MustParse("01a24ac0-a594-712f-be4c-d346669b038f")}, "key:01a24ac0-a594-712f-be4c-d346669b038f"},
+		{sessionData{Principal: "user:alice"}, "host:user:alice"},
+		{sessionData{Principal: long}, "host-sha256:" + hex.EncodeToString(digest(long))},
+	} {
+		if got := tt.d.owner(); got != tt.want || len(got) > 255 {
+			t.Errorf("owner() = %q, want %q (at most 255 bytes)", got, tt.want)
+		}
+	}
+}
+
+// TestMemoryStoreNoncesBounded: a MemoryStore remembers at most eight
+// nonces per session it holds, forgetting the one used first, in
+// constant time (a store full of used nonces took a scan of all of them
+// per nonce used).
+func TestMemoryStoreNoncesBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	m := NewMemoryStore(2) // 16 nonces
+	use := func(n int) bool {
+		t.Helper()
+		ok, err := m.UseNonce(ctx, []byte(fmt.Sprint(n)), now, now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for n := range 40 {
+		if !use(n) {
+			t.Fatalf("nonce %d refused at its first use", n)
+		}
+	}
+	if len(m.nonces) != 16 || len(m.used)-m.usedHead != 16 {
+		t.Errorf("%d nonces remembered (%d queued), want 16", len(m.nonces), len(m.used)-m.usedHead)
+	}
+	if use(39) || use(24) {
+		t.Error("one of the 16 nonces used last was taken again")
+	}
+	if !use(0) {
+		t.Error("the nonce used first is still remembered")
+	}
+	// Expired ones go first.
+	now = now.Add(2 * time.Hour)
+	if !use(39) || len(m.nonces) != 1 {
+		t.Errorf("after they expired: %d nonces remembered, want 1", len(m.nonces))
+	}
+}
+
+// FuzzSessionInput feeds what a client or a store controls to the
+// session code: the sign-in cookie, a form nonce, and a session's stored
+// data. Nothing panics; a sign-in nonce is taken only within its hour; a
+// nonce the session did not issue is refused; data that does not decode
+// to a session is no session.
+func FuzzSessionInput(f *testing.F) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	f.Add(newSigninNonce(now), "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", []byte(`{"csrf":"c","who":"w","created":"2026-11-30T09:00:00Z"}`))
+	f.Add(newSigninNonce(now.Add(-2*time.Hour)), "", []byte(nil))
+	f.Add("x.1764496800", ".", []byte("{"))
+	f.Add(strings.Repeat("A", 43)+".-1", "a.b.c", []byte(`{"csrf":"","key":"not a uuid"}`))
+	f.Add(strings.Repeat("A", 43)+".99999999999999999999", strings.Repeat("x", 100), []byte(`{"csrf":"c","created":"0001-01-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, signin, nonce string, data []byte) {
+		ctx := context.Background()
+		if issued, ok := signinIssued(signin, now); ok && (issued.After(now.Add(clockSkew)) || !now.Before(issued.Add(signinFormTTL))) {
+			t.Errorf("signinIssued(%q) = %v, accepted outside its hour", signin, issued)
+		}
+		store := NewMemoryStore(10)
+		ss := &sessions{store: store, ttl: time.Hour, maxAge: 12 * time.Hour, perKey: 10, logger: slog.New(slog.DiscardHandler)}
+		_, s, err := ss.add(ctx, sessionData{Principal: "user:alice", Who: "alice"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := ss.useNonce(ctx, s, nonce, now); ok || err != nil {
+			t.Errorf("useNonce(%q) = %v, %v: a nonce the session did not issue", nonce, ok, err)
+		}
+		if err := store.CreateSession(ctx, digest("session", "sid"), "o", data, now, now.Add(time.Hour), 10); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ss.get(ctx, "sid", now)
+		if err != nil {
+			t.Fatalf("get of stored data %q: %v", data, err)
+		}
+		if got != nil && (got.CSRF == "" || !now.Before(got.Created.Add(ss.maxAge))) {
+			t.Errorf("stored data %q made a session without a token, or past its age: %+v", data, got.sessionData)
+		}
+	})
 }

@@ -34,6 +34,8 @@ func (c *Console) describe(q *request, err error) (int, string) {
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, fe.Message
+	case errors.Is(err, errSessions):
+		return http.StatusServiceUnavailable, "The session store is unavailable, so nothing was changed. Try again in a moment."
 	case errors.Is(err, keygate.ErrUnavailable):
 		return http.StatusServiceUnavailable, "The key store is unavailable, so nothing was changed. Try again in a moment."
 	case errors.As(err, &denied):

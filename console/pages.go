@@ -500,12 +500,16 @@ func (c *Console) createKey(q *request) error {
 	if err != nil {
 		return c.renderForm(q, f, nil, err)
 	}
-	if !c.sessions.useNonce(q.sess, f.Nonce) {
+	if ok, err := c.sessions.useNonce(q.r.Context(), q.sess, f.Nonce, q.now); err != nil {
+		return err
+	} else if !ok {
 		return c.alreadySent(q)
 	}
 	created, err := c.manager.Create(q.r.Context(), q.by, req)
 	if err != nil {
-		c.sessions.restoreNonce(q.sess, f.Nonce)
+		// The form may be sent again, with a nonce of its own.
+		f.Nonce = c.sessions.newNonce(q.sess)
+		q.r.PostForm.Set("nonce", f.Nonce)
 		if errors.Is(err, keygate.ErrUnavailable) {
 			return err
 		}
@@ -590,9 +594,9 @@ func (c *Console) updateKey(q *request) error {
 			}
 			return c.renderForm(q, f, rec, err)
 		}
-		c.sessions.setFlash(q.sess, "Saved. The changes apply from the token's next request.")
+		c.sessions.setFlash(q.r.Context(), q.sess, "Saved. The changes apply from the token's next request.")
 	} else {
-		c.sessions.setFlash(q.sess, "Nothing was changed.")
+		c.sessions.setFlash(q.r.Context(), q.sess, "Nothing was changed.")
 	}
 	http.Redirect(q.w, q.r, q.base+"/keys/"+rec.ID.String(), http.StatusSeeOther)
 	return nil
@@ -650,12 +654,16 @@ func (c *Console) regenerateKey(q *request) error {
 	if err != nil {
 		return c.renderRegenerate(q, rec, expiryChoice, date, graceChoice, nonce, err)
 	}
-	if !c.sessions.useNonce(q.sess, nonce) {
+	if ok, err := c.sessions.useNonce(q.r.Context(), q.sess, nonce, q.now); err != nil {
+		return err
+	} else if !ok {
 		return c.alreadySent(q)
 	}
 	created, err := c.manager.Regenerate(q.r.Context(), q.by, rec.ID, keygate.RegenerateRequest{Expiry: expiry, GracePeriod: grace})
 	if err != nil {
-		c.sessions.restoreNonce(q.sess, nonce)
+		// The form may be sent again, with a nonce of its own.
+		nonce = c.sessions.newNonce(q.sess)
+		q.r.PostForm.Set("nonce", nonce)
 		if errors.Is(err, keygate.ErrUnavailable) {
 			return err
 		}
@@ -715,7 +723,7 @@ func (c *Console) switchKey(q *request, op func(context.Context, keygate.Princip
 	if err != nil {
 		return err
 	}
-	c.sessions.setFlash(q.sess, fmt.Sprintf(done, rec.Name))
+	c.sessions.setFlash(q.r.Context(), q.sess, fmt.Sprintf(done, rec.Name))
 	http.Redirect(q.w, q.r, q.base+"/keys/"+rec.ID.String(), http.StatusSeeOther)
 	return nil
 }
@@ -753,7 +761,7 @@ func (c *Console) revokeKey(q *request) error {
 	if err != nil {
 		return err
 	}
-	c.sessions.setFlash(q.sess, fmt.Sprintf("Token %q revoked: it is refused from its next request.", rec.Name))
+	c.sessions.setFlash(q.r.Context(), q.sess, fmt.Sprintf("Token %q revoked: it is refused from its next request.", rec.Name))
 	http.Redirect(q.w, q.r, q.base+"/", http.StatusSeeOther)
 	return nil
 }
@@ -767,7 +775,7 @@ func (c *Console) deleteKey(q *request) error {
 	if err := c.manager.Delete(q.r.Context(), q.by, rec.ID); err != nil {
 		return err
 	}
-	c.sessions.setFlash(q.sess, fmt.Sprintf("Token %q deleted.", rec.Name))
+	c.sessions.setFlash(q.r.Context(), q.sess, fmt.Sprintf("Token %q deleted.", rec.Name))
 	http.Redirect(q.w, q.r, q.base+"/", http.StatusSeeOther)
 	return nil
 }

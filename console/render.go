@@ -123,14 +123,14 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 func (c *Console) pageFor(q *request, title string, data any) *page {
 	p := &page{Title: title, Base: q.base, Data: data}
 	if q.sess != nil {
-		p.CSRF = q.sess.csrf
-		p.User = &userView{Name: q.sess.who, SignOut: q.keyID != uuid.Nil}
+		p.CSRF = q.sess.CSRF
+		p.User = &userView{Name: q.sess.Who, SignOut: q.keyID != uuid.Nil}
 		if by := c.shownPrincipal(q); by != nil {
 			p.User.CanManage = c.canManage(by)
 			p.User.ViewOnly = !p.User.CanManage
 		}
 		if q.r.Method == http.MethodGet {
-			p.Flash = c.sessions.takeFlash(q.sess)
+			p.Flash = c.sessions.takeFlash(q.r.Context(), q.sess)
 		}
 	}
 	return p
@@ -147,7 +147,7 @@ func (c *Console) shownPrincipal(q *request) *keygate.Principal {
 	if q.by.ID != "" || q.keyID == uuid.Nil {
 		return &q.by
 	}
-	p, err := c.manager.Refresh(q.r.Context(), q.sess.principal)
+	p, err := c.manager.Refresh(q.r.Context(), keygate.BoundPrincipal(q.sess.Key, q.sess.Secret))
 	if err != nil {
 		return nil
 	}
@@ -194,8 +194,11 @@ func (c *Console) fail(q *request, err error) {
 	title := http.StatusText(status)
 	switch {
 	case status == http.StatusServiceUnavailable:
-		c.logger.ErrorContext(q.r.Context(), "console: key store failed", "path", q.r.URL.Path, "error", err)
+		c.logger.ErrorContext(q.r.Context(), "console: store failed", "path", q.r.URL.Path, "error", err)
 		title = "Key store unavailable"
+		if errors.Is(err, errSessions) {
+			title = "Session store unavailable"
+		}
 		if q.r.Method == http.MethodPost && q.sess != nil {
 			retry := &retryForm{Action: q.base + q.r.URL.Path}
 			for name, values := range q.r.PostForm {

@@ -1,72 +1,96 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
-	"slices"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/keygate/keygate"
 )
 
 // Cookie names. The session cookie holds only a random session id; the
-// sign-in cookie only a random nonce for the sign-in form's
-// anti-forgery token.
+// sign-in cookie only the sign-in form's one-time nonce.
 const (
 	sessionCookie = "keygate_console"
 	signinCookie  = "keygate_console_signin"
 )
 
-// maxNonces is how many one-time form nonces a session keeps: the create
-// and regenerate forms open in as many tabs.
-const maxNonces = 16
+// signinFormTTL is how long a sign-in form may be sent after it was
+// shown.
+const signinFormTTL = time.Hour
 
-// session is one signed-in browser. csrf, keyID, principal and principalID
-// never change after creation; the other fields are guarded by the
-// sessions' mutex.
+// clockSkew is how far the clocks of instances sharing a store may
+// differ: a used nonce is remembered this much longer than it could be
+// accepted.
+const clockSkew = time.Minute
+
+// errSessions marks a failure of the session store.
+var errSessions = errors.New("console: session store unavailable")
+
+// sessionData is what a session carries, as the store keeps it (JSON).
+// It never changes after sign-in; the flash message and the expiry are
+// kept apart.
+type sessionData struct {
+	// CSRF is the synchronizer token every change must carry; it also
+	// signs the session's form nonces.
+	CSRF string `json:"csrf"`
+	// Key is the key signed in with (key sessions), and Secret the stored
+	// hash of the secret it signed in with (keygate.Principal.Binding):
+	// the Manager rebuilds the principal from them on every request
+	// (Manager.Refresh), and ends the session when the key is revoked,
+	// disabled, deleted, expired or regenerated.
+	Key    uuid.UUID `json:"key,omitzero"`
+	Secret []byte    `json:"secret,omitempty"`
+	// Principal is the host application's principal (host sessions).
+	Principal string `json:"principal,omitempty"`
+	// Who names the signed-in key or user in the header.
+	Who string `json:"who"`
+	// Created is when the session began, for Config.SessionMaxAge.
+	Created time.Time `json:"created"`
+}
+
+// session is one signed-in browser, as read for a request.
 type session struct {
-	// csrf is the synchronizer token every change must carry.
-	csrf string
-	// keyID is the key signed in with (key sessions), and principal the
-	// key's principal as verified at sign-in: the Manager refreshes it on
-	// every request from the key's record (Manager.Refresh), and ends it
-	// when the key is revoked, disabled, deleted, expired or regenerated.
-	keyID     uuid.UUID
-	principal keygate.Principal
-	// principalID is the host application's principal (host sessions).
-	principalID string
-	// who names the signed-in key or user in the header.
-	who string
-
-	created, seen time.Time
-	// nonces are the one-time tokens of the create and regenerate forms
-	// shown, so that a form sent twice (a reload of the page showing a
-	// token) never makes, nor shows, a second token.
-	nonces []string
-	// flash is a message for the next page.
-	flash string
+	sessionData
+	// id is the SHA-256 of the cookie's session id: the store's key.
+	id      []byte
+	owner   string
+	flash   string
+	expires time.Time
 }
 
-// sessions is the in-memory session store, keyed by the SHA-256 of the
-// session id. It is safe for concurrent use.
+// owner is what bounds the sessions of d: its key, or its host user (a
+// digest of a user id too long for the stores' 255 bytes).
+func (d *sessionData) owner() string {
+	switch {
+	case d.Key != uuid.Nil:
+		return "key:" + d.Key.String()
+	case len(d.Principal) > 200:
+		return "host-sha256:" + hex.EncodeToString(digest(d.Principal))
+	}
+	return "host:" + d.Principal
+}
+
+// sessions reads and writes sessions in a SessionStore. It is safe for
+// concurrent use.
 type sessions struct {
-	mu        sync.Mutex
-	byID      map[[32]byte]*session
-	ttl       time.Duration
-	maxAge    time.Duration
-	max       int
-	lastSweep time.Time
-}
-
-func newSessions(ttl, maxAge time.Duration, max int) *sessions {
-	return &sessions{byID: map[[32]byte]*session{}, ttl: ttl, maxAge: maxAge, max: max}
+	store  SessionStore
+	ttl    time.Duration
+	maxAge time.Duration
+	perKey int
+	logger *slog.Logger
 }
 
 // randomToken returns 32 random bytes in base64url.
@@ -76,123 +100,178 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// live reports whether s is still within its idle and absolute lifetimes.
-func (ss *sessions) live(s *session, now time.Time) bool {
-	return now.Sub(s.seen) < ss.ttl && now.Sub(s.created) < ss.maxAge
-}
-
-// add stores s and returns its new id.
-func (ss *sessions) add(s *session, now time.Time) string {
-	id := randomToken()
-	s.created, s.seen, s.csrf = now, now, randomToken()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.byID) >= ss.max || now.Sub(ss.lastSweep) > ss.ttl {
-		ss.sweep(now)
+// digest returns the SHA-256 of the parts, each with its length, under
+// which the store keeps a session id or nonce.
+func digest(parts ...string) []byte {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s", len(p), p)
 	}
-	ss.byID[sha256.Sum256([]byte(id))] = s
-	return id
+	return h.Sum(nil)
 }
 
-// sweep drops ended sessions and, while the store is full, the one used
-// least recently. ss.mu is held.
-func (ss *sessions) sweep(now time.Time) {
-	ss.lastSweep = now
-	for k, s := range ss.byID {
-		if !ss.live(s, now) {
-			delete(ss.byID, k)
+// storeError wraps a failure of the session store.
+func storeError(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", errSessions, op, err)
+}
+
+// expiry returns when a session created at created, used at now, ends:
+// after the idle TTL, and never past the maximum age.
+func (ss *sessions) expiry(created, now time.Time) time.Time {
+	exp := now.Add(ss.ttl)
+	if end := created.Add(ss.maxAge); end.Before(exp) {
+		exp = end
+	}
+	return exp
+}
+
+// add starts a session carrying d and returns its id, for the cookie,
+// and the session.
+func (ss *sessions) add(ctx context.Context, d sessionData, now time.Time) (string, *session, error) {
+	sid := randomToken()
+	d.CSRF, d.Created = randomToken(), now
+	data, err := json.Marshal(&d)
+	if err != nil {
+		return "", nil, fmt.Errorf("console: encode session: %w", err)
+	}
+	s := &session{sessionData: d, id: digest("session", sid), owner: d.owner(), expires: ss.expiry(now, now)}
+	if err := ss.store.CreateSession(ctx, s.id, s.owner, data, now, s.expires, ss.perKey); err != nil {
+		return "", nil, storeError("create session", err)
+	}
+	return sid, s, nil
+}
+
+// get returns the live session of id, keeping it alive, or nil.
+func (ss *sessions) get(ctx context.Context, sid string, now time.Time) (*session, error) {
+	if sid == "" || len(sid) > 64 {
+		return nil, nil
+	}
+	s := &session{id: digest("session", sid)}
+	data, flash, expires, err := ss.store.Session(ctx, s.id, now)
+	switch {
+	case err != nil:
+		return nil, storeError("read session", err)
+	case data == nil:
+		return nil, nil
+	}
+	if err := json.Unmarshal(data, &s.sessionData); err != nil || s.CSRF == "" {
+		ss.logger.ErrorContext(ctx, "console: a stored session does not decode; it is ended", "error", err)
+		return nil, nil
+	}
+	if !now.Before(s.Created.Add(ss.maxAge)) {
+		return nil, nil
+	}
+	s.owner, s.flash, s.expires = s.sessionData.owner(), flash, expires
+	// The expiry moves in steps, not on every request: a write per page
+	// viewed would cost a shared store more than the rest of the page.
+	next := ss.expiry(s.Created, now)
+	if next.Sub(expires) >= min(ss.ttl/10, time.Minute) {
+		if err := ss.store.TouchSession(ctx, s.id, s.owner, now, next); err != nil {
+			return nil, storeError("touch session", err)
 		}
+		s.expires = next
 	}
-	for len(ss.byID) >= ss.max {
-		var oldest [32]byte
-		var at time.Time
-		for k, s := range ss.byID {
-			if at.IsZero() || s.seen.Before(at) {
-				oldest, at = k, s.seen
-			}
-		}
-		delete(ss.byID, oldest)
-	}
-}
-
-// get returns the live session of id and marks it used, or nil.
-func (ss *sessions) get(id string, now time.Time) *session {
-	if id == "" {
-		return nil
-	}
-	k := sha256.Sum256([]byte(id))
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.byID[k]
-	if s == nil {
-		return nil
-	}
-	if !ss.live(s, now) {
-		delete(ss.byID, k)
-		return nil
-	}
-	s.seen = now
-	return s
+	return s, nil
 }
 
 // remove ends the session of id.
-func (ss *sessions) remove(id string) {
-	ss.mu.Lock()
-	delete(ss.byID, sha256.Sum256([]byte(id)))
-	ss.mu.Unlock()
+func (ss *sessions) remove(ctx context.Context, sid string) error {
+	if err := ss.store.DeleteSession(ctx, digest("session", sid)); err != nil {
+		return storeError("delete session", err)
+	}
+	return nil
 }
 
-// setFlash leaves msg for s's next page.
-func (ss *sessions) setFlash(s *session, msg string) {
-	ss.mu.Lock()
-	s.flash = msg
-	ss.mu.Unlock()
+// setFlash leaves msg for s's next page. A store failure loses the
+// message only, after the change it tells of was made: it is logged.
+func (ss *sessions) setFlash(ctx context.Context, s *session, msg string) {
+	if err := ss.store.SetFlash(ctx, s.id, msg); err != nil {
+		ss.logger.ErrorContext(ctx, "console: session store failed: flash message lost", "error", err)
+	}
 }
 
-// takeFlash returns and clears s's message.
-func (ss *sessions) takeFlash(s *session) string {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	msg := s.flash
-	s.flash = ""
-	return msg
+// takeFlash returns s's message and clears it, or "" when there is none
+// or another request took it.
+func (ss *sessions) takeFlash(ctx context.Context, s *session) string {
+	if s.flash == "" {
+		return ""
+	}
+	ok, err := ss.store.TakeFlash(ctx, s.id, s.flash)
+	if err != nil {
+		ss.logger.ErrorContext(ctx, "console: session store failed: flash message not shown", "error", err)
+		return ""
+	}
+	if !ok {
+		return ""
+	}
+	return s.flash
 }
 
-// newNonce returns a one-time token for a form, forgetting the oldest
-// beyond maxNonces.
+// newNonce returns a one-time token for a form of s: a random part and
+// its MAC under s's anti-forgery token, so that s accepts only the
+// nonces it issued. Nothing is stored until it is used.
 func (ss *sessions) newNonce(s *session) string {
-	n := randomToken()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(s.nonces) >= maxNonces {
-		s.nonces = slices.Delete(s.nonces, 0, len(s.nonces)-maxNonces+1)
-	}
-	s.nonces = append(s.nonces, n)
-	return n
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand)
+	r := base64.RawURLEncoding.EncodeToString(b)
+	return r + "." + nonceMAC(s.CSRF, r)
 }
 
-// useNonce consumes n, reporting whether s held it. Of two requests
-// carrying the same nonce, only one gets true.
-func (ss *sessions) useNonce(s *session, n string) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for i, m := range s.nonces {
-		if subtle.ConstantTimeCompare([]byte(m), []byte(n)) == 1 {
-			s.nonces = slices.Delete(s.nonces, i, i+1)
-			return true
-		}
-	}
-	return false
+// nonceMAC is the MAC of a form nonce's random part r under key.
+func nonceMAC(key, r string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte("form-nonce:" + r))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
-// restoreNonce gives n back to s after the action it guarded failed, so
-// that the form may be sent again.
-func (ss *sessions) restoreNonce(s *session, n string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(s.nonces) < maxNonces {
-		s.nonces = append(s.nonces, n)
+// useNonce consumes n, a nonce of s's forms, and reports whether it was
+// s's and unused: of two requests carrying one nonce, on any instances,
+// one gets true.
+func (ss *sessions) useNonce(ctx context.Context, s *session, n string, now time.Time) (bool, error) {
+	r, mac, ok := strings.Cut(n, ".")
+	if !ok || len(n) > 64 || !equalTokens(nonceMAC(s.CSRF, r), mac) {
+		return false, nil
 	}
+	// A nonce is good for as long as its session lives.
+	ok, err := ss.store.UseNonce(ctx, digest("form", n), now, s.Created.Add(ss.maxAge+clockSkew))
+	if err != nil {
+		return false, storeError("use nonce", err)
+	}
+	return ok, nil
+}
+
+// newSigninNonce returns the nonce of a sign-in form shown at now: a
+// random part and the time.
+func newSigninNonce(now time.Time) string {
+	return randomToken() + "." + strconv.FormatInt(now.Unix(), 10)
+}
+
+// signinIssued returns when a sign-in nonce was issued, if it is one
+// that may still be sent at now.
+func signinIssued(nonce string, now time.Time) (time.Time, bool) {
+	r, ts, ok := strings.Cut(nonce, ".")
+	if !ok || len(r) != 43 {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	issued := time.Unix(sec, 0)
+	if issued.After(now.Add(clockSkew)) || !now.Before(issued.Add(signinFormTTL)) {
+		return time.Time{}, false
+	}
+	return issued, true
+}
+
+// useSigninNonce consumes a sign-in form's nonce, issued at issued, and
+// reports whether it was unused.
+func (ss *sessions) useSigninNonce(ctx context.Context, nonce string, issued, now time.Time) (bool, error) {
+	ok, err := ss.store.UseNonce(ctx, digest("signin", nonce), now, issued.Add(signinFormTTL+clockSkew))
+	if err != nil {
+		return false, storeError("use sign-in nonce", err)
+	}
+	return ok, nil
 }
 
 // cookiePath is the path of the console's cookies: its mount point, so
@@ -229,14 +308,6 @@ func cookie(r *http.Request, name string) string {
 		return ""
 	}
 	return ck.Value
-}
-
-// signinToken is the sign-in form's anti-forgery token for the nonce of
-// the sign-in cookie: there is no session yet to keep a token in.
-func (c *Console) signinToken(nonce string) string {
-	mac := hmac.New(sha256.New, c.signinKey)
-	mac.Write([]byte(nonce))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // equalTokens compares two secrets in constant time; empty never matches.

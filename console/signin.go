@@ -2,8 +2,12 @@ package console
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -25,18 +29,21 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c.renderSignIn(w, r, http.StatusOK, endedReasons[r.URL.Query().Get("ended")], "")
+	c.renderSignIn(w, r, http.StatusOK, endedReasons[r.URL.Query().Get("ended")], "", false)
 }
 
-// renderSignIn renders the sign-in form with a notice or an error.
-func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status int, notice, problem string) {
+// renderSignIn renders the sign-in form with a notice or an error. The
+// form keeps the nonce of the browser's sign-in cookie while it may be
+// sent, unless fresh asks for a new one (the old one was used).
+func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status int, notice, problem string, fresh bool) {
 	base := basePath(r)
+	now := c.now()
 	nonce := cookie(r, signinCookie)
-	if nonce == "" {
-		nonce = randomToken()
+	if _, ok := signinIssued(nonce, now); !ok || fresh {
+		nonce = newSigninNonce(now)
 		c.setCookie(w, r, base, signinCookie, nonce)
 	}
-	v := &page{Title: "Sign in", Base: base, Data: &signinData{Token: c.signinToken(nonce), Notice: notice}}
+	v := &page{Title: "Sign in", Base: base, Data: &signinData{Token: nonce, Notice: notice}}
 	if problem != "" {
 		v.Problem = &problemView{Heading: "Not signed in.", Message: problem, Fields: map[string]string{"token": problem}}
 	}
@@ -45,44 +52,79 @@ func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 
 // signIn serves POST /signin: a key holding apikey:view starts a session.
 // The token is verified once, here (a use of the key like any other), and
-// is kept nowhere: the session holds the key's id and the digest of the
-// secret presented.
+// is kept nowhere: the session holds the key's id and the stored hash of
+// the secret presented. The form is good for one sign-in, within an hour:
+// its nonce, in a cookie and in the form, is recorded as used in the
+// session store, so that no instance takes it again.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !c.parseForm(w, r, nil) {
 		return
 	}
+	ctx, now, addr := r.Context(), c.now(), c.clientAddr(r)
+	if wait, blocked := c.throttle.Blocked(addr); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		c.renderSignIn(w, r, http.StatusTooManyRequests, "", "Too many failed sign-ins from your address. Try again in "+
+			waitWords(wait)+".", false)
+		return
+	}
 	nonce := cookie(r, signinCookie)
-	if nonce == "" || !equalTokens(c.signinToken(nonce), r.PostForm.Get("csrf")) {
-		c.renderSignIn(w, r, http.StatusForbidden, "", "This form has expired or did not come from this console. Enter your token again.")
+	issued, fresh := signinIssued(nonce, now)
+	if !fresh || !equalTokens(nonce, r.PostForm.Get("csrf")) {
+		c.renderSignIn(w, r, http.StatusForbidden, "", "This form has expired or did not come from this console. Enter your token again.", true)
 		return
 	}
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	if token == "" {
-		c.renderSignIn(w, r, http.StatusBadRequest, "", "Enter an API token.")
+		c.renderSignIn(w, r, http.StatusBadRequest, "", "Enter an API token.", false)
 		return
 	}
-	key, err := c.manager.VerifyFrom(r.Context(), token, c.clientAddr(r))
+	key, err := c.manager.VerifyFrom(ctx, token, addr)
 	if err != nil {
+		c.throttle.Record(addr, err)
 		status, msg := signInRefusal(err)
 		if status >= 500 {
-			c.logger.ErrorContext(r.Context(), "console: sign-in: key store failed", "error", err)
+			c.logger.ErrorContext(ctx, "console: sign-in: key store failed", "error", err)
 		}
-		c.renderSignIn(w, r, status, "", msg)
+		c.renderSignIn(w, r, status, "", msg, false)
 		return
 	}
 	p := key.Principal()
 	if !canView(&p) {
 		c.renderSignIn(w, r, http.StatusForbidden, "", "This key lacks "+keygate.PermissionViewKeys+
-			", so it cannot sign in to the console. Ask an admin for a key that holds it.")
+			", so it cannot sign in to the console. Ask an admin for a key that holds it.", false)
+		return
+	}
+	keyID, secret, ok := p.Binding()
+	if !ok {
+		c.logger.ErrorContext(ctx, "console: sign-in: a verified key's principal has no binding", "key_id", key.ID)
+		c.renderSignIn(w, r, http.StatusInternalServerError, "", "The console failed to sign you in.", false)
+		return
+	}
+	if ok, err := c.sessions.useSigninNonce(ctx, nonce, issued, now); err != nil || !ok {
+		if err != nil {
+			c.logger.ErrorContext(ctx, "console: sign-in", "error", err)
+			c.renderSignIn(w, r, http.StatusServiceUnavailable, "", sessionsDown, false)
+			return
+		}
+		c.throttle.Record(addr, fmt.Errorf("console: sign-in form sent again: %w", keygate.ErrInvalid))
+		c.renderSignIn(w, r, http.StatusForbidden, "", "This form was already used to sign in. Enter your token again.", true)
 		return
 	}
 	rec := &key.Key
-	s := &session{keyID: rec.ID, principal: p, who: rec.Name + " (" + rec.Hint + ")"}
+	sid, _, err := c.sessions.add(ctx, sessionData{Key: keyID, Secret: secret, Who: rec.Name + " (" + rec.Hint + ")"}, now)
+	if err != nil {
+		c.logger.ErrorContext(ctx, "console: sign-in", "error", err)
+		c.renderSignIn(w, r, http.StatusServiceUnavailable, "", sessionsDown, true)
+		return
+	}
 	base := basePath(r)
-	c.setCookie(w, r, base, sessionCookie, c.sessions.add(s, c.now()))
+	c.setCookie(w, r, base, sessionCookie, sid)
 	c.setCookie(w, r, base, signinCookie, "")
 	http.Redirect(w, r, base+"/", http.StatusSeeOther)
 }
+
+// sessionsDown says that the session store failed.
+const sessionsDown = "The session store is unavailable, so you cannot sign in now. Try again in a moment."
 
 // signInRefusal says, in plain words, why a token cannot sign in.
 func signInRefusal(err error) (int, string) {
@@ -110,6 +152,23 @@ func (c *Console) signOut(q *request) error {
 		http.Redirect(q.w, q.r, q.base+"/", http.StatusSeeOther)
 		return nil
 	}
-	c.endSession(q, cookie(q.r, sessionCookie), "signed-out")
+	sid := cookie(q.r, sessionCookie)
+	if err := c.sessions.remove(q.r.Context(), sid); err != nil {
+		return err // still signed in: say so
+	}
+	c.endSession(q, sid, "signed-out")
 	return nil
+}
+
+// waitWords says how long to wait, rounded up: "1 second", "40 seconds",
+// "2 minutes".
+func waitWords(d time.Duration) string {
+	n, unit := int(math.Ceil(d.Seconds())), "second"
+	if n > 90 {
+		n, unit = int(math.Ceil(d.Minutes())), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.Itoa(n) + " " + unit
 }

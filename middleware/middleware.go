@@ -260,6 +260,14 @@ func New(cfg Config) (*Middleware, error) {
 	return m, nil
 }
 
+// Throttle returns the throttle of the middleware's [Config.FailureLimit],
+// to count another door's failures against the same budget per client
+// (the console's sign-in form: console.Config.Throttle), or nil when it
+// has none.
+func (m *Middleware) Throttle() *Throttle {
+	return m.throttle
+}
+
 // Verify is a middleware that finds the request's key with the configured
 // extractors, verifies it from the client's address (see
 // [Config.TrustedProxies]), and calls next with the outcome in the request

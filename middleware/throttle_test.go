@@ -343,3 +343,63 @@ func TestFailureLimitPassesKnownKeys(t *testing.T) {
 		t.Errorf("%d store lookups, want 1 (from the other address)", n)
 	}
 }
+
+// TestSharedThrottle: the middleware's throttle, taken with
+// Middleware.Throttle, is the very budget the middleware draws on, so
+// failures recorded elsewhere (the console's sign-in form) refuse the API
+// too, and the other way round.
+func TestSharedThrottle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	good, _ := f.create(t, keygate.CreateRequest{Role: "admin"})
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, Now: f.clock.Now,
+		FailureLimit: middleware.FailureLimit{Failures: 2, Window: time.Minute}})
+	h := mw.RequireKey(okHandler())
+	th := mw.Throttle()
+	if th == nil {
+		t.Fatal("Throttle() = nil for a middleware with a FailureLimit")
+	}
+	addr := netip.MustParseAddr("203.0.113.9")
+	th.Record(addr, nil)
+	th.Record(addr, keygate.ErrUnavailable)
+	th.Record(addr, keygate.ErrUsageExhausted)
+	if _, blocked := th.Blocked(addr); blocked {
+		t.Fatal("no error, an outage and a limit of a valid key counted as failures")
+	}
+	th.Record(addr, keygate.ErrInvalid)
+	th.Record(addr, fmt.Errorf("a replayed form: %w", keygate.ErrInvalid))
+	if _, blocked := th.Blocked(addr); !blocked {
+		t.Fatal("two failures of a budget of two: not blocked")
+	}
+	if res := serve(t, h, from("203.0.113.9:4000", "X-API-Key", good)); res.status != http.StatusTooManyRequests {
+		t.Errorf("API request from the address the shared throttle blocked: %d, want 429", res.status)
+	}
+	// The other way: the API's failures block the shared throttle.
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	unknown, _ := format.Generate()
+	for range 2 {
+		serve(t, h, from("198.51.100.7:5000", "X-API-Key", unknown.Reveal()))
+	}
+	if wait, blocked := th.Blocked(netip.MustParseAddr("198.51.100.7")); !blocked || wait <= 0 {
+		t.Errorf("after two bad keys sent to the API: Blocked = %v, %v, want blocked with a wait", wait, blocked)
+	}
+	if _, blocked := th.Blocked(netip.MustParseAddr("192.0.2.1")); blocked {
+		t.Error("an address that failed nothing is blocked")
+	}
+
+	// Without a FailureLimit: no throttle, and a nil one throttles nothing.
+	none := newMiddleware(t, middleware.Config{Verifier: f.m}).Throttle()
+	if none != nil {
+		t.Error("Throttle() of a middleware without a FailureLimit is not nil")
+	}
+	none.Record(addr, keygate.ErrInvalid)
+	if _, blocked := none.Blocked(addr); blocked {
+		t.Error("a nil Throttle blocked")
+	}
+	if th, err := middleware.NewThrottle(middleware.FailureLimit{}, nil); th != nil || err != nil {
+		t.Errorf("NewThrottle(zero) = %v, %v; want nil, nil", th, err)
+	}
+	if _, err := middleware.NewThrottle(middleware.FailureLimit{Failures: -1, Window: time.Minute}, nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("NewThrottle(negative): %v, want ErrInvalidConfig", err)
+	}
+}

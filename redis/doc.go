@@ -1,7 +1,8 @@
 // Package redis shares keygate's per-key state across instances through
 // Redis: a [Limiter] that makes rate limits exact across every instance,
-// and a [Feed] that tells every instance's verification cache of changed
-// keys at once. It is a module of its own
+// a [Feed] that tells every instance's verification cache of changed
+// keys at once, and [Sessions], which keeps the admin console's sessions
+// where every instance sees them. It is a module of its own
 // (github.com/keygate/keygate/redis), so that programs that do not use
 // Redis never download a Redis client.
 //
@@ -35,6 +36,14 @@
 // outage lasts: see its documentation before choosing it. Every
 // verification of a rate-limited key waits for Redis, so give the
 // client short timeouts and few retries (the README has figures).
+//
+// # Console sessions
+//
+// [Sessions] implements console.SessionStore (by its methods; the package
+// does not import the console): give it to console.Config.Sessions, and
+// any instance serves any request of a console session, with no sticky
+// sessions at the load balancer. Every key it writes expires with what it
+// holds.
 //
 // # Change feed
 //

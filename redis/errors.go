@@ -5,7 +5,8 @@ import "errors"
 // Errors of this package. Failures of Redis itself are returned wrapping
 // the go-redis error, and are none of these.
 var (
-	// ErrConfig means [NewLimiter] or [NewFeed] rejected its config.
+	// ErrConfig means [NewLimiter], [NewFeed] or [NewSessions] rejected its
+	// config.
 	ErrConfig = errors.New("keygate/redis: invalid config")
 	// ErrInvalidLimit means [Limiter.Allow] was given a rate limit with a
 	// request count or window that is not positive (other than the zero

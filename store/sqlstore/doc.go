@@ -42,6 +42,14 @@
 // [Store.Get], run on every request, use prepared statements kept by the
 // Store; [Store.Close] releases them.
 //
+// # Console sessions
+//
+// [Store.Sessions] keeps the admin console's sessions in the same
+// database (give it to console.Config.Sessions), so that the console
+// works behind a load balancer without sticky sessions. It implements
+// console.SessionStore by its methods, without importing the console,
+// and passes the console's session store suite on all three engines.
+//
 // # Change feed
 //
 // On PostgreSQL, Create, Update, Revoke and Delete also send the key's id

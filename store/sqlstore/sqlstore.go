@@ -144,7 +144,9 @@ func (s *Store) Table() string { return s.prefix + "keys" }
 // first and the migrations' own table last: what to back up, or to drop
 // to remove the store.
 func (s *Store) Tables() []string {
-	return []string{s.prefix + "keys", s.prefix + "exercises", s.prefix + "retired", s.prefix + "schema_migrations"}
+	return []string{s.prefix + "keys", s.prefix + "exercises", s.prefix + "retired",
+		s.prefix + "console_sessions", s.prefix + "console_nonces", s.prefix + "console_owners",
+		s.prefix + "schema_migrations"}
 }
 
 // Channel returns the PostgreSQL notification channel on which a Postgres

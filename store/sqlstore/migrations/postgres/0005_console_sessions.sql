@@ -1,0 +1,18 @@
+CREATE TABLE IF NOT EXISTS {prefix}console_sessions (
+    id         BYTEA PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    data       BYTEA NOT NULL,
+    flash      TEXT NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}console_sessions_owner_idx ON {prefix}console_sessions (owner, created_at);
+CREATE INDEX IF NOT EXISTS {prefix}console_sessions_expires_idx ON {prefix}console_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS {prefix}console_nonces (
+    nonce      BYTEA PRIMARY KEY,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}console_nonces_expires_idx ON {prefix}console_nonces (expires_at);
+CREATE TABLE IF NOT EXISTS {prefix}console_owners (
+    owner TEXT PRIMARY KEY
+);
