@@ -160,8 +160,10 @@ func TestBootstrapUsage(t *testing.T) {
 	cmdtest.Run(t, cmdtest.Invocation{}, "admin").Want(t, cmdutil.ExitUsage, "admin needs a command")
 }
 
-// TestBootstrapBesideSHA256Keys: keys imported by their SHA-256 alone use
-// no pepper, so they do not make the configured pepper look foreign.
+// TestBootstrapBesideSHA256Keys: keys imported by their SHA-256 alone are
+// stored under "sha256:<pepper id>" (the digest HMAC'd under that pepper),
+// which counts as the pepper itself: they do not make the configured
+// pepper look foreign.
 func TestBootstrapBesideSHA256Keys(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.Engines(t)[0]
@@ -186,5 +188,5 @@ func TestBootstrapBesideSHA256Keys(t *testing.T) {
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("import: %v %v", err, res)
 	}
-	cmdtest.Run(t, cmdtest.Invocation{Env: env}, append([]string{"admin", "bootstrap", "--yes"}, e.Args()...)...).Want(t, 0, "Stored keys use pepper id(s): sha256 (1)")
+	cmdtest.Run(t, cmdtest.Invocation{Env: env}, append([]string{"admin", "bootstrap", "--yes"}, e.Args()...)...).Want(t, 0, "Stored keys use pepper id(s): sha256:ci (1)")
 }

@@ -31,6 +31,10 @@ func (e *MissingPeppersError) Error() string {
 			fmt.Fprintf(&b, "  %d key(s) imported by their SHA-256 need --import-sha256\n", e.Missing[id])
 			continue
 		}
+		if inner, ok := strings.CutPrefix(id, apikey.SHA256PepperID+":"); ok {
+			fmt.Fprintf(&b, "  %d key(s) imported by their SHA-256 under pepper id %q need that pepper and --import-sha256\n", e.Missing[id], inner)
+			continue
+		}
 		fmt.Fprintf(&b, "  pepper id %q: %d key(s)\n", id, e.Missing[id])
 	}
 	fmt.Fprintf(&b, "The configuration holds pepper id(s) %q. Without their pepper those keys can never verify.\n", e.Held)

@@ -122,23 +122,23 @@ func TestStatusThroughARotation(t *testing.T) {
 			}
 
 			s := status(onlyA, cmdutil.ExitRefused)
-			if got := s.summary(); got != "a:2:current:held sha256:1::missing" || s.Current != "a" || len(s.Older) != 0 || s.Missing["sha256"] != 1 ||
+			if got := s.summary(); got != "a:2:current:held sha256:a:1::missing" || s.Current != "a" || len(s.Older) != 0 || s.Missing["sha256:a"] != 1 ||
 				s.Source != "$KEYGATE_PEPPER" || !strings.HasPrefix(s.Database, e.Name+" ") {
 				t.Errorf("a alone: %s %+v", got, s)
 			}
 			s = status(map[string]string{"KEYGATE_PEPPER": line(pepperA), "KEYGATE_IMPORT_SHA256": "true"}, 0)
-			if got := s.summary(); got != "a:2:current:held sha256:1::held" || len(s.Missing) != 0 {
+			if got := s.summary(); got != "a:2:current:held sha256:a:1::held" || len(s.Missing) != 0 {
 				t.Errorf("--import-sha256: %s", got)
 			}
 
 			// Step 2: b as an older pepper. Step 3: b current, a older.
 			s = status(map[string]string{"KEYGATE_PEPPER": line(pepperA), "KEYGATE_PEPPER_OLD": line(pepperB)}, 0, "--import-sha256")
-			if got := s.summary(); got != "a:2:current:held b:0:older:held sha256:1::held" {
+			if got := s.summary(); got != "a:2:current:held b:0:older:held sha256:a:1::held" {
 				t.Errorf("b older: %s", got)
 			}
 			rotated := map[string]string{"KEYGATE_PEPPER": line(pepperB), "KEYGATE_PEPPER_OLD": line(pepperA)}
 			s = status(rotated, 0, "--import-sha256")
-			if got := s.summary(); got != "b:0:current:held a:2:older:held sha256:1::held" || s.Current != "b" || s.Older[0] != "a" {
+			if got := s.summary(); got != "b:0:current:held a:2:older:held sha256:a:1::held" || s.Current != "b" || s.Older[0] != "a" {
 				t.Errorf("b current: %s", got)
 			}
 			r := cmdtest.Run(t, cmdtest.Invocation{Env: rotated}, append([]string{"pepper", "status", "--import-sha256"}, e.Args()...)...)
@@ -151,7 +151,7 @@ func TestStatusThroughARotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			s = status(rotated, 0, "--import-sha256")
-			if got := s.summary(); got != "b:1:current:held a:1:older:held sha256:1::held" {
+			if got := s.summary(); got != "b:1:current:held a:1:older:held sha256:a:1::held" {
 				t.Errorf("after a use: %s", got)
 			}
 			// Dropping a too early: k2 cannot verify.
