@@ -22,68 +22,63 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/keygate/keygate/internal/oteltest"
 )
 
 // telemetryFixture is a fixture whose Manager reports to an in-memory
-// metric reader and span recorder.
+// metric and span recorder.
 type telemetryFixture struct {
 	*fixture
-	reader *sdkmetric.ManualReader
-	spans  *tracetest.SpanRecorder
+	meters *oteltest.MeterProvider
+	spans  *oteltest.TracerProvider
 }
 
 func newTelemetryFixture(t *testing.T, edit ...func(*Config)) *telemetryFixture {
 	t.Helper()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() {
-		_ = mp.Shutdown(context.Background())
-		_ = tp.Shutdown(context.Background())
-	})
+	mp := oteltest.NewMeterProvider()
+	tp := oteltest.NewTracerProvider()
 	f := newFixture(t, append([]func(*Config){func(c *Config) {
 		c.MeterProvider = mp
 		c.TracerProvider = tp
 	}}, edit...)...)
-	return &telemetryFixture{fixture: f, reader: reader, spans: spans}
+	return &telemetryFixture{fixture: f, meters: mp, spans: tp}
 }
 
 // collect returns the metrics of the Manager's scope, by instrument name.
-func (f *telemetryFixture) collect(t *testing.T) map[string]metricdata.Metrics {
+func (f *telemetryFixture) collect(t *testing.T) map[string]oteltest.Metric {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+	ms, err := f.meters.Collect(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != ScopeName {
-			t.Errorf("scope %q, want %q", sm.Scope.Name, ScopeName)
+	out := map[string]oteltest.Metric{}
+	for _, m := range ms {
+		if m.Scope != ScopeName {
+			t.Errorf("scope %q, want %q", m.Scope, ScopeName)
 		}
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
+		out[m.Name] = m
 	}
 	return out
 }
 
+// is reports whether m is an instrument of kind, of float64 values if
+// float, else of int64 values.
+func is(m oteltest.Metric, kind oteltest.Kind, float bool) bool {
+	return m.Kind == kind && m.Float == float
+}
+
 // sumOf returns the value of the counter point whose attributes include
 // key=value.
-func sumOf(t *testing.T, m metricdata.Metrics, key attribute.Key, value string) int64 {
+func sumOf(t *testing.T, m oteltest.Metric, key attribute.Key, value string) int64 {
 	t.Helper()
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	if !ok {
-		t.Fatalf("%s is %T, not a Sum[int64]", m.Name, m.Data)
+	if !is(m, oteltest.Counter, false) {
+		t.Fatalf("%s is a %v (float %v), not an int64 Counter", m.Name, m.Kind, m.Float)
 	}
 	var n int64
-	for _, p := range sum.DataPoints {
+	for _, p := range m.Points {
 		if v, ok := p.Attributes.Value(key); ok && v.AsString() == value {
-			n += p.Value
+			n += p.Int
 		}
 	}
 	return n
@@ -205,7 +200,7 @@ func TestTelemetry(t *testing.T) {
 			t.Errorf("verifications{outcome=%s} = %d, want %d", outcome, got, want)
 		}
 	}
-	if h, ok := ms["keygate.verification.duration"].Data.(metricdata.Histogram[float64]); !ok || len(h.DataPoints) == 0 {
+	if h := ms["keygate.verification.duration"]; !is(h, oteltest.Histogram, true) || len(h.Points) == 0 {
 		t.Error("no verification duration recorded")
 	}
 	if got := sumOf(t, ms["keygate.cache.hits"], attrCache, "key"); got < 3 {
@@ -217,8 +212,8 @@ func TestTelemetry(t *testing.T) {
 	if got := sumOf(t, ms["keygate.cache.misses"], attrCache, "key"); got == 0 {
 		t.Error("no key cache miss counted")
 	}
-	if g, ok := ms["keygate.cache.size"].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 2 {
-		t.Errorf("cache size: %+v, want a point per cache", ms["keygate.cache.size"].Data)
+	if g := ms["keygate.cache.size"]; !is(g, oteltest.ObservableGauge, false) || len(g.Points) != 2 {
+		t.Errorf("cache size: %+v, want a point per cache", g)
 	}
 	if got := sumOf(t, ms["keygate.rate_limit.decisions"], attrDecision, "allowed"); got != 1 {
 		t.Errorf("rate-limit decisions allowed = %d, want 1", got)
@@ -232,12 +227,12 @@ func TestTelemetry(t *testing.T) {
 	if got := sumOf(t, ms["keygate.store.errors"], attrErrorType, "_OTHER"); got != 2 {
 		t.Errorf("store errors of type _OTHER = %d, want 2", got)
 	}
-	durations, ok := ms["keygate.store.operation.duration"].Data.(metricdata.Histogram[float64])
-	if !ok {
+	durations := ms["keygate.store.operation.duration"]
+	if !is(durations, oteltest.Histogram, true) {
 		t.Fatal("no store duration histogram")
 	}
 	ops := map[string]bool{}
-	for _, p := range durations.DataPoints {
+	for _, p := range durations.Points {
 		v, _ := p.Attributes.Value(attrStoreOp)
 		ops[v.AsString()] = true
 	}
@@ -246,13 +241,13 @@ func TestTelemetry(t *testing.T) {
 			t.Errorf("no store duration recorded for %s", op)
 		}
 	}
-	if g, ok := ms["keygate.change_feed.up"].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 1 {
-		t.Errorf("change feed state: %+v", ms["keygate.change_feed.up"].Data)
+	if g := ms["keygate.change_feed.up"]; !is(g, oteltest.ObservableGauge, false) || len(g.Points) != 1 {
+		t.Errorf("change feed state: %+v", g)
 	}
 
 	names := map[string]bool{}
 	for _, s := range f.spans.Ended() {
-		names[s.Name()] = true
+		names[s.Name] = true
 	}
 	for _, n := range []string{"keygate.Manager.Create", "keygate.Manager.Get", "keygate.Manager.List", "keygate.Manager.Update",
 		"keygate.Manager.Regenerate", "keygate.Manager.Revoke", "keygate.Manager.Delete",
@@ -276,34 +271,20 @@ func TestTelemetry(t *testing.T) {
 		}
 	}
 	for _, s := range f.spans.Ended() {
-		check("span name", s.Name())
-		check("span status", s.Status().Description)
-		checkAttrs("span "+s.Name(), s.Attributes())
-		for _, e := range s.Events() {
+		check("span name", s.Name)
+		check("span status", s.Status.Description)
+		checkAttrs("span "+s.Name, s.Attributes)
+		for _, e := range s.Events {
 			check("span event", e.Name)
 			checkAttrs("span event "+e.Name, e.Attributes)
 		}
 	}
 	for name, m := range ms {
-		var sets []attribute.Set
-		switch d := m.Data.(type) {
-		case metricdata.Sum[int64]:
-			for _, p := range d.DataPoints {
-				sets = append(sets, p.Attributes)
-			}
-		case metricdata.Gauge[int64]:
-			for _, p := range d.DataPoints {
-				sets = append(sets, p.Attributes)
-			}
-		case metricdata.Histogram[float64]:
-			for _, p := range d.DataPoints {
-				sets = append(sets, p.Attributes)
-			}
-		default:
-			t.Errorf("%s: unexpected %T", name, m.Data)
+		if !is(m, oteltest.Counter, false) && !is(m, oteltest.ObservableGauge, false) && !is(m, oteltest.Histogram, true) {
+			t.Errorf("%s: unexpected %v (float %v)", name, m.Kind, m.Float)
 		}
-		for _, s := range sets {
-			checkAttrs("metric "+name, s.ToSlice())
+		for _, p := range m.Points {
+			checkAttrs("metric "+name, p.Attributes.ToSlice())
 		}
 	}
 	if len(secrets) < 20 {
@@ -318,12 +299,15 @@ func TestTelemetryFeedDown(t *testing.T) {
 	f := newTelemetryFixture(t, func(c *Config) { c.ChangeFeed = brokenFeed{} })
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		g := f.collect(t)["keygate.change_feed.up"].Data.(metricdata.Gauge[int64])
-		if len(g.DataPoints) == 1 && g.DataPoints[0].Value == 0 {
+		g := f.collect(t)["keygate.change_feed.up"]
+		if !is(g, oteltest.ObservableGauge, false) {
+			t.Fatalf("change feed gauge is a %v (float %v), not an int64 ObservableGauge", g.Kind, g.Float)
+		}
+		if len(g.Points) == 1 && g.Points[0].Int == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("change feed gauge %+v, want 0 for a failing feed", g.DataPoints)
+			t.Fatalf("change feed gauge %+v, want 0 for a failing feed", g.Points)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -333,54 +317,6 @@ type brokenFeed struct{}
 
 func (brokenFeed) Watch(context.Context, func(uuid.UUID)) error {
 	return errors.New("feed down")
-}
-
-// BenchmarkVerifyTelemetry is BenchmarkVerifyAuthorize's cached case with
-// the telemetry off (the global providers, which record nothing until an
-// application installs its own) and on (the SDK's MeterProvider with a
-// manual reader, and a TracerProvider).
-func BenchmarkVerifyTelemetry(b *testing.B) {
-	ctx := context.Background()
-	p := mustPerm(b, "cluster:read")
-	for _, c := range []struct {
-		name string
-		edit func(*Config)
-	}{
-		{"off", func(*Config) {}},
-		{"sdk", func(c *Config) {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			tp := sdktrace.NewTracerProvider()
-			b.Cleanup(func() {
-				_ = mp.Shutdown(context.Background())
-				_ = tp.Shutdown(context.Background())
-			})
-			c.MeterProvider, c.TracerProvider = mp, tp
-		}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			m, tok := benchKey(b, c.edit)
-			b.ReportAllocs()
-			for b.Loop() {
-				k, err := m.Verify(ctx, tok)
-				if err != nil || m.Authorize(k, p, "tiger") != nil {
-					b.Fatal("denied")
-				}
-			}
-		})
-		b.Run(c.name+"-parallel", func(b *testing.B) {
-			m, tok := benchKey(b, c.edit)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					k, err := m.Verify(ctx, tok)
-					if err != nil || m.Authorize(k, p, "tiger") != nil {
-						b.Error("denied")
-						return
-					}
-				}
-			})
-		})
-	}
 }
 
 // BenchmarkTelemetryOverhead measures what the telemetry adds to a cached
@@ -416,7 +352,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 	})
 }
 
-// TestTelemetryCountsEveryVerification checks that with an SDK
+// TestTelemetryCountsEveryVerification checks that with a recording
 // MeterProvider every verification is counted, and every cache lookup,
 // from concurrent goroutines and without the clock moving (no recheck of
 // the gate ever happens).
@@ -462,12 +398,12 @@ func TestTelemetryCountsEveryVerification(t *testing.T) {
 	if want := total / 5; unknownLookups < want {
 		t.Errorf("unknown cache lookups = %d, want at least %d", unknownLookups, want)
 	}
-	h, ok := ms["keygate.verification.duration"].Data.(metricdata.Histogram[float64])
-	if !ok {
+	h := ms["keygate.verification.duration"]
+	if !is(h, oteltest.Histogram, true) {
 		t.Fatal("no verification duration histogram")
 	}
 	var timed uint64
-	for _, p := range h.DataPoints {
+	for _, p := range h.Points {
 		timed += p.Count
 	}
 	if timed != uint64(total) {
@@ -641,15 +577,13 @@ func TestTelemetryGlobalProviderLater(t *testing.T) {
 		}
 	}
 	verify(10)
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp := oteltest.NewMeterProvider()
 	otel.SetMeterProvider(mp)
-	tf := &telemetryFixture{fixture: f, reader: reader}
+	tf := &telemetryFixture{fixture: f, meters: mp}
 	verify(5)
-	// Nothing recorded yet: the SDK reports no such metric at all.
+	// Nothing recorded yet: the recorder reports no such metric at all.
 	if m, ok := tf.collect(t)["keygate.verifications"]; ok {
-		t.Fatalf("verifications counted within the recheck period: %+v, want none (rechecked at most once per period)", m.Data)
+		t.Fatalf("verifications counted within the recheck period: %+v, want none (rechecked at most once per period)", m.Points)
 	}
 	f.clock.Advance(time.Duration(recheckPeriod))
 	verify(7)

@@ -118,18 +118,24 @@ type keygateFixture struct {
 	token string
 }
 
-func newKeygate(b *testing.B, cacheTTL time.Duration) *keygateFixture {
+// newKeygate returns a keygateFixture with the cache TTL given, its
+// configuration changed by edit.
+func newKeygate(b *testing.B, cacheTTL time.Duration, edit ...func(*keygate.Config)) *keygateFixture {
 	b.Helper()
 	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{0x5a}, 32)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := keygate.New(keygate.Config{
+	cfg := keygate.Config{
 		Store:    memory.New(),
 		Hasher:   hasher,
 		Logger:   slog.New(slog.DiscardHandler),
 		CacheTTL: cacheTTL,
-	})
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	m, err := keygate.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +150,12 @@ func newKeygate(b *testing.B, cacheTTL time.Duration) *keygateFixture {
 }
 
 func keygateCached(b *testing.B, par bool) {
-	f := newKeygate(b, 0) // default TTL
+	cachedVerifyAuthorize(b, par, newKeygate(b, 0)) // default TTL
+}
+
+// cachedVerifyAuthorize measures Verify+Authorize of f's key, cached
+// unless f's Manager has no cache.
+func cachedVerifyAuthorize(b *testing.B, par bool, f *keygateFixture) {
 	ctx := context.Background()
 	perm, err := permission.Parse("cluster:read")
 	if err != nil {

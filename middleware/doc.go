@@ -24,6 +24,19 @@
 //	mux.Handle("GET /workspaces/{workspace}/clusters", read(listClusters))
 //	handler := mw.Verify(mux)
 //
+// With chi, the same middleware mounts on the router and per route, the
+// workspace read from chi's URL parameter (chi v5 also sets path values,
+// so [PathValue] works as well):
+//
+//	workspace := func(r *http.Request) string { return chi.URLParam(r, "workspace") }
+//	router := chi.NewRouter()
+//	router.Use(mw.Verify)
+//	router.With(mw.MustRequire(workspace, "cluster:read")).
+//		Get("/workspaces/{workspace}/clusters", listClusters.ServeHTTP)
+//
+// The repository's middleware/chitest module tests this under chi; it is a
+// module of its own so that keygate does not require chi.
+//
 // # Finding the token
 //
 // [Extractor] functions find the token. [DefaultExtractors] tries, in this
