@@ -6,9 +6,18 @@ import (
 	"strings"
 )
 
-// clientAddr returns the address of the client that sent r, as described at
-// [Config.TrustedProxies]. It returns the zero Addr when the address cannot
-// be told, which fails keys with an allow-list closed. It allocates nothing.
+// ClientAddr returns the address of the client that sent r, as described
+// at [Config.TrustedProxies]: the address the middleware checks keys'
+// IP allow-lists against and counts failures by. It returns the zero Addr
+// when the address cannot be told, which fails keys with an allow-list
+// closed. It allocates nothing. Other doors to the same keys, such as
+// package console's sign-in form (its Config.ClientAddr), should use it
+// so that they see clients as the API does.
+func (m *Middleware) ClientAddr(r *http.Request) netip.Addr {
+	return m.clientAddr(r)
+}
+
+// clientAddr is ClientAddr.
 func (m *Middleware) clientAddr(r *http.Request) netip.Addr {
 	peer := parseAddr(r.RemoteAddr)
 	if len(m.trusted) == 0 || !m.isTrusted(peer) {

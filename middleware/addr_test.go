@@ -71,6 +71,10 @@ func TestClientAddress(t *testing.T) {
 			if addrs[0] != want {
 				t.Errorf("client address = %v, want %v", addrs[0], want)
 			}
+			// ClientAddr, for other doors to the keys, sees the same.
+			if got := mw.ClientAddr(req); got != want {
+				t.Errorf("ClientAddr = %v, want %v", got, want)
+			}
 		})
 	}
 }

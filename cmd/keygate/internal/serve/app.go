@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/config"
+	"github.com/keygate/keygate/console"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
 	kgredis "github.com/keygate/keygate/redis"
@@ -229,7 +230,15 @@ func (a *app) routes() (http.Handler, error) {
 		mux.Handle("POST /github/secret-scanning", scan)
 	}
 	if a.opts.Console {
-		con, err := newConsole(a.manager, a.logger)
+		// Sessions where every instance sees them: in Redis with --redis,
+		// else in the key store's database.
+		var sessions console.SessionStore = a.storage.Store.Sessions()
+		if a.redis != nil {
+			if sessions, err = kgredis.NewSessions(kgredis.SessionsConfig{Client: a.redis, Prefix: a.opts.Storage.TablePrefix + "console:"}); err != nil {
+				return nil, err
+			}
+		}
+		con, err := newConsole(a.manager, a.logger, sessions, mw)
 		if err != nil {
 			return nil, err
 		}

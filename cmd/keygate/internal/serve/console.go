@@ -6,6 +6,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/console"
+	"github.com/keygate/keygate/middleware"
 )
 
 // consoleCategories are the access controls of the console's permission
@@ -19,7 +20,11 @@ var consoleCategories = console.Categories(
 )
 
 // newConsole returns the admin console, to mount at /console: people sign
-// in with a key holding apikey:view, such as the bootstrap admin key.
-func newConsole(m *keygate.Manager, logger *slog.Logger) (http.Handler, error) {
-	return console.New(console.Config{Manager: m, Categories: consoleCategories, Logger: logger})
+// in with a key holding apikey:view, such as the bootstrap admin key. Its
+// sessions are kept in sessions, where every instance sees them; it sees
+// clients as the API middleware mw does (behind --trusted-proxy), and its
+// failed sign-ins count against the API's own failure budget per address.
+func newConsole(m *keygate.Manager, logger *slog.Logger, sessions console.SessionStore, mw *middleware.Middleware) (http.Handler, error) {
+	return console.New(console.Config{Manager: m, Categories: consoleCategories, Logger: logger, Sessions: sessions,
+		Throttle: mw.Throttle(), ClientAddr: mw.ClientAddr})
 }

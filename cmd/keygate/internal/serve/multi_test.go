@@ -5,10 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -190,6 +195,45 @@ func TestThreeInstances(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 20 || refused.Load() != 40 {
 		t.Errorf("60 requests over three instances with a 20/h limit: %d passed, %d refused; want exactly 20 and 40", ok.Load(), refused.Load())
+	}
+
+	// A console sign-in made on one instance is honoured by the others
+	// (sessions in Redis), and its sign-in form is good once on all three.
+	jar, _ := cookiejar.New(nil) // cookies ignore ports: the three share them
+	browser := &http.Client{Jar: jar}
+	page := func(in *process, path string) string {
+		t.Helper()
+		resp, err := browser.Get(in.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	form := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page(instances[0], "/console/"))
+	if form == nil {
+		t.Fatal("no sign-in form on the first instance")
+	}
+	signIn := func(in *process) (int, string) {
+		resp, err := browser.PostForm(in.url+"/console/signin", url.Values{"csrf": {form[1]}, "token": {admin}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if s, body := signIn(instances[1]); s != 200 || !strings.Contains(body, "bootstrap-admin") {
+		t.Fatalf("sign-in on the second instance with the first's form: %d", s)
+	}
+	for i, in := range instances {
+		if body := page(in, "/console/"); !strings.Contains(body, "bootstrap-admin") || strings.Contains(body, `name="token"`) {
+			t.Errorf("instance %d does not honour the console session made on instance 2", i+1)
+		}
+	}
+	if s, _ := signIn(instances[2]); s == 200 {
+		t.Error("the sign-in form, used once, was taken again by another instance")
 	}
 
 	// revokedEverywhere revokes a key through the first instance once all
