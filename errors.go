@@ -1,6 +1,10 @@
 package keygate
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Errors returned by the [Manager]. They are wrapped with context and
 // checked with [errors.Is]; request validation errors wrap both
@@ -55,3 +59,32 @@ var (
 	// (metadata size, limits, CIDRs).
 	ErrInvalidField = errors.New("keygate: invalid field")
 )
+
+// errorf is fmt.Errorf for the package's errors: the message says
+// "keygate: " once, at its start, however many of the package's own
+// errors it wraps ("keygate: create key: invalid request: name is
+// required", not "keygate: create key: keygate: invalid request: keygate:
+// name is required"), while errors.Is and errors.As see every wrapped
+// error as they do through fmt.Errorf.
+func errorf(format string, args ...any) error {
+	return &prefixedError{fmt.Errorf(format, args...)}
+}
+
+// prefixedError is an error of errorf.
+type prefixedError struct{ err error }
+
+// Error returns the wrapped error's message with "keygate: " kept only
+// where it first appears.
+func (e *prefixedError) Error() string {
+	const prefix = "keygate: "
+	msg := e.err.Error()
+	first := strings.Index(msg, prefix)
+	if first < 0 {
+		return msg
+	}
+	head, rest := msg[:first+len(prefix)], msg[first+len(prefix):]
+	return head + strings.ReplaceAll(rest, prefix, "")
+}
+
+// Unwrap returns the error fmt.Errorf made.
+func (e *prefixedError) Unwrap() error { return e.err }

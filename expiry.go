@@ -1,7 +1,6 @@
 package keygate
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -75,7 +74,7 @@ func ParseExpiry(s string) (Expiry, error) {
 	case strings.HasSuffix(s, "d"):
 		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
 		if err != nil || n <= 0 || n > 36500 {
-			return Expiry{}, fmt.Errorf("%w: %w: %s is not a number of days", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
+			return Expiry{}, errorf("%w: %w: %s is not a number of days", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
 		}
 		return ExpireAfterDays(n), nil
 	}
@@ -85,7 +84,7 @@ func ParseExpiry(s string) (Expiry, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return parsedAt(s, t)
 	}
-	return Expiry{}, fmt.Errorf("%w: %w: %s is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
+	return Expiry{}, errorf("%w: %w: %s is not \"never\", \"<n>d\", a date or an RFC 3339 time", ErrInvalidRequest, ErrInvalidExpiry, redact.Quote(s))
 }
 
 // parsedAt returns ExpireAt(t) for the time ParseExpiry read in s, or an
@@ -93,7 +92,7 @@ func ParseExpiry(s string) (Expiry, error) {
 // have it, and String would print a year RFC 3339 cannot hold.
 func parsedAt(s string, t time.Time) (Expiry, error) {
 	if t.After(MaxExpiry) || t.UTC().Year() < 0 {
-		return Expiry{}, fmt.Errorf("%w: %w: %q is after %s or before the year 0000 in UTC",
+		return Expiry{}, errorf("%w: %w: %q is after %s or before the year 0000 in UTC",
 			ErrInvalidRequest, ErrInvalidExpiry, s, MaxExpiry.Format(time.RFC3339))
 	}
 	return ExpireAt(t), nil
@@ -130,26 +129,26 @@ func (e Expiry) resolve(now time.Time) (time.Time, error) {
 		return time.Time{}, nil
 	case expiryAfter:
 		if e.tooFar {
-			return time.Time{}, fmt.Errorf("%w: %w: more than %d days either way; use ExpireAt", ErrInvalidRequest, ErrInvalidExpiry, maxDays)
+			return time.Time{}, errorf("%w: %w: more than %d days either way; use ExpireAt", ErrInvalidRequest, ErrInvalidExpiry, maxDays)
 		}
 		if e.after <= 0 {
-			return time.Time{}, fmt.Errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)
+			return time.Time{}, errorf("%w: %w: duration %v is not positive", ErrInvalidRequest, ErrInvalidExpiry, e.after)
 		}
 		return bounded(canonicalTime(now.Add(e.after)))
 	case expiryAt:
 		at := canonicalTime(e.at)
 		if !at.After(now) {
-			return time.Time{}, fmt.Errorf("%w: %w: %s is not in the future", ErrInvalidRequest, ErrInvalidExpiry, at.Format(time.RFC3339))
+			return time.Time{}, errorf("%w: %w: %s is not in the future", ErrInvalidRequest, ErrInvalidExpiry, at.Format(time.RFC3339))
 		}
 		return bounded(at)
 	}
-	return time.Time{}, fmt.Errorf("%w: %w: an expiry is required (use NeverExpire for none)", ErrInvalidRequest, ErrInvalidExpiry)
+	return time.Time{}, errorf("%w: %w: an expiry is required (use NeverExpire for none)", ErrInvalidRequest, ErrInvalidExpiry)
 }
 
 // bounded returns at, or an error when it is after MaxExpiry.
 func bounded(at time.Time) (time.Time, error) {
 	if at.After(MaxExpiry) {
-		return time.Time{}, fmt.Errorf("%w: %w: expiries end at %s", ErrInvalidRequest, ErrInvalidExpiry, MaxExpiry.Format(time.RFC3339))
+		return time.Time{}, errorf("%w: %w: expiries end at %s", ErrInvalidRequest, ErrInvalidExpiry, MaxExpiry.Format(time.RFC3339))
 	}
 	return at, nil
 }

@@ -3,7 +3,6 @@ package keygate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -47,13 +46,13 @@ func (s *feedState) get() error {
 // failure, such as a lost connection it is re-establishing.
 func (m *Manager) Health(ctx context.Context) error {
 	if err := storeHealth(ctx, m.store); err != nil {
-		return fmt.Errorf("keygate: store: %w: %w", ErrUnavailable, err)
+		return errorf("keygate: store: %w: %w", ErrUnavailable, err)
 	}
 	if m.feed == nil {
 		return nil
 	}
 	if err := m.feedHealth(ctx); err != nil {
-		return fmt.Errorf("keygate: change feed: %w: %w", ErrUnavailable, err)
+		return errorf("keygate: change feed: %w: %w", ErrUnavailable, err)
 	}
 	return nil
 }

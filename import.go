@@ -180,7 +180,7 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 	ctx, span := m.startSpan(ctx, "Import", uuid.Nil)
 	defer endSpan(span, &err)
 	if len(rows) > MaxImportBatch {
-		return nil, fmt.Errorf("keygate: import: %w: %w: %d rows, at most %d per call",
+		return nil, errorf("keygate: import: %w: %w: %d rows, at most %d per call",
 			ErrInvalidRequest, ErrInvalidField, len(rows), MaxImportBatch)
 	}
 	by, err = m.actor(ctx, by, true)
@@ -193,12 +193,12 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 	}
 	if m.retirer == nil {
 		// Fail closed: without tombstones a retired secret would come back.
-		return nil, fmt.Errorf("keygate: import: %w: the store keeps no tombstones of retired secrets (store.Retirer)", ErrUnsupported)
+		return nil, errorf("keygate: import: %w: the store keeps no tombstones of retired secrets (store.Retirer)", ErrUnsupported)
 	}
 	results := make([]ImportResult, len(rows))
 	for i := range rows {
 		if err := ctx.Err(); err != nil {
-			results[i] = ImportResult{Status: ImportFailed, Err: fmt.Errorf("keygate: import: %w: %w", ErrUnavailable, err)}
+			results[i] = ImportResult{Status: ImportFailed, Err: errorf("keygate: import: %w: %w", ErrUnavailable, err)}
 			continue
 		}
 		results[i] = m.importRow(ctx, &by, &rows[i])
@@ -219,21 +219,21 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	plain := row.Token.Reveal()
 	switch {
 	case plain != "" && row.SHA256 != "":
-		return failed(fmt.Errorf("keygate: import: %w: %w: give a token or its SHA-256, not both", ErrInvalidRequest, ErrInvalidField))
+		return failed(errorf("keygate: import: %w: %w: give a token or its SHA-256, not both", ErrInvalidRequest, ErrInvalidField))
 	case plain != "":
 		if _, err := m.format.Parse(plain); err != nil {
 			if _, err := m.parseImported(plain, err); err != nil {
-				return failed(fmt.Errorf("keygate: import: %w: %w: neither of this Manager's format nor accepted by Config.ImportedTokens", ErrInvalidRequest, ErrNotImportable))
+				return failed(errorf("keygate: import: %w: %w: neither of this Manager's format nor accepted by Config.ImportedTokens", ErrInvalidRequest, ErrNotImportable))
 			}
 		}
 		if row.Hint != "" {
-			return failed(fmt.Errorf("keygate: import: %w: %w: a hint is taken from the token", ErrInvalidRequest, ErrInvalidField))
+			return failed(errorf("keygate: import: %w: %w: a hint is taken from the token", ErrInvalidRequest, ErrInvalidField))
 		}
 		rec.Hash, rec.PepperID = m.hasher.Hash(row.Token)
 		rec.Hint = row.Token.Hint()
 		d = digestOf(plain)
 		if forms, err = m.tokenForms(row.Token); err != nil {
-			return failed(fmt.Errorf("keygate: import: hash token: %w", err))
+			return failed(errorf("keygate: import: hash token: %w", err))
 		}
 		find = func() (*store.Key, error) {
 			found, _, _, err := m.findToken(ctx, row.Token)
@@ -241,27 +241,27 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 		}
 	case row.SHA256 != "":
 		if !m.digests && m.keyed {
-			return failed(fmt.Errorf("keygate: import: %w: %w: SHA-256 rows need Config.ImportedSHA256", ErrInvalidRequest, ErrNotImportable))
+			return failed(errorf("keygate: import: %w: %w: SHA-256 rows need Config.ImportedSHA256", ErrInvalidRequest, ErrNotImportable))
 		}
 		sum, err := hex.DecodeString(row.SHA256)
 		if err != nil || len(sum) != 32 {
-			return failed(fmt.Errorf("keygate: import: %w: %w: sha256: want 64 hex digits", ErrInvalidRequest, ErrInvalidField))
+			return failed(errorf("keygate: import: %w: %w: sha256: want 64 hex digits", ErrInvalidRequest, ErrInvalidField))
 		}
 		if !printableHint(row.Hint) {
-			return failed(fmt.Errorf("keygate: import: %w: %w: hint: want at most %d printable ASCII characters", ErrInvalidRequest, ErrInvalidField, maxImportHint))
+			return failed(errorf("keygate: import: %w: %w: hint: want at most %d printable ASCII characters", ErrInvalidRequest, ErrInvalidField, maxImportHint))
 		}
 		d = digest(sum)
 		stored, err := m.storedDigest(sum)
 		if err != nil {
-			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+			return failed(errorf("keygate: import: hash digest: %w", err))
 		}
 		rec.Hash, rec.PepperID, rec.Hint = stored.hash, stored.pepperID, row.Hint
 		if forms, err = m.digestForms(sum); err != nil {
-			return failed(fmt.Errorf("keygate: import: hash digest: %w", err))
+			return failed(errorf("keygate: import: hash digest: %w", err))
 		}
 		find = func() (*store.Key, error) { return m.findForms(ctx, forms) }
 	default:
-		return failed(fmt.Errorf("keygate: import: %w: %w: a token or its SHA-256 is required", ErrInvalidRequest, ErrInvalidField))
+		return failed(errorf("keygate: import: %w: %w: a token or its SHA-256 is required", ErrInvalidRequest, ErrInvalidField))
 	}
 	duplicate := func(found *store.Key) ImportResult {
 		r := ImportResult{Status: ImportDuplicate}
@@ -284,10 +284,10 @@ func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportReque
 	case err != nil:
 		return failed(err)
 	case retired:
-		return failed(fmt.Errorf("keygate: import: %w: %w: the secret was regenerated, or revoked and deleted", ErrInvalidRequest, ErrRetired))
+		return failed(errorf("keygate: import: %w: %w: the secret was regenerated, or revoked and deleted", ErrInvalidRequest, ErrRetired))
 	}
 	if rec.ID, err = uuid.NewV7(); err != nil {
-		return failed(fmt.Errorf("keygate: new key id: %w", err))
+		return failed(errorf("keygate: new key id: %w", err))
 	}
 	if err := m.store.Create(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
@@ -325,7 +325,7 @@ func (m *Manager) findForms(ctx context.Context, forms []hashForm) (*store.Key, 
 		case errors.Is(err, store.ErrNotFound):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
+			return nil, errorf("keygate: look up key: %w: %w", ErrUnavailable, err)
 		case rec.PepperID == f.pepperID && apikey.Equal(rec.Hash, f.hash),
 			rec.PrevPepperID == f.pepperID && apikey.Equal(rec.PrevHash, f.hash):
 			return rec, nil

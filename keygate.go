@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -210,7 +209,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	format, err := apikey.NewFormat(prefix)
 	if err != nil {
-		return nil, fmt.Errorf("keygate: %w", err)
+		return nil, errorf("keygate: %w", err)
 	}
 	m := &Manager{
 		store:   cfg.Store,
@@ -226,7 +225,7 @@ func New(cfg Config) (*Manager, error) {
 	m.verifyKeys = permission.MustParse(PermissionVerifyKeys)
 	if m.roles == nil {
 		if m.roles, err = permission.NewDefaultRegistry(); err != nil {
-			return nil, fmt.Errorf("keygate: %w", err)
+			return nil, errorf("keygate: %w", err)
 		}
 	}
 	if m.logger == nil {
@@ -311,7 +310,7 @@ func (m *Manager) expiry(e Expiry, now time.Time) (time.Time, error) {
 		return at, err
 	}
 	if latest := canonicalTime(now.Add(m.maxLifetime)); at.IsZero() || at.After(latest) {
-		return time.Time{}, fmt.Errorf("%w: %w: keys live at most %v here, so they must expire by %s",
+		return time.Time{}, errorf("%w: %w: keys live at most %v here, so they must expire by %s",
 			ErrInvalidRequest, ErrInvalidExpiry, m.maxLifetime, latest.Format(time.RFC3339))
 	}
 	return at, nil
@@ -472,12 +471,12 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, fmt.Errorf("keygate: new key id: %w", err)
+		return nil, errorf("keygate: new key id: %w", err)
 	}
 	rec.ID = id
 	tok, err := m.format.Generate()
 	if err != nil {
-		return nil, fmt.Errorf("keygate: generate token: %w", err)
+		return nil, errorf("keygate: generate token: %w", err)
 	}
 	rec.Hash, rec.PepperID = m.hasher.Hash(tok)
 	rec.Hint = tok.Hint()
@@ -614,7 +613,7 @@ func (m *Manager) lookup(ctx context.Context, by *Principal, id uuid.UUID, op st
 		return nil, m.storeError(op, err)
 	}
 	if !by.Allows(m.viewKeys, rec.Workspace) && !by.Allows(m.manageKeys, rec.Workspace) {
-		return nil, fmt.Errorf("keygate: %s: %w", op, ErrNotFound)
+		return nil, errorf("keygate: %s: %w", op, ErrNotFound)
 	}
 	return rec, nil
 }
@@ -768,16 +767,16 @@ func (m *Manager) Regenerate(ctx context.Context, by Principal, id uuid.UUID, re
 	ctx, span := m.startSpan(ctx, "Regenerate", id)
 	defer endSpan(span, &err)
 	if req.GracePeriod < 0 || req.GracePeriod > MaxGracePeriod {
-		return nil, fmt.Errorf("%w: %w: grace period must be from 0 to %v", ErrInvalidRequest, ErrInvalidField, MaxGracePeriod)
+		return nil, errorf("%w: %w: grace period must be from 0 to %v", ErrInvalidRequest, ErrInvalidField, MaxGracePeriod)
 	}
 	tok, err := m.format.Generate()
 	if err != nil {
-		return nil, fmt.Errorf("keygate: generate token: %w", err)
+		return nil, errorf("keygate: generate token: %w", err)
 	}
 	hash, pepperID := m.hasher.Hash(tok)
 	rec, err := m.mutate(ctx, by, id, 0, EventRegenerated, "", true, func(rec *store.Key, now time.Time) error {
 		if !rec.RevokedAt.IsZero() {
-			return fmt.Errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
+			return errorf("%w: cannot regenerate key %s", ErrRevoked, rec.ID)
 		}
 		expires, err := m.expiry(req.Expiry, now)
 		if err != nil {
@@ -959,7 +958,7 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 			return nil, err
 		}
 		if version != 0 && rec.Version != version {
-			return nil, fmt.Errorf("%w: key %s is at version %d, not %d", ErrConflict, id, rec.Version, version)
+			return nil, errorf("%w: key %s is at version %d, not %d", ErrConflict, id, rec.Version, version)
 		}
 		now := m.clock()
 		before := rec.Clone()
@@ -1036,30 +1035,30 @@ func firstDenial(ds ...*DeniedError) error {
 // in canonical form.
 func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) error {
 	if roleName == "" && len(scopes) == 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidRequest, ErrNoPermissions)
+		return errorf("%w: %w", ErrInvalidRequest, ErrNoPermissions)
 	}
 	rec.Role = ""
 	if roleName != "" {
 		role, err := m.roles.Role(roleName)
 		if err != nil {
-			return fmt.Errorf("%w: %w: %s", ErrInvalidRequest, ErrUnknownRole, redact.Quote(roleName))
+			return errorf("%w: %w: %s", ErrInvalidRequest, ErrUnknownRole, redact.Quote(roleName))
 		}
 		if role.RequiresWorkspace && rec.Workspace == "" {
-			return fmt.Errorf("%w: %w: role %q", ErrInvalidRequest, ErrWorkspaceRequired, role.Name)
+			return errorf("%w: %w: role %q", ErrInvalidRequest, ErrWorkspaceRequired, role.Name)
 		}
 		if role.SuperAdmin && rec.Workspace != "" {
 			// A super admin is allowed everything everywhere: binding it to a
 			// workspace would only mislead.
-			return fmt.Errorf("%w: %w: super-admin role %q cannot be bound to a workspace", ErrInvalidRequest, ErrInvalidField, role.Name)
+			return errorf("%w: %w: super-admin role %q cannot be bound to a workspace", ErrInvalidRequest, ErrInvalidField, role.Name)
 		}
 		rec.Role = role.Name
 	}
 	if len(scopes) > MaxScopes {
-		return fmt.Errorf("%w: %w: more than %d scopes", ErrInvalidRequest, ErrInvalidField, MaxScopes)
+		return errorf("%w: %w: more than %d scopes", ErrInvalidRequest, ErrInvalidField, MaxScopes)
 	}
 	set, err := permission.ParseSet(scopes...)
 	if err != nil {
-		return fmt.Errorf("%w: %w: %w", ErrInvalidRequest, ErrInvalidScope, err)
+		return errorf("%w: %w: %w", ErrInvalidRequest, ErrInvalidScope, err)
 	}
 	rec.Scopes = set.Strings()
 	return nil
@@ -1072,12 +1071,12 @@ func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
 	p := Principal{ID: "key:" + rec.ID.String(), Workspace: rec.Workspace, ExpiresAt: rec.ExpiresAt, Limits: limitsOf(rec)}
 	set, err := permission.ParseSet(rec.Scopes...)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: key %s has an invalid scope: %w", ErrInvalid, rec.ID, err)
+		return Principal{}, errorf("%w: key %s has an invalid scope: %w", ErrInvalid, rec.ID, err)
 	}
 	if rec.Role != "" {
 		role, err := m.roles.Role(rec.Role)
 		if err != nil {
-			return Principal{}, fmt.Errorf("%w: key %s has an unknown role %q", ErrInvalid, rec.ID, rec.Role)
+			return Principal{}, errorf("%w: key %s has an unknown role %q", ErrInvalid, rec.ID, rec.Role)
 		}
 		set = set.Union(role.Permissions)
 		p.SuperAdmin = role.SuperAdmin
@@ -1100,10 +1099,10 @@ func applyLimits(rec *store.Key, l Limits) error {
 // setRate validates and stores a rate limit; the zero RateLimit removes it.
 func setRate(rec *store.Key, r RateLimit) error {
 	if r.Requests < 0 || (r.Requests > 0 && r.Window <= 0) {
-		return fmt.Errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
+		return errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
 	}
 	if r.Requests > MaxRateRequests || r.Window > MaxRateWindow || (r.Requests > 0 && int64(r.Window) < int64(r.Requests)) {
-		return fmt.Errorf("%w: %w: rate limit must be at most %d requests per window of at most %v, and at most one request per nanosecond",
+		return errorf("%w: %w: rate limit must be at most %d requests per window of at most %v, and at most one request per nanosecond",
 			ErrInvalidRequest, ErrInvalidField, MaxRateRequests, MaxRateWindow)
 	}
 	rec.RateLimit, rec.RateWindow = r.Requests, r.Window
@@ -1118,7 +1117,7 @@ func setUses(rec *store.Key, uses *int64) error {
 	rec.RemainingUses = nil
 	if uses != nil {
 		if *uses < 0 {
-			return fmt.Errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
+			return errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
 		}
 		n := *uses
 		rec.RemainingUses = &n
@@ -1129,12 +1128,12 @@ func setUses(rec *store.Key, uses *int64) error {
 // setAllowedCIDRs validates and stores an IP allow-list, masked.
 func setAllowedCIDRs(rec *store.Key, cidrs []netip.Prefix) error {
 	if len(cidrs) > MaxAllowedCIDRs {
-		return fmt.Errorf("%w: %w: more than %d allowed CIDRs", ErrInvalidRequest, ErrInvalidField, MaxAllowedCIDRs)
+		return errorf("%w: %w: more than %d allowed CIDRs", ErrInvalidRequest, ErrInvalidField, MaxAllowedCIDRs)
 	}
 	rec.AllowedCIDRs = nil
 	for _, p := range cidrs {
 		if !p.IsValid() {
-			return fmt.Errorf("%w: %w: invalid CIDR", ErrInvalidRequest, ErrInvalidField)
+			return errorf("%w: %w: invalid CIDR", ErrInvalidRequest, ErrInvalidField)
 		}
 		rec.AllowedCIDRs = append(rec.AllowedCIDRs, p.Masked())
 	}
@@ -1147,10 +1146,10 @@ func setAllowedCIDRs(rec *store.Key, cidrs []netip.Prefix) error {
 // collation may ignore (MySQL compares 'tiger ' equal to 'tiger').
 func validateFields(rec *store.Key) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
+		return errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
 	}
 	if rec.Name == "" {
-		return fmt.Errorf("%w: %w", ErrInvalidRequest, ErrNameRequired)
+		return errorf("%w: %w", ErrInvalidRequest, ErrNameRequired)
 	}
 	for _, f := range []struct {
 		what, value string
@@ -1202,7 +1201,7 @@ func cleanText(s string) bool {
 // identifier as keys hold them.
 func validFilter(what, value string) error {
 	if len(value) > MaxIdentLength || !cleanIdent(value) {
-		return fmt.Errorf("%w: %w: %s filter is longer than %d bytes or has surrounding spaces, control characters or invalid UTF-8",
+		return errorf("%w: %w: %s filter is longer than %d bytes or has surrounding spaces, control characters or invalid UTF-8",
 			ErrInvalidRequest, ErrInvalidField, what, MaxIdentLength)
 	}
 	return nil
@@ -1221,13 +1220,13 @@ func cleanIdent(s string) bool {
 func (m *Manager) storeError(op string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("keygate: %s: %w", op, ErrNotFound)
+		return errorf("keygate: %s: %w", op, ErrNotFound)
 	case errors.Is(err, store.ErrDuplicate):
-		return fmt.Errorf("keygate: %s: %w: %w", op, ErrInvalidRequest, ErrDuplicateName)
+		return errorf("keygate: %s: %w: %w", op, ErrInvalidRequest, ErrDuplicateName)
 	case errors.Is(err, store.ErrConflict):
-		return fmt.Errorf("keygate: %s: %w", op, ErrConflict)
+		return errorf("keygate: %s: %w", op, ErrConflict)
 	}
-	return fmt.Errorf("keygate: %s: %w: %w", op, ErrUnavailable, err)
+	return errorf("keygate: %s: %w: %w", op, ErrUnavailable, err)
 }
 
 // audit sends an event about rec to the auditor.

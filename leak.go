@@ -88,7 +88,7 @@ func (m *Manager) HandleLeak(ctx context.Context, l Leak, revoke bool) (LeakOutc
 	rec, _, viaPrev, err := m.findToken(ctx, tok)
 	switch {
 	case err != nil:
-		return LeakUnknown, fmt.Errorf("keygate: handle leak: %w", err)
+		return LeakUnknown, errorf("keygate: handle leak: %w", err)
 	case rec == nil:
 		return LeakUnknown, nil
 	}

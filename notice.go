@@ -3,7 +3,6 @@ package keygate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/keygate/keygate/store"
@@ -20,7 +19,7 @@ import (
 // when Config.ExpiryNotice is set.
 func (m *Manager) NotifyExpiring(ctx context.Context, lead time.Duration) (int, error) {
 	if lead <= 0 {
-		return 0, fmt.Errorf("%w: %w: the lead time must be positive", ErrInvalidRequest, ErrInvalidField)
+		return 0, errorf("%w: %w: the lead time must be positive", ErrInvalidRequest, ErrInvalidField)
 	}
 	now := m.clock()
 	opts := store.ListOptions{Revoked: store.OnlyActive, ExpiresAfter: now, ExpiresBefore: now.Add(lead), Limit: store.MaxListLimit}

@@ -3,7 +3,6 @@ package keygate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -196,14 +195,14 @@ type PrivilegeReport struct {
 // workspace, and only from when the Manager began recording them.
 func (m *Manager) LeastPrivilege(ctx context.Context, by Principal, id uuid.UUID, unusedFor time.Duration) (*PrivilegeReport, error) {
 	if unusedFor <= 0 {
-		return nil, fmt.Errorf("%w: %w: the window must be positive", ErrInvalidRequest, ErrInvalidField)
+		return nil, errorf("%w: %w: the window must be positive", ErrInvalidRequest, ErrInvalidField)
 	}
 	rec, err := m.Get(ctx, by, id)
 	if err != nil {
 		return nil, err
 	}
 	if m.exerciseRec == nil {
-		return nil, fmt.Errorf("keygate: least privilege: %w: the store records no exercised permissions", ErrUnsupported)
+		return nil, errorf("keygate: least privilege: %w: the store records no exercised permissions", ErrUnsupported)
 	}
 	es, err := m.exerciseRec.Exercises(ctx, id)
 	if err != nil {

@@ -3,7 +3,6 @@ package keygate
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/store"
@@ -46,7 +45,7 @@ func (m *Manager) retire(ctx context.Context, before, after *store.Key) error {
 			// peppered, like the digests of imports now.
 			d, err := m.storedDigest(f.hash)
 			if err != nil {
-				return fmt.Errorf("keygate: retire secrets: %w", err)
+				return errorf("keygate: retire secrets: %w", err)
 			}
 			f = d
 		}
@@ -62,7 +61,7 @@ func (m *Manager) retire(ctx context.Context, before, after *store.Key) error {
 		err = m.retirer.Retire(ctx, rs)
 	}
 	if err != nil {
-		return fmt.Errorf("keygate: retire secrets: %w: %w", ErrUnavailable, err)
+		return errorf("keygate: retire secrets: %w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -93,7 +92,7 @@ func (m *Manager) anyRetired(ctx context.Context, forms []hashForm) (bool, error
 		ok, err = m.retirer.Retired(ctx, hashes...)
 	}
 	if err != nil {
-		return false, fmt.Errorf("keygate: check retired secrets: %w: %w", ErrUnavailable, err)
+		return false, errorf("keygate: check retired secrets: %w: %w", ErrUnavailable, err)
 	}
 	return ok, nil
 }

@@ -279,7 +279,9 @@ func explainDenial(p *middleware.Problem, d *keygate.DeniedError) {
 // fieldReason returns what keygate wrote after ErrInvalidField in err,
 // such as "name longer than 128 bytes" (always from constants), or def.
 func fieldReason(err error, def string) string {
-	_, reason, ok := strings.Cut(err.Error(), keygate.ErrInvalidField.Error()+": ")
+	// The keygate error names the package once, at its start, so the
+	// field error's own text is found without its "keygate: ".
+	_, reason, ok := strings.Cut(err.Error(), strings.TrimPrefix(keygate.ErrInvalidField.Error(), "keygate: ")+": ")
 	if !ok || reason == "" {
 		return def
 	}
