@@ -121,9 +121,11 @@
 // [OpenAPI] returns the OpenAPI 3.1 document of the API: every route, body,
 // header, security scheme and problem code, the contract clients read.
 // [OpenAPIHandler] serves it without authentication, for the host to mount
-// beside the Server, for example at GET /v1/openapi.json. The package's
+// beside the Server, for example at GET /v1/openapi.json. Conformance
 // tests drive every route through a server and check each request and
-// response against the document, so that the two cannot drift apart.
+// response against the document, so that the two cannot drift apart; they
+// are a module of their own, server/openapitest, so that keygate does not
+// require their OpenAPI validator.
 //
 // # Concurrency
 //

@@ -222,7 +222,7 @@ func (f *fixture) checkIssued(t *testing.T, what string, w *httptest.ResponseRec
 // remove deletes key id, whatever the test did to the store.
 func (f *fixture) remove(t testing.TB, id uuid.UUID) {
 	t.Helper()
-	f.store.down.Store(false)
+	f.store.Down.Store(false)
 	if err := f.m.Delete(context.Background(), keygate.System(), id); err != nil && !errors.Is(err, keygate.ErrNotFound) {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -266,11 +266,11 @@ func FuzzCreateRequest(f *testing.F) {
 	f.Add("", `{}`, false)
 	fx := newFixture(f, server.Config{MaxBodyBytes: 4096})
 	f.Fuzz(func(t *testing.T, contentType, body string, down bool) {
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		h := jsonHeader(fx.admin)
 		h.Set("Content-Type", contentType)
 		w := fx.send(http.MethodPost, "/keys", "", h, body)
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		if w.Code != http.StatusCreated {
 			fx.check(t, "POST /keys", w, down, "")
 			return
@@ -344,9 +344,9 @@ func FuzzUpdateRequest(f *testing.F) {
 			lines = strings.Split(ifMatch, "\n")
 			h["If-Match"] = lines
 		}
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		w := fx.send(http.MethodPatch, path, "", h, body)
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		fx.check(t, "PATCH "+path, w, down, "", c.Token.Reveal())
 		if w.Code != http.StatusOK {
 			return
@@ -408,9 +408,9 @@ func FuzzRegenerateRequest(f *testing.F) {
 			}
 		}
 		path := "/keys/" + c.Key.ID.String() + "/regenerate"
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		w := fx.send(http.MethodPost, path, "", jsonHeader(fx.admin), body)
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		if w.Code != http.StatusOK {
 			fx.check(t, "POST "+path, w, down, "", old)
 			return
@@ -478,9 +478,9 @@ func FuzzVerifyRequest(f *testing.F) {
 		if bound {
 			caller = verifier
 		}
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		w := fx.send(http.MethodPost, "/keys/verify", "", jsonHeader(caller), body)
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		fx.check(t, "POST /keys/verify", w, down, "", tokens...)
 		if w.Code != http.StatusOK {
 			return
@@ -576,9 +576,9 @@ func FuzzListQuery(f *testing.F) {
 		if bound {
 			caller = owner
 		}
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		w := fx.send(http.MethodGet, "/keys", query, http.Header{"Authorization": {"Api-Key " + caller}}, "")
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		fx.check(t, "GET /keys?"+query, w, down, "", owner)
 		q, _ := url.ParseQuery(query)
 		limit, revoked, after := q.Get("limit"), q.Get("revoked"), q.Get("after")
@@ -707,9 +707,9 @@ func FuzzImportRequest(f *testing.F) {
 				tokens = append(tokens, r.Token)
 			}
 		}
-		fx.store.down.Store(down)
+		fx.store.Down.Store(down)
 		w := fx.send(http.MethodPost, "/keys/import", "", jsonHeader(fx.admin), body)
-		fx.store.down.Store(false)
+		fx.store.Down.Store(false)
 		fx.check(t, "POST /keys/import", w, down, "", tokens...)
 		if w.Code != http.StatusOK {
 			return

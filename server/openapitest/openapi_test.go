@@ -1,4 +1,4 @@
-package server_test
+package openapitest_test
 
 import (
 	"bufio"
@@ -33,6 +33,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/servertest"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/store"
@@ -45,8 +46,8 @@ import (
 //   - TestOpenAPIDocument: the document is valid OpenAPI 3.1, its examples
 //     match their schemas, and its problem codes are exactly the Code
 //     constants of packages server and middleware.
-//   - TestOpenAPIRoutes: the routes the package registers on its mux (read
-//     from its source) are exactly the operations of the document, and
+//   - TestOpenAPIRoutes: the routes package server registers on its mux
+//     (read from its source) are exactly the operations of the document, and
 //     every documented path answers other methods 405 with an Allow header
 //     listing the documented ones.
 //   - TestOpenAPIConformance: every route is driven through a real HTTP
@@ -56,8 +57,9 @@ import (
 //     conform. Every documented (route, status, code) must be exercised,
 //     but for the few listed in untested.
 //
-// To add a route: register it in New, describe it in openapi.json, add a
-// line to samples (in TestOpenAPIConformance) and its own cases to calls.
+// To add a route: register it in server.New, describe it in
+// server/openapi.json, add a line to samples (in TestOpenAPIConformance)
+// and its own cases to calls.
 
 // docOptions are the checks run on the document itself.
 var docOptions = []openapi3.ValidationOption{
@@ -89,7 +91,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	doc := loadOpenAPI(t)
 
 	// Every problem code the packages define, and no other.
-	codes := codeConstants(t, ".", filepath.Join("..", "middleware"))
+	codes := codeConstants(t, serverDir, middlewareDir)
 	enum := stringsOf(doc.Components.Schemas["ProblemCode"].Value.Enum)
 	if got, want := sorted(enum), sorted(codes); !slices.Equal(got, want) {
 		t.Errorf("ProblemCode enum = %v,\nCode constants = %v", got, want)
@@ -173,8 +175,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	// Every path answers the methods it does not document 405, with an
 	// Allow header listing those it documents.
-	f := newFixture(t, server.Config{})
-	live := serve(t, f.handler)
+	f := servertest.New(t, server.Config{})
+	live := serve(t, f.Handler)
 	c := newContract(t, doc)
 	id := uuid.NewString()
 	for path, item := range doc.Paths.Map() {
@@ -187,7 +189,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 			if slices.Contains(documented, method) {
 				continue
 			}
-			ex := live.send(t, call{method: method, path: strings.ReplaceAll(path, "{id}", id), token: f.admin})
+			ex := live.send(t, call{method: method, path: strings.ReplaceAll(path, "{id}", id), token: f.Admin})
 			if ex.status != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s = %d, want 405", method, path, ex.status)
 				continue
@@ -201,7 +203,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	// Paths the document does not list, with and without a key.
 	for _, path := range []string{"/nothing", "/keys/", "//keys", "/keys/" + id + "/rotate", ""} {
-		ex := live.send(t, call{method: "GET", path: path, token: f.admin})
+		ex := live.send(t, call{method: "GET", path: path, token: f.Admin})
 		if ex.status != http.StatusNotFound || ex.problem.Code != server.CodeNoRoute {
 			t.Errorf("GET %q = %d %q, want 404 no_route", path, ex.status, ex.problem.Code)
 		}
@@ -257,18 +259,18 @@ type call struct {
 	code          string // the problem code; "" for a success
 }
 
-// liveAPI is the API served by a real HTTP server, mounted under prefix.
+// liveAPI is the API served by a real HTTP server, mounted under servertest.Prefix.
 type liveAPI struct {
 	url    string
 	client *http.Client
 }
 
-// serve serves h, which serves the API under prefix.
+// serve serves h, which serves the API under servertest.Prefix.
 func serve(t *testing.T, h http.Handler) *liveAPI {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &liveAPI{url: srv.URL + prefix, client: srv.Client()}
+	return &liveAPI{url: srv.URL + servertest.Prefix, client: srv.Client()}
 }
 
 // exchange is a request sent and the response it got.
@@ -489,8 +491,8 @@ var untested = map[string]string{
 // ReadTimeout passes, and nothing is created.
 func TestBodyReadTimeout(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, server.Config{})
-	srv := httptest.NewUnstartedServer(f.handler)
+	f := servertest.New(t, server.Config{})
+	srv := httptest.NewUnstartedServer(f.Handler)
 	srv.Config.ReadTimeout = 300 * time.Millisecond
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -500,10 +502,10 @@ func TestBodyReadTimeout(t *testing.T) {
 	}
 	defer conn.Close()
 	partial := `{"name":"slow","role":"viewer","expiry":"7d"`
-	header := http.Header{"Authorization": {"Api-Key " + f.admin}, "Content-Type": {"application/json"}}
+	header := http.Header{"Authorization": {"Api-Key " + f.Admin}, "Content-Type": {"application/json"}}
 	// The body announces 100 bytes more than it sends.
 	fmt.Fprintf(conn, "POST %s/keys HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
-		prefix, srv.Listener.Addr(), header.Get("Authorization"), header.Get("Content-Type"), len(partial)+100, partial)
+		servertest.Prefix, srv.Listener.Addr(), header.Get("Authorization"), header.Get("Content-Type"), len(partial)+100, partial)
 	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +527,7 @@ func TestBodyReadTimeout(t *testing.T) {
 		t.Errorf("answer %d %q (%s), want 408 %s", ex.status, ex.problem.Code, ex.problem.Detail, server.CodeRequestTimeout)
 	}
 	newContract(t, loadOpenAPI(t)).check(t, ex, unchecked)
-	page, err := f.m.List(t.Context(), keygate.System(), store.ListOptions{})
+	page, err := f.Manager.List(t.Context(), keygate.System(), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,59 +544,59 @@ func TestOpenAPIConformance(t *testing.T) {
 	c := newContract(t, doc)
 	ctx := t.Context()
 
-	f := newFixture(t, server.Config{})
-	keysAPI := serve(t, f.handler)
-	admin := f.admin
+	f := servertest.New(t, server.Config{})
+	keysAPI := serve(t, f.Handler)
+	admin := f.Admin
 
 	// Callers whose own key fails.
 	uses := int64(0)
-	expiring := f.key(t, keygate.CreateRequest{Name: "expired", Role: "admin", Expiry: keygate.ExpireAfter(time.Millisecond)})
+	expiring := f.Key(t, keygate.CreateRequest{Name: "expired", Role: "admin", Expiry: keygate.ExpireAfter(time.Millisecond)})
 	expired := expiring.Token.Reveal()
-	revokedKey := f.key(t, keygate.CreateRequest{Name: "revoked", Workspace: "w", Role: "viewer"})
-	if _, err := f.m.Revoke(ctx, keygate.System(), revokedKey.Key.ID); err != nil {
+	revokedKey := f.Key(t, keygate.CreateRequest{Name: "revoked", Workspace: "w", Role: "viewer"})
+	if _, err := f.Manager.Revoke(ctx, keygate.System(), revokedKey.Key.ID); err != nil {
 		t.Fatal(err)
 	}
-	disabledKey := f.key(t, keygate.CreateRequest{Name: "disabled", Role: "admin"})
-	if _, err := f.m.Disable(ctx, keygate.System(), disabledKey.Key.ID); err != nil {
+	disabledKey := f.Key(t, keygate.CreateRequest{Name: "disabled", Role: "admin"})
+	if _, err := f.Manager.Disable(ctx, keygate.System(), disabledKey.Key.ID); err != nil {
 		t.Fatal(err)
 	}
-	deletedKey := f.key(t, keygate.CreateRequest{Name: "deleted", Role: "admin"})
-	if err := f.m.Delete(ctx, keygate.System(), deletedKey.Key.ID); err != nil {
+	deletedKey := f.Key(t, keygate.CreateRequest{Name: "deleted", Role: "admin"})
+	if err := f.Manager.Delete(ctx, keygate.System(), deletedKey.Key.ID); err != nil {
 		t.Fatal(err)
 	}
-	denied := f.token(t, keygate.CreateRequest{Name: "denied", Role: "admin",
+	denied := f.Token(t, keygate.CreateRequest{Name: "denied", Role: "admin",
 		Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
-	limited := f.token(t, keygate.CreateRequest{Name: "limited", Role: "admin",
+	limited := f.Token(t, keygate.CreateRequest{Name: "limited", Role: "admin",
 		Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
-	if _, err := f.m.Verify(ctx, limited); err != nil { // its one request of the hour
+	if _, err := f.Manager.Verify(ctx, limited); err != nil { // its one request of the hour
 		t.Fatal(err)
 	}
-	exhausted := f.token(t, keygate.CreateRequest{Name: "exhausted", Role: "admin", Limits: keygate.Limits{Uses: &uses}})
-	uncached := f.token(t, keygate.CreateRequest{Name: "uncached", Role: "admin"}) // never verified before its call
+	exhausted := f.Token(t, keygate.CreateRequest{Name: "exhausted", Role: "admin", Limits: keygate.Limits{Uses: &uses}})
+	uncached := f.Token(t, keygate.CreateRequest{Name: "uncached", Role: "admin"}) // never verified before its call
 	// Sent only from a throttled address, so never verified: a key the
 	// Manager holds in its cache would pass (middleware.CachedVerifier).
-	unverified := f.token(t, keygate.CreateRequest{Name: "unverified", Role: "admin"})
+	unverified := f.Token(t, keygate.CreateRequest{Name: "unverified", Role: "admin"})
 	for time.Now().Before(expiring.Key.ExpiresAt) {
 		time.Sleep(time.Millisecond)
 	}
 	// A host refusing some valid keys (Config.Principal), and one whose
 	// key verification fails unexpectedly.
-	refusing := newFixture(t, server.Config{Principal: func(r *http.Request) (keygate.Principal, bool) {
+	refusing := servertest.New(t, server.Config{Principal: func(r *http.Request) (keygate.Principal, bool) {
 		key, ok := middleware.FromContext(r.Context())
 		return key.Principal(), ok && key.Name != "blocked"
 	}})
-	blocked := refusing.token(t, keygate.CreateRequest{Name: "blocked", Role: "admin"})
+	blocked := refusing.Token(t, keygate.CreateRequest{Name: "blocked", Role: "admin"})
 	// A host that throttles addresses sending bad keys, whose one failure
 	// of the hour is spent below, before any call.
-	throttledMW, err := middleware.New(middleware.Config{Verifier: f.m, FailureLimit: middleware.FailureLimit{Failures: 1, Window: time.Hour}})
+	throttledMW, err := middleware.New(middleware.Config{Verifier: f.Manager, FailureLimit: middleware.FailureLimit{Failures: 1, Window: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	throttledAPI, err := server.New(server.Config{Manager: f.m, Middleware: throttledMW})
+	throttledAPI, err := server.New(server.Config{Manager: f.Manager, Middleware: throttledMW})
 	if err != nil {
 		t.Fatal(err)
 	}
-	throttled := serve(t, http.StripPrefix(prefix, throttledAPI))
+	throttled := serve(t, http.StripPrefix(servertest.Prefix, throttledAPI))
 	if ex := throttled.send(t, call{method: "GET", path: "/keys", token: "kg_notakey"}); ex.status != http.StatusUnauthorized {
 		t.Fatalf("spending the throttled host's one failure: %d, want 401", ex.status)
 	}
@@ -621,34 +623,34 @@ func TestOpenAPIConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainAPI := serve(t, http.StripPrefix(prefix, plainServer))
+	plainAPI := serve(t, http.StripPrefix(servertest.Prefix, plainServer))
 	brokenMW, err := middleware.New(middleware.Config{Verifier: brokenVerifier{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	brokenAPI, err := server.New(server.Config{Manager: f.m, Middleware: brokenMW})
+	brokenAPI, err := server.New(server.Config{Manager: f.Manager, Middleware: brokenMW})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Callers with too few rights, and the keys the calls are about.
-	viewer := f.token(t, keygate.CreateRequest{Name: "viewer", Workspace: "w", Role: "viewer"})                    // *:read, not apikey:view
-	watcher := f.token(t, keygate.CreateRequest{Name: "watcher", Workspace: "w", Scopes: []string{"apikey:view"}}) // sees, cannot change
-	manager := f.token(t, keygate.CreateRequest{Name: "manager", Workspace: "w", Scopes: []string{"apikey:view", "apikey:manage", "*:read"}})
-	blind := f.token(t, keygate.CreateRequest{Name: "blind", Workspace: "w", Scopes: []string{"apikey:manage", "*:read"}}) // changes, cannot view
-	verifier := f.token(t, keygate.CreateRequest{Name: "verifier", Scopes: []string{"apikey:verify"}})
-	otherVerifier := f.token(t, keygate.CreateRequest{Name: "other-verifier", Workspace: "other", Scopes: []string{"apikey:verify"}})
+	viewer := f.Token(t, keygate.CreateRequest{Name: "viewer", Workspace: "w", Role: "viewer"})                    // *:read, not apikey:view
+	watcher := f.Token(t, keygate.CreateRequest{Name: "watcher", Workspace: "w", Scopes: []string{"apikey:view"}}) // sees, cannot change
+	manager := f.Token(t, keygate.CreateRequest{Name: "manager", Workspace: "w", Scopes: []string{"apikey:view", "apikey:manage", "*:read"}})
+	blind := f.Token(t, keygate.CreateRequest{Name: "blind", Workspace: "w", Scopes: []string{"apikey:manage", "*:read"}}) // changes, cannot view
+	verifier := f.Token(t, keygate.CreateRequest{Name: "verifier", Scopes: []string{"apikey:verify"}})
+	otherVerifier := f.Token(t, keygate.CreateRequest{Name: "other-verifier", Workspace: "other", Scopes: []string{"apikey:verify"}})
 	one := int64(1)
-	oneUse := f.token(t, keygate.CreateRequest{Name: "one-use", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Uses: &one}})
-	oneRate := f.token(t, keygate.CreateRequest{Name: "one-rate", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
-	fenced := f.token(t, keygate.CreateRequest{Name: "fenced", Workspace: "w", Role: "viewer", Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
-	neverSeen := f.token(t, keygate.CreateRequest{Name: "never-seen", Workspace: "w", Role: "viewer"}) // verified only while lookups fail
+	oneUse := f.Token(t, keygate.CreateRequest{Name: "one-use", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Uses: &one}})
+	oneRate := f.Token(t, keygate.CreateRequest{Name: "one-rate", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
+	fenced := f.Token(t, keygate.CreateRequest{Name: "fenced", Workspace: "w", Role: "viewer", Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	neverSeen := f.Token(t, keygate.CreateRequest{Name: "never-seen", Workspace: "w", Role: "viewer"}) // verified only while lookups fail
 	verifyBody := func(token string, more string) string { return `{"token":"` + token + `"` + more + `}` }
-	target := f.key(t, keygate.CreateRequest{Name: "target", Workspace: "w", Role: "viewer"}).Key.ID.String()
-	f.key(t, keygate.CreateRequest{Name: "taken", Workspace: "w", Role: "viewer"})
-	unbound := f.key(t, keygate.CreateRequest{Name: "unbound", Role: "owner"}).Key.ID.String()
-	revokeMe := f.key(t, keygate.CreateRequest{Name: "revoke-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
-	deleteMe := f.key(t, keygate.CreateRequest{Name: "delete-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
+	target := f.Key(t, keygate.CreateRequest{Name: "target", Workspace: "w", Role: "viewer"}).Key.ID.String()
+	f.Key(t, keygate.CreateRequest{Name: "taken", Workspace: "w", Role: "viewer"})
+	unbound := f.Key(t, keygate.CreateRequest{Name: "unbound", Role: "owner"}).Key.ID.String()
+	revokeMe := f.Key(t, keygate.CreateRequest{Name: "revoke-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
+	deleteMe := f.Key(t, keygate.CreateRequest{Name: "delete-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
 	revoked := revokedKey.Key.ID.String()
 
 	importRow := func(name, more string) string {
@@ -915,7 +917,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "POST", path: "/keys/{id}/enable"},
 		{method: "DELETE", path: "/keys/{id}"},
 	}
-	broken := serve(t, http.StripPrefix(prefix, brokenAPI))
+	broken := serve(t, http.StripPrefix(servertest.Prefix, brokenAPI))
 	callers := []call{
 		{name: "without a key", request: violates, status: 401, code: "missing"},
 		{name: "with a malformed key", token: "kg_notakey", status: 401, code: "malformed"},
@@ -924,7 +926,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "with an expired key", token: expired, status: 401, code: "expired"},
 		{name: "with a revoked key", token: revokedKey.Token.Reveal(), scheme: "Bearer", status: 401, code: "revoked"},
 		{name: "with a disabled key", token: disabledKey.Token.Reveal(), status: 401, code: "disabled"},
-		{name: "with a key the host refuses", api: serve(t, refusing.handler), token: blocked, status: 401, code: "unauthenticated"},
+		{name: "with a key the host refuses", api: serve(t, refusing.Handler), token: blocked, status: 401, code: "unauthenticated"},
 		{name: "from a denied address", token: denied, status: 403, code: "address_denied"},
 		{name: "over the rate limit", token: limited, status: 429, code: "rate_limited"},
 		{name: "out of uses", token: exhausted, status: 429, code: "usage_exhausted"},
@@ -962,11 +964,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			a := cmp.Or(cl.api, keysAPI)
 			switch cl.outage {
 			case storeDown:
-				f.store.down.Store(true)
-				defer f.store.down.Store(false)
+				f.Store.Down.Store(true)
+				defer f.Store.Down.Store(false)
 			case lookupsDown:
-				f.store.lookupsDown.Store(true)
-				defer f.store.lookupsDown.Store(false)
+				f.Store.LookupsDown.Store(true)
+				defer f.Store.LookupsDown.Store(false)
 			}
 			ex := a.send(t, cl)
 			if ex.status != cl.status || ex.problem.Code != cl.code {
@@ -1017,7 +1019,7 @@ func TestOpenAPIConformance(t *testing.T) {
 type brokenVerifier struct{}
 
 func (brokenVerifier) VerifyFrom(context.Context, string, netip.Addr) (*keygate.Key, error) {
-	return nil, errors.New("server_test: verifier out of order")
+	return nil, errors.New("openapitest: verifier out of order")
 }
 
 // problemCodes returns the problem codes resp allows: those that every
@@ -1047,14 +1049,22 @@ func problemCodes(resp *openapi3.Response) []string {
 	return codes
 }
 
-// muxPatterns returns the patterns the package registers on a mux (calls
-// of a Handle or HandleFunc method in its non-test files), read from its
-// source: those with a method ("POST /keys") are its routes, the others
-// ("/keys", "/") its fallbacks, "/" excluded. A pattern that is not a
+// The directories of the source of packages server and middleware, which
+// these tests read, from this module's (go test runs a test in its
+// package's directory).
+var (
+	serverDir     = ".."
+	middlewareDir = filepath.Join("..", "..", "middleware")
+)
+
+// muxPatterns returns the patterns package server registers on a mux
+// (calls of a Handle or HandleFunc method in its non-test files), read
+// from its source: those with a method ("POST /keys") are its routes, the
+// others ("/keys", "/") its fallbacks, "/" excluded. A pattern that is not a
 // string literal fails the test, as it could not be checked.
 func muxPatterns(t *testing.T) (routes, fallbacks []string) {
 	t.Helper()
-	for _, file := range sourceFiles(t, ".") {
+	for _, file := range sourceFiles(t, serverDir) {
 		ast.Inspect(file, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
@@ -1148,6 +1158,9 @@ func sourceFiles(t *testing.T, dir string) []*ast.File {
 			t.Fatalf("parse %s: %v", name, err)
 		}
 		files = append(files, file)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no Go source in %s", dir)
 	}
 	return files
 }
