@@ -36,7 +36,8 @@ type VerifierConfig struct {
 	// Default [DefaultVerifierCacheTTL] (10s); negative disables the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a token the server called unknown,
-	// revoked or expired is refused without asking again. Default
+	// revoked, expired or disabled is refused without asking again (so a
+	// key enabled again is accepted here within this long). Default
 	// [DefaultVerifierNegativeCacheTTL] (5s); negative disables it.
 	NegativeCacheTTL time.Duration
 	// CacheSize bounds the number of cached verdicts, valid and not.
@@ -62,8 +63,9 @@ type VerifierConfig struct {
 //	mw, err := middleware.New(middleware.Config{Verifier: remote})
 //
 // Its errors are keygate's sentinels (keygate.ErrMalformed, ErrInvalid,
-// ErrExpired, ErrRevoked, ErrUsageExhausted, a *keygate.RateLimitError,
-// ErrAddressDenied), so the middleware answers exactly as with a local
+// ErrExpired, ErrRevoked, ErrDisabled, ErrUsageExhausted, a
+// *keygate.RateLimitError, ErrAddressDenied, ErrForbidden), one for each
+// verdict code of the server's OpenAPI document, so the middleware answers exactly as with a local
 // Manager, and Require works unchanged on the keys it returns (built with
 // keygate.NewKey from the server's verdict). It fails closed: a network
 // error, a timeout, a 5xx, or the server refusing the Verifier's own
@@ -72,8 +74,8 @@ type VerifierConfig struct {
 // A token that is not well formed is refused locally, without a call.
 // Valid keys without usage or rate limits are cached for
 // [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
-// checked on every call), and unknown, revoked and expired tokens for
-// NegativeCacheTTL; concurrent misses for the same token and address are
+// checked on every call), and unknown, revoked, expired and disabled
+// tokens for NegativeCacheTTL; concurrent misses for the same token and address are
 // coalesced into one call, except for limited keys, whose every use
 // reaches the server.
 //
@@ -235,7 +237,8 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 // or one that depends on the moment (rate limits, used-up uses).
 func shareable(e *verdict) bool {
 	if e.err != nil {
-		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) || errors.Is(e.err, keygate.ErrExpired)
+		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) ||
+			errors.Is(e.err, keygate.ErrExpired) || errors.Is(e.err, keygate.ErrDisabled)
 	}
 	return e.key.RemainingUses == nil && e.key.RateLimit == 0
 }
@@ -282,7 +285,7 @@ func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte,
 // server.VerifyResponse documents them; any other is an invalid response.
 var verdictCodes = map[string]bool{
 	middleware.CodeMalformed: true, middleware.CodeInvalid: true, middleware.CodeExpired: true,
-	middleware.CodeRevoked: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
+	middleware.CodeRevoked: true, middleware.CodeDisabled: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
 	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
 }
 

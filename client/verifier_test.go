@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,9 +16,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/server"
 )
 
 // fakeClock is a settable clock for a Verifier.
@@ -437,5 +440,133 @@ func TestVerifierRateLimitHeaders(t *testing.T) {
 	}
 	if code, got := fields(free); code != http.StatusNoContent || !slices.Equal(got, []string{"", "", "", "", ""}) {
 		t.Errorf("a key without a rate limit: %d %q, want 204 and no fields", code, got)
+	}
+}
+
+// documentedVerdictCodes returns the codes of an invalid verdict as the
+// OpenAPI document lists them (VerifyResponse.code's enum).
+func documentedVerdictCodes(t testing.TB) []string {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				VerifyResponse struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"VerifyResponse"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(server.OpenAPI(), &doc); err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	codes := doc.Components.Schemas.VerifyResponse.Properties.Code.Enum
+	if len(codes) == 0 {
+		t.Fatal("the OpenAPI document lists no verdict code")
+	}
+	return codes
+}
+
+// TestVerifierKnowsEveryVerdictCode answers a Verifier with each verdict
+// code the OpenAPI document lists: each must become the error the
+// middleware answers with that very code (so a remote refusal is answered
+// as a local one), never ErrUnavailable. A code added to the document and
+// not to the Verifier fails here.
+func TestVerifierKnowsEveryVerdictCode(t *testing.T) {
+	t.Parallel()
+	vs := &verifyServer{status: http.StatusOK}
+	srv := httptest.NewServer(vs)
+	t.Cleanup(srv.Close)
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := format.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.NewVerifier(client.VerifierConfig{CacheTTL: -1, NegativeCacheTTL: -1})
+	for _, code := range documentedVerdictCodes(t) {
+		vs.mu.Lock()
+		vs.body = []byte(`{"valid":false,"code":"` + code + `","retry_after":7}`)
+		if code != middleware.CodeRateLimited {
+			vs.body = []byte(`{"valid":false,"code":"` + code + `"}`)
+		}
+		vs.mu.Unlock()
+		k, err := v.VerifyFrom(ctx(t), tok.Reveal(), netip.Addr{})
+		if k != nil || err == nil || errors.Is(err, keygate.ErrUnavailable) {
+			t.Errorf("verdict %q: %v, %v; want the refusal it stands for", code, k, err)
+			continue
+		}
+		if got := middleware.Code(err); got != code {
+			t.Errorf("verdict %q: the middleware would answer %q (%v)", code, got, err)
+		}
+		for _, want := range server.ErrorsFor(code) {
+			if !errors.Is(err, want) {
+				t.Errorf("verdict %q: %v, want it to match %v", code, err, want)
+			}
+		}
+	}
+}
+
+// TestVerifierDisabledKey: a disabled key is refused as disabled (401
+// disabled behind the middleware, counted by its failure throttle), never
+// as an outage, and the refusal is cached like the other refusals.
+func TestVerifierDisabledKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	rv, clock := verifierFor(t, e, client.VerifierConfig{})
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "off", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := created.Token.Reveal()
+	if _, err := e.m.Disable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := e.verifyCalls.Load()
+	for i := range 3 {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrDisabled) || errors.Is(err, keygate.ErrUnavailable) {
+			t.Fatalf("use %d of a disabled key: %v, want ErrDisabled", i+1, err)
+		}
+	}
+	if got := e.verifyCalls.Load() - before; got != 1 {
+		t.Errorf("3 uses of a disabled key made %d server calls, want 1 (the refusal cached)", got)
+	}
+	if _, err := e.m.Enable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(client.DefaultVerifierNegativeCacheTTL)
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Errorf("enabled again, after NegativeCacheTTL: %v", err)
+	}
+	if _, err := e.m.Disable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	throttled, _ := verifierFor(t, e, client.VerifierConfig{})
+	mw, err := middleware.New(middleware.Config{Verifier: throttled, FailureLimit: middleware.FailureLimit{Failures: 2, Window: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for i, want := range []string{middleware.CodeDisabled, middleware.CodeDisabled, middleware.CodeTooManyFailures} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var p middleware.Problem
+		_ = json.Unmarshal(w.Body.Bytes(), &p)
+		if p.Code != want || w.Code == http.StatusServiceUnavailable {
+			t.Errorf("request %d with a disabled key: %d %q, want %q", i+1, w.Code, p.Code, want)
+		}
 	}
 }

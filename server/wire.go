@@ -251,7 +251,7 @@ type VerifyRequest struct {
 // VerifyResponse is the body of a POST /keys/verify response: the verdict
 // about the token. A valid token has Valid, Key, Permissions and
 // SuperAdmin; another has Code (one of package middleware's: malformed,
-// invalid, expired, revoked, usage_exhausted, rate_limited with
+// invalid, expired, revoked, disabled, usage_exhausted, rate_limited with
 // RetryAfter, address_denied, insufficient_permission). A key the caller
 // may not verify is answered as an unknown token, "invalid".
 type VerifyResponse struct {
