@@ -30,14 +30,17 @@ const (
 // VerifierConfig configures a [Verifier]. The zero value is usable.
 type VerifierConfig struct {
 	// CacheTTL is how long a valid key is answered from the local cache
-	// without asking the server: a key revoked or changed on the server is
-	// still accepted here for up to this long. Keys with a usage or rate
-	// limit are never cached: every use of those reaches the server.
+	// without asking the server, counted from when the server was asked
+	// (not from when its answer arrived, which would stretch it by a slow
+	// answer): a key revoked or changed on the server is still accepted
+	// here for at most this long after the change. Keys with a usage or
+	// rate limit are never cached: every use of those reaches the server.
 	// Default [DefaultVerifierCacheTTL] (10s); negative disables the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a token the server called unknown,
-	// revoked, expired or disabled is refused without asking again (so a
-	// key enabled again is accepted here within this long). Default
+	// revoked, expired or disabled is refused without asking again, also
+	// counted from when the server was asked (so a key enabled again is
+	// accepted here within this long). Default
 	// [DefaultVerifierNegativeCacheTTL] (5s); negative disables it.
 	NegativeCacheTTL time.Duration
 	// CacheSize bounds the number of cached verdicts, valid and not.
@@ -126,11 +129,13 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr
 	if _, err := apikey.Parse(token); err != nil && !v.acceptsImported(token) {
 		return nil, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
 	}
-	e, err := v.lookup(ctx, token, &d, addr)
+	e, err := v.lookup(ctx, now, token, &d, addr)
 	if err != nil {
 		return nil, err
 	}
-	return e.answer(now, addr)
+	// The key's expiry is checked at the answer's arrival, which a slow
+	// answer may have passed.
+	return e.answer(v.now(), addr)
 }
 
 // acceptsImported reports whether token, not a keygate token, may be one
@@ -194,9 +199,10 @@ type verifyFlight struct {
 	err  error
 }
 
-// lookup asks the server about token, sharing the call with concurrent
-// lookups of the same token and address when its answer may be shared.
-func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+// lookup asks the server about token at asked, sharing the call with
+// concurrent lookups of the same token and address when its answer may be
+// shared.
+func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
 	fk := flightKey{digest: *d, addr: addr}
 	v.mu.Lock()
 	if f, ok := v.flights[fk]; ok {
@@ -211,7 +217,7 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 		}
 		// A limited key's every use must reach the server, and a failed
 		// call may have been the leader's own (its context ended).
-		return v.call(ctx, token, d, addr)
+		return v.call(ctx, asked, token, d, addr)
 	}
 	f := &verifyFlight{done: make(chan struct{})}
 	if v.flights == nil {
@@ -228,7 +234,7 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 	// Should call panic, the waiters find this error and ask for
 	// themselves.
 	f.err = errors.New("client: verify: lookup did not finish")
-	f.e, f.err = v.call(ctx, token, d, addr)
+	f.e, f.err = v.call(ctx, asked, token, d, addr)
 	return f.e, f.err
 }
 
@@ -243,9 +249,12 @@ func shareable(e *verdict) bool {
 	return e.key.RemainingUses == nil && e.key.RateLimit == 0
 }
 
-// call asks the server about token and caches what may be cached. Its
-// error is ErrUnavailable: a verdict about the token is never an error.
-func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+// call asks the server about token and caches what may be cached, for its
+// TTL from asked (when the verification began: the server's answer is as
+// of some moment after it, and a slow answer must not stretch how long it
+// is used). Its error is ErrUnavailable: a verdict about the token is
+// never an error.
+func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
 	req := VerifyRequest{Token: token}
 	if addr.IsValid() {
 		req.Address = addr.String()
@@ -268,7 +277,7 @@ func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte,
 	if err != nil {
 		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
 	}
-	now := v.now().UnixNano()
+	now := asked.UnixNano()
 	switch {
 	case !shareable(e):
 	case e.err == nil && v.ttl > 0:

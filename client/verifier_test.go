@@ -570,3 +570,55 @@ func TestVerifierDisabledKey(t *testing.T) {
 		}
 	}
 }
+
+// slowTransport is a transport whose answers arrive late: each round trip
+// advances clock by delay.
+type slowTransport struct {
+	clock *fakeClock
+	delay time.Duration
+}
+
+func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	s.clock.Advance(s.delay)
+	return resp, err
+}
+
+// TestVerifierCacheTTLFromRequest: a verdict is cached for CacheTTL from
+// when it was asked for, not from when the answer arrived, so a slow answer
+// does not stretch how long a revoked key is accepted.
+func TestVerifierCacheTTLFromRequest(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	clock := &fakeClock{now: time.Now()}
+	svc := e.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	cl, err := client.New(e.baseURL, client.WithToken(svc), client.WithHTTPClient(&http.Client{Transport: slowTransport{clock, 15 * time.Second}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: 10 * time.Second, NegativeCacheTTL: 10 * time.Second, Now: clock.Now})
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := created.Token.Reveal()
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	// Asked at t0, answered at t0+15s: the verdict was good until t0+10s.
+	if _, err := e.m.Revoke(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("15 s after asking, with CacheTTL 10 s, a key revoked since: %v, want ErrRevoked", err)
+	}
+	// The refusal was asked for at t0+15s and answered at t0+30s: gone.
+	before := e.verifyCalls.Load()
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("again: %v, want ErrRevoked", err)
+	}
+	if got := e.verifyCalls.Load() - before; got != 1 {
+		t.Errorf("a refusal answered after its NegativeCacheTTL was served from the cache (%d server calls, want 1)", got)
+	}
+}
