@@ -77,7 +77,8 @@ type VerifierConfig struct {
 // A token that is not well formed is refused locally, without a call.
 // Valid keys without usage or rate limits are cached for
 // [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
-// checked on every call), and unknown, revoked, expired and disabled
+// checked on every call; a previous secret's verdict carries the end of
+// its grace period as the key's expiry), and unknown, revoked, expired and disabled
 // tokens for NegativeCacheTTL; concurrent misses for the same token and address are
 // coalesced into one call, except for limited keys, whose every use
 // reaches the server.

@@ -622,3 +622,46 @@ func TestVerifierCacheTTLFromRequest(t *testing.T) {
 		t.Errorf("a refusal answered after its NegativeCacheTTL was served from the cache (%d server calls, want 1)", got)
 	}
 }
+
+// TestVerifierOldSecretGrace: a key's previous secret, cached during a
+// regeneration's grace period, is refused once the grace ends, however
+// long CacheTTL is; the new secret goes on.
+func TestVerifierOldSecretGrace(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	clock := &fakeClock{now: time.Now()}
+	m, api := tokenService(t, keygate.Config{Now: clock.Now})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	svc, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(srv.URL, client.WithToken(svc.Token.Reveal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: 100 * time.Hour, Now: clock.Now})
+	old, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regen, err := m.Regenerate(c, keygate.System(), old.Key.ID, keygate.RegenerateRequest{Expiry: keygate.NeverExpire(), GracePeriod: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{old.Token.Reveal(), regen.Token.Reveal()} {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatalf("within the grace period: %v", err)
+		}
+	}
+	clock.Advance(2 * time.Minute)
+	// The verdict said the old secret expires with its grace: refused
+	// from the cache, as expired.
+	if _, err := rv.VerifyFrom(c, old.Token.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrExpired) {
+		t.Errorf("the old secret after its grace period: %v, want ErrExpired", err)
+	}
+	if _, err := rv.VerifyFrom(c, regen.Token.Reveal(), netip.Addr{}); err != nil {
+		t.Errorf("the new secret after the old one's grace period: %v", err)
+	}
+}

@@ -324,6 +324,13 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 		}
 	} else {
 		out.Key = newKey(&v.Key.Key)
+		if len(v.Key.PrevHash) > 0 {
+			// The key's previous secret, if that is what was verified,
+			// stops at the end of its grace period: the key's principal
+			// says when (its expiry, or the end of the grace when sooner),
+			// so that a remote service caching the verdict stops in time.
+			out.Key.ExpiresAt = v.Key.Principal().ExpiresAt
+		}
 		out.Permissions = v.Key.Permissions().Strings()
 		out.SuperAdmin = v.Key.SuperAdmin()
 		if st, ok := s.manager.RateStatus(r.Context(), v.Key); ok {

@@ -189,3 +189,44 @@ func TestRefusalsSayWhy(t *testing.T) {
 		t.Errorf("permission refusal: %d %+v", w.Code, p)
 	}
 }
+
+// TestVerifyOldSecretExpiry: the verdict about a key's previous secret,
+// during a regeneration's grace period, carries the end of that period as
+// the key's expires_at (or the key's own expiry, when sooner), so that a
+// remote service caching it stops accepting the replaced secret in time.
+func TestVerifyOldSecretExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, server.Config{})
+	verifier := f.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	for _, tt := range []struct {
+		name   string
+		expiry keygate.Expiry
+		grace  time.Duration
+	}{
+		{"never-expiring key, 1 h grace", keygate.NeverExpire(), time.Hour},
+		{"30-day key, 1 h grace", keygate.ExpireAfterDays(30), time.Hour},
+		{"key expiring within the grace", keygate.ExpireAfter(time.Hour), 2 * time.Hour},
+	} {
+		old := f.key(t, keygate.CreateRequest{Name: tt.name, Scopes: []string{"cluster:read"}, Expiry: tt.expiry})
+		regen, err := f.m.Regenerate(t.Context(), keygate.System(), old.Key.ID, keygate.RegenerateRequest{Expiry: tt.expiry, GracePeriod: tt.grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := f.m.Get(t.Context(), keygate.System(), old.Key.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := rec.PrevExpiresAt
+		if !rec.ExpiresAt.IsZero() && rec.ExpiresAt.Before(want) {
+			want = rec.ExpiresAt
+		}
+		_, v := verify(t, f, verifier, `{"token":"`+old.Token.Reveal()+`"}`)
+		if !v.Valid || !v.Key.ExpiresAt.Equal(want) {
+			t.Errorf("%s: old secret's verdict valid=%v expires_at %v, want valid until %v", tt.name, v.Valid, v.Key.ExpiresAt, want)
+		}
+		_, v = verify(t, f, verifier, `{"token":"`+regen.Token.Reveal()+`"}`)
+		if !v.Valid || !v.Key.ExpiresAt.Equal(rec.ExpiresAt) {
+			t.Errorf("%s: new secret's verdict valid=%v expires_at %v, want the key's %v", tt.name, v.Valid, v.Key.ExpiresAt, rec.ExpiresAt)
+		}
+	}
+}

@@ -256,7 +256,10 @@ type VerifyRequest struct {
 // may not verify is answered as an unknown token, "invalid".
 type VerifyResponse struct {
 	Valid bool `json:"valid"`
-	// Key is the verified key.
+	// Key is the verified key. For the previous secret of a
+	// regeneration's grace period, its ExpiresAt is the end of that grace
+	// period when sooner than the key's expiry: when the verified secret
+	// stops working.
 	Key *Key `json:"key,omitempty"`
 	// Permissions are the key's effective permissions: its role's and its
 	// scopes', in canonical form.
