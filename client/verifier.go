@@ -43,8 +43,11 @@ type VerifierConfig struct {
 	// accepted here within this long). Default
 	// [DefaultVerifierNegativeCacheTTL] (5s); negative disables it.
 	NegativeCacheTTL time.Duration
-	// CacheSize bounds the number of cached verdicts, valid and not.
-	// Default [DefaultVerifierCacheSize].
+	// CacheSize bounds the number of cached valid keys. Default
+	// [DefaultVerifierCacheSize]. Refusals are cached apart, in at most
+	// CacheSize/4 entries, so that made-up tokens (which pass the local
+	// checksum check and are refused by the server) never evict a valid
+	// key, as in keygate.Manager.
 	CacheSize int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -89,7 +92,10 @@ type Verifier struct {
 	ttl         time.Duration
 	negativeTTL time.Duration
 	now         func() time.Time
-	cache       *verdictCache
+	// cache holds valid keys, refused the refusals (apart, so that made-up
+	// tokens never evict a key).
+	cache   *verdictCache
+	refused *verdictCache
 
 	mu      sync.Mutex
 	flights map[flightKey]*verifyFlight
@@ -116,6 +122,7 @@ func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
 		size = DefaultVerifierCacheSize
 	}
 	v.cache = newVerdictCache(size)
+	v.refused = newVerdictCache(max(size/4, verdictShards))
 	return v
 }
 
@@ -125,6 +132,9 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr
 	now := v.now()
 	d := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 	if e, ok := v.cache.get(&d, now.UnixNano()); ok {
+		return e.answer(now, addr)
+	}
+	if e, ok := v.refused.get(&d, now.UnixNano()); ok {
 		return e.answer(now, addr)
 	}
 	if _, err := apikey.Parse(token); err != nil && !v.acceptsImported(token) {
@@ -286,7 +296,7 @@ func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[
 		v.cache.put(d, e)
 	case e.err != nil && v.negativeTTL > 0:
 		e.expires = now + int64(v.negativeTTL)
-		v.cache.put(d, e)
+		v.refused.put(d, e)
 	}
 	return e, nil
 }

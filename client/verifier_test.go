@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -663,5 +664,47 @@ func TestVerifierOldSecretGrace(t *testing.T) {
 	}
 	if _, err := rv.VerifyFrom(c, regen.Token.Reveal(), netip.Addr{}); err != nil {
 		t.Errorf("the new secret after the old one's grace period: %v", err)
+	}
+}
+
+// TestVerifierUnknownTokensEvictNoKey floods a Verifier with made-up
+// tokens (well formed, so each reaches the server and is cached as
+// unknown): the valid keys it has cached stay cached, as in the Manager,
+// which keeps unknown tokens apart.
+func TestVerifierUnknownTokensEvictNoKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	rv, _ := verifierFor(t, e, client.VerifierConfig{CacheSize: 160})
+	var valid []string
+	for i := range 8 {
+		valid = append(valid, e.token(t, keygate.CreateRequest{Name: "k" + strconv.Itoa(i), Scopes: []string{"cluster:read"}}))
+	}
+	for _, tok := range valid {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		made, err := format.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rv.VerifyFrom(c, made.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrInvalid) {
+			t.Fatalf("a made-up token: %v, want ErrInvalid", err)
+		}
+	}
+	before := e.verifyCalls.Load()
+	for _, tok := range valid {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.verifyCalls.Load() - before; got != 0 {
+		t.Errorf("after 500 made-up tokens, %d of 8 cached keys were asked for again, want 0", got)
 	}
 }
