@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -22,9 +24,11 @@ import (
 
 // The defaults of [VerifierConfig].
 const (
-	DefaultVerifierCacheTTL         = 10 * time.Second
-	DefaultVerifierNegativeCacheTTL = 5 * time.Second
-	DefaultVerifierCacheSize        = 10000
+	DefaultVerifierCacheTTL          = 10 * time.Second
+	DefaultVerifierNegativeCacheTTL  = 5 * time.Second
+	DefaultVerifierCacheSize         = 10000
+	DefaultVerifierRetryAfter        = 5 * time.Second
+	DefaultVerifierOutageLogInterval = time.Minute
 )
 
 // VerifierConfig configures a [Verifier]. The zero value is usable.
@@ -59,6 +63,26 @@ type VerifierConfig struct {
 	// is refused here as malformed, without a request. Default nil: only
 	// keygate tokens are sent.
 	ImportedTokens func(token string) bool
+	// RetryAfter is how long the 503 that a failed call to the server
+	// causes asks the client to wait (its Retry-After header, through the
+	// middleware), when the server did not say itself: a server's own
+	// Retry-After (on a 503 or a 429) is passed on. Default
+	// [DefaultVerifierRetryAfter] (5s).
+	RetryAfter time.Duration
+	// Logger, when set, is told when the server cannot be used: it is
+	// unreachable, times out, answers 5xx or no verdict, or refuses the
+	// Verifier's own credentials (each a verification failed with
+	// keygate.ErrUnavailable, a 503; a request whose own context was
+	// cancelled does not count). It gets a warning "client: token service
+	// unavailable" with the error and the number of failures since the
+	// last warning, at most once per OutageLogInterval, and an info record
+	// "client: token service available again" at the first verdict after
+	// a warning. Errors never hold a token. Default nil: nothing is
+	// logged.
+	Logger *slog.Logger
+	// OutageLogInterval is the least time between two of Logger's
+	// warnings. Default [DefaultVerifierOutageLogInterval] (1 minute).
+	OutageLogInterval time.Duration
 }
 
 // Verifier verifies tokens against a remote keygate server (POST
@@ -75,7 +99,10 @@ type VerifierConfig struct {
 // Manager, and Require works unchanged on the keys it returns (built with
 // keygate.NewKey from the server's verdict). It fails closed: a network
 // error, a timeout, a 5xx, or the server refusing the Verifier's own
-// credentials is keygate.ErrUnavailable (503), never a pass.
+// credentials is keygate.ErrUnavailable (503), never a pass. Such an
+// error says when to retry (the server's Retry-After, else
+// [VerifierConfig.RetryAfter]), which the middleware sends with the 503,
+// and is reported to [VerifierConfig.Logger], rate-limited.
 //
 // A token that is not well formed is refused locally, without a call.
 // Valid keys without usage or rate limits are cached for
@@ -101,13 +128,18 @@ type Verifier struct {
 	flights map[flightKey]*verifyFlight
 	// imported is VerifierConfig.ImportedTokens.
 	imported func(string) bool
+	// retryAfter is VerifierConfig.RetryAfter.
+	retryAfter time.Duration
+	// outage tells VerifierConfig.Logger about failed calls.
+	outage outageLog
 }
 
 // NewVerifier returns a Verifier asking the server of c, with c's
 // credentials (a key holding apikey:verify, in the workspaces whose keys
 // it should accept: keys of other workspaces are answered as unknown).
 func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
-	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now, imported: cfg.ImportedTokens}
+	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now, imported: cfg.ImportedTokens,
+		retryAfter: cfg.RetryAfter, outage: outageLog{logger: cfg.Logger, interval: cfg.OutageLogInterval}}
 	if v.ttl == 0 {
 		v.ttl = DefaultVerifierCacheTTL
 	}
@@ -116,6 +148,12 @@ func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.retryAfter <= 0 {
+		v.retryAfter = DefaultVerifierRetryAfter
+	}
+	if v.outage.interval <= 0 {
+		v.outage.interval = DefaultVerifierOutageLogInterval
 	}
 	size := cfg.CacheSize
 	if size <= 0 {
@@ -221,7 +259,8 @@ func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d 
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err())
+			// The caller's own context: not the server's failure.
+			return nil, &unavailableError{err: fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err()), wait: v.retryAfter}
 		}
 		if f.err == nil && shareable(f.e) {
 			return f.e, nil
@@ -280,14 +319,17 @@ func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			return nil, fmt.Errorf("client: verify: %w: server answered %d %s", keygate.ErrUnavailable, status, er.Problem.Code)
+			err = fmt.Errorf("client: verify: %w: server answered %d %s", keygate.ErrUnavailable, status, er.Problem.Code)
+		} else {
+			err = fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
 		}
-		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+		return nil, v.unavailable(ctx, resp, err)
 	}
 	e, err := fromResponse(res)
 	if err != nil {
-		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+		return nil, v.unavailable(ctx, resp, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err))
 	}
+	v.outage.ok(ctx)
 	now := asked.UnixNano()
 	switch {
 	case !shareable(e):
@@ -299,6 +341,87 @@ func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[
 		v.refused.put(d, e)
 	}
 	return e, nil
+}
+
+// unavailable returns err, a failed call wrapping keygate.ErrUnavailable,
+// with when to retry: the server's Retry-After (resp, when it answered),
+// or VerifierConfig.RetryAfter. It tells the Logger, unless the call
+// failed because the caller's request was cancelled.
+func (v *Verifier) unavailable(ctx context.Context, resp *Response, err error) error {
+	wait := v.retryAfter
+	if resp != nil && resp.RetryAfter > 0 {
+		wait = resp.RetryAfter
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		v.outage.failed(ctx, v.now(), err)
+	}
+	return &unavailableError{err: err, wait: wait}
+}
+
+// unavailableError is a verification that failed for want of the server:
+// it wraps keygate.ErrUnavailable and says when to retry, which the
+// middleware sends as the 503's Retry-After.
+type unavailableError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long the client should wait before retrying.
+func (e *unavailableError) RetryAfter() time.Duration { return e.wait }
+
+// outageLog tells a logger that the server cannot be used, at most once
+// per interval, and that it can again. It is safe for concurrent use.
+type outageLog struct {
+	logger   *slog.Logger // nil: nothing is logged
+	interval time.Duration
+	// down is set from a warning until the next verdict.
+	down atomic.Bool
+
+	mu sync.Mutex
+	// warned is when the last warning was logged; failures counts the
+	// failed calls since.
+	warned   time.Time
+	failures int
+}
+
+// failed records a failed call at now, logging err unless a warning was
+// logged within the interval.
+func (o *outageLog) failed(ctx context.Context, now time.Time, err error) {
+	if o.logger == nil {
+		return
+	}
+	o.mu.Lock()
+	o.failures++
+	n := o.failures
+	warn := o.warned.IsZero() || now.Sub(o.warned) >= o.interval
+	if warn {
+		o.warned, o.failures = now, 0
+		o.down.Store(true)
+	}
+	o.mu.Unlock()
+	if warn {
+		o.logger.WarnContext(ctx, "client: token service unavailable", "error", err, "failures", n)
+	}
+}
+
+// ok records a verdict: the first after a warning is logged, with the
+// failed calls since the warning.
+func (o *outageLog) ok(ctx context.Context) {
+	if o.logger == nil || !o.down.Load() {
+		return
+	}
+	o.mu.Lock()
+	was := o.down.Swap(false)
+	n := o.failures
+	o.mu.Unlock()
+	if was {
+		// The next warning still waits for the interval, so that a
+		// flapping server is told of at most twice per interval.
+		o.logger.InfoContext(ctx, "client: token service available again", "failures", n)
+	}
 }
 
 // verdictCodes are the codes of an invalid verdict, as

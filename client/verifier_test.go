@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -706,5 +708,157 @@ func TestVerifierUnknownTokensEvictNoKey(t *testing.T) {
 	}
 	if got := e.verifyCalls.Load() - before; got != 0 {
 		t.Errorf("after 500 made-up tokens, %d of 8 cached keys were asked for again, want 0", got)
+	}
+}
+
+// flakyService serves api unless told to fail: mode 1 drops the
+// connection (an unreachable service), mode 2 answers 503 with
+// Retry-After: 30.
+type flakyService struct {
+	api  http.Handler
+	mode atomic.Int32
+}
+
+func (f *flakyService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch f.mode.Load() {
+	case 1:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	case 2:
+		w.Header().Set("Retry-After", "30")
+		middleware.WriteProblem(w, r, &middleware.Problem{Type: "about:blank", Title: "Service Unavailable", Status: 503, Code: "unavailable"})
+	default:
+		f.api.ServeHTTP(w, r)
+	}
+}
+
+// logRecords is a slog handler keeping what it is given.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// take returns the records logged since the last take, each as its level,
+// message and attributes.
+func (h *logRecords) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.recs {
+		s := r.Level.String() + " " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			s += " " + a.String()
+			return true
+		})
+		out = append(out, s)
+	}
+	h.recs = nil
+	return out
+}
+
+// TestVerifierOutage: when the token service cannot be reached, the
+// Verifier tells its host through its Logger (one warning per
+// OutageLogInterval, with the failures since the last, and one record when
+// it is back), and the 503 the middleware answers carries Retry-After: the
+// token service's own, or VerifierConfig.RetryAfter.
+func TestVerifierOutage(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	m, api := tokenService(t, keygate.Config{})
+	svc := &flakyService{api: api}
+	srv := httptest.NewServer(svc)
+	t.Cleanup(srv.Close)
+	create := func(name string, scopes ...string) string {
+		k, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: name, Scopes: scopes, Expiry: keygate.NeverExpire()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Token.Reveal()
+	}
+	own, caller := create("svc", "apikey:verify"), create("caller", "cluster:read")
+	cl, err := client.New(srv.URL, client.WithToken(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logRecords{}
+	clock := &fakeClock{now: time.Now()}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: -1, Now: clock.Now, Logger: slog.New(logs), RetryAfter: 4 * time.Second})
+	mw, err := middleware.New(middleware.Config{Verifier: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	send := func() (int, string) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", caller)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Header().Get("Retry-After")
+	}
+	if code, _ := send(); code != http.StatusNoContent {
+		t.Fatalf("token service up: %d, want 204", code)
+	}
+	svc.mode.Store(1)
+	for i := range 5 {
+		if code, ra := send(); code != http.StatusServiceUnavailable || ra != "4" {
+			t.Errorf("unreachable token service, request %d: %d Retry-After %q, want 503 and 4", i+1, code, ra)
+		}
+	}
+	var all []string
+	got := logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "WARN client: token service unavailable") || !strings.Contains(got[0], "failures=1") {
+		t.Errorf("5 failed calls within a minute logged %q, want one warning with failures=1", got)
+	}
+	svc.mode.Store(2)
+	clock.Advance(client.DefaultVerifierOutageLogInterval)
+	if code, ra := send(); code != http.StatusServiceUnavailable || ra != "30" {
+		t.Errorf("token service answering 503 Retry-After 30: %d Retry-After %q, want 503 and 30", code, ra)
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.Contains(got[0], "failures=5") || !strings.Contains(got[0], "503") {
+		t.Errorf("a minute later, logged %q, want one warning with failures=5 (the 4 not told and this one) naming the 503", got)
+	}
+	svc.mode.Store(0)
+	for range 3 {
+		if code, _ := send(); code != http.StatusNoContent {
+			t.Fatalf("token service back: %d, want 204", code)
+		}
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "INFO client: token service available again") {
+		t.Errorf("back up, logged %q, want one info record", got)
+	}
+	// A flapping service: told of at most once more within the interval.
+	for range 3 {
+		svc.mode.Store(1)
+		send()
+		svc.mode.Store(0)
+		send()
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 0 {
+		t.Errorf("flapping within the interval of the last warning, logged %q, want nothing", got)
+	}
+	for _, line := range all {
+		if strings.Contains(line, own) || strings.Contains(line, caller) {
+			t.Errorf("a log record shows a token: %q", line)
+		}
 	}
 }
