@@ -357,7 +357,14 @@ const (
 
 // newKey returns the JSON view of rec.
 func newKey(rec *store.Key) *Key {
-	k := &Key{
+	k := new(Key)
+	k.fill(rec)
+	return k
+}
+
+// fill makes k the JSON view of rec.
+func (k *Key) fill(rec *store.Key) {
+	*k = Key{
 		ID:          rec.ID,
 		Name:        rec.Name,
 		Description: rec.Description,
@@ -382,7 +389,6 @@ func newKey(rec *store.Key) *Key {
 	for _, p := range rec.AllowedCIDRs {
 		k.Limits.AllowedCIDRs = append(k.Limits.AllowedCIDRs, p.String())
 	}
-	return k
 }
 
 // limits converts l to the Manager's form.
