@@ -700,7 +700,12 @@ func (s *Server) decodeVerify(w http.ResponseWriter, r *http.Request, in *Verify
 	case err != nil:
 		rest = errReader{err}
 	}
-	return s.decodeFrom(io.MultiReader(bytes.NewReader(buf[:n]), rest), in)
+	// Decoded apart, so that in, which the interface would move to the
+	// heap, stays where the caller has it.
+	out := new(VerifyRequest)
+	err = s.decodeFrom(io.MultiReader(bytes.NewReader(buf[:n]), rest), out)
+	*in = *out
+	return err
 }
 
 // eofReader is an empty reader.
