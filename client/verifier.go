@@ -262,7 +262,7 @@ func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d 
 			// The caller's own context: not the server's failure.
 			return nil, &unavailableError{err: fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err()), wait: v.retryAfter}
 		}
-		if f.err == nil && shareable(f.e) {
+		if f.err == nil && f.e != nil && shareable(f.e) {
 			return f.e, nil
 		}
 		// A limited key's every use must reach the server, and a failed
@@ -281,9 +281,8 @@ func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d 
 		v.mu.Unlock()
 		close(f.done)
 	}()
-	// Should call panic, the waiters find this error and ask for
+	// Should call panic, f.e stays nil and the waiters ask for
 	// themselves.
-	f.err = errors.New("client: verify: lookup did not finish")
 	f.e, f.err = v.call(ctx, asked, token, d, addr)
 	return f.e, f.err
 }
@@ -456,11 +455,11 @@ func fromResponse(res *VerifyResponse) (*verdict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 	}
-	rec, err := record(res.Key)
-	if err != nil {
+	var rec store.Key // on the stack: NewKey copies it
+	if err := record(res.Key, &rec); err != nil {
 		return nil, err
 	}
-	k := keygate.NewKey(rec, perms, res.SuperAdmin)
+	k := keygate.NewKey(&rec, perms, res.SuperAdmin)
 	if st, ok := rateStatus(res.RateLimit); ok {
 		// A rate-limited key's verdict is never shared nor cached: this
 		// request's own.
@@ -493,10 +492,10 @@ func (v *Verifier) RateStatus(_ context.Context, k *keygate.Key) (keygate.RateSt
 	return k.ReportedRate()
 }
 
-// record converts the API's view of a key into a store record (without
+// record makes rec the store record of the API's view of a key (without
 // hashes, which the API never sends).
-func record(k *Key) (*store.Key, error) {
-	rec := &store.Key{
+func record(k *Key, rec *store.Key) error {
+	*rec = store.Key{
 		ID:            k.ID,
 		Name:          k.Name,
 		Description:   k.Description,
@@ -519,11 +518,11 @@ func record(k *Key) (*store.Key, error) {
 	for _, s := range k.Limits.AllowedCIDRs {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: an allowed CIDR does not parse", ErrInvalidResponse)
+			return fmt.Errorf("%w: an allowed CIDR does not parse", ErrInvalidResponse)
 		}
 		rec.AllowedCIDRs = append(rec.AllowedCIDRs, p)
 	}
-	return rec, nil
+	return nil
 }
 
 const verdictShards = 16

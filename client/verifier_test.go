@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -860,5 +861,58 @@ func TestVerifierOutage(t *testing.T) {
 		if strings.Contains(line, own) || strings.Contains(line, caller) {
 			t.Errorf("a log record shows a token: %q", line)
 		}
+	}
+}
+
+// TestVerifierReusesConnections: uncached verifications, valid or not,
+// share kept-alive connections to the token service (a response closed
+// before its end would cost a new connection each).
+func TestVerifierReusesConnections(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	m, api := tokenService(t, keygate.Config{})
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(api)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	create := func(name, scope string) string {
+		k, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: name, Scopes: []string{scope}, Expiry: keygate.NeverExpire()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Token.Reveal()
+	}
+	cl, err := client.New(srv.URL, client.WithToken(create("svc", "apikey:verify")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: -1, NegativeCacheTTL: -1})
+	good := create("good", "cluster:read")
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := format.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := rv.VerifyFrom(c, good, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rv.VerifyFrom(c, unknown.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrInvalid) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	}
+	// net/http returns a connection to its pool after the response is
+	// read, from another goroutine, so the next request may now and then
+	// find none and dial: a few connections, never one per request.
+	if n := conns.Load(); n > 3 {
+		t.Errorf("20 verifications opened %d connections, want 1 (a few at most)", n)
 	}
 }
