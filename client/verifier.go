@@ -95,23 +95,24 @@ type VerifierConfig struct {
 // Its errors are keygate's sentinels (keygate.ErrMalformed, ErrInvalid,
 // ErrExpired, ErrRevoked, ErrDisabled, ErrUsageExhausted, a
 // *keygate.RateLimitError, ErrAddressDenied, ErrForbidden), one for each
-// verdict code of the server's OpenAPI document, so the middleware answers exactly as with a local
-// Manager, and Require works unchanged on the keys it returns (built with
-// keygate.NewKey from the server's verdict). It fails closed: a network
-// error, a timeout, a 5xx, or the server refusing the Verifier's own
-// credentials is keygate.ErrUnavailable (503), never a pass. Such an
-// error says when to retry (the server's Retry-After, else
-// [VerifierConfig.RetryAfter]), which the middleware sends with the 503,
-// and is reported to [VerifierConfig.Logger], rate-limited.
+// verdict code of the server's OpenAPI document, so the middleware
+// answers exactly as with a local Manager, and Require works unchanged on
+// the keys it returns (built with keygate.NewKey from the server's
+// verdict). It fails closed: a network error, a timeout, a 5xx, or the
+// server refusing the Verifier's own credentials is
+// keygate.ErrUnavailable (503), never a pass. Such an error says when to
+// retry (the server's Retry-After, else [VerifierConfig.RetryAfter]),
+// which the middleware sends with the 503, and is reported to
+// [VerifierConfig.Logger], rate-limited.
 //
 // A token that is not well formed is refused locally, without a call.
 // Valid keys without usage or rate limits are cached for
 // [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
 // checked on every call; a previous secret's verdict carries the end of
-// its grace period as the key's expiry), and unknown, revoked, expired and disabled
-// tokens for NegativeCacheTTL; concurrent misses for the same token and address are
-// coalesced into one call, except for limited keys, whose every use
-// reaches the server.
+// its grace period as the key's expiry), and unknown, revoked, expired
+// and disabled tokens for NegativeCacheTTL, apart; concurrent misses for
+// the same token and address are coalesced into one call, except for
+// limited keys, whose every use reaches the server.
 //
 // A Verifier is safe for concurrent use.
 type Verifier struct {
