@@ -71,6 +71,10 @@ type Server struct {
 	maxBody   int64
 	onError   func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
 	handler   http.Handler
+	// verifyRoute is what handler does for POST /keys/verify, without
+	// matching the path against every pattern: the route of every remote
+	// verification.
+	verifyRoute http.Handler
 	// unclean serves paths that are not clean, which ServeMux would
 	// redirect before authentication: 404 no_route once authenticated.
 	unclean http.Handler
@@ -162,6 +166,11 @@ func New(cfg Config) (*Server, error) {
 			"Cross-origin requests from browsers may not change keys."}))
 	}))
 	s.handler = csrf.Handler(s.mw.Verify(mux))
+	verify := s.route(s.verify)
+	s.verifyRoute = csrf.Handler(s.mw.Verify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Pattern = "POST /keys/verify" // as the mux sets it (TestVerifyRoutePattern)
+		verify.ServeHTTP(w, r)
+	})))
 	s.unclean = csrf.Handler(s.mw.Verify(s.route(noRoute)))
 	return s, nil
 }
@@ -173,6 +182,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 		s.unclean.ServeHTTP(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/keys/verify" && r.URL.RawPath == "" {
+		// As the mux would route it, without matching every pattern (an
+		// escaped path, such as "/keys%2Fverify", goes to the mux).
+		s.verifyRoute.ServeHTTP(w, r)
 		return
 	}
 	s.handler.ServeHTTP(w, r)

@@ -230,3 +230,36 @@ func TestVerifyOldSecretExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRoutePattern: POST /keys/verify, served without matching the
+// mux's patterns, reaches Config.Principal as the mux would send it, with
+// its pattern; other methods on the path still get 405.
+func TestVerifyRoutePattern(t *testing.T) {
+	t.Parallel()
+	var pattern string
+	f := newFixture(t, server.Config{Principal: func(r *http.Request) (keygate.Principal, bool) {
+		pattern = r.Pattern
+		k, ok := middleware.FromContext(r.Context())
+		if !ok {
+			return keygate.Principal{}, false
+		}
+		return k.Principal(), true
+	}})
+	verifier := f.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	if status, v := verify(t, f, verifier, `{"token":"`+verifier+`"}`); status != http.StatusOK || !v.Valid {
+		t.Fatalf("POST /keys/verify = %d %+v", status, v)
+	}
+	if pattern != "POST /keys/verify" {
+		t.Errorf("the route's request has pattern %q, want %q", pattern, "POST /keys/verify")
+	}
+	w := f.do(t, request{method: "GET", path: "/keys/verify", token: verifier})
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET /keys/verify = %d Allow %q, want 405 POST", w.Code, w.Header().Get("Allow"))
+	}
+	// An escaped slash makes one segment of "keys/verify" for the mux: no
+	// route, however the path decodes.
+	w = f.do(t, request{method: "POST", path: "/keys%2Fverify", token: verifier, contentType: "application/json", body: `{"token":"` + verifier + `"}`})
+	if p := problem(t, w); w.Code != http.StatusNotFound || p.Code != server.CodeNoRoute {
+		t.Errorf("POST /keys%%2Fverify = %d %q, want 404 no_route", w.Code, p.Code)
+	}
+}
