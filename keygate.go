@@ -1068,7 +1068,7 @@ func (m *Manager) applyGrant(rec *store.Key, roleName string, scopes []string) e
 // scopes, in its workspace. It fails closed when the role or a scope no
 // longer resolves.
 func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
-	p := Principal{ID: "key:" + rec.ID.String(), Workspace: rec.Workspace, ExpiresAt: rec.ExpiresAt, Limits: limitsOf(rec)}
+	p := Principal{ID: keyActor(rec.ID), Workspace: rec.Workspace, ExpiresAt: rec.ExpiresAt, Limits: limitsOf(rec)}
 	set, err := permission.ParseSet(rec.Scopes...)
 	if err != nil {
 		return Principal{}, errorf("%w: key %s has an invalid scope: %w", ErrInvalid, rec.ID, err)

@@ -54,6 +54,9 @@ type Client struct {
 	client    *http.Client
 	baseURL   *url.URL
 	userAgent string
+	// verifyURL is the URL of POST /keys/verify, resolved once: every
+	// remote verification that misses the cache sends it.
+	verifyURL string
 }
 
 // Option configures a [Client] in [New]. Options are checked there: an
@@ -188,9 +191,16 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		hc = &c
 	}
 	if !s.token.IsZero() {
-		hc.Transport = &tokenTransport{token: s.token, header: s.header, scheme: u.Scheme, host: u.Host, base: hc.Transport}
+		t := &tokenTransport{scheme: u.Scheme, host: u.Host, base: hc.Transport, header: "Authorization",
+			value: []string{"Api-Key " + s.token.Reveal()}}
+		if s.header != "" {
+			t.header, t.value = http.CanonicalHeaderKey(s.header), []string{s.token.Reveal()}
+		}
+		hc.Transport = t
 	}
-	return &Client{client: hc, baseURL: u, userAgent: s.userAgent}, nil
+	c := &Client{client: hc, baseURL: u, userAgent: s.userAgent}
+	c.verifyURL = u.ResolveReference(&url.URL{Path: "keys/verify"}).String()
+	return c, nil
 }
 
 // BaseURL returns the base URL requests are resolved against, ending in
@@ -201,17 +211,27 @@ func (c *Client) BaseURL() string {
 
 // tokenTransport adds the API key to requests to one scheme and host.
 type tokenTransport struct {
-	token apikey.Token
-	// header is as in settings.
+	// header is the canonical name of the field the token goes in, and
+	// value its value ("Api-Key <token>" in Authorization, or the token):
+	// one slice for every request, which nothing writes to.
 	header string
+	value  []string
 	scheme string
 	host   string
 	base   http.RoundTripper
 }
 
+// Format prints the transport without its token, for every verb of
+// package fmt.
+func (t *tokenTransport) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "client.tokenTransport{header: %q, value: [REDACTED], host: %q}", t.header, t.host)
+}
+
 // RoundTrip implements http.RoundTripper. It never modifies req: the
-// header goes on a clone, as the RoundTripper contract requires, and the
-// response's Request is req, without the header.
+// header goes on a copy of the request with a new header map (the copy
+// shares req's URL, body and context, which a RoundTripper only reads, as
+// golang.org/x/oauth2's Transport does), as the RoundTripper contract
+// requires, and the response's Request is req, without the header.
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base
 	if base == nil {
@@ -220,12 +240,24 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != t.scheme || req.URL.Host != t.host {
 		return base.RoundTrip(req)
 	}
-	r := req.Clone(req.Context())
-	if t.header != "" {
-		r.Header.Set(t.header, t.token.Reveal())
-	} else {
-		r.Header.Set("Authorization", "Api-Key "+t.token.Reveal())
+	r := new(http.Request)
+	*r = *req
+	// One array for every value, as Header.Clone makes, and the token's.
+	n := 0
+	for _, vs := range req.Header {
+		n += len(vs)
 	}
+	vals := make([]string, 0, n)
+	r.Header = make(http.Header, len(req.Header)+1)
+	for name, vs := range req.Header {
+		if vs == nil {
+			r.Header[name] = nil
+			continue
+		}
+		vals = append(vals, vs...)
+		r.Header[name] = vals[len(vals)-len(vs) : len(vals) : len(vals)]
+	}
+	r.Header[t.header] = t.value
 	resp, err := base.RoundTrip(r)
 	if resp != nil {
 		// Callers reach the request through the response (and through
@@ -245,6 +277,11 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body any) 
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	return c.newRequestURL(ctx, method, u.String(), body)
+}
+
+// newRequestURL is newRequest for an absolute URL.
+func (c *Client) newRequestURL(ctx context.Context, method, u string, body any) (*http.Request, error) {
 	var r io.Reader
 	if body != nil {
 		buf, err := json.Marshal(body)
@@ -253,15 +290,19 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body any) 
 		}
 		r = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	// The values share one array (each capped, so that an append to one
+	// cannot overwrite the next); the names are canonical, as Header.Set
+	// stores them.
+	vals := []string{"application/json", c.userAgent, "application/json"}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = vals[2:3:3]
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header["Accept"] = vals[0:1:1]
+	req.Header["User-Agent"] = vals[1:2:2]
 	return req, nil
 }
 
@@ -275,32 +316,92 @@ func (c *Client) do(req *http.Request, v any) (*Response, error) {
 		// New refuses them and the token travels in a header.
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	read := false // the body was read to its end
 	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		if !read {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		}
 		_ = resp.Body.Close()
 	}()
 	response := newResponse(resp)
 	if err := CheckResponse(resp); err != nil {
 		return response, err
 	}
-	if v != nil {
-		body := &io.LimitedReader{R: resp.Body, N: maxResponseBody}
-		dec := json.NewDecoder(body)
-		err := dec.Decode(v)
-		if err == nil {
-			// One JSON value and nothing after it, as the server sends.
-			if _, end := dec.Token(); end != io.EOF {
-				err = errors.New("data after the JSON value")
-			}
+	if v == nil {
+		return response, nil
+	}
+	if vr, ok := v.(*VerifyResponse); ok && resp.ContentLength > 0 && resp.ContentLength <= maxPlainVerdict {
+		read, err = decodeVerdict(req, resp.Body, resp.ContentLength, vr)
+		return response, err
+	}
+	return response, decode(req, resp.Body, v)
+}
+
+// decodeVerdict is decode for a verdict of length bytes (the response's
+// Content-Length): the body is read whole, to io.EOF (so that the
+// connection is reused), and parsed without reflection when plain (see
+// parseVerdict). Else what was read, followed by the rest or by what
+// stopped the reading, is decoded as decode would have decoded the body.
+// It reports whether r was read to its end.
+func decodeVerdict(req *http.Request, r io.Reader, length int64, v *VerifyResponse) (bool, error) {
+	buf := make([]byte, length+1)
+	n, err := readBody(r, buf)
+	switch {
+	case err == nil:
+		if parseVerdict(buf[:n], v) {
+			return true, nil
+		}
+		return true, decode(req, bytes.NewReader(buf[:n]), v)
+	case err == io.ErrShortBuffer:
+		return false, decode(req, io.MultiReader(bytes.NewReader(buf[:n]), r), v)
+	}
+	return false, decode(req, io.MultiReader(bytes.NewReader(buf[:n]), errorReader{err}), v)
+}
+
+// readBody reads r to its end into buf: it returns the number of bytes
+// read and nil at io.EOF, io.ErrShortBuffer when buf fills first, or the
+// error that stopped r.
+func readBody(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for {
+		if n == len(buf) {
+			return n, io.ErrShortBuffer
+		}
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
 		}
 		if err != nil {
-			if body.N == 0 {
-				return response, fmt.Errorf("%w: %s %s: body larger than %d bytes", ErrInvalidResponse, req.Method, redact(req.URL), maxResponseBody)
-			}
-			return response, fmt.Errorf("%w: %s %s: %w", ErrInvalidResponse, req.Method, redact(req.URL), err)
+			return n, err
 		}
 	}
-	return response, nil
+}
+
+// errorReader is a reader failing with err.
+type errorReader struct{ err error }
+
+func (r errorReader) Read([]byte) (int, error) { return 0, r.err }
+
+// decode decodes body, a successful response to req, which must hold one
+// JSON value and nothing after it, of at most 32 MiB, into v.
+func decode(req *http.Request, r io.Reader, v any) error {
+	body := &io.LimitedReader{R: r, N: maxResponseBody}
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value and nothing after it, as the server sends.
+		if _, end := dec.Token(); end != io.EOF {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	if err != nil {
+		if body.N == 0 {
+			return fmt.Errorf("%w: %s %s: body larger than %d bytes", ErrInvalidResponse, req.Method, redact(req.URL), maxResponseBody)
+		}
+		return fmt.Errorf("%w: %s %s: %w", ErrInvalidResponse, req.Method, redact(req.URL), err)
+	}
+	return nil
 }
 
 // Response is the server's answer to a call. It embeds the *http.Response

@@ -37,8 +37,10 @@
 // middleware.New(middleware.Config{Verifier: v}) exactly as with a local
 // Manager: same errors, same problem responses, and Require works on the
 // keys it returns. It caches valid keys for a short, documented TTL (never
-// keys with usage or rate limits), remembers unknown tokens briefly,
-// coalesces concurrent misses, and fails closed (keygate.ErrUnavailable).
+// keys with usage or rate limits), remembers refusals briefly and apart,
+// coalesces concurrent misses, and fails closed (keygate.ErrUnavailable: a
+// 503 with Retry-After), telling its Logger when the server cannot be
+// used.
 //
 // Every method takes a context first and returns a [*Response] (the
 // *http.Response plus [Response.Next] and [Response.RetryAfter]) whenever

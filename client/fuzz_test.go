@@ -141,14 +141,6 @@ func (s *verifyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// verdictCodes are the codes of an invalid verdict, as VerifyResponse
-// documents them.
-var verdictCodes = map[string]bool{
-	middleware.CodeMalformed: true, middleware.CodeInvalid: true, middleware.CodeExpired: true,
-	middleware.CodeRevoked: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
-	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
-}
-
 // decodeVerdict decodes a verify response's body as the one JSON value it
 // must be, or reports false.
 func decodeVerdict(body []byte) (*server.VerifyResponse, bool) {
@@ -194,6 +186,7 @@ func FuzzVerifierResponse(f *testing.F) {
 		{200, `{"valid":true,"key":` + key + `}}{"valid":false,"code":"revoked"}`},
 		{200, `{"valid":true,"key":{}}`}, {200, `{"valid":true}`}, {200, `{"valid":true,"key":null}`},
 		{200, `{"valid":false,"code":"revoked"}`}, {200, `{"valid":false,"code":"invalid"}`}, {200, `{"valid":false,"code":"expired"}`},
+		{200, `{"valid":false,"code":"disabled"}`},
 		{200, `{"valid":false,"code":"rate_limited","retry_after":3}`}, {200, `{"valid":false,"code":"rate_limited","retry_after":-3}`},
 		{200, `{"valid":false,"code":"rate_limited","retry_after":9223372036854775807}`},
 		{200, `{"valid":false,"code":"usage_exhausted"}`}, {200, `{"valid":false,"code":"address_denied"}`},
@@ -228,6 +221,10 @@ func FuzzVerifierResponse(f *testing.F) {
 	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	v := c.NewVerifier(client.VerifierConfig{CacheTTL: -1, NegativeCacheTTL: -1, Now: func() time.Time { return now }})
 	addr := netip.MustParseAddr("192.0.2.7")
+	verdictCodes := map[string]bool{}
+	for _, code := range documentedVerdictCodes(f) {
+		verdictCodes[code] = true
+	}
 	f.Fuzz(func(t *testing.T, status uint16, body []byte) {
 		code := int(status)
 		if code < 200 || code > 599 {

@@ -171,7 +171,7 @@ func TestWithImportedToken(t *testing.T) {
 // tokenService returns a Manager over a memory store, configured by cfg
 // (its Store, Hasher and Logger set here), and the REST API serving it
 // behind the default middleware, as keygate serve runs it.
-func tokenService(t *testing.T, cfg keygate.Config) (*keygate.Manager, *server.Server) {
+func tokenService(t testing.TB, cfg keygate.Config) (*keygate.Manager, *server.Server) {
 	t.Helper()
 	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
 	if err != nil {

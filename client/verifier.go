@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -22,25 +24,34 @@ import (
 
 // The defaults of [VerifierConfig].
 const (
-	DefaultVerifierCacheTTL         = 10 * time.Second
-	DefaultVerifierNegativeCacheTTL = 5 * time.Second
-	DefaultVerifierCacheSize        = 10000
+	DefaultVerifierCacheTTL          = 10 * time.Second
+	DefaultVerifierNegativeCacheTTL  = 5 * time.Second
+	DefaultVerifierCacheSize         = 10000
+	DefaultVerifierRetryAfter        = 5 * time.Second
+	DefaultVerifierOutageLogInterval = time.Minute
 )
 
 // VerifierConfig configures a [Verifier]. The zero value is usable.
 type VerifierConfig struct {
 	// CacheTTL is how long a valid key is answered from the local cache
-	// without asking the server: a key revoked or changed on the server is
-	// still accepted here for up to this long. Keys with a usage or rate
-	// limit are never cached: every use of those reaches the server.
+	// without asking the server, counted from when the server was asked
+	// (not from when its answer arrived, which would stretch it by a slow
+	// answer): a key revoked or changed on the server is still accepted
+	// here for at most this long after the change. Keys with a usage or
+	// rate limit are never cached: every use of those reaches the server.
 	// Default [DefaultVerifierCacheTTL] (10s); negative disables the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a token the server called unknown,
-	// revoked or expired is refused without asking again. Default
+	// revoked, expired or disabled is refused without asking again, also
+	// counted from when the server was asked (so a key enabled again is
+	// accepted here within this long). Default
 	// [DefaultVerifierNegativeCacheTTL] (5s); negative disables it.
 	NegativeCacheTTL time.Duration
-	// CacheSize bounds the number of cached verdicts, valid and not.
-	// Default [DefaultVerifierCacheSize].
+	// CacheSize bounds the number of cached valid keys. Default
+	// [DefaultVerifierCacheSize]. Refusals are cached apart, in at most
+	// CacheSize/4 entries, so that made-up tokens (which pass the local
+	// checksum check and are refused by the server) never evict a valid
+	// key, as in keygate.Manager.
 	CacheSize int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -52,6 +63,26 @@ type VerifierConfig struct {
 	// is refused here as malformed, without a request. Default nil: only
 	// keygate tokens are sent.
 	ImportedTokens func(token string) bool
+	// RetryAfter is how long the 503 that a failed call to the server
+	// causes asks the client to wait (its Retry-After header, through the
+	// middleware), when the server did not say itself: a server's own
+	// Retry-After (on a 503 or a 429) is passed on. Default
+	// [DefaultVerifierRetryAfter] (5s).
+	RetryAfter time.Duration
+	// Logger, when set, is told when the server cannot be used: it is
+	// unreachable, times out, answers 5xx or no verdict, or refuses the
+	// Verifier's own credentials (each a verification failed with
+	// keygate.ErrUnavailable, a 503; a request whose own context was
+	// cancelled does not count). It gets a warning "client: token service
+	// unavailable" with the error and the number of failures since the
+	// last warning, at most once per OutageLogInterval, and an info record
+	// "client: token service available again" at the first verdict after
+	// a warning. Errors never hold a token. Default nil: nothing is
+	// logged.
+	Logger *slog.Logger
+	// OutageLogInterval is the least time between two of Logger's
+	// warnings. Default [DefaultVerifierOutageLogInterval] (1 minute).
+	OutageLogInterval time.Duration
 }
 
 // Verifier verifies tokens against a remote keygate server (POST
@@ -62,20 +93,26 @@ type VerifierConfig struct {
 //	mw, err := middleware.New(middleware.Config{Verifier: remote})
 //
 // Its errors are keygate's sentinels (keygate.ErrMalformed, ErrInvalid,
-// ErrExpired, ErrRevoked, ErrUsageExhausted, a *keygate.RateLimitError,
-// ErrAddressDenied), so the middleware answers exactly as with a local
-// Manager, and Require works unchanged on the keys it returns (built with
-// keygate.NewKey from the server's verdict). It fails closed: a network
-// error, a timeout, a 5xx, or the server refusing the Verifier's own
-// credentials is keygate.ErrUnavailable (503), never a pass.
+// ErrExpired, ErrRevoked, ErrDisabled, ErrUsageExhausted, a
+// *keygate.RateLimitError, ErrAddressDenied, ErrForbidden), one for each
+// verdict code of the server's OpenAPI document, so the middleware
+// answers exactly as with a local Manager, and Require works unchanged on
+// the keys it returns (built with keygate.NewKey from the server's
+// verdict). It fails closed: a network error, a timeout, a 5xx, or the
+// server refusing the Verifier's own credentials is
+// keygate.ErrUnavailable (503), never a pass. Such an error says when to
+// retry (the server's Retry-After, else [VerifierConfig.RetryAfter]),
+// which the middleware sends with the 503, and is reported to
+// [VerifierConfig.Logger], rate-limited.
 //
 // A token that is not well formed is refused locally, without a call.
 // Valid keys without usage or rate limits are cached for
 // [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
-// checked on every call), and unknown, revoked and expired tokens for
-// NegativeCacheTTL; concurrent misses for the same token and address are
-// coalesced into one call, except for limited keys, whose every use
-// reaches the server.
+// checked on every call; a previous secret's verdict carries the end of
+// its grace period as the key's expiry), and unknown, revoked, expired
+// and disabled tokens for NegativeCacheTTL, apart; concurrent misses for
+// the same token and address are coalesced into one call, except for
+// limited keys, whose every use reaches the server.
 //
 // A Verifier is safe for concurrent use.
 type Verifier struct {
@@ -83,19 +120,27 @@ type Verifier struct {
 	ttl         time.Duration
 	negativeTTL time.Duration
 	now         func() time.Time
-	cache       *verdictCache
+	// cache holds valid keys, refused the refusals (apart, so that made-up
+	// tokens never evict a key).
+	cache   *verdictCache
+	refused *verdictCache
 
 	mu      sync.Mutex
 	flights map[flightKey]*verifyFlight
 	// imported is VerifierConfig.ImportedTokens.
 	imported func(string) bool
+	// retryAfter is VerifierConfig.RetryAfter.
+	retryAfter time.Duration
+	// outage tells VerifierConfig.Logger about failed calls.
+	outage outageLog
 }
 
 // NewVerifier returns a Verifier asking the server of c, with c's
 // credentials (a key holding apikey:verify, in the workspaces whose keys
 // it should accept: keys of other workspaces are answered as unknown).
 func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
-	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now, imported: cfg.ImportedTokens}
+	v := &Verifier{client: c, ttl: cfg.CacheTTL, negativeTTL: cfg.NegativeCacheTTL, now: cfg.Now, imported: cfg.ImportedTokens,
+		retryAfter: cfg.RetryAfter, outage: outageLog{logger: cfg.Logger, interval: cfg.OutageLogInterval}}
 	if v.ttl == 0 {
 		v.ttl = DefaultVerifierCacheTTL
 	}
@@ -105,11 +150,18 @@ func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if v.retryAfter <= 0 {
+		v.retryAfter = DefaultVerifierRetryAfter
+	}
+	if v.outage.interval <= 0 {
+		v.outage.interval = DefaultVerifierOutageLogInterval
+	}
 	size := cfg.CacheSize
 	if size <= 0 {
 		size = DefaultVerifierCacheSize
 	}
 	v.cache = newVerdictCache(size)
+	v.refused = newVerdictCache(max(size/4, verdictShards))
 	return v
 }
 
@@ -121,14 +173,19 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr
 	if e, ok := v.cache.get(&d, now.UnixNano()); ok {
 		return e.answer(now, addr)
 	}
+	if e, ok := v.refused.get(&d, now.UnixNano()); ok {
+		return e.answer(now, addr)
+	}
 	if _, err := apikey.Parse(token); err != nil && !v.acceptsImported(token) {
 		return nil, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
 	}
-	e, err := v.lookup(ctx, token, &d, addr)
+	e, err := v.lookup(ctx, now, token, &d, addr)
 	if err != nil {
 		return nil, err
 	}
-	return e.answer(now, addr)
+	// The key's expiry is checked at the answer's arrival, which a slow
+	// answer may have passed.
+	return e.answer(v.now(), addr)
 }
 
 // acceptsImported reports whether token, not a keygate token, may be one
@@ -192,9 +249,10 @@ type verifyFlight struct {
 	err  error
 }
 
-// lookup asks the server about token, sharing the call with concurrent
-// lookups of the same token and address when its answer may be shared.
-func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+// lookup asks the server about token at asked, sharing the call with
+// concurrent lookups of the same token and address when its answer may be
+// shared.
+func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
 	fk := flightKey{digest: *d, addr: addr}
 	v.mu.Lock()
 	if f, ok := v.flights[fk]; ok {
@@ -202,14 +260,15 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err())
+			// The caller's own context: not the server's failure.
+			return nil, &unavailableError{err: fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, ctx.Err()), wait: v.retryAfter}
 		}
-		if f.err == nil && shareable(f.e) {
+		if f.err == nil && f.e != nil && shareable(f.e) {
 			return f.e, nil
 		}
 		// A limited key's every use must reach the server, and a failed
 		// call may have been the leader's own (its context ended).
-		return v.call(ctx, token, d, addr)
+		return v.call(ctx, asked, token, d, addr)
 	}
 	f := &verifyFlight{done: make(chan struct{})}
 	if v.flights == nil {
@@ -223,10 +282,9 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 		v.mu.Unlock()
 		close(f.done)
 	}()
-	// Should call panic, the waiters find this error and ask for
+	// Should call panic, f.e stays nil and the waiters ask for
 	// themselves.
-	f.err = errors.New("client: verify: lookup did not finish")
-	f.e, f.err = v.call(ctx, token, d, addr)
+	f.e, f.err = v.call(ctx, asked, token, d, addr)
 	return f.e, f.err
 }
 
@@ -235,14 +293,18 @@ func (v *Verifier) lookup(ctx context.Context, token string, d *[sha256.Size]byt
 // or one that depends on the moment (rate limits, used-up uses).
 func shareable(e *verdict) bool {
 	if e.err != nil {
-		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) || errors.Is(e.err, keygate.ErrExpired)
+		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) ||
+			errors.Is(e.err, keygate.ErrExpired) || errors.Is(e.err, keygate.ErrDisabled)
 	}
 	return e.key.RemainingUses == nil && e.key.RateLimit == 0
 }
 
-// call asks the server about token and caches what may be cached. Its
-// error is ErrUnavailable: a verdict about the token is never an error.
-func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
+// call asks the server about token and caches what may be cached, for its
+// TTL from asked (when the verification began: the server's answer is as
+// of some moment after it, and a slow answer must not stretch how long it
+// is used). Its error is ErrUnavailable: a verdict about the token is
+// never an error.
+func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
 	req := VerifyRequest{Token: token}
 	if addr.IsValid() {
 		req.Address = addr.String()
@@ -257,15 +319,18 @@ func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte,
 			if resp != nil {
 				status = resp.StatusCode
 			}
-			return nil, fmt.Errorf("client: verify: %w: server answered %d %s", keygate.ErrUnavailable, status, er.Problem.Code)
+			err = fmt.Errorf("client: verify: %w: server answered %d %s", keygate.ErrUnavailable, status, er.Problem.Code)
+		} else {
+			err = fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
 		}
-		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+		return nil, v.unavailable(ctx, resp, err)
 	}
 	e, err := fromResponse(res)
 	if err != nil {
-		return nil, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err)
+		return nil, v.unavailable(ctx, resp, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err))
 	}
-	now := v.now().UnixNano()
+	v.outage.ok(ctx)
+	now := asked.UnixNano()
 	switch {
 	case !shareable(e):
 	case e.err == nil && v.ttl > 0:
@@ -273,16 +338,97 @@ func (v *Verifier) call(ctx context.Context, token string, d *[sha256.Size]byte,
 		v.cache.put(d, e)
 	case e.err != nil && v.negativeTTL > 0:
 		e.expires = now + int64(v.negativeTTL)
-		v.cache.put(d, e)
+		v.refused.put(d, e)
 	}
 	return e, nil
+}
+
+// unavailable returns err, a failed call wrapping keygate.ErrUnavailable,
+// with when to retry: the server's Retry-After (resp, when it answered),
+// or VerifierConfig.RetryAfter. It tells the Logger, unless the call
+// failed because the caller's request was cancelled.
+func (v *Verifier) unavailable(ctx context.Context, resp *Response, err error) error {
+	wait := v.retryAfter
+	if resp != nil && resp.RetryAfter > 0 {
+		wait = resp.RetryAfter
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		v.outage.failed(ctx, v.now(), err)
+	}
+	return &unavailableError{err: err, wait: wait}
+}
+
+// unavailableError is a verification that failed for want of the server:
+// it wraps keygate.ErrUnavailable and says when to retry, which the
+// middleware sends as the 503's Retry-After.
+type unavailableError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long the client should wait before retrying.
+func (e *unavailableError) RetryAfter() time.Duration { return e.wait }
+
+// outageLog tells a logger that the server cannot be used, at most once
+// per interval, and that it can again. It is safe for concurrent use.
+type outageLog struct {
+	logger   *slog.Logger // nil: nothing is logged
+	interval time.Duration
+	// down is set from a warning until the next verdict.
+	down atomic.Bool
+
+	mu sync.Mutex
+	// warned is when the last warning was logged; failures counts the
+	// failed calls since.
+	warned   time.Time
+	failures int
+}
+
+// failed records a failed call at now, logging err unless a warning was
+// logged within the interval.
+func (o *outageLog) failed(ctx context.Context, now time.Time, err error) {
+	if o.logger == nil {
+		return
+	}
+	o.mu.Lock()
+	o.failures++
+	n := o.failures
+	warn := o.warned.IsZero() || now.Sub(o.warned) >= o.interval
+	if warn {
+		o.warned, o.failures = now, 0
+		o.down.Store(true)
+	}
+	o.mu.Unlock()
+	if warn {
+		o.logger.WarnContext(ctx, "client: token service unavailable", "error", err, "failures", n)
+	}
+}
+
+// ok records a verdict: the first after a warning is logged, with the
+// failed calls since the warning.
+func (o *outageLog) ok(ctx context.Context) {
+	if o.logger == nil || !o.down.Load() {
+		return
+	}
+	o.mu.Lock()
+	was := o.down.Swap(false)
+	n := o.failures
+	o.mu.Unlock()
+	if was {
+		// The next warning still waits for the interval, so that a
+		// flapping server is told of at most twice per interval.
+		o.logger.InfoContext(ctx, "client: token service available again", "failures", n)
+	}
 }
 
 // verdictCodes are the codes of an invalid verdict, as
 // server.VerifyResponse documents them; any other is an invalid response.
 var verdictCodes = map[string]bool{
 	middleware.CodeMalformed: true, middleware.CodeInvalid: true, middleware.CodeExpired: true,
-	middleware.CodeRevoked: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
+	middleware.CodeRevoked: true, middleware.CodeDisabled: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
 	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
 }
 
@@ -310,11 +456,11 @@ func fromResponse(res *VerifyResponse) (*verdict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 	}
-	rec, err := record(res.Key)
-	if err != nil {
+	var rec store.Key // on the stack: NewKey copies it
+	if err := record(res.Key, &rec); err != nil {
 		return nil, err
 	}
-	k := keygate.NewKey(rec, perms, res.SuperAdmin)
+	k := keygate.NewKey(&rec, perms, res.SuperAdmin)
 	if st, ok := rateStatus(res.RateLimit); ok {
 		// A rate-limited key's verdict is never shared nor cached: this
 		// request's own.
@@ -347,10 +493,10 @@ func (v *Verifier) RateStatus(_ context.Context, k *keygate.Key) (keygate.RateSt
 	return k.ReportedRate()
 }
 
-// record converts the API's view of a key into a store record (without
+// record makes rec the store record of the API's view of a key (without
 // hashes, which the API never sends).
-func record(k *Key) (*store.Key, error) {
-	rec := &store.Key{
+func record(k *Key, rec *store.Key) error {
+	*rec = store.Key{
 		ID:            k.ID,
 		Name:          k.Name,
 		Description:   k.Description,
@@ -373,11 +519,11 @@ func record(k *Key) (*store.Key, error) {
 	for _, s := range k.Limits.AllowedCIDRs {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: an allowed CIDR does not parse", ErrInvalidResponse)
+			return fmt.Errorf("%w: an allowed CIDR does not parse", ErrInvalidResponse)
 		}
 		rec.AllowedCIDRs = append(rec.AllowedCIDRs, p)
 	}
-	return rec, nil
+	return nil
 }
 
 const verdictShards = 16

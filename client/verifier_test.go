@@ -2,11 +2,16 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,9 +20,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/middleware"
 	"github.com/keygate/keygate/permission"
+	"github.com/keygate/keygate/server"
 )
 
 // fakeClock is a settable clock for a Verifier.
@@ -437,5 +444,475 @@ func TestVerifierRateLimitHeaders(t *testing.T) {
 	}
 	if code, got := fields(free); code != http.StatusNoContent || !slices.Equal(got, []string{"", "", "", "", ""}) {
 		t.Errorf("a key without a rate limit: %d %q, want 204 and no fields", code, got)
+	}
+}
+
+// documentedVerdictCodes returns the codes of an invalid verdict as the
+// OpenAPI document lists them (VerifyResponse.code's enum).
+func documentedVerdictCodes(t testing.TB) []string {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				VerifyResponse struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"VerifyResponse"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(server.OpenAPI(), &doc); err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	codes := doc.Components.Schemas.VerifyResponse.Properties.Code.Enum
+	if len(codes) == 0 {
+		t.Fatal("the OpenAPI document lists no verdict code")
+	}
+	return codes
+}
+
+// TestVerifierKnowsEveryVerdictCode answers a Verifier with each verdict
+// code the OpenAPI document lists: each must become the error the
+// middleware answers with that very code (so a remote refusal is answered
+// as a local one), never ErrUnavailable. A code added to the document and
+// not to the Verifier fails here.
+func TestVerifierKnowsEveryVerdictCode(t *testing.T) {
+	t.Parallel()
+	vs := &verifyServer{status: http.StatusOK}
+	srv := httptest.NewServer(vs)
+	t.Cleanup(srv.Close)
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := format.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.NewVerifier(client.VerifierConfig{CacheTTL: -1, NegativeCacheTTL: -1})
+	for _, code := range documentedVerdictCodes(t) {
+		vs.mu.Lock()
+		vs.body = []byte(`{"valid":false,"code":"` + code + `","retry_after":7}`)
+		if code != middleware.CodeRateLimited {
+			vs.body = []byte(`{"valid":false,"code":"` + code + `"}`)
+		}
+		vs.mu.Unlock()
+		k, err := v.VerifyFrom(ctx(t), tok.Reveal(), netip.Addr{})
+		if k != nil || err == nil || errors.Is(err, keygate.ErrUnavailable) {
+			t.Errorf("verdict %q: %v, %v; want the refusal it stands for", code, k, err)
+			continue
+		}
+		if got := middleware.Code(err); got != code {
+			t.Errorf("verdict %q: the middleware would answer %q (%v)", code, got, err)
+		}
+		for _, want := range server.ErrorsFor(code) {
+			if !errors.Is(err, want) {
+				t.Errorf("verdict %q: %v, want it to match %v", code, err, want)
+			}
+		}
+	}
+}
+
+// TestVerifierDisabledKey: a disabled key is refused as disabled (401
+// disabled behind the middleware, counted by its failure throttle), never
+// as an outage, and the refusal is cached like the other refusals.
+func TestVerifierDisabledKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	rv, clock := verifierFor(t, e, client.VerifierConfig{})
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "off", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := created.Token.Reveal()
+	if _, err := e.m.Disable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := e.verifyCalls.Load()
+	for i := range 3 {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrDisabled) || errors.Is(err, keygate.ErrUnavailable) {
+			t.Fatalf("use %d of a disabled key: %v, want ErrDisabled", i+1, err)
+		}
+	}
+	if got := e.verifyCalls.Load() - before; got != 1 {
+		t.Errorf("3 uses of a disabled key made %d server calls, want 1 (the refusal cached)", got)
+	}
+	if _, err := e.m.Enable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(client.DefaultVerifierNegativeCacheTTL)
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Errorf("enabled again, after NegativeCacheTTL: %v", err)
+	}
+	if _, err := e.m.Disable(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	throttled, _ := verifierFor(t, e, client.VerifierConfig{})
+	mw, err := middleware.New(middleware.Config{Verifier: throttled, FailureLimit: middleware.FailureLimit{Failures: 2, Window: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for i, want := range []string{middleware.CodeDisabled, middleware.CodeDisabled, middleware.CodeTooManyFailures} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var p middleware.Problem
+		_ = json.Unmarshal(w.Body.Bytes(), &p)
+		if p.Code != want || w.Code == http.StatusServiceUnavailable {
+			t.Errorf("request %d with a disabled key: %d %q, want %q", i+1, w.Code, p.Code, want)
+		}
+	}
+}
+
+// slowTransport is a transport whose answers arrive late: each round trip
+// advances clock by delay.
+type slowTransport struct {
+	clock *fakeClock
+	delay time.Duration
+}
+
+func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	s.clock.Advance(s.delay)
+	return resp, err
+}
+
+// TestVerifierCacheTTLFromRequest: a verdict is cached for CacheTTL from
+// when it was asked for, not from when the answer arrived, so a slow answer
+// does not stretch how long a revoked key is accepted.
+func TestVerifierCacheTTLFromRequest(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	clock := &fakeClock{now: time.Now()}
+	svc := e.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	cl, err := client.New(e.baseURL, client.WithToken(svc), client.WithHTTPClient(&http.Client{Transport: slowTransport{clock, 15 * time.Second}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: 10 * time.Second, NegativeCacheTTL: 10 * time.Second, Now: clock.Now})
+	created, err := e.m.Create(c, keygate.System(), keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := created.Token.Reveal()
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	// Asked at t0, answered at t0+15s: the verdict was good until t0+10s.
+	if _, err := e.m.Revoke(c, keygate.System(), created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("15 s after asking, with CacheTTL 10 s, a key revoked since: %v, want ErrRevoked", err)
+	}
+	// The refusal was asked for at t0+15s and answered at t0+30s: gone.
+	before := e.verifyCalls.Load()
+	if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); !errors.Is(err, keygate.ErrRevoked) {
+		t.Errorf("again: %v, want ErrRevoked", err)
+	}
+	if got := e.verifyCalls.Load() - before; got != 1 {
+		t.Errorf("a refusal answered after its NegativeCacheTTL was served from the cache (%d server calls, want 1)", got)
+	}
+}
+
+// TestVerifierOldSecretGrace: a key's previous secret, cached during a
+// regeneration's grace period, is refused once the grace ends, however
+// long CacheTTL is; the new secret goes on.
+func TestVerifierOldSecretGrace(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	clock := &fakeClock{now: time.Now()}
+	m, api := tokenService(t, keygate.Config{Now: clock.Now})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	svc, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(srv.URL, client.WithToken(svc.Token.Reveal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: 100 * time.Hour, Now: clock.Now})
+	old, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: "k", Scopes: []string{"cluster:read"}, Expiry: keygate.NeverExpire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regen, err := m.Regenerate(c, keygate.System(), old.Key.ID, keygate.RegenerateRequest{Expiry: keygate.NeverExpire(), GracePeriod: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{old.Token.Reveal(), regen.Token.Reveal()} {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatalf("within the grace period: %v", err)
+		}
+	}
+	clock.Advance(2 * time.Minute)
+	// The verdict said the old secret expires with its grace: refused
+	// from the cache, as expired.
+	if _, err := rv.VerifyFrom(c, old.Token.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrExpired) {
+		t.Errorf("the old secret after its grace period: %v, want ErrExpired", err)
+	}
+	if _, err := rv.VerifyFrom(c, regen.Token.Reveal(), netip.Addr{}); err != nil {
+		t.Errorf("the new secret after the old one's grace period: %v", err)
+	}
+}
+
+// TestVerifierUnknownTokensEvictNoKey floods a Verifier with made-up
+// tokens (well formed, so each reaches the server and is cached as
+// unknown): the valid keys it has cached stay cached, as in the Manager,
+// which keeps unknown tokens apart.
+func TestVerifierUnknownTokensEvictNoKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := ctx(t)
+	rv, _ := verifierFor(t, e, client.VerifierConfig{CacheSize: 160})
+	var valid []string
+	for i := range 8 {
+		valid = append(valid, e.token(t, keygate.CreateRequest{Name: "k" + strconv.Itoa(i), Scopes: []string{"cluster:read"}}))
+	}
+	for _, tok := range valid {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		made, err := format.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rv.VerifyFrom(c, made.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrInvalid) {
+			t.Fatalf("a made-up token: %v, want ErrInvalid", err)
+		}
+	}
+	before := e.verifyCalls.Load()
+	for _, tok := range valid {
+		if _, err := rv.VerifyFrom(c, tok, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.verifyCalls.Load() - before; got != 0 {
+		t.Errorf("after 500 made-up tokens, %d of 8 cached keys were asked for again, want 0", got)
+	}
+}
+
+// flakyService serves api unless told to fail: mode 1 drops the
+// connection (an unreachable service), mode 2 answers 503 with
+// Retry-After: 30.
+type flakyService struct {
+	api  http.Handler
+	mode atomic.Int32
+}
+
+func (f *flakyService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch f.mode.Load() {
+	case 1:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	case 2:
+		w.Header().Set("Retry-After", "30")
+		middleware.WriteProblem(w, r, &middleware.Problem{Type: "about:blank", Title: "Service Unavailable", Status: 503, Code: "unavailable"})
+	default:
+		f.api.ServeHTTP(w, r)
+	}
+}
+
+// logRecords is a slog handler keeping what it is given.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// take returns the records logged since the last take, each as its level,
+// message and attributes.
+func (h *logRecords) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.recs {
+		s := r.Level.String() + " " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			s += " " + a.String()
+			return true
+		})
+		out = append(out, s)
+	}
+	h.recs = nil
+	return out
+}
+
+// TestVerifierOutage: when the token service cannot be reached, the
+// Verifier tells its host through its Logger (one warning per
+// OutageLogInterval, with the failures since the last, and one record when
+// it is back), and the 503 the middleware answers carries Retry-After: the
+// token service's own, or VerifierConfig.RetryAfter.
+func TestVerifierOutage(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	m, api := tokenService(t, keygate.Config{})
+	svc := &flakyService{api: api}
+	srv := httptest.NewServer(svc)
+	t.Cleanup(srv.Close)
+	create := func(name string, scopes ...string) string {
+		k, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: name, Scopes: scopes, Expiry: keygate.NeverExpire()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Token.Reveal()
+	}
+	own, caller := create("svc", "apikey:verify"), create("caller", "cluster:read")
+	cl, err := client.New(srv.URL, client.WithToken(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logRecords{}
+	clock := &fakeClock{now: time.Now()}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: -1, Now: clock.Now, Logger: slog.New(logs), RetryAfter: 4 * time.Second})
+	mw, err := middleware.New(middleware.Config{Verifier: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	send := func() (int, string) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", caller)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Header().Get("Retry-After")
+	}
+	if code, _ := send(); code != http.StatusNoContent {
+		t.Fatalf("token service up: %d, want 204", code)
+	}
+	svc.mode.Store(1)
+	for i := range 5 {
+		if code, ra := send(); code != http.StatusServiceUnavailable || ra != "4" {
+			t.Errorf("unreachable token service, request %d: %d Retry-After %q, want 503 and 4", i+1, code, ra)
+		}
+	}
+	var all []string
+	got := logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "WARN client: token service unavailable") || !strings.Contains(got[0], "failures=1") {
+		t.Errorf("5 failed calls within a minute logged %q, want one warning with failures=1", got)
+	}
+	svc.mode.Store(2)
+	clock.Advance(client.DefaultVerifierOutageLogInterval)
+	if code, ra := send(); code != http.StatusServiceUnavailable || ra != "30" {
+		t.Errorf("token service answering 503 Retry-After 30: %d Retry-After %q, want 503 and 30", code, ra)
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.Contains(got[0], "failures=5") || !strings.Contains(got[0], "503") {
+		t.Errorf("a minute later, logged %q, want one warning with failures=5 (the 4 not told and this one) naming the 503", got)
+	}
+	svc.mode.Store(0)
+	for range 3 {
+		if code, _ := send(); code != http.StatusNoContent {
+			t.Fatalf("token service back: %d, want 204", code)
+		}
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "INFO client: token service available again") {
+		t.Errorf("back up, logged %q, want one info record", got)
+	}
+	// A flapping service: told of at most once more within the interval.
+	for range 3 {
+		svc.mode.Store(1)
+		send()
+		svc.mode.Store(0)
+		send()
+	}
+	got = logs.take()
+	all = append(all, got...)
+	if len(got) != 0 {
+		t.Errorf("flapping within the interval of the last warning, logged %q, want nothing", got)
+	}
+	for _, line := range all {
+		if strings.Contains(line, own) || strings.Contains(line, caller) {
+			t.Errorf("a log record shows a token: %q", line)
+		}
+	}
+}
+
+// TestVerifierReusesConnections: uncached verifications, valid or not,
+// share kept-alive connections to the token service (a response closed
+// before its end would cost a new connection each).
+func TestVerifierReusesConnections(t *testing.T) {
+	t.Parallel()
+	c := ctx(t)
+	m, api := tokenService(t, keygate.Config{})
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(api)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	create := func(name, scope string) string {
+		k, err := m.Create(c, keygate.System(), keygate.CreateRequest{Name: name, Scopes: []string{scope}, Expiry: keygate.NeverExpire()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Token.Reveal()
+	}
+	cl, err := client.New(srv.URL, client.WithToken(create("svc", "apikey:verify")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cl.NewVerifier(client.VerifierConfig{CacheTTL: -1, NegativeCacheTTL: -1})
+	good := create("good", "cluster:read")
+	format, err := apikey.NewFormat("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := format.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := rv.VerifyFrom(c, good, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rv.VerifyFrom(c, unknown.Reveal(), netip.Addr{}); !errors.Is(err, keygate.ErrInvalid) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	}
+	// net/http returns a connection to its pool after the response is
+	// read, from another goroutine, so the next request may now and then
+	// find none and dial: a few connections, never one per request.
+	if n := conns.Load(); n > 3 {
+		t.Errorf("20 verifications opened %d connections, want 1 (a few at most)", n)
 	}
 }

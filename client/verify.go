@@ -54,7 +54,7 @@ func (c *Client) Privileges(ctx context.Context, id uuid.UUID, unusedFor string)
 // of the key like any other (limits, last used). To protect an HTTP
 // service with a remote server, use a [Verifier] instead.
 func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResponse, *Response, error) {
-	r, err := c.newRequest(ctx, http.MethodPost, "keys/verify", req)
+	r, err := c.newRequestURL(ctx, http.MethodPost, c.verifyURL, req)
 	if err != nil {
 		return nil, nil, err
 	}

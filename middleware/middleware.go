@@ -22,7 +22,10 @@ import (
 //
 // Its errors are answered as documented at [Middleware]: they should wrap
 // keygate's sentinel errors (keygate.ErrInvalid, keygate.ErrUnavailable,
-// ...); any other error is answered 500, never let through.
+// ...); any other error is answered 500, never let through. An error that
+// has (or wraps one that has) a method RetryAfter() time.Duration, as
+// package client's remote Verifier's outage errors do, gives the
+// Retry-After header of the 503 (or 429) it causes.
 type Verifier interface {
 	VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error)
 }
@@ -175,7 +178,8 @@ type Config struct {
 // allow-list (address_denied); 429 with Retry-After for a rate limit
 // (rate_limited) and 429 without it for a used-up usage limit
 // (usage_exhausted), which retrying does not cure; 503 when the key store
-// fails (unavailable), never a pass; 500 for any other error (internal).
+// fails (unavailable), never a pass, with Retry-After when the Verifier's
+// error says when (see [Verifier]); 500 for any other error (internal).
 //
 // A Middleware is immutable after [New] and safe for concurrent use.
 type Middleware struct {

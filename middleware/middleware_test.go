@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -285,6 +286,9 @@ func TestErrorMapping(t *testing.T) {
 		{err: keygate.ErrUsageExhausted, status: 429, code: middleware.CodeUsageExhausted},
 		{err: keygate.ErrUnavailable, status: 503, code: middleware.CodeUnavailable},
 		{err: errors.Join(keygate.ErrUnavailable, keygate.ErrInvalid), status: 503, code: middleware.CodeUnavailable},
+		{err: retryLater{wait: 7500 * time.Millisecond, err: keygate.ErrUnavailable}, status: 503, code: middleware.CodeUnavailable, retryAfter: "8"},
+		{err: fmt.Errorf("wrapped: %w", retryLater{wait: time.Minute, err: keygate.ErrUnavailable}), status: 503, code: middleware.CodeUnavailable, retryAfter: "60"},
+		{err: retryLater{wait: time.Minute, err: keygate.ErrInvalid}, status: 401, code: middleware.CodeInvalid, challenge: "invalid_token"},
 		{err: context.DeadlineExceeded, status: 500, code: middleware.CodeInternal},
 		{err: errors.New("secret internal detail"), status: 500, code: middleware.CodeInternal},
 	}
@@ -316,6 +320,17 @@ func TestErrorMapping(t *testing.T) {
 		})
 	}
 }
+
+// retryLater is a Verifier's error that says when to retry, as package
+// client's remote Verifier's outage errors do.
+type retryLater struct {
+	wait time.Duration
+	err  error
+}
+
+func (e retryLater) Error() string             { return "retry later: " + e.err.Error() }
+func (e retryLater) Unwrap() error             { return e.err }
+func (e retryLater) RetryAfter() time.Duration { return e.wait }
 
 func TestVerifierWithoutKeyOrErrorFailsClosed(t *testing.T) {
 	t.Parallel()

@@ -180,7 +180,9 @@ func Code(err error) string {
 	return classify(err).code
 }
 
-// retryAfter returns when a request refused with err may be retried, or 0.
+// retryAfter returns when a request refused with err may be retried, or 0:
+// a *keygate.RateLimitError's RetryAfter, the throttle's wait, or what an
+// error with a RetryAfter method (see [Verifier]) says.
 func retryAfter(err error) time.Duration {
 	var rl *keygate.RateLimitError
 	if errors.As(err, &rl) {
@@ -189,6 +191,10 @@ func retryAfter(err error) time.Duration {
 	var fe *failureError
 	if errors.As(err, &fe) {
 		return fe.wait
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
 	}
 	return 0
 }

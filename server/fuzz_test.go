@@ -68,7 +68,7 @@ var knownCodes = func() map[string]bool {
 // verdictCodes are the codes of a verify response's verdict.
 var verdictCodes = map[string]bool{
 	middleware.CodeMalformed: true, middleware.CodeInvalid: true, middleware.CodeExpired: true,
-	middleware.CodeRevoked: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
+	middleware.CodeRevoked: true, middleware.CodeDisabled: true, middleware.CodeUsageExhausted: true, middleware.CodeRateLimited: true,
 	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
 }
 

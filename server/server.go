@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,12 +15,14 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/middleware"
+	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
 )
 
@@ -68,10 +71,22 @@ type Server struct {
 	maxBody   int64
 	onError   func(w http.ResponseWriter, r *http.Request, p *middleware.Problem)
 	handler   http.Handler
+	// verifyRoute is what handler does for POST /keys/verify, without
+	// matching the path against every pattern: the route of every remote
+	// verification.
+	verifyRoute http.Handler
 	// unclean serves paths that are not clean, which ServeMux would
 	// redirect before authentication: 404 no_route once authenticated.
 	unclean http.Handler
+	// buffers holds *[]byte of verifyBuffer bytes or more, for the bodies
+	// of POST /keys/verify.
+	buffers sync.Pool
 }
+
+// verifyBuffer is the size of the buffers of POST /keys/verify: larger
+// than any plain request body (the longest token and permission, a
+// workspace and an IPv6 address) and than most verdicts.
+const verifyBuffer = 1 << 10
 
 // New returns a Server for cfg, or an error wrapping [ErrInvalidConfig]
 // when cfg lacks its Manager or Middleware or has a negative MaxBodyBytes.
@@ -90,6 +105,10 @@ func New(cfg Config) (*Server, error) {
 		principal: cfg.Principal,
 		maxBody:   cfg.MaxBodyBytes,
 		onError:   cfg.ErrorHandler,
+	}
+	s.buffers.New = func() any {
+		b := make([]byte, 0, verifyBuffer)
+		return &b
 	}
 	if s.principal == nil {
 		s.principal = keyPrincipal
@@ -147,6 +166,11 @@ func New(cfg Config) (*Server, error) {
 			"Cross-origin requests from browsers may not change keys."}))
 	}))
 	s.handler = csrf.Handler(s.mw.Verify(mux))
+	verify := s.route(s.verify)
+	s.verifyRoute = csrf.Handler(s.mw.Verify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Pattern = "POST /keys/verify" // as the mux sets it (TestVerifyRoutePattern)
+		verify.ServeHTTP(w, r)
+	})))
 	s.unclean = csrf.Handler(s.mw.Verify(s.route(noRoute)))
 	return s, nil
 }
@@ -158,6 +182,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 		s.unclean.ServeHTTP(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/keys/verify" && r.URL.RawPath == "" {
+		// As the mux would route it, without matching every pattern (an
+		// escaped path, such as "/keys%2Fverify", goes to the mux).
+		s.verifyRoute.ServeHTTP(w, r)
 		return
 	}
 	s.handler.ServeHTTP(w, r)
@@ -297,7 +327,7 @@ func rowProblem(err error) *middleware.Problem {
 // verdict, valid or not, is a 200.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
 	var in VerifyRequest
-	if err := s.decode(w, r, &in); err != nil {
+	if err := s.decodeVerify(w, r, &in); err != nil {
 		return err
 	}
 	req := keygate.VerifyRequest{Token: in.Token, Permission: in.Permission, Workspace: in.Workspace}
@@ -313,6 +343,8 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 		return err
 	}
 	out := VerifyResponse{Valid: v.Err == nil}
+	var key Key // on the stack: appendVerdict writes it
+	var perms permission.Set
 	if v.Err != nil {
 		out.Code = middleware.Code(v.Err)
 		var rl *keygate.RateLimitError
@@ -323,14 +355,36 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 			}
 		}
 	} else {
-		out.Key = newKey(&v.Key.Key)
-		out.Permissions = v.Key.Permissions().Strings()
+		key.fill(&v.Key.Key)
+		out.Key = &key
+		if len(v.Key.PrevHash) > 0 {
+			// The key's previous secret, if that is what was verified,
+			// stops at the end of its grace period: the key's principal
+			// says when (its expiry, or the end of the grace when sooner),
+			// so that a remote service caching the verdict stops in time.
+			out.Key.ExpiresAt = v.Key.Principal().ExpiresAt
+		}
+		perms = v.Key.Permissions() // out.Permissions, written as they are
+		if perms == nil {
+			perms = permission.Set{}
+		}
 		out.SuperAdmin = v.Key.SuperAdmin()
 		if st, ok := s.manager.RateStatus(r.Context(), v.Key); ok {
 			out.RateLimit = rateStatus(st, true)
 		}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	bp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bp)
+	body, err := appendVerdict((*bp)[:0], &out, perms)
+	if err != nil {
+		return fmt.Errorf("server: encode response: %w", err)
+	}
+	body = append(body, '\n')
+	if cap(body) <= 64<<10 {
+		*bp = body[:0] // keep what it grew to, within reason
+	}
+	writeBody(w, http.StatusOK, body)
+	return nil
 }
 
 // rateStatus returns st for the wire; its Reset only when withReset.
@@ -615,11 +669,74 @@ func ifMatch(r *http.Request) (int64, error) {
 // decode reads r's body, which must be one JSON value of application/json
 // of at most s.maxBody bytes, into v, rejecting unknown fields.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err := jsonBody(r); err != nil {
+		return err
+	}
+	return s.decodeFrom(http.MaxBytesReader(w, r.Body, s.maxBody), v)
+}
+
+// jsonBody checks that r's body is application/json.
+func jsonBody(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "application/json" {
+		return nil // what ParseMediaType would find, without its map
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
 		return &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "The request body must be application/json."}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	return nil
+}
+
+// decodeVerify is decode for the body of POST /keys/verify. The usual body
+// (see parseVerify) is read into a pooled buffer and parsed without
+// reflection, its strings sharing one allocation; any other goes to
+// decodeFrom as decode would send it: the bytes read, then the rest of the
+// body or the error that ended the reading, so that it is answered
+// exactly as decode answers it.
+func (s *Server) decodeVerify(w http.ResponseWriter, r *http.Request, in *VerifyRequest) error {
+	if err := jsonBody(r); err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(w, r.Body, s.maxBody)
+	bp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bp)
+	// Never more than the limit: reading up to it does not trip it.
+	buf := (*bp)[:min(int64(cap(*bp)), s.maxBody)]
+	n, err := io.ReadFull(body, buf)
+	var rest io.Reader = body
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		// The whole body, shorter than buf.
+		if parseVerify(string(buf[:n]), in) {
+			return nil
+		}
+		rest = eofReader{}
+	case err != nil:
+		rest = errReader{err}
+	}
+	// Decoded apart, so that in, which the interface would move to the
+	// heap, stays where the caller has it.
+	out := new(VerifyRequest)
+	err = s.decodeFrom(io.MultiReader(bytes.NewReader(buf[:n]), rest), out)
+	*in = *out
+	return err
+}
+
+// eofReader is an empty reader.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// errReader is a reader failing with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// decodeFrom decodes body, which must hold one JSON value, into v,
+// rejecting unknown fields, as decode documents.
+func (s *Server) decodeFrom(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return s.jsonError(err)
@@ -736,11 +853,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	writeBody(w, status, append(body, '\n'))
 	return nil
+}
+
+// writeBody writes body, JSON ending in a newline, as an application/json
+// response with status. Its three header fields cost one allocation (and
+// one for a length of three digits or more): their values share an array,
+// each capped so that an append to one cannot overwrite the next, and
+// their names are in canonical form, as Header.Set would store them.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	vals := make([]string, 3)
+	vals[0], vals[1], vals[2] = "application/json", "nosniff", strconv.Itoa(len(body))
+	h := w.Header()
+	h["Content-Type"] = vals[0:1:1]
+	h["X-Content-Type-Options"] = vals[1:2:2]
+	h["Content-Length"] = vals[2:3:3]
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

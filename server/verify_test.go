@@ -189,3 +189,77 @@ func TestRefusalsSayWhy(t *testing.T) {
 		t.Errorf("permission refusal: %d %+v", w.Code, p)
 	}
 }
+
+// TestVerifyOldSecretExpiry: the verdict about a key's previous secret,
+// during a regeneration's grace period, carries the end of that period as
+// the key's expires_at (or the key's own expiry, when sooner), so that a
+// remote service caching it stops accepting the replaced secret in time.
+func TestVerifyOldSecretExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, server.Config{})
+	verifier := f.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	for _, tt := range []struct {
+		name   string
+		expiry keygate.Expiry
+		grace  time.Duration
+	}{
+		{"never-expiring key, 1 h grace", keygate.NeverExpire(), time.Hour},
+		{"30-day key, 1 h grace", keygate.ExpireAfterDays(30), time.Hour},
+		{"key expiring within the grace", keygate.ExpireAfter(time.Hour), 2 * time.Hour},
+	} {
+		old := f.key(t, keygate.CreateRequest{Name: tt.name, Scopes: []string{"cluster:read"}, Expiry: tt.expiry})
+		regen, err := f.m.Regenerate(t.Context(), keygate.System(), old.Key.ID, keygate.RegenerateRequest{Expiry: tt.expiry, GracePeriod: tt.grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := f.m.Get(t.Context(), keygate.System(), old.Key.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := rec.PrevExpiresAt
+		if !rec.ExpiresAt.IsZero() && rec.ExpiresAt.Before(want) {
+			want = rec.ExpiresAt
+		}
+		_, v := verify(t, f, verifier, `{"token":"`+old.Token.Reveal()+`"}`)
+		if !v.Valid || !v.Key.ExpiresAt.Equal(want) {
+			t.Errorf("%s: old secret's verdict valid=%v expires_at %v, want valid until %v", tt.name, v.Valid, v.Key.ExpiresAt, want)
+		}
+		_, v = verify(t, f, verifier, `{"token":"`+regen.Token.Reveal()+`"}`)
+		if !v.Valid || !v.Key.ExpiresAt.Equal(rec.ExpiresAt) {
+			t.Errorf("%s: new secret's verdict valid=%v expires_at %v, want the key's %v", tt.name, v.Valid, v.Key.ExpiresAt, rec.ExpiresAt)
+		}
+	}
+}
+
+// TestVerifyRoutePattern: POST /keys/verify, served without matching the
+// mux's patterns, reaches Config.Principal as the mux would send it, with
+// its pattern; other methods on the path still get 405.
+func TestVerifyRoutePattern(t *testing.T) {
+	t.Parallel()
+	var pattern string
+	f := newFixture(t, server.Config{Principal: func(r *http.Request) (keygate.Principal, bool) {
+		pattern = r.Pattern
+		k, ok := middleware.FromContext(r.Context())
+		if !ok {
+			return keygate.Principal{}, false
+		}
+		return k.Principal(), true
+	}})
+	verifier := f.token(t, keygate.CreateRequest{Name: "svc", Scopes: []string{"apikey:verify"}})
+	if status, v := verify(t, f, verifier, `{"token":"`+verifier+`"}`); status != http.StatusOK || !v.Valid {
+		t.Fatalf("POST /keys/verify = %d %+v", status, v)
+	}
+	if pattern != "POST /keys/verify" {
+		t.Errorf("the route's request has pattern %q, want %q", pattern, "POST /keys/verify")
+	}
+	w := f.do(t, request{method: "GET", path: "/keys/verify", token: verifier})
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET /keys/verify = %d Allow %q, want 405 POST", w.Code, w.Header().Get("Allow"))
+	}
+	// An escaped slash makes one segment of "keys/verify" for the mux: no
+	// route, however the path decodes.
+	w = f.do(t, request{method: "POST", path: "/keys%2Fverify", token: verifier, contentType: "application/json", body: `{"token":"` + verifier + `"}`})
+	if p := problem(t, w); w.Code != http.StatusNotFound || p.Code != server.CodeNoRoute {
+		t.Errorf("POST /keys%%2Fverify = %d %q, want 404 no_route", w.Code, p.Code)
+	}
+}

@@ -251,12 +251,15 @@ type VerifyRequest struct {
 // VerifyResponse is the body of a POST /keys/verify response: the verdict
 // about the token. A valid token has Valid, Key, Permissions and
 // SuperAdmin; another has Code (one of package middleware's: malformed,
-// invalid, expired, revoked, usage_exhausted, rate_limited with
+// invalid, expired, revoked, disabled, usage_exhausted, rate_limited with
 // RetryAfter, address_denied, insufficient_permission). A key the caller
 // may not verify is answered as an unknown token, "invalid".
 type VerifyResponse struct {
 	Valid bool `json:"valid"`
-	// Key is the verified key.
+	// Key is the verified key. For the previous secret of a
+	// regeneration's grace period, its ExpiresAt is the end of that grace
+	// period when sooner than the key's expiry: when the verified secret
+	// stops working.
 	Key *Key `json:"key,omitempty"`
 	// Permissions are the key's effective permissions: its role's and its
 	// scopes', in canonical form.
@@ -354,7 +357,14 @@ const (
 
 // newKey returns the JSON view of rec.
 func newKey(rec *store.Key) *Key {
-	k := &Key{
+	k := new(Key)
+	k.fill(rec)
+	return k
+}
+
+// fill makes k the JSON view of rec.
+func (k *Key) fill(rec *store.Key) {
+	*k = Key{
 		ID:          rec.ID,
 		Name:        rec.Name,
 		Description: rec.Description,
@@ -379,7 +389,6 @@ func newKey(rec *store.Key) *Key {
 	for _, p := range rec.AllowedCIDRs {
 		k.Limits.AllowedCIDRs = append(k.Limits.AllowedCIDRs, p.String())
 	}
-	return k
 }
 
 // limits converts l to the Manager's form.

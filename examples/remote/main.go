@@ -48,7 +48,9 @@ func run(addr, base, token string, cacheTTL time.Duration, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(c.NewVerifier(client.VerifierConfig{CacheTTL: cacheTTL}))
+	// The Logger is told when the token service cannot be used (at most
+	// once a minute), and when it can again.
+	h, err := newHandler(c.NewVerifier(client.VerifierConfig{CacheTTL: cacheTTL, Logger: logger}))
 	if err != nil {
 		return err
 	}

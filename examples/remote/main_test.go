@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,10 +61,12 @@ func TestRemoteService(t *testing.T) {
 		t.Fatal(err)
 	}
 	ttl := 200 * time.Millisecond
-	h, err := newHandler(c.NewVerifier(client.VerifierConfig{CacheTTL: ttl}))
+	var logged bytes.Buffer
+	h, err := newHandler(c.NewVerifier(client.VerifierConfig{CacheTTL: ttl, Logger: slog.New(slog.NewTextHandler(&logged, nil))}))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var last *httptest.ResponseRecorder
 	do := func(method, path, token string) int {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(method, path, nil)
@@ -71,6 +74,7 @@ func TestRemoteService(t *testing.T) {
 			req.Header.Set("Authorization", "Api-Key "+token)
 		}
 		h.ServeHTTP(rec, req)
+		last = rec
 		return rec.Code
 	}
 	for _, tt := range []struct {
@@ -102,7 +106,10 @@ func TestRemoteService(t *testing.T) {
 
 	tokenService.Close()
 	time.Sleep(ttl)
-	if got := do("GET", "/workspaces/tiger/reports", writer.Token.Reveal()); got != 503 {
-		t.Errorf("with the token service down: %d, want 503", got)
+	if got := do("GET", "/workspaces/tiger/reports", writer.Token.Reveal()); got != 503 || last.Header().Get("Retry-After") != "5" {
+		t.Errorf("with the token service down: %d Retry-After %q, want 503 and 5", got, last.Header().Get("Retry-After"))
+	}
+	if !strings.Contains(logged.String(), "token service unavailable") || strings.Contains(logged.String(), writer.Token.Reveal()) {
+		t.Errorf("with the token service down, logged %q; want a warning, without the token", logged.String())
 	}
 }

@@ -73,6 +73,13 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 		info := &requestInfo{}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		if !a.logger.Enabled(r.Context(), level) {
+			return // built for nothing otherwise: a key's id, the attributes
+		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
@@ -81,10 +88,6 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 		}
 		if info.keyID != uuid.Nil {
 			attrs = append(attrs, slog.String("key_id", info.keyID.String()), slog.String("key_hint", info.hint))
-		}
-		level := slog.LevelInfo
-		if sw.status >= 500 {
-			level = slog.LevelError
 		}
 		a.logger.LogAttrs(r.Context(), level, "request", attrs...)
 	})

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/permission"
+)
+
+// FuzzVerdictEncoding holds appendVerdict to json.Marshal: the same bytes
+// for any verdict (strings of any bytes, times of any year and offset,
+// every optional member present or not), or an error exactly when
+// json.Marshal fails; and, with a permission set, the bytes of the verdict
+// whose permissions are the set's strings.
+func FuzzVerdictEncoding(f *testing.F) {
+	f.Add(true, "bench", "", "tiger", "viewer", "kg_AbCd…", "billing:write", "", int64(1767225600), int64(0), int64(0), int64(3), 0, int64(0), "*:read cluster/prod:write", "", int64(0), false)
+	f.Add(false, "", "", "", "", "", "", "", int64(0), int64(0), int64(0), int64(0), 0, int64(0), "", "rate_limited", int64(12), true)
+	f.Add(true, "<script>&\"\\\x00\x1f\x7f", "é\u2028\u2029\xff\xfe", "w", "r", "h", "a b", "k=v k2=\xff", int64(-62135596800), int64(253402300799), int64(-1), int64(-7), 5, int64(90e9), "app/x:deploy *:* ", "", int64(0), false)
+	f.Add(true, "n", "d", "o", "", "", "", "=", int64(253402300800), int64(-62135596801), int64(1), int64(1)<<62, -1, int64(-1), "", "", int64(-3), true)
+	f.Fuzz(func(t *testing.T, valid bool, name, desc, workspace, role, hint, scopes, metadata string,
+		created, expires, lastUsed, version int64, uses int, window int64, perms, code string, retry int64, withRate bool) {
+		var v VerifyResponse
+		v.Valid, v.Code, v.RetryAfter, v.SuperAdmin = valid, code, retry, len(name)%2 == 1
+		if valid || len(hint) > 0 {
+			k := &Key{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)), Name: name, Description: desc, Owner: desc + name,
+				Workspace: workspace, Role: role, Hint: hint, Version: version,
+				CreatedAt: time.Unix(created, version%1e9).UTC(), UpdatedAt: time.Unix(created, 0).In(time.FixedZone("x", int(version%200000))),
+				ExpiresAt: time.Unix(expires, 0), LastUsedAt: time.Unix(lastUsed, 0)}
+			if expires == 0 {
+				k.ExpiresAt = time.Time{}
+			}
+			if lastUsed == 0 {
+				k.LastUsedAt = time.Time{}
+			}
+			if version%3 == 0 {
+				k.RevokedAt, k.DisabledAt = k.CreatedAt, k.UpdatedAt
+			}
+			if scopes != "" {
+				k.Scopes = strings.Split(scopes, " ")
+			}
+			if metadata != "" {
+				k.Metadata = map[string]string{}
+				for kv := range strings.FieldsSeq(metadata) {
+					a, b, _ := strings.Cut(kv, "=")
+					k.Metadata[a] = b
+				}
+			}
+			switch uses % 4 {
+			case 1:
+				n := int64(uses)
+				k.Limits.UsesRemaining = &n
+			case 2:
+				k.Limits.AllowedCIDRs = []string{}
+			case 3:
+				k.Limits.AllowedCIDRs = strings.Fields(scopes)
+			}
+			if window != 0 {
+				k.Limits.Rate = RateLimit{Requests: uses, Window: Duration(window)}
+			}
+			v.Key = k
+		}
+		if withRate {
+			reset := Duration(window / 3)
+			v.RateLimit = &RateStatus{Requests: uses, Window: Duration(window), Remaining: int(retry)}
+			if retry%2 == 0 {
+				v.RateLimit.Reset = &reset
+			}
+		}
+		v.Permissions = strings.Fields(perms)
+		check := func(got []byte, gotErr error, want *VerifyResponse) {
+			t.Helper()
+			wantJSON, wantErr := json.Marshal(want)
+			if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !bytes.Equal(got, wantJSON) {
+				t.Fatalf("appendVerdict:\n%s (%v)\njson.Marshal:\n%s (%v)", got, gotErr, wantJSON, wantErr)
+			}
+		}
+		got, err := appendVerdict([]byte("prefix"), &v, nil)
+		if err == nil && !bytes.HasPrefix(got, []byte("prefix")) {
+			t.Fatalf("appendVerdict overwrote what it appends to: %s", got)
+		}
+		if err == nil {
+			got = got[len("prefix"):]
+		}
+		check(got, err, &v)
+		set, err := permission.ParseSet(strings.Fields(perms)...)
+		if err != nil {
+			set = permission.Set{{Resource: "app", Instance: "*", Action: "deploy"}, {Resource: "*", Action: "*"}, {}}
+		}
+		got, err = appendVerdict(nil, &v, set)
+		w := v
+		w.Permissions = set.Strings()
+		check(got, err, &w)
+	})
+}
+
+// FuzzVerifyRequestDecoding holds decodeVerify to decode: for any body,
+// under any limit, read whole or failing part way, the same request or the
+// same refusal.
+func FuzzVerifyRequestDecoding(f *testing.F) {
+	tok := "kg_" + strings.Repeat("A", 49)
+	for _, body := range []string{
+		`{"token":"` + tok + `"}`, ` { "token" : "` + tok + `" , "address":"203.0.113.7","permission":"cluster:read","workspace":"tiger" } ` + "\n",
+		`{}`, ``, ` `, `{"token":"a","token":"b"}`, `{"Token":"a"}`, `{"tok\u0065n":"a"}`, `{"token":"\u0041"}`, `{"token":"é"}`,
+		`{"token":"a\xff"}`, `{"token":null}`, `{"token":1}`, `{"token":"a",}`, `{"token":"a"}x`, `{"token":"a"}{}`, `[]`, `null`,
+		`{"token":"a","extra":"b"}`, `{"token":"a"` + strings.Repeat(" ", 2000) + `}`, `{"token":"` + strings.Repeat("x", 1100) + `"}`,
+		`{"token":"a"}` + strings.Repeat(" ", 70<<10), `{"address":"::1","workspace":""}`, `{"token":"a\tb"}`, "{\"token\":\"a\"}\x00",
+	} {
+		f.Add([]byte(body), int64(0), -1)
+		f.Add([]byte(body), int64(16), 5)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, limit int64, failAt int) {
+		if limit <= 0 {
+			limit = DefaultMaxBodyBytes
+		}
+		s := &Server{maxBody: limit}
+		s.buffers.New = func() any {
+			b := make([]byte, 0, verifyBuffer)
+			return &b
+		}
+		request := func() *http.Request {
+			var rd io.Reader = bytes.NewReader(body)
+			if failAt >= 0 && failAt <= len(body) {
+				rd = io.MultiReader(bytes.NewReader(body[:failAt]), errReader{errors.New("connection reset")})
+			}
+			r := httptest.NewRequest(http.MethodPost, "/keys/verify", rd)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}
+		var want, got VerifyRequest
+		wantErr := s.decode(httptest.NewRecorder(), request(), &want)
+		gotErr := s.decodeVerify(httptest.NewRecorder(), request(), &got)
+		if got != want {
+			t.Fatalf("body %q: decodeVerify gave %+v, decode %+v", body, got, want)
+		}
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("body %q: decodeVerify: %v, decode: %v", body, gotErr, wantErr)
+		}
+		if gotErr != nil {
+			gp, wp := problemFor(gotErr), problemFor(wantErr)
+			if gp.Status != wp.Status || gp.Code != wp.Code || gp.Detail != wp.Detail {
+				t.Fatalf("body %q: decodeVerify refused %d %s %q, decode %d %s %q", body, gp.Status, gp.Code, gp.Detail, wp.Status, wp.Code, wp.Detail)
+			}
+		}
+	})
+}
