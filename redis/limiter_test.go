@@ -122,6 +122,7 @@ func TestLimiterAgreesWithInProcess(t *testing.T) {
 			for i, s := range tt.steps {
 				time.Sleep(s.wait)
 				for j := range s.n {
+					var localRetry time.Duration // the in-process limiter's answer to this request
 					for _, side := range []struct {
 						name string
 						m    *keygate.Manager
@@ -135,10 +136,18 @@ func TestLimiterAgreesWithInProcess(t *testing.T) {
 						case j >= s.allowed && !errors.As(err, &rl):
 							t.Fatalf("step %d (t=%v), request %d, %s: got %v, want ErrRateLimited", i, time.Since(start).Round(time.Millisecond), j+1, side.name, err)
 						case j >= s.allowed:
-							// Time passes between the steps' nominal instants and
-							// the requests: allow a third of an interval.
-							if d := rl.RetryAfter - s.retry; d < -interval/3 || d > interval/3 {
+							// The two sides answer the same request at the same
+							// moment: they must agree closely. A loaded machine
+							// delays the requests from the steps' nominal instants,
+							// unevenly (100 ms has been seen in CI), so against the
+							// nominal wait allow two thirds of an interval.
+							if d := rl.RetryAfter - s.retry; d < -2*interval/3 || d > 2*interval/3 {
 								t.Errorf("step %d, request %d, %s: RetryAfter = %v, want about %v", i, j+1, side.name, rl.RetryAfter, s.retry)
+							}
+							if side.m == local {
+								localRetry = rl.RetryAfter
+							} else if d := rl.RetryAfter - localRetry; d < -interval/6 || d > interval/6 {
+								t.Errorf("step %d, request %d: Redis's RetryAfter %v, in process %v: want them within %v", i, j+1, rl.RetryAfter, localRetry, interval/6)
 							}
 						}
 					}
