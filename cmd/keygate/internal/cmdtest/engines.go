@@ -5,12 +5,9 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strings"
-	"testing"
+		"testing"
 
-	_ "github.com/go-sql-driver/mysql" // MySQL, as "mysql"
-	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, as "pgx"
-	"github.com/jmoiron/sqlx"
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // Engine is a database to run a command against.
@@ -41,10 +38,10 @@ func Engines(t *testing.T) []Engine {
 		}
 		db := dsn
 		if e.name == "mysql" {
-			db = mysqlURL(dsn)
+			db = testenv.MySQLURL(dsn)
 		}
 		p := prefix()
-		t.Cleanup(func() { drop(t, e.driver, dsn, p) })
+		t.Cleanup(func() { testenv.DropTables(t, e.name, dsn, p) })
 		out = append(out, Engine{Name: e.name, DB: db, Prefix: p})
 	}
 	return out
@@ -55,28 +52,4 @@ func prefix() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return "cli" + hex.EncodeToString(b) + "_"
-}
-
-// mysqlURL turns a go-sql-driver DSN user@tcp(host:port)/db?... into a
-// mysql:// URL.
-func mysqlURL(dsn string) string {
-	user, rest, _ := strings.Cut(dsn, "@tcp(")
-	host, rest, _ := strings.Cut(rest, ")/")
-	db, _, _ := strings.Cut(rest, "?")
-	return "mysql://" + user + "@" + host + "/" + db
-}
-
-// drop drops the tables under prefix.
-func drop(t *testing.T, driver, dsn, prefix string) {
-	db, err := sqlx.Open(driver, dsn)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer db.Close()
-	for _, table := range []string{"exercises", "keys", "schema_migrations"} {
-		if _, err := db.Exec("DROP TABLE IF EXISTS " + prefix + table); err != nil {
-			t.Errorf("drop %s%s: %v", prefix, table, err)
-		}
-	}
 }

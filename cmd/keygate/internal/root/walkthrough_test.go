@@ -3,7 +3,6 @@ package root
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // exitExpectation is a walk-through line's trailing "# → exit N".
@@ -21,17 +22,11 @@ var exitExpectation = regexp.MustCompile(`^(.*?)\s+# → exit (\d+)\s*$`)
 // is not the one its "# → exit N" comment says.
 func cliWalkthrough(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("../../../../README.md")
-	if err != nil {
-		t.Fatal(err)
+	blocks := testenv.CodeBlocks(testenv.ReadmeSection(t, "cli-walkthrough"), "sh")
+	if len(blocks) != 1 {
+		t.Fatalf("README.md's command-line walk-through has %d sh blocks, want 1", len(blocks))
 	}
-	_, rest, ok := strings.Cut(string(readme), "<!-- cli-walkthrough:start -->")
-	section, _, ok2 := strings.Cut(rest, "<!-- cli-walkthrough:end -->")
-	_, block, ok3 := strings.Cut(section, "```sh\n")
-	block, _, ok4 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 || !ok4 {
-		t.Fatal("README.md has no command-line walk-through between its markers")
-	}
+	block := blocks[0]
 	var lines []string
 	checks := 0
 	for _, line := range strings.Split(block, "\n") {
@@ -75,16 +70,8 @@ func TestREADMECLIWalkthrough(t *testing.T) {
 			t.Fatalf("the walk-through needs %s: %v", tool, err)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "keygate")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/keygate/keygate/cmd/keygate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+	bin := testenv.Binary(t)
+	port := testenv.FreePort(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -11,26 +11,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // systemdSection returns the README's systemd unit and environment file,
 // between its systemd markers.
 func systemdSection(t *testing.T) (unit, envFile string) {
 	t.Helper()
-	readme, err := os.ReadFile("../../../../README.md")
-	if err != nil {
-		t.Fatal(err)
+	section := testenv.ReadmeSection(t, "systemd")
+	ini, sh := testenv.CodeBlocks(section, "ini"), testenv.CodeBlocks(section, "sh")
+	if len(ini) != 1 || len(sh) != 1 {
+		t.Fatalf("README.md's systemd section has %d ini and %d sh blocks, want one of each", len(ini), len(sh))
 	}
-	_, rest, ok := strings.Cut(string(readme), "<!-- systemd:start -->")
-	section, _, ok2 := strings.Cut(rest, "<!-- systemd:end -->")
-	_, unitBlock, ok3 := strings.Cut(section, "```ini\n")
-	unit, rest, ok4 := strings.Cut(unitBlock, "```")
-	_, envBlock, ok5 := strings.Cut(rest, "```sh\n")
-	envFile, _, ok6 := strings.Cut(envBlock, "```")
-	if !ok || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
-		t.Fatal("README.md has no systemd unit and environment file between its markers")
-	}
-	return unit, envFile
+	return ini[0], sh[0]
 }
 
 // TestSystemdUnit checks the README's systemd unit as written: systemd
@@ -46,7 +40,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("the systemd test needs systemd-analyze (Debian's systemd package): %v", err)
 	}
 	unit, envFile := systemdSection(t)
-	bin := buildServer(t)
+	bin := testenv.Binary(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "var-lib-keygate")
 	if err := os.Mkdir(state, 0o700); err != nil {
@@ -87,7 +81,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 
 	// Start it as systemd would: ExecStart, with the environment file.
-	apiPort, metricsPort := freePort(t), freePort(t)
+	apiPort, metricsPort := testenv.FreePort(t), testenv.FreePort(t)
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	sc = bufio.NewScanner(strings.NewReader(envFile))
 	for sc.Scan() {
@@ -103,7 +97,7 @@ func TestSystemdUnit(t *testing.T) {
 	args := strings.Fields(execStart)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir, cmd.Env = state, env
-	var log syncBuffer
+	var log testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // TestMetrics serves /metrics on --metrics-addr, apart from the API: after
@@ -18,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
-	metricsURL := "http://127.0.0.1:" + freePort(t)
+	metricsURL := "http://127.0.0.1:" + testenv.FreePort(t)
 	in := start(t, nil, "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile,
 		"--metrics-addr", strings.TrimPrefix(metricsURL, "http://"))
 	admin := readToken(t, tokenFile)

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // redisProcess is a redis-server of the test's own, on a port of its own,
@@ -36,7 +38,7 @@ type redisProcess struct {
 // startRedis runs a new redis-server, stopped at cleanup.
 func startRedis(t *testing.T) *redisProcess {
 	t.Helper()
-	r := &redisProcess{t: t, port: freePort(t), dir: t.TempDir()}
+	r := &redisProcess{t: t, port: testenv.FreePort(t), dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -74,15 +76,15 @@ func (r *redisProcess) stop() {
 // process is a keygate serve process.
 type process struct {
 	url string
-	out *syncBuffer
+	out *testenv.Buffer
 }
 
 // startProcess runs bin serve with args and env on a free port until the
 // test ends, and waits until it is ready.
 func startProcess(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
-	port := freePort(t)
-	p := &process{url: "http://127.0.0.1:" + port, out: &syncBuffer{}}
+	port := testenv.FreePort(t)
+	p := &process{url: "http://127.0.0.1:" + port, out: &testenv.Buffer{}}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:" + port}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
@@ -138,7 +140,7 @@ func TestThreeInstances(t *testing.T) {
 	switch {
 	case os.Getenv("KEYGATE_TEST_MYSQL_DSN") != "":
 		engine, dsn = "mysql", os.Getenv("KEYGATE_TEST_MYSQL_DSN")
-		db = mysqlURL(t, dsn)
+		db = testenv.MySQLURL(dsn)
 	case os.Getenv("KEYGATE_TEST_POSTGRES_DSN") != "":
 		engine, dsn = "postgres", os.Getenv("KEYGATE_TEST_POSTGRES_DSN")
 		db = dsn
@@ -148,9 +150,9 @@ func TestThreeInstances(t *testing.T) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	prefix := "multi" + hex.EncodeToString(b) + "_"
-	t.Cleanup(func() { dropTables(t, engine, dsn, prefix) })
+	t.Cleanup(func() { testenv.DropTables(t, engine, dsn, prefix) })
 	redis := startRedis(t)
-	bin := buildServer(t)
+	bin := testenv.Binary(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
 	env := []string{"KEYGATE_PEPPER=" + pepperEnv("multi"), "KEYGATE_DB=" + db, "KEYGATE_TABLE_PREFIX=" + prefix, "KEYGATE_REDIS=" + redis.url()}

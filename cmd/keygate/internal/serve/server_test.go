@@ -29,32 +29,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/spf13/pflag"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
-	"github.com/keygate/keygate/store/sqlstore"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // run runs keygate serve with args, as the command line would: getenv is
 // its environment, stderr its log, ready called with the API's address.
@@ -74,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // instance is a server run in process by run().
 type instance struct {
 	url    string
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	stop   func() error // cancels and returns run's error
 }
 
@@ -83,7 +63,7 @@ type instance struct {
 func start(t *testing.T, env map[string]string, args ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stderr: &syncBuffer{}}
+	in := &instance{stderr: &testenv.Buffer{}}
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -289,12 +269,12 @@ func TestServerEngines(t *testing.T) {
 			}
 			db := dsn
 			if e.name == "mysql" {
-				db = mysqlURL(t, dsn)
+				db = testenv.MySQLURL(dsn)
 			}
 			b := make([]byte, 4)
 			rand.Read(b)
 			prefix := "srv" + hex.EncodeToString(b) + "_"
-			t.Cleanup(func() { dropTables(t, e.name, dsn, prefix) })
+			t.Cleanup(func() { testenv.DropTables(t, e.name, dsn, prefix) })
 			err := run(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db, "--table-prefix", prefix}, func(string) string { return "" }, io.Discard, nil)
 			if err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") || strings.Contains(err.Error(), ":secret@") {
 				t.Fatalf("start without a pepper: %v, want a refusal naming KEYGATE_PEPPER", err)
@@ -324,37 +304,6 @@ func TestServerEngines(t *testing.T) {
 				t.Errorf("log lacks the change feed state:\n%s", in.stderr)
 			}
 		})
-	}
-}
-
-// mysqlURL turns a go-sql-driver DSN user@tcp(host:port)/db?... into the
-// mysql:// URL the server takes.
-func mysqlURL(t *testing.T, dsn string) string {
-	t.Helper()
-	user, rest, _ := strings.Cut(dsn, "@tcp(")
-	host, rest, _ := strings.Cut(rest, ")/")
-	db, _, _ := strings.Cut(rest, "?")
-	return "mysql://" + user + "@" + host + "/" + db
-}
-
-// dropTables drops the tables of a store under prefix.
-func dropTables(t *testing.T, engine, dsn, prefix string) {
-	driver := map[string]string{"postgres": "pgx", "mysql": "mysql"}[engine]
-	db, err := sqlx.Open(driver, dsn)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer db.Close()
-	st, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: map[string]sqlstore.Dialect{"postgres": sqlstore.Postgres, "mysql": sqlstore.MySQL}[engine], TablePrefix: prefix})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	for _, table := range st.Tables() {
-		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
-			t.Errorf("drop %s: %v", table, err)
-		}
 	}
 }
 
@@ -450,12 +399,12 @@ func selfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
 // process exits 0, and the key's last use was written.
 func TestSIGTERM(t *testing.T) {
 	t.Parallel()
-	bin := buildServer(t)
+	bin := testenv.Binary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	base := "http://127.0.0.1:" + port
-	startBin := func() (*exec.Cmd, *syncBuffer) {
-		var out syncBuffer
+	startBin := func() (*exec.Cmd, *testenv.Buffer) {
+		var out testenv.Buffer
 		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:"+port, "--db", filepath.Join(dir, "k.db"), "--admin-token-file", filepath.Join(dir, "t"))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/config"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
 
 // pepperEnv returns $KEYGATE_PEPPER for a new random pepper with id.
@@ -40,7 +42,7 @@ func TestMissingPepperRefusesStart(t *testing.T) {
 	}
 
 	real := pepperEnv("real")
-	var log syncBuffer
+	var log testenv.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a start that is not refused serves until then
 	defer cancel()
 	err := run(ctx, []string{"--addr", "127.0.0.1:0", "--db", db}, func(k string) string {
@@ -98,7 +100,7 @@ func TestStartupRefusalsWriteNothing(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:0", "--db", db, "--redis", "127.0.0.1:6379"}, cmdutil.ExitUsage, "want a redis://"},
 		{[]string{"--addr", "127.0.0.1:0", "--db", db, "--cache-ttl", "soon"}, cmdutil.ExitUsage, "invalid argument"},
 	} {
-		var log syncBuffer
+		var log testenv.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a start that is not refused serves until then
 		err := run(ctx, c.args, nil, &log, nil)
 		cancel()
@@ -148,7 +150,7 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("the flag did not win over KEYGATE_PREFIX: token %s…", admin[:10])
 	}
 	over.stop()
-	var log syncBuffer
+	var log testenv.Buffer
 	err := run(context.Background(), []string{"--addr", "127.0.0.1:0"}, func(k string) string {
 		return map[string]string{"KEYGATE_FAILURE_LIMIT": "lots", "KEYGATE_DB": filepath.Join(dir, "x.db")}[k]
 	}, &log, nil)
@@ -202,7 +204,7 @@ func TestTrustedProxy(t *testing.T) {
 			t.Errorf("%q: another client behind the same balancer got %d, want %d", c.args, s, c.otherGets)
 		}
 	}
-	var log syncBuffer
+	var log testenv.Buffer
 	if err := run(context.Background(), []string{"--trusted-proxy", "10.0.0/8"}, nil, &log, nil); err == nil || !strings.Contains(err.Error(), "--trusted-proxy") {
 		t.Errorf("a bad --trusted-proxy: %v, want a usage error naming it", err)
 	}

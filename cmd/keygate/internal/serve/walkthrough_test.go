@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,31 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
-
-// buildServer builds the keygate command into a temporary directory and
-// returns the binary's path.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "keygate")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/keygate/keygate/cmd/keygate").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freePort returns a TCP port nothing listens on at the moment.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
 
 // expectation is a walk-through line's trailing "# → 200".
 var expectation = regexp.MustCompile(`^(.*?)\s+# → (\d{3})\s*$`)
@@ -47,17 +24,11 @@ var expectation = regexp.MustCompile(`^(.*?)\s+# → (\d{3})\s*$`)
 // "# → NNN" is checked.
 func walkthroughScript(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("../../../../README.md")
-	if err != nil {
-		t.Fatal(err)
+	blocks := testenv.CodeBlocks(testenv.ReadmeSection(t, "walkthrough"), "sh")
+	if len(blocks) != 1 {
+		t.Fatalf("README.md's walk-through has %d sh blocks, want 1", len(blocks))
 	}
-	_, rest, ok := strings.Cut(string(readme), "<!-- walkthrough:start -->")
-	section, _, ok2 := strings.Cut(rest, "<!-- walkthrough:end -->")
-	_, block, ok3 := strings.Cut(section, "```sh\n")
-	block, _, ok4 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 || !ok4 {
-		t.Fatal("README.md has no walk-through between its markers")
-	}
+	block := blocks[0]
 	var lines []string
 	checks := 0
 	pending := ""
@@ -93,13 +64,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 			t.Fatalf("the walk-through needs %s: %v", tool, err)
 		}
 	}
-	bin := buildServer(t)
+	bin := testenv.Binary(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", walkthroughScript(t))
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KEYGATE_SERVER_BIN="+bin, "PORT="+freePort(t))
+	cmd.Env = append(os.Environ(), "KEYGATE_SERVER_BIN="+bin, "PORT="+testenv.FreePort(t))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 10 * time.Second // a server left running must not hang the test
