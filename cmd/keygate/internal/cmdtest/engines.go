@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-		"testing"
+	"testing"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/testenv"
 )
