@@ -28,9 +28,9 @@ func (e Engine) Args() []string { return []string{"--db", e.DB, "--table-prefix"
 func Engines(t *testing.T) []Engine {
 	t.Helper()
 	out := []Engine{{Name: "sqlite", DB: filepath.Join(t.TempDir(), "keys.db"), Prefix: prefix()}}
-	for _, e := range []struct{ name, env, driver string }{
-		{"postgres", "KEYGATE_TEST_POSTGRES_DSN", "pgx"},
-		{"mysql", "KEYGATE_TEST_MYSQL_DSN", "mysql"},
+	for _, e := range []struct{ name, env string }{
+		{"postgres", "KEYGATE_TEST_POSTGRES_DSN"},
+		{"mysql", "KEYGATE_TEST_MYSQL_DSN"},
 	} {
 		dsn := os.Getenv(e.env)
 		if dsn == "" {
