@@ -82,6 +82,13 @@ func (s *failingStore) Delete(ctx context.Context, id uuid.UUID) error {
 	return s.Store.Delete(ctx, id)
 }
 
+func (s *failingStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageCount, error) {
+	if err := s.fail(&s.down); err != nil {
+		return nil, err
+	}
+	return s.Store.Usage(ctx, q)
+}
+
 func (s *failingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
 	if err := s.fail(&s.lookupsDown); err != nil {
 		return nil, err
