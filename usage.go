@@ -227,8 +227,7 @@ const stripeAfter = 32
 // usageStripes are the stripes of a counter: valid counts by hour parity,
 // one cache line each.
 type usageStripes struct {
-	s     []usageStripe
-	shift uint8 // 64 - log2(len(s))
+	s []usageStripe // 7, 15, 31 or 63 of them
 }
 
 type usageStripe struct {
@@ -236,25 +235,42 @@ type usageStripe struct {
 	_     [48]byte
 }
 
-// newUsageStripes returns stripes for this process: four per core (as
-// GOMAXPROCS says), rounded up to a power of two, at most 64.
+// newUsageStripes returns stripes for this process: about four per core
+// (as GOMAXPROCS says), 7, 15, 31 or 63.
 func newUsageStripes() *usageStripes {
-	bits := uint8(2)
-	for 1<<bits < min(4*runtime.GOMAXPROCS(0), 64) {
-		bits++
+	n := 7
+	for n < 4*runtime.GOMAXPROCS(0) && n < 63 {
+		n = 2*n + 1
 	}
-	return &usageStripes{s: make([]usageStripe, 1<<bits), shift: 64 - bits}
+	return &usageStripes{s: make([]usageStripe, n)}
 }
 
 // add counts one valid verification of hour parity p, in the stripe of
 // the calling goroutine: the one its stack's address (a different one
-// for each goroutine, that stays put while the goroutine runs) hashes
-// to. Goroutines of other cores meet on a stripe by chance only, 1 in
-// len(s.s).
+// for each goroutine, that stays put while the goroutine runs) maps to.
 func (st *usageStripes) add(p int64) {
 	var here byte
-	i := (uint64(uintptr(unsafe.Pointer(&here))) >> 12 * 0x9E3779B97F4A7C15) >> st.shift
-	st.s[i].valid[p].Add(1)
+	st.s[stripeOf(uintptr(unsafe.Pointer(&here)), len(st.s))].valid[p].Add(1)
+}
+
+// stripeOf maps the address of a variable on a goroutine's stack to one
+// of n stripes (7, 15, 31 or 63). Stacks are at least 2 KiB and aligned to
+// their size, so goroutines' stacks differ from the 11th bit up: the
+// stripe is the 2 KiB block's number modulo n, an odd number, which no
+// power of two divides, so that stacks a power of two apart (adjacent
+// ones of any one size) never share a stripe, and others by chance, 1 in
+// n. (The moduli are constants, so no division is made.)
+func stripeOf(addr uintptr, n int) uint64 {
+	x := uint64(addr) >> 11
+	switch n {
+	case 7:
+		return x % 7
+	case 15:
+		return x % 15
+	case 31:
+		return x % 31
+	}
+	return x % 63
 }
 
 // add counts one verification with outcome o at n (Unix nanoseconds of the

@@ -688,3 +688,28 @@ func TestUsageStripes(t *testing.T) {
 		}
 	}
 }
+
+// TestStripeOf: stacks a power of two apart, as adjacent stacks of one
+// size are, never share a stripe.
+func TestStripeOf(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{7, 15, 31, 63} {
+		for _, base := range []uintptr{0xc000100000, 0x3726a7f2deff &^ 0x7ff, 0x7f0000123800} {
+			seen := map[uint64]bool{}
+			for j := range 40 {
+				d := uintptr(2048) << j
+				a, b := stripeOf(base+100, n), stripeOf(base+d+100, n)
+				if a == b || a >= uint64(n) {
+					t.Errorf("%d stripes: stacks at %#x and %#x (%d apart) share stripe %d", n, base, base+d, d, a)
+				}
+				seen[stripeOf(base+uintptr(j)*2048, n)] = true
+			}
+			if len(seen) != min(n, 40) {
+				t.Errorf("%d stripes: 40 adjacent 2 KiB stacks use %d of them", n, len(seen))
+			}
+		}
+	}
+	if n := len(newUsageStripes().s); n != 7 && n != 15 && n != 31 && n != 63 {
+		t.Errorf("%d stripes, want 7, 15, 31 or 63", n)
+	}
+}
