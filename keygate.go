@@ -946,7 +946,7 @@ func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err e
 	}
 	m.invalidate(ctx, rec)
 	m.states.drop(id)
-	m.usage.forget(usageSubject{store.UsageKey, id})
+	m.usage.forget(usageSubject{kindKey, id})
 	m.audit(ctx, EventDeleted, rec, by.ID, "")
 	return nil
 }

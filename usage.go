@@ -115,10 +115,22 @@ const hourNanos = int64(time.Hour)
 // noHour marks a usage slot that holds no hour yet.
 const noHour = math.MinInt64
 
-// usageSubject names what usage counts are of: a kind (store.UsageKey, or
-// another, such as an identity's) and an id.
+// usageKind is the kind of a usage subject, an index of usageKinds.
+type usageKind uint8
+
+// The kinds of usage subjects: keys. (An identity's usage is counted the
+// same way, under a kind of its own.)
+const (
+	kindKey usageKind = iota
+	numUsageKinds
+)
+
+// usageKinds are the store's names of the kinds (store.UsageCount.Kind).
+var usageKinds = [numUsageKinds]string{store.UsageKey}
+
+// usageSubject names what usage counts are of: a kind and an id.
 type usageSubject struct {
-	kind string
+	kind usageKind
 	id   uuid.UUID
 }
 
@@ -143,11 +155,14 @@ type usageCell struct {
 // stripes: valid counts spread over cache lines by goroutine, so that
 // each core mostly writes lines of its own. Only keys verified that hard
 // pay the memory (64 bytes a stripe).
+//
+// It is 104 bytes, unpadded (with stripes, its lines are read by every
+// core but written by the flush only; without, by one core at a time),
+// and its refusals' counts are allocated at the first refusal.
 type usageCounter struct {
 	// cur is the slot of the latest hour counted, for the usual path of
 	// add; nil once the counter has stripes (which only slowAdd uses).
 	cur   atomic.Pointer[usageSlot]
-	_     [56]byte // the slots start on a line of their own
 	slots [2]usageSlot
 	// stripes, once set, count the valid verifications (with the slots'
 	// own count, which they take over from).
@@ -163,15 +178,31 @@ type usageCounter struct {
 	until int64
 }
 
-// usageSlot holds the counts of one hour. Each slot fills two cache
-// lines: a verification reads and writes the first (its hour and the
-// count of valid verifications).
+// usageSlot holds the counts of one hour: a valid verification reads its
+// start and writes its count, beside it.
 type usageSlot struct {
 	// start is when the hour counted starts (Unix nanoseconds, a whole
 	// hour), noHour when none yet.
-	start  atomic.Int64
-	counts [numUsageOutcomes]atomic.Int64
-	_      [128 - 8*(1+numUsageOutcomes)]byte
+	start atomic.Int64
+	valid atomic.Int64
+	// refused, allocated at the slot's first refusal and then kept,
+	// counts the refusals by outcome (its useValid is unused).
+	refused atomic.Pointer[[numUsageOutcomes]atomic.Int64]
+}
+
+// count returns the count of outcome o in s.
+func (s *usageSlot) count(o usageOutcome) *atomic.Int64 {
+	if o == useValid {
+		return &s.valid
+	}
+	r := s.refused.Load()
+	if r == nil {
+		r = new([numUsageOutcomes]atomic.Int64)
+		if !s.refused.CompareAndSwap(nil, r) {
+			r = s.refused.Load()
+		}
+	}
+	return &r[o]
 }
 
 // usage is a Manager's usage recording. It is safe for concurrent use.
@@ -274,14 +305,13 @@ func stripeOf(addr uintptr, n int) uint64 {
 }
 
 // add counts one verification with outcome o at n (Unix nanoseconds of the
-// Manager's clock). Its usual path, inlined into the verification path,
-// is three atomic loads (plain loads on amd64 and arm64) and a
-// compare-and-swap; the first count of each hour, a collision with
-// another core and a counter with stripes take slowAdd.
+// Manager's clock). Its usual path, a valid verification, is three atomic
+// loads (plain loads on amd64 and arm64) and a compare-and-swap; a
+// refusal, the first count of each hour, a collision with another core
+// and a counter with stripes take slowAdd.
 func (c *usageCounter) add(u *usage, n int64, o usageOutcome) {
-	if s := c.cur.Load(); s != nil && uint64(n-s.start.Load()) < uint64(hourNanos) {
-		v := &s.counts[o]
-		if old := v.Load(); v.CompareAndSwap(old, old+1) {
+	if s := c.cur.Load(); s != nil && o == useValid && uint64(n-s.start.Load()) < uint64(hourNanos) {
+		if old := s.valid.Load(); s.valid.CompareAndSwap(old, old+1) {
 			return
 		}
 	}
@@ -305,9 +335,11 @@ func (c *usageCounter) slowAdd(u *usage, n int64, o usageOutcome) {
 		u.roll(c, h, o)
 	case o == useValid && st != nil:
 		st.add(h & 1)
+	case o != useValid:
+		s.count(o).Add(1)
 	default:
-		s.counts[o].Add(1)
-		if c.collisions.Add(1) == stripeAfter && o == useValid && st == nil {
+		s.valid.Add(1)
+		if c.collisions.Add(1) == stripeAfter && st == nil {
 			c.stripes.Store(newUsageStripes())
 			c.cur.Store(nil)
 		}
@@ -327,7 +359,7 @@ func (u *usage) roll(c *usageCounter, h int64, o usageOutcome) {
 		u.drain(c, s)
 		s.start.Store(h * hourNanos)
 	}
-	s.counts[o].Add(1)
+	s.count(o).Add(1)
 	if cur := c.cur.Load(); cur != nil && cur.start.Load() < h*hourNanos {
 		c.cur.Store(s)
 	}
@@ -342,24 +374,32 @@ func (u *usage) drain(c *usageCounter, s *usageSlot) bool {
 		return false
 	}
 	h := start / hourNanos
+	n := s.valid.Swap(0)
 	if st := c.stripes.Load(); st != nil {
-		var n int64
 		for i := range st.s {
 			n += st.s[i].valid[h&1].Swap(0)
 		}
-		s.counts[useValid].Add(n)
 	}
-	counted := false
-	for o := range s.counts {
-		if n := s.counts[o].Swap(0); n != 0 {
-			if u.pending == nil {
-				u.pending = make(map[usageCell]int64)
-			}
-			u.pending[usageCell{c.subject, h, usageOutcome(o)}] += n
-			counted = true
+	counted := u.queue(c, h, useValid, n)
+	if r := s.refused.Load(); r != nil {
+		for o := range r {
+			counted = u.queue(c, h, usageOutcome(o), r[o].Swap(0)) || counted
 		}
 	}
 	return counted
+}
+
+// queue adds n counts of outcome o in hour h of c's subject to the pending
+// counts, and reports whether n is not zero. The caller holds u.mu.
+func (u *usage) queue(c *usageCounter, h int64, o usageOutcome, n int64) bool {
+	if n == 0 {
+		return false
+	}
+	if u.pending == nil {
+		u.pending = make(map[usageCell]int64)
+	}
+	u.pending[usageCell{c.subject, h, o}] += n
+	return true
 }
 
 // forget drops what is counted of sub and not yet written, and its
@@ -411,7 +451,7 @@ func (m *Manager) flushUsage(ctx context.Context) error {
 	if len(batch) > 0 {
 		counts := make([]store.UsageCount, 0, len(batch))
 		for cell, n := range batch {
-			counts = append(counts, store.UsageCount{Kind: cell.subject.kind, Subject: cell.subject.id,
+			counts = append(counts, store.UsageCount{Kind: usageKinds[cell.subject.kind], Subject: cell.subject.id,
 				Hour: time.Unix(cell.hour*3600, 0).UTC(), Outcome: usageOutcomeNames[cell.outcome], Count: n})
 		}
 		if err := m.recordUsage(ctx, counts); err != nil {

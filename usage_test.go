@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -128,7 +129,7 @@ func TestUsageCountsOutcomes(t *testing.T) {
 	}
 	f.m.usage.mu.Lock()
 	for sub := range f.m.usage.counters {
-		if !created[sub.id] || sub.kind != store.UsageKey {
+		if !created[sub.id] || sub.kind != kindKey {
 			t.Errorf("a counter of %v, which is none of the keys verified", sub)
 		}
 	}
@@ -610,6 +611,15 @@ func TestUsageRequest(t *testing.T) {
 	}
 }
 
+// TestUsageCounterSize: a counter is as small as the comment on
+// usageCounter says.
+func TestUsageCounterSize(t *testing.T) {
+	t.Parallel()
+	if n := unsafe.Sizeof(usageCounter{}); n != 104 {
+		t.Errorf("usageCounter is %d bytes, want 104", n)
+	}
+}
+
 // TestBenchKeyCounts: the keys of the verification benchmarks count their
 // use, so that the benchmarks measure counting.
 func TestBenchKeyCounts(t *testing.T) {
@@ -638,7 +648,7 @@ func TestUsageStripes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.m.usage.mu.Lock()
-	counter := f.m.usage.counters[usageSubject{store.UsageKey, c.Key.ID}]
+	counter := f.m.usage.counters[usageSubject{kindKey, c.Key.ID}]
 	f.m.usage.mu.Unlock()
 	if counter == nil {
 		t.Fatal("no counter for a key verified")

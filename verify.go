@@ -458,7 +458,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			}
 		}
 		m.initKey(&ke.key, rec, &p)
-		ke.key.usage = m.usage.counter(usageSubject{store.UsageKey, rec.ID}, e.expires)
+		ke.key.usage = m.usage.counter(usageSubject{kindKey, rec.ID}, e.expires)
 		ke.key.viaPrev = viaPrev
 		e.key = &ke.key
 		e.summarize()
