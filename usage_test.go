@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -721,5 +722,79 @@ func TestStripeOf(t *testing.T) {
 	}
 	if n := len(newUsageStripes().s); n != 7 && n != 15 && n != 31 && n != 63 {
 		t.Errorf("%d stripes, want 7, 15, 31 or 63", n)
+	}
+}
+
+// TestUsageExactUnderEviction: keys evicted from a cache too small for
+// them, and loaded again, keep counting in their counters: nothing is lost
+// or doubled.
+func TestUsageExactUnderEviction(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.CacheSize = 4 })
+	ctx := t.Context()
+	var keys []*Created
+	for range 40 {
+		keys = append(keys, f.create(t, CreateRequest{}))
+	}
+	const rounds = 25
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for r := range rounds {
+				for i, c := range keys {
+					if (i+r+g)%2 == 0 {
+						if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.store.getByHash.Load(); n <= int64(len(keys)) {
+		t.Fatalf("%d store lookups for %d keys: nothing was evicted and loaded again", n, len(keys))
+	}
+	flush(t, f.m)
+	// Each goroutine verified each key in half of the rounds, give or take
+	// one for the odd number of rounds.
+	for i, c := range keys {
+		want := int64(0)
+		for g := range 4 {
+			for r := range rounds {
+				if (i+r+g)%2 == 0 {
+					want++
+				}
+			}
+		}
+		sameCounts(t, c.Key.Name, usageOf(t, f.m, c.Key.ID), UsageCounts{OutcomeValid: want})
+	}
+}
+
+// TestUsageUnknownTokensCountNothing: a flood of made-up tokens, well
+// formed or not, makes no counter and writes no count.
+func TestUsageUnknownTokensCountNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	for i := range 500 {
+		tok, err := f.m.format.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.Verify(ctx, tok.Reveal()); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a made-up token: %v, want ErrInvalid", err)
+		}
+		if _, err := f.m.Verify(ctx, "kg_"+strings.Repeat("x", i%60)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("a malformed token: %v, want ErrMalformed", err)
+		}
+	}
+	flush(t, f.m)
+	f.m.usage.mu.Lock()
+	counters, pending := len(f.m.usage.counters), len(f.m.usage.pending)
+	f.m.usage.mu.Unlock()
+	if counters != 0 || pending != 0 || f.store.usageWrites.Load() != 0 {
+		t.Errorf("after 1,000 unknown tokens: %d counters, %d pending counts, %d usage writes; want none", counters, pending, f.store.usageWrites.Load())
 	}
 }
