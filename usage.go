@@ -118,8 +118,11 @@ const noHour = math.MinInt64
 // usageKind is the kind of a usage subject, an index of usageKinds.
 type usageKind uint8
 
-// The kinds of usage subjects: keys. (An identity's usage is counted the
-// same way, under a kind of its own.)
+// The kinds of usage subjects: keys. Another kind (an identity's) is
+// counted by the same machinery: its constant here and its store name in
+// usageKinds, a counter from usage.counter(usageSubject{kind, id}, ...)
+// held beside Key.usage and given to countUse's callers, and reports read
+// with usageOf(ctx, its store name, ids, req).
 const (
 	kindKey usageKind = iota
 	numUsageKinds
@@ -431,8 +434,8 @@ func (m *Manager) countUse(k *Key, n int64, o usageOutcome) {
 // in the cache (their last entry expired an interval ago) are forgotten.
 func (m *Manager) flushUsage(ctx context.Context) error {
 	u := &m.usage
-	if u.rec == nil {
-		return nil
+	if !u.counting() {
+		return nil // nothing counted, nor purged: Config.UsageRetention is for those that count
 	}
 	now := m.now().UnixNano()
 	u.mu.Lock()

@@ -460,6 +460,17 @@ func TestUsageOff(t *testing.T) {
 		t.Errorf("%d usage writes with recording off, want 0", n)
 	}
 	sameCounts(t, "with recording off", usageOf(t, f.m, c.Key.ID), nil)
+
+	// Nor does it purge: the retention is that of the Managers that count.
+	purges := &purgeCounter{Store: memory.New()}
+	off := newFixture(t, func(c *Config) { c.Store = purges; c.UsageInterval = -1 })
+	flush(t, off.m)
+	if err := off.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := purges.n(); n != 0 {
+		t.Errorf("%d purges by a Manager that counts nothing, want 0", n)
+	}
 }
 
 // TestUsageCountersForgotten: the counter of a key no longer cached is
