@@ -58,7 +58,7 @@
 // previous secret past its grace period; insufficient_permission for a
 // verdict of [Manager.VerifyFor]); see [UsageOutcomes]. A malformed or
 // unknown token has no key and counts nowhere. The counts are kept in
-// memory, an atomic add on a cached verification, and added to the
+// memory, a compare-and-swap on a cached verification, and added to the
 // store's hourly counts in one batch every [Config.UsageInterval] (1
 // minute), by a store that is a [store.UsageRecorder] (those of this
 // module are): no store write per request. [Manager.Close] writes what is

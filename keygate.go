@@ -138,7 +138,7 @@ type Config struct {
 	// store, in one batch of the counts made since the last: no store
 	// write per request. A process that crashes loses at most the counts
 	// of the last interval (Close writes them). Counting costs a cached
-	// verification an atomic add. Default 1m; negative disables counting
+	// verification a compare-and-swap. Default 1m; negative disables counting
 	// (Usage still reads what the store holds). It needs a store that is a
 	// [store.UsageRecorder]; with any other, nothing is counted.
 	UsageInterval time.Duration
