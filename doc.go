@@ -63,9 +63,10 @@
 // minute), by a store that is a [store.UsageRecorder] (those of this
 // module are): no store write per request. [Manager.Close] writes what is
 // left; a process that crashes loses at most the counts of its last
-// interval, and a failed write is tried again at the next (a write whose
-// outcome the store could not tell, such as a commit whose connection
-// dropped, may then count twice). History is kept [Config.UsageRetention]
+// interval (or, while the store fails, those kept since it began failing),
+// and a failed write is tried again at the next (a write whose outcome
+// the store could not tell, such as a commit whose connection dropped,
+// may then count twice). History is kept [Config.UsageRetention]
 // (90 days), and a key's is deleted with the key.
 //
 // [Manager.Usage] reports a key's verifications over a range, in hourly

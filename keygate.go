@@ -137,7 +137,8 @@ type Config struct {
 	// key per hour and outcome, see [Manager.Usage]) is written to the
 	// store, in one batch of the counts made since the last: no store
 	// write per request. A process that crashes loses at most the counts
-	// of the last interval (Close writes them). Counting costs a cached
+	// of the last interval, or those kept while the store was failing
+	// (Close writes them). Counting costs a cached
 	// verification a compare-and-swap. Default 1m; negative disables counting
 	// (Usage still reads what the store holds). It needs a store that is a
 	// [store.UsageRecorder]; with any other, nothing is counted.
