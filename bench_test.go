@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // benchKey returns a manager and a token for a workspace editor key.
@@ -115,5 +116,41 @@ func BenchmarkCreate(b *testing.B) {
 		if _, err := f.m.Create(ctx, System(), CreateRequest{Name: "k" + strconv.Itoa(i), Role: "admin", Expiry: NeverExpire()}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkVerifyUsage is BenchmarkVerifyAuthorize's cached verification
+// with usage counting on (the default) and off (Config.UsageInterval
+// negative), serial and parallel.
+func BenchmarkVerifyUsage(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+	}{{"on", 0}, {"off", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			m, tok := benchKey(b, func(c *Config) { c.UsageInterval = tc.interval })
+			b.ReportAllocs()
+			for b.Loop() {
+				k, err := m.Verify(ctx, tok)
+				if err != nil || m.Authorize(k, p, "tiger") != nil {
+					b.Fatal("denied")
+				}
+			}
+		})
+		b.Run(tc.name+"-parallel", func(b *testing.B) {
+			m, tok := benchKey(b, func(c *Config) { c.UsageInterval = tc.interval })
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k, err := m.Verify(ctx, tok)
+					if err != nil || m.Authorize(k, p, "tiger") != nil {
+						b.Error("denied")
+						return
+					}
+				}
+			})
+		})
 	}
 }

@@ -50,6 +50,29 @@
 // regenerate, revoke or delete a key that holds more than it holds itself,
 // nor give a key a longer life or looser limits than its own.
 //
+// # Usage history
+//
+// A Manager counts every verification of a known key by outcome: "valid",
+// or the code it was refused with (expired, revoked, disabled,
+// rate_limited, usage_exhausted, address_denied, unavailable; invalid for a
+// previous secret past its grace period; insufficient_permission for a
+// verdict of [Manager.VerifyFor]); see [UsageOutcomes]. A malformed or
+// unknown token has no key and counts nowhere. The counts are kept in
+// memory, a compare-and-swap on a cached verification, and added to the
+// store's hourly counts in one batch every [Config.UsageInterval] (1
+// minute), by a store that is a [store.UsageRecorder] (those of this
+// module are): no store write per request. [Manager.Close] writes what is
+// left; a process that crashes loses at most the counts of its last
+// interval (or, while the store fails, those kept since it began failing),
+// and a failed write is tried again at the next (a write whose outcome
+// the store could not tell, such as a commit whose connection dropped,
+// may then count twice). History is kept [Config.UsageRetention]
+// (90 days), and a key's is deleted with the key.
+//
+// [Manager.Usage] reports a key's verifications over a range, in hourly
+// or daily (UTC) buckets, to a principal that may view the key;
+// [Manager.KeysUsage] does so for a page of keys in one store query.
+//
 // # Audit
 //
 // Created, updated, regenerated, revoked, deleted and failed-verification

@@ -132,6 +132,20 @@ type Config struct {
 	// store, in one batch: at most one write per key per interval,
 	// whatever the request rate. Default 1m; negative disables recording.
 	LastUsedInterval time.Duration
+	// UsageInterval is how often usage history (the verifications of each
+	// key per hour and outcome, see [Manager.Usage]) is written to the
+	// store, in one batch of the counts made since the last: no store
+	// write per request. A process that crashes loses at most the counts
+	// of the last interval, or those kept while the store was failing
+	// (Close writes them). Counting costs a cached
+	// verification a compare-and-swap. Default 1m; negative disables counting
+	// (Usage still reads what the store holds). It needs a store that is a
+	// [store.UsageRecorder]; with any other, nothing is counted.
+	UsageInterval time.Duration
+	// UsageRetention is how long usage history is kept: older hours are
+	// purged, by each Manager that counts, at most once an hour. Default
+	// 90 days; negative keeps it for ever.
+	UsageRetention time.Duration
 
 	// MeterProvider receives the Manager's OpenTelemetry metrics, under the
 	// instrumentation scope [ScopeName]: verifications by outcome and
@@ -181,6 +195,7 @@ type Manager struct {
 	retirer     store.Retirer          // nil: no tombstones, and Import refuses to run
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
+	usage       usage
 	limiter     RateLimiter
 	maxLifetime time.Duration
 	imported    func(string) bool // nil: imported plaintext tokens are refused
@@ -251,6 +266,9 @@ func New(cfg Config) (*Manager, error) {
 	m.lastUsed.interval = durationOr(cfg.LastUsedInterval, time.Minute)
 	m.limiter = cfg.RateLimiter
 	m.exerciseRec, _ = cfg.Store.(store.ExerciseRecorder)
+	m.usage.rec, _ = cfg.Store.(store.UsageRecorder)
+	m.usage.interval = durationOr(cfg.UsageInterval, DefaultUsageInterval)
+	m.usage.retention = durationOr(cfg.UsageRetention, DefaultUsageRetention)
 	m.revoker, _ = cfg.Store.(store.Revoker) // cfg.Store itself: m.store is wrapped for telemetry
 	m.retirer, _ = cfg.Store.(store.Retirer)
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
@@ -266,6 +284,9 @@ func New(cfg Config) (*Manager, error) {
 	ctx, m.stop = context.WithCancel(context.Background())
 	if m.lastUsed.interval > 0 {
 		m.done.Go(func() { m.flushLoop(ctx) })
+	}
+	if m.usage.counting() {
+		m.done.Go(func() { m.usageLoop(ctx) })
 	}
 	if cfg.ExpiryNotice > 0 {
 		interval := cfg.ExpiryNoticeInterval
@@ -925,6 +946,7 @@ func (m *Manager) Delete(ctx context.Context, by Principal, id uuid.UUID) (err e
 	}
 	m.invalidate(ctx, rec)
 	m.states.drop(id)
+	m.usage.forget(usageSubject{kindKey, id})
 	m.audit(ctx, EventDeleted, rec, by.ID, "")
 	return nil
 }

@@ -91,6 +91,8 @@ type countingStore struct {
 	// retiredChecks counts Retired calls; failRetiredCheck makes them fail.
 	retiredChecks    atomic.Int64
 	failRetiredCheck atomic.Bool
+	// usageWrites counts RecordUsage calls.
+	usageWrites atomic.Int64
 }
 
 // Retire and Retired pass the memory store's store.Retirer on.
@@ -121,6 +123,30 @@ func (s *countingStore) RecordExercises(ctx context.Context, es []store.Exercise
 
 func (s *countingStore) Exercises(ctx context.Context, id uuid.UUID) ([]store.Exercise, error) {
 	return s.Store.(store.ExerciseRecorder).Exercises(ctx, id)
+}
+
+// RecordUsage, Usage and PurgeUsage pass the memory store's
+// store.UsageRecorder on; recording fails while the store is down.
+func (s *countingStore) RecordUsage(ctx context.Context, cs []store.UsageCount) error {
+	s.usageWrites.Add(1)
+	if s.fail.Load() {
+		return errStoreDown
+	}
+	return s.Store.(store.UsageRecorder).RecordUsage(ctx, cs)
+}
+
+func (s *countingStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageCount, error) {
+	if s.fail.Load() {
+		return nil, errStoreDown
+	}
+	return s.Store.(store.UsageRecorder).Usage(ctx, q)
+}
+
+func (s *countingStore) PurgeUsage(ctx context.Context, before time.Time) (int64, error) {
+	if s.fail.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.(store.UsageRecorder).PurgeUsage(ctx, before)
 }
 
 func (s *countingStore) Update(ctx context.Context, k *store.Key) error {

@@ -42,13 +42,16 @@ func (m *Manager) touch(k *Key, now time.Time) {
 	m.lastUsed.mu.Unlock()
 }
 
-// Flush writes the queued last-used times, and the exercised permissions
-// (see [Manager.Exercised]), to the store, each in one batch. On a store
-// error they stay queued for the next flush. The Manager flushes by itself
-// every LastUsedInterval and on Close.
+// Flush writes the queued last-used times, the exercised permissions
+// (see [Manager.Exercised]) and the usage counts (see [Manager.Usage]) to
+// the store, each in one batch, and purges usage history older than
+// Config.UsageRetention if that was last done an hour ago or more. On a
+// store error they stay queued for the next flush. The Manager flushes by
+// itself every LastUsedInterval (usage every UsageInterval) and on Close.
 func (m *Manager) Flush(ctx context.Context) error {
 	exErr := m.flushExercises(ctx)
-	return errors.Join(m.flushLastUsed(ctx), exErr)
+	usageErr := m.flushUsage(ctx)
+	return errors.Join(m.flushLastUsed(ctx), exErr, usageErr)
 }
 
 // flushLastUsed writes the queued last-used times.
@@ -168,7 +171,7 @@ func (m *Manager) publish(ctx context.Context, id uuid.UUID) {
 }
 
 // Close stops the Manager's background work and writes the queued last-used
-// times, within ctx. It is safe to call more than once; the Manager must not
+// times and usage counts, within ctx. It is safe to call more than once; the Manager must not
 // be used for verification after Close.
 func (m *Manager) Close(ctx context.Context) error {
 	var err error

@@ -217,6 +217,10 @@ type Key struct {
 	// state is the key's rate limiter, shared by every cached copy of the
 	// key in this process; nil for a key without a rate limit.
 	state *keyState
+	// usage counts the key's verifications, shared by every cached copy
+	// of the key in this process; nil when the Manager counts none (and
+	// for a Key from NewKey).
+	usage *usageCounter
 	// viaPrev records that this Key was verified with the record's
 	// previous secret, valid until PrevExpiresAt.
 	viaPrev bool
@@ -260,7 +264,7 @@ func (k *Key) Principal() Principal {
 
 // withUses returns a copy of k, for one request, with n uses left.
 func (k *Key) withUses(n int64) *Key {
-	c := &Key{Key: k.Key, grant: k.grant, state: k.state, viaPrev: k.viaPrev}
+	c := &Key{Key: k.Key, grant: k.grant, state: k.state, usage: k.usage, viaPrev: k.viaPrev}
 	c.RemainingUses = &n
 	if g := k.grant; g != nil && g.full != nil {
 		// A grant of its own holds the whole Principal, limits included.

@@ -205,6 +205,21 @@ type recordStore struct {
 	byHash map[string]*store.Key
 }
 
+// RecordUsage, Usage and PurgeUsage pass the memory store's
+// store.UsageRecorder on, so that the keys count their use as by
+// default.
+func (s *recordStore) RecordUsage(ctx context.Context, cs []store.UsageCount) error {
+	return s.Store.(store.UsageRecorder).RecordUsage(ctx, cs)
+}
+
+func (s *recordStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageCount, error) {
+	return s.Store.(store.UsageRecorder).Usage(ctx, q)
+}
+
+func (s *recordStore) PurgeUsage(ctx context.Context, before time.Time) (int64, error) {
+	return s.Store.(store.UsageRecorder).PurgeUsage(ctx, before)
+}
+
 func (s *recordStore) GetByHash(_ context.Context, hash []byte) (*store.Key, error) {
 	if k, ok := s.byHash[string(hash)]; ok {
 		return k, nil

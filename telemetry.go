@@ -106,11 +106,14 @@ const (
 	opRevoke
 	opRetire
 	opRetired
+	opRecordUsage
+	opReadUsage
+	opPurgeUsage
 	numStoreOps
 )
 
 // storeOps are the store operations' attribute values.
-var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke", "retire", "retired"}
+var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke", "retire", "retired", "record_usage", "read_usage", "purge_usage"}
 
 // telemetry holds a Manager's instruments and tracer, resolved once by
 // New, and the measurement options of every attribute value, built once so
@@ -582,6 +585,29 @@ func (s *instrumentedStore) retired(ctx context.Context, r store.Retirer, hashes
 	ok, err := r.Retired(ctx, hashes...)
 	c.end(ctx, err)
 	return ok, err
+}
+
+// recordUsage, readUsage and purgeUsage call u, the wrapped store as a
+// [store.UsageRecorder], as the Manager would call it directly.
+func (s *instrumentedStore) recordUsage(ctx context.Context, u store.UsageRecorder, counts []store.UsageCount) error {
+	ctx, c := s.begin(ctx, opRecordUsage, uuid.Nil)
+	err := u.RecordUsage(ctx, counts)
+	c.end(ctx, err)
+	return err
+}
+
+func (s *instrumentedStore) readUsage(ctx context.Context, u store.UsageRecorder, q store.UsageQuery) ([]store.UsageCount, error) {
+	ctx, c := s.begin(ctx, opReadUsage, uuid.Nil)
+	counts, err := u.Usage(ctx, q)
+	c.end(ctx, err)
+	return counts, err
+}
+
+func (s *instrumentedStore) purgeUsage(ctx context.Context, u store.UsageRecorder, before time.Time) (int64, error) {
+	ctx, c := s.begin(ctx, opPurgeUsage, uuid.Nil)
+	n, err := u.PurgeUsage(ctx, before)
+	c.end(ctx, err)
+	return n, err
 }
 
 // Health asks the wrapped store whether it works, as Manager.Health

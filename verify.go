@@ -76,13 +76,14 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 	var d digest
 	var e *cacheEntry
 	ok := false
+	ns := now.UnixNano()
 	// A token of the right length is looked up in the cache before it is
 	// parsed: a hit means this very string (same SHA-256) was parsed and
 	// verified before, so parsing it again would be wasted work. Anything
 	// else is parsed first, so garbage is never hashed, cached or looked up.
 	if len(token) == m.format.Len() {
 		d = digestOf(token)
-		e, ok = m.cache.get(&d, now.UnixNano())
+		e, ok = m.cache.get(&d, ns)
 		if counted {
 			m.cache.tel.lookup(ok)
 		}
@@ -102,7 +103,7 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 			}
 			if len(token) != m.format.Len() {
 				d = digestOf(token)
-				e, ok = m.cache.get(&d, now.UnixNano())
+				e, ok = m.cache.get(&d, ns)
 				if counted {
 					m.cache.tel.lookup(ok)
 				}
@@ -114,7 +115,7 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		// Parse succeeded, so the length matched and d is the digest (or
 		// an imported token's digest was just taken).
 		if !ok {
-			e, ok = m.unknown.get(&d, now.UnixNano())
+			e, ok = m.unknown.get(&d, ns)
 			if counted {
 				m.unknown.tel.lookup(ok)
 			}
@@ -127,6 +128,7 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		}
 	}
 	if visible != nil && e.key != nil && !visible(e.key) {
+		m.countUse(e.key, ns, useInvalid)
 		m.audit(ctx, EventVerificationFailed, &e.key.Key, "", "invalid")
 		return nil, ErrInvalid
 	}
@@ -135,9 +137,15 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		var rec *store.Key
 		if e.key != nil {
 			rec = &e.key.Key
+			m.countUse(e.key, ns, usageOutcomeOf(reason))
 		}
 		m.audit(ctx, EventVerificationFailed, rec, "", reason)
 		return nil, err
+	}
+	if visible == nil {
+		// VerifyFor (the only caller with visible) counts its verdict
+		// itself: it may still refuse the key for a permission.
+		m.countUse(e.key, ns, useValid)
 	}
 	return k, nil
 }
@@ -246,8 +254,10 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 	case err != nil:
 		return Verdict{Err: err}, nil
 	case req.Permission != "" && !k.Allows(perm, req.Workspace):
+		m.countUse(k, m.now().UnixNano(), useInsufficientPermission)
 		return Verdict{Err: errorf("%w: key %s lacks %s", ErrForbidden, k.ID, perm)}, nil
 	}
+	m.countUse(k, m.now().UnixNano(), useValid)
 	return Verdict{Key: k}, nil
 }
 
@@ -448,6 +458,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			}
 		}
 		m.initKey(&ke.key, rec, &p)
+		ke.key.usage = m.usage.counter(usageSubject{kindKey, rec.ID}, e.expires)
 		ke.key.viaPrev = viaPrev
 		e.key = &ke.key
 		e.summarize()

@@ -302,6 +302,10 @@ func TestRequestFailures(t *testing.T) {
 		{"Delete", false, func(ctx context.Context, c *client.Client) (*client.Response, error) {
 			return c.Delete(ctx, id)
 		}},
+		{"Usage", true, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, r, err := c.Usage(ctx, id, client.UsageOptions{Bucket: client.BucketDay})
+			return r, err
+		}},
 	}
 	for _, m := range methods {
 		t.Run(m.name, func(t *testing.T) {

@@ -23,6 +23,7 @@
 //	Client.Regenerate  POST   /keys/{id}/regenerate  → *CreatedKey
 //	Client.Revoke      POST   /keys/{id}/revoke      → *Key
 //	Client.Privileges  GET    /keys/{id}/privileges  → *PrivilegeReport
+//	Client.Usage       GET    /keys/{id}/usage       → *Usage (verifications by outcome, in hourly or daily buckets)
 //	Client.Disable     POST   /keys/{id}/disable     → *Key
 //	Client.Enable      POST   /keys/{id}/enable      → *Key
 //	Client.Delete      DELETE /keys/{id}             → (no body)

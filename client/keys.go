@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -46,7 +47,49 @@ type (
 	// or "failed" with the problem that refused it (server.ErrorsFor maps
 	// its code to keygate's errors).
 	ImportResult = server.ImportResult
+	// Usage is a key's usage history: its verifications by outcome
+	// ("valid", or a refusal's code such as "rate_limited") over a range,
+	// in buckets, every bucket of the range included.
+	Usage = server.Usage
+	// UsageBucket is one bucket of a Usage.
+	UsageBucket = server.UsageBucket
 )
+
+// Values of [UsageOptions.Bucket] and Usage.Bucket, the same as the
+// server's.
+const (
+	BucketHour = server.BucketHour // hourly buckets (the default)
+	BucketDay  = server.BucketDay  // daily buckets, days in UTC
+)
+
+// UsageOptions selects the range and buckets of [Client.Usage]. Zero
+// fields are left out, for the server's defaults: hourly buckets, the
+// last 24 hours (or 30 days of daily buckets).
+type UsageOptions struct {
+	// Bucket is BucketHour or BucketDay.
+	Bucket string
+	// From and To bound the range, rounded out to whole buckets by the
+	// server: at most 90 days of hours, 366 days of days.
+	From, To time.Time
+}
+
+// query encodes o as a query string.
+func (o *UsageOptions) query() string {
+	q := url.Values{}
+	if o.Bucket != "" {
+		q.Set("bucket", o.Bucket)
+	}
+	if !o.From.IsZero() {
+		q.Set("from", o.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !o.To.IsZero() {
+		q.Set("to", o.To.UTC().Format(time.RFC3339Nano))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
 
 // CreatedKey is a key just created or regenerated, with its new token.
 // Token prints in redacted form (with %v, in logs, as JSON); Token.Reveal
@@ -214,6 +257,27 @@ func (c *Client) All(ctx context.Context, opts ListOptions) iter.Seq2[*Key, erro
 			opts.After = list.Next
 		}
 	}
+}
+
+// Usage returns how many times key id was verified, by outcome, over the
+// range of opts (GET /keys/{id}/usage). Counts reach the server's store
+// about once a minute, so the last minute may be missing. A server whose
+// store keeps no usage history answers 501, an error matching
+// keygate.ErrUnsupported.
+func (c *Client) Usage(ctx context.Context, id uuid.UUID, opts UsageOptions) (*Usage, *Response, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, keyPath(id, "usage")+opts.query(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := new(Usage)
+	resp, err := c.do(req, u)
+	if err != nil {
+		return nil, resp, err
+	}
+	if u.Bucket != BucketHour && u.Bucket != BucketDay || u.KeyID != id {
+		return nil, resp, fmt.Errorf("%w: GET %s: a usage report of another key or of buckets of %q", ErrInvalidResponse, keyPath(id, "usage"), u.Bucket)
+	}
+	return u, resp, nil
 }
 
 // Update changes key id (PATCH /keys/{id}): only the non-nil fields of req.

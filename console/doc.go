@@ -22,15 +22,30 @@
 //
 // # Pages
 //
-//	GET  /                       the list: filters (workspace, owner, status), pages by the store's cursor
+//	GET  /                       the list: filters (workspace, owner, status), pages by the store's cursor,
+//	                             each key's last 7 days of use as a sparkline
 //	GET  /keys/new               the add form; POST creates the key and answers with its token, once
-//	GET  /keys/{id}              a key's details (never its token)
+//	GET  /keys/{id}              a key's details (never its token), its last 30 days of use charted
 //	GET  /keys/{id}/edit         the edit form (name, description, role, permissions, limits); POST saves;
 //	                             a revoked key is not edited (409): its record stays as it was, for audit
 //	GET  /keys/{id}/regenerate   new expiry and grace period; POST answers with the new token, once
 //	GET  /keys/{id}/revoke       confirmation; POST revokes
 //	GET  /keys/{id}/delete       confirmation; POST deletes
 //	GET  /signin, POST /signin   sign in with an API key; POST /signout ends the session
+//
+// # Usage
+//
+// With a store that keeps usage history (keygate.Manager.Usage), a key's
+// page charts its verifications of the last 30 days by day, and the list
+// shows each key's last 7 days as a sparkline, read for the whole page in
+// one store query (keygate.Manager.KeysUsage). The charts are SVG drawn on
+// the server: no script, their geometry in SVG attributes and their
+// colours in the stylesheet, so the CSP holds. Valid verifications are
+// solid, refused ones hatched and stacked on them, so the two differ in
+// grey and for people who do not tell colours apart; each chart is an
+// image named by a text alternative giving its figures, and the key
+// page's figures are also a table. A store without usage history shows
+// neither; a store failure while reading it fails the page, as any other.
 //
 // Every action goes through the Manager, which authorizes it: seeing keys
 // needs apikey:view, changing them apikey:manage in the key's workspace,

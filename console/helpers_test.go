@@ -65,6 +65,20 @@ type failingStore struct {
 	down atomic.Bool
 	// lookups counts the calls of GetByHash: the lookups of tokens.
 	lookups atomic.Int64
+	// usageReads counts Usage calls; usageDown makes them fail.
+	usageReads atomic.Int64
+	usageDown  atomic.Bool
+}
+
+func (s *failingStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageCount, error) {
+	s.usageReads.Add(1)
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	if s.usageDown.Load() {
+		return nil, errStoreDown
+	}
+	return s.Store.Usage(ctx, q)
 }
 
 func (s *failingStore) err() error {
@@ -150,13 +164,24 @@ type env struct {
 // newEnv builds an env; mod, when not nil, adjusts the console's config.
 func newEnv(t testing.TB, mod func(*console.Config)) *env {
 	t.Helper()
+	return newEnvOver(t, nil, mod)
+}
+
+// newEnvOver is newEnv with the Manager's store wrap(e.store) when wrap
+// is not nil.
+func newEnvOver(t testing.TB, wrap func(*failingStore) store.Store, mod func(*console.Config)) *env {
+	t.Helper()
 	e := &env{clock: &clock{t: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}, store: &failingStore{Store: memory.New()}, logs: &syncBuffer{}}
+	var st store.Store = e.store
+	if wrap != nil {
+		st = wrap(e.store)
+	}
 	hasher, err := apikey.NewHasher(apikey.Pepper{ID: "p1", Key: bytes.Repeat([]byte{7}, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.m, err = keygate.New(keygate.Config{Store: e.store, Hasher: hasher, Logger: logger, Now: e.clock.Now})
+	e.m, err = keygate.New(keygate.Config{Store: st, Hasher: hasher, Logger: logger, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

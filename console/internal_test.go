@@ -327,3 +327,21 @@ func FuzzSessionInput(f *testing.F) {
 		}
 	})
 }
+
+func TestNiceCeil(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]int64{0: 2, 1: 2, 2: 2, 3: 4, 7: 8, 10: 10, 11: 20, 20: 20, 21: 50, 99: 100, 101: 200, 4999: 5000, 5001: 10000} {
+		if got := niceCeil(n); got != want {
+			t.Errorf("niceCeil(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4321: "-4,321"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

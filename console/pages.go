@@ -47,6 +47,11 @@ type keyView struct {
 	// Usage is the key's least-privilege report, on the key's page; nil
 	// when the store records no exercised permissions.
 	Usage *usageView
+	// Traffic is the chart of the key's verifications, on the key's
+	// page; Spark their sparkline, in the list. Nil when the store keeps
+	// no usage history.
+	Traffic *chartView
+	Spark   *sparkView
 }
 
 // usageView is a key's least-privilege report as the key page shows it.
@@ -215,6 +220,10 @@ type listData struct {
 	FirstQuery, NextQuery template.URL
 	Paged                 bool
 	CanAdd                bool
+	// Usage shows the column of the keys' sparklines (the store keeps
+	// usage history); SparkDays is their window.
+	Usage     bool
+	SparkDays int
 }
 
 var statusChoices = []option{{Value: "", Label: "Any status"}, {Value: "active", Label: "Active"},
@@ -252,8 +261,15 @@ func (c *Console) list(q *request) error {
 	if err != nil {
 		return err
 	}
+	sparks, err := c.listUsage(q.r.Context(), q.by, keys, q.now)
+	if err != nil {
+		return err
+	}
+	d.Usage, d.SparkDays = sparks != nil, sparkDays
 	for _, k := range keys {
-		d.Keys = append(d.Keys, c.view(q, k))
+		v := c.view(q, k)
+		v.Spark = sparks[k.ID]
+		d.Keys = append(d.Keys, v)
 	}
 	query := url.Values{}
 	for k, v := range map[string]string{"workspace": d.Workspace, "owner": d.Owner, "status": d.Status} {
@@ -341,6 +357,9 @@ func (c *Console) showKey(q *request) error {
 		v.Usage = &usageView{Days: usageDays, Unused: rep.Unused, Suggested: rep.Suggested, Workspace: rep.SuggestedWorkspace,
 			Exercised: len(rep.Exercised), EverythingUsed: len(rep.Unused) == 0, Never: len(rep.Exercised) == 0}
 	case !errors.Is(err, keygate.ErrUnsupported):
+		return err
+	}
+	if v.Traffic, err = c.keyUsage(q, rec); err != nil {
 		return err
 	}
 	c.render(q.w, q.r, http.StatusOK, "key", c.pageFor(q, rec.Name, v))

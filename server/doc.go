@@ -14,6 +14,7 @@
 //	POST   /keys/{id}/regenerate  new token, expiry  200 {"key": Key, "token": "..."}
 //	POST   /keys/{id}/revoke      revoke             200 Key + ETag
 //	GET    /keys/{id}/privileges  least privilege    200 PrivilegeReport (?unused_for=30d)
+//	GET    /keys/{id}/usage       usage history      200 Usage (?bucket=1h|1d&from=&to=)
 //	POST   /keys/{id}/disable     disable (reversible) 200 Key + ETag
 //	POST   /keys/{id}/enable      enable again       200 Key + ETag
 //	DELETE /keys/{id}             delete             204
@@ -32,6 +33,14 @@
 // ([RevokedAny], [RevokedActive] or [RevokedOnly]), expiring_within ("7d",
 // "12h": the keys that expire within that window), limit (1 to 1000,
 // default 50) and after (the "next" cursor of the previous page).
+//
+// GET /keys/{id}/usage reports how many times the key was verified, by
+// outcome ("valid" or the refusal's code), in hourly (bucket=1h, the
+// default) or daily (bucket=1d, days in UTC) buckets from "from" to "to"
+// (RFC 3339 times or dates; by default the last 24 hours or 30 days), at
+// most 90 days of hours or 366 days, answered as [Usage] with every
+// bucket of the range. A store that keeps no usage history answers 501
+// unsupported.
 //
 // PATCH changes only the fields present. To update only the version you
 // read, send it as If-Match: "<version>" (the ETag of the key) or as
@@ -110,6 +119,7 @@
 //	409 conflict, duplicate_name, revoked (regenerating a revoked key)
 //	413 body_too_large
 //	415 unsupported_media_type
+//	501 unsupported (the store lacks what the request needs: exercises, usage history, tombstones)
 //	503 unavailable (the store failed: nothing was done)
 //	500 internal
 //

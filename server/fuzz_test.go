@@ -748,3 +748,77 @@ func FuzzImportRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUsageQuery sends GET /keys/{id}/usage with any query: it is
+// answered 200 with a well-formed report of whole, contiguous buckets
+// within the bounds, or 400 invalid_field, or 503 while the store is
+// down; never another answer.
+func FuzzUsageQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "bucket=1h", "bucket=1d", "bucket=1m", "bucket=", "bucket=1D", "bucket=24h", "bucket=1h&bucket=1d",
+		"from=2026-11-01", "to=2026-11-01", "from=2026-11-01&to=2026-11-08&bucket=1d", "from=2026-11-08&to=2026-11-01",
+		"from=2026-11-01T10:30:00Z", "from=2026-11-01T10:30:00.123456789%2B05:30&to=2026-11-02T00:00:00-08:00",
+		"from=2026-11-01t10:30:00z", "from=1969-12-31", "to=1970-01-01", "from=1970-01-01&to=1970-01-02",
+		"from=9999-12-31&to=9999-12-31T23:59:59Z&bucket=1d", "from=2025-01-01&to=2026-01-02&bucket=1d",
+		"from=2026-01-01&to=2026-04-01", "from=2026-02-30", "from=2026-11-01T25:00:00Z", "from=%00", "to=now",
+		"from=2026-11-01&from=bad", "%zz=1&bucket=1d", "bucket=1d;from=2026-11-01",
+	} {
+		f.Add(q, false)
+	}
+	f.Add("bucket=1d", true)
+	fx := newFixture(f, server.Config{})
+	c := fx.key(f, keygate.CreateRequest{Name: "metered", Workspace: "w", Role: "viewer"})
+	if _, err := fx.m.Verify(context.Background(), c.Token.Reveal()); err != nil {
+		f.Fatal(err)
+	}
+	path := "/keys/" + c.Key.ID.String() + "/usage"
+	f.Fuzz(func(t *testing.T, query string, down bool) {
+		fx.store.Down.Store(down)
+		w := fx.send(http.MethodGet, path, query, http.Header{"Authorization": {"Api-Key " + fx.admin}}, "")
+		fx.store.Down.Store(false)
+		fx.check(t, "GET "+path+"?"+query, w, down, "")
+		switch {
+		case w.Code == http.StatusBadRequest:
+			if !strings.Contains(w.Body.String(), `"code":"invalid_field"`) {
+				t.Fatalf("GET %s?%s = 400 %s, want invalid_field", path, query, w.Body)
+			}
+			return
+		case down && w.Code == http.StatusServiceUnavailable:
+			return
+		case w.Code != http.StatusOK:
+			t.Fatalf("GET %s?%s = %d %s, want 200 or 400", path, query, w.Code, w.Body)
+		}
+		q, _ := url.ParseQuery(query)
+		var u server.Usage
+		strict(t, "GET "+path, w.Body.Bytes(), &u)
+		bucket, limit := time.Hour, keygate.MaxUsageHours
+		switch b := q.Get("bucket"); b {
+		case "", server.BucketHour:
+		case server.BucketDay:
+			bucket, limit = 24*time.Hour, keygate.MaxUsageDays
+		default:
+			t.Fatalf("GET %s?%s = 200 for a bucket of %q", path, query, b)
+		}
+		n := len(u.Buckets)
+		switch {
+		case u.KeyID != c.Key.ID:
+			t.Fatalf("GET %s?%s: the report of key %s", path, query, u.KeyID)
+		case u.Bucket != q.Get("bucket") && !(u.Bucket == server.BucketHour && q.Get("bucket") == ""):
+			t.Fatalf("GET %s?%s: buckets of %s", path, query, u.Bucket)
+		case n == 0 || n > limit+1 || !u.To.Equal(u.From.Add(time.Duration(n)*bucket)):
+			t.Fatalf("GET %s?%s: %d buckets from %v to %v", path, query, n, u.From, u.To)
+		case !u.From.Equal(u.From.Truncate(bucket)) || u.From.Location() != time.UTC:
+			t.Fatalf("GET %s?%s: from %v is not a whole bucket in UTC", path, query, u.From)
+		}
+		var total int64
+		for i, b := range u.Buckets {
+			if !b.Start.Equal(u.From.Add(time.Duration(i) * bucket)) {
+				t.Fatalf("GET %s?%s: bucket %d starts at %v", path, query, i, b.Start)
+			}
+			total += b.Counts["valid"]
+		}
+		if total != u.Totals["valid"] {
+			t.Fatalf("GET %s?%s: buckets add up to %d, totals say %d", path, query, total, u.Totals["valid"])
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
@@ -131,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("POST /keys/{id}/regenerate", s.route(s.regenerate))
 	mux.Handle("POST /keys/{id}/revoke", s.route(s.revoke))
 	mux.Handle("GET /keys/{id}/privileges", s.route(s.privileges))
+	mux.Handle("GET /keys/{id}/usage", s.route(s.usage))
 	mux.Handle("POST /keys/{id}/disable", s.route(s.disable))
 	mux.Handle("POST /keys/{id}/enable", s.route(s.enable))
 	// Without these, ServeMux would answer unknown paths and methods in
@@ -147,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/keys/{id}/regenerate", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/revoke", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/privileges", s.route(methodNotAllowed("GET, HEAD")))
+	mux.Handle("/keys/{id}/usage", s.route(methodNotAllowed("GET, HEAD")))
 	mux.Handle("/keys/{id}/disable", s.route(methodNotAllowed("POST")))
 	mux.Handle("/keys/{id}/enable", s.route(methodNotAllowed("POST")))
 	mux.Handle("/", s.route(noRoute))
@@ -561,6 +564,77 @@ func (s *Server) privileges(w http.ResponseWriter, r *http.Request, by keygate.P
 		out.Exercised = append(out.Exercised, Exercise{Permission: e.Permission, Workspace: e.Workspace, At: e.At})
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// usage serves GET /keys/{id}/usage: a key's usage history.
+func (s *Server) usage(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	req, err := usageQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	u, err := s.manager.Usage(r.Context(), by, id, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newUsage(id, u))
+}
+
+// usageQuery reads the query parameters of GET /keys/{id}/usage (and of
+// the usage routes of other subjects): bucket ([BucketHour], the default,
+// or [BucketDay]), and from and to, each an RFC 3339 time or a date
+// ("2026-11-01", midnight UTC). Other parameters are ignored. An invalid
+// one is a 400 invalid_field problem naming it; the range itself is
+// checked by the Manager (keygate.UsageRequest).
+func usageQuery(q url.Values) (keygate.UsageRequest, error) {
+	var req keygate.UsageRequest
+	switch q.Get("bucket") {
+	case "", BucketHour:
+		req.Bucket = time.Hour
+	case BucketDay:
+		req.Bucket = 24 * time.Hour
+	default:
+		return req, invalidField(`The bucket parameter must be "1h" or "1d".`)
+	}
+	for _, p := range []struct {
+		name string
+		at   *time.Time
+	}{{"from", &req.From}, {"to", &req.To}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, v); err != nil {
+				return req, invalidField(fmt.Sprintf(`The %s parameter must be an RFC 3339 time such as "2026-11-01T00:00:00Z" or a date such as "2026-11-01".`, p.name))
+			}
+		}
+		*p.at = t
+	}
+	return req, nil
+}
+
+// newUsage returns the wire form of u, the usage of key id.
+func newUsage(id uuid.UUID, u *keygate.Usage) *Usage {
+	out := &Usage{KeyID: id, From: u.From, To: u.To, Bucket: BucketHour, Totals: map[string]int64(u.Totals),
+		Buckets: make([]UsageBucket, len(u.Buckets))}
+	if u.Bucket != time.Hour {
+		out.Bucket = BucketDay
+	}
+	if out.Totals == nil {
+		out.Totals = map[string]int64{}
+	}
+	for i, b := range u.Buckets {
+		out.Buckets[i] = UsageBucket{Start: b.Start, Counts: map[string]int64(b.Counts)}
+		if b.Counts == nil {
+			out.Buckets[i].Counts = map[string]int64{}
+		}
+	}
+	return out
 }
 
 // nonNil returns s, or an empty slice for nil, so that JSON has [].

@@ -324,6 +324,39 @@ type PrivilegeReport struct {
 	SuggestedWorkspace string `json:"suggested_workspace,omitempty"`
 }
 
+// Usage is the body of a GET /keys/{id}/usage response: a key's
+// verifications by outcome over a time range, in buckets
+// (keygate.Usage).
+type Usage struct {
+	KeyID uuid.UUID `json:"key_id"`
+	// From and To are the range reported on, in whole buckets.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Bucket is "1h" or "1d" (days in UTC).
+	Bucket string `json:"bucket"`
+	// Totals are the verifications of the whole range by outcome: "valid"
+	// or a refusal code (keygate.UsageOutcomes); an outcome without any is
+	// absent.
+	Totals map[string]int64 `json:"totals"`
+	// Buckets cover From to To, in order, each of them.
+	Buckets []UsageBucket `json:"buckets"`
+}
+
+// UsageBucket is one bucket of a [Usage].
+type UsageBucket struct {
+	// Start is when the bucket starts; it lasts the report's Bucket.
+	Start time.Time `json:"start"`
+	// Counts are its verifications by outcome, as Usage.Totals.
+	Counts map[string]int64 `json:"counts"`
+}
+
+// Values of the bucket query parameter of GET /keys/{id}/usage and of
+// [Usage].Bucket.
+const (
+	BucketHour = "1h"
+	BucketDay  = "1d"
+)
+
 // Exercise is a permission a key was let through for, in a workspace,
 // and when it last was (to the hour).
 type Exercise struct {

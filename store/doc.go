@@ -30,10 +30,11 @@
 // # Optional capabilities
 //
 // A store may also implement [Revoker] (an atomic revocation),
-// [ExerciseRecorder] (the permissions keys exercised) and [Retirer]
+// [ExerciseRecorder] (the permissions keys exercised), [Retirer]
 // (tombstones of retired secrets, without which the keygate Manager
-// refuses to import keys); a change feed, [ChangeFeed], [ChangePublisher]
-// and [HealthChecker]. The Manager detects each by type assertion. The
-// stores of this module implement all three store capabilities, and
-// storetest checks each one a store implements.
+// refuses to import keys) and [UsageRecorder] (usage history: hourly
+// counts of verifications per key and outcome); a change feed,
+// [ChangeFeed], [ChangePublisher] and [HealthChecker]. The Manager detects
+// each by type assertion. The stores of this module implement all four
+// store capabilities, and storetest checks each one a store implements.
 package store

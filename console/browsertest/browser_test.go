@@ -66,7 +66,10 @@ func startServer(t *testing.T) *server {
 		t.Fatalf("go build ./cmd/keygate: %v\n%s", err, out)
 	}
 	tokenFile := filepath.Join(dir, "admin.token")
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile, "--demo")
+	// Usage history written every 200ms, so that the key page charts a
+	// key's uses at once.
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "keys.db"), "--admin-token-file", tokenFile, "--demo",
+		"--usage-interval", "200ms")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -403,6 +406,24 @@ func (s *session) tryNav(what string, step chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// waitForUsage loads the key page at url until its chart's description
+// starts with want, for at most 15 s.
+func (s *session) waitForUsage(url, want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		desc := get(s, "read the chart", chromedp.Evaluate[string](`(document.getElementById("traffic-svg-desc") || {}).textContent || ""`))
+		if strings.HasPrefix(desc, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the key page's chart says %q, want %q", desc, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+		s.nav("reload the key page", chromedp.Navigate(url))
+	}
+}
+
 // keyID returns the id of the key in the key page's path.
 func keyID(t *testing.T, path string) string {
 	m := regexp.MustCompile(`/keys/([0-9a-f-]{36})$`).FindStringSubmatch(path)
@@ -496,6 +517,10 @@ func TestConsoleFlows(t *testing.T) {
 	s.nav("open the key", chromedp.Navigate(base+keyPath))
 	s.noToken("the key page", token)
 	s.wantText("grafana", "alice", "Organization", "Cluster")
+	// Its three calls, charted once the server has written them (the
+	// demo's 403 is the demo's own permission check: the key was valid).
+	s.waitForUsage(base+keyPath, "3 verifications in the last 30 days: 3 valid, 0 refused.")
+	s.wantText("Usage, last 30 days", "Valid (solid)", "Refused (hatched, stacked on top)", "Daily figures")
 	s.shot("key")
 
 	// Edit its permissions: cluster:write, effective on the next request.
@@ -562,8 +587,12 @@ func TestConsoleFlows(t *testing.T) {
 		`document.querySelectorAll('a[href$="/edit"]').length`)); n != 0 {
 		t.Errorf("the revoked key's page offers %d edit links", n)
 	}
-	s.shot("key-revoked")
 	srv.wantCalls(t, newToken, 401, 401, 401)
+	// Refused since: its uses (3, 3 more after the edit, 3 with the new
+	// token) and the 3 refusals, hatched on today's bar.
+	s.waitForUsage(base+keyPath, "12 verifications in the last 30 days: 9 valid, 3 refused (3 revoked).")
+	s.wantText("Refused\n3 (3 revoked)")
+	s.shot("key-revoked")
 	s.nav("open the delete page", chromedp.Navigate(base+"/console/keys/"+id+"/delete"))
 	s.wantText("This cannot be undone.")
 	s.shot("delete")

@@ -85,6 +85,14 @@ func (s *FailingStore) Delete(ctx context.Context, id uuid.UUID) error {
 	return s.Store.Delete(ctx, id)
 }
 
+// Usage fails while Down is set.
+func (s *FailingStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageCount, error) {
+	if err := s.fail(&s.Down); err != nil {
+		return nil, err
+	}
+	return s.Store.Usage(ctx, q)
+}
+
 // GetByHash fails while LookupsDown is set.
 func (s *FailingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {
 	if err := s.fail(&s.LookupsDown); err != nil {

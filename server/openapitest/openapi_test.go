@@ -880,6 +880,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "privileges without exercises in the store", api: plainAPI, method: "GET", path: "/keys/" + plainAdmin.Key.ID.String() + "/privileges",
 			token: plainAdmin.Token.Reveal(), status: 501, code: "unsupported"},
 
+		// GET /keys/{id}/usage
+		{name: "usage", method: "GET", path: "/keys/" + target + "/usage", token: admin, status: 200},
+		{name: "usage by day", method: "GET", path: "/keys/" + target + "/usage?bucket=1d&from=2026-11-01&to=2026-11-08T00:00:00Z", token: watcher, scheme: "Bearer", status: 200},
+		{name: "usage by hour from a time", method: "GET", path: "/keys/" + target + "/usage?bucket=1h&from=2026-11-01T10:30:00.5%2B02:00", token: admin, status: 200},
+		{name: "usage by the minute", method: "GET", path: "/keys/" + target + "/usage?bucket=1m", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "usage from a bad time", method: "GET", path: "/keys/" + target + "/usage?from=yesterday", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "usage over too long a range", method: "GET", path: "/keys/" + target + "/usage?from=2026-01-01&to=2026-12-31", token: admin, status: 400, code: "invalid_field"},
+		{name: "usage over an empty range", method: "GET", path: "/keys/" + target + "/usage?from=2026-11-02&to=2026-11-01", token: admin, status: 400, code: "invalid_field"},
+		{name: "usage without apikey:view", method: "GET", path: "/keys/" + target + "/usage", token: blind, status: 403, code: "forbidden"},
+		{name: "usage of a key of no UUID", method: "GET", path: "/keys/123/usage", token: admin, request: violates, status: 404, code: "not_found"},
+		{name: "usage without usage history in the store", api: plainAPI, method: "GET", path: "/keys/" + plainAdmin.Key.ID.String() + "/usage",
+			token: plainAdmin.Token.Reveal(), status: 501, code: "unsupported"},
+
 		// POST /keys/{id}/disable and /enable
 		{name: "disable", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
 		{name: "disable again", method: "POST", path: "/keys/" + target + "/disable", token: admin, status: 200},
@@ -910,6 +923,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "GET", path: "/roles"},
 		{method: "GET", path: "/keys/{id}"},
 		{method: "GET", path: "/keys/{id}/privileges"},
+		{method: "GET", path: "/keys/{id}/usage"},
 		{method: "PATCH", path: "/keys/{id}", body: `{"description":"sample"}`},
 		{method: "POST", path: "/keys/{id}/regenerate", body: `{"expiry":"30d"}`},
 		{method: "POST", path: "/keys/{id}/revoke"},

@@ -11,8 +11,9 @@
 // # Behaviour
 //
 // [Store] honours the whole [store.Store] contract, and those of the
-// optional [store.Revoker], [store.ExerciseRecorder] and [store.Retirer]
-// (tombstones of retired secrets, kept as long as the Store), and passes
+// optional [store.Revoker], [store.ExerciseRecorder], [store.Retirer]
+// (tombstones of retired secrets, kept as long as the Store) and
+// [store.UsageRecorder] (hourly usage counts), and passes
 // the conformance suite in package store/storetest. A [Store] is safe for
 // concurrent use; its methods never block on anything but its own lock.
 // Every key is copied on the way in and out with [store.Key.Clone].

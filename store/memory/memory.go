@@ -18,6 +18,7 @@ var (
 	_ store.Revoker          = (*Store)(nil)
 	_ store.ExerciseRecorder = (*Store)(nil)
 	_ store.Retirer          = (*Store)(nil)
+	_ store.UsageRecorder    = (*Store)(nil)
 )
 
 // Store is an in-memory [store.Store], safe for concurrent use by multiple
@@ -46,6 +47,8 @@ type Store struct {
 	// retired holds the tombstones of retired secrets, keyed by
 	// string(hash).
 	retired map[string]store.RetiredHash
+	// usage holds the usage counts, by subject.
+	usage map[usageSubject]map[usageCell]int64
 }
 
 type nameKey struct{ workspace, name string }
@@ -336,6 +339,7 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	s.unindex(cur)
 	delete(s.byID, id)
 	delete(s.exercises, id)
+	delete(s.usage, usageSubject{store.UsageKey, id})
 	if i, found := slices.BinarySearchFunc(s.ids, id, compareIDs); found {
 		s.ids = slices.Delete(s.ids, i, i+1)
 	}

@@ -32,10 +32,13 @@
 // serialization failure reported by the engine is retried twice.
 //
 // [Store] also implements the optional [store.Revoker],
-// [store.ExerciseRecorder] and [store.Retirer]: the hashes of retired
-// secrets are kept in a table of their own ({prefix}retired, one row per
-// hash, never deleted), so that the Manager never imports a retired secret
-// again.
+// [store.ExerciseRecorder], [store.Retirer] and [store.UsageRecorder]: the
+// hashes of retired secrets are kept in a table of their own
+// ({prefix}retired, one row per hash, never deleted), so that the Manager
+// never imports a retired secret again; usage history in {prefix}usage,
+// one row per subject, hour and outcome, added to by one upsert per 500
+// rows ([Store.RecordUsage]), deleted with its key and purged by hour
+// ([Store.PurgeUsage], over an index of hours).
 //
 // [Store.TouchLastUsed] writes a whole batch of last-used times with one
 // statement (per 500 keys), never one per request. [Store.GetByHash] and

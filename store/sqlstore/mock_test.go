@@ -217,10 +217,44 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 				return err
 			},
 			steps: []step{{kind: query, pattern: `^SELECT 1 FROM \w+retired WHERE hash IN \(.*\) LIMIT 1$`, rows: intRow("one", 1)}}},
+		{name: "RecordUsage", op: "record usage",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				return s.RecordUsage(ctx, []store.UsageCount{{Kind: store.UsageKey, Subject: k.ID, Hour: time.Now().Truncate(time.Hour), Outcome: "valid", Count: 2}})
+			},
+			steps: []step{{kind: exec, pattern: `^INSERT INTO \w+usage \(subject_kind, subject_id, hour_start, outcome, verifications\) VALUES`, name: "upsert", affected: 1}}},
+		script{name: "RecordUsage/two batches", op: "record usage",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				cs := make([]store.UsageCount, 501)
+				for i := range cs {
+					cs[i] = store.UsageCount{Kind: store.UsageKey, Subject: k.ID, Hour: time.Now().Truncate(time.Hour), Outcome: fmt.Sprintf("o%03d", i), Count: 1}
+				}
+				return s.RecordUsage(ctx, cs)
+			},
+			steps: tx([]step{
+				{kind: exec, pattern: `^INSERT INTO \w+usage`, name: "upsert", affected: 500},
+				{kind: exec, pattern: `^INSERT INTO \w+usage`, name: "upsert", affected: 1},
+			}),
+		}.inTx(),
+		{name: "Usage", op: "read usage",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				_, err := s.Usage(ctx, store.UsageQuery{Kind: store.UsageKey, Subjects: []uuid.UUID{k.ID}, From: time.Now().Add(-time.Hour), To: time.Now()})
+				return err
+			},
+			steps: []step{{kind: query, pattern: `^SELECT subject_id, hour_start, outcome, verifications FROM \w+usage WHERE`,
+				rows: func() *sqlmock.Rows {
+					return sqlmock.NewRows([]string{"subject_id", "hour_start", "outcome", "verifications"}).AddRow(k.ID[:], time.Now().Truncate(time.Hour), "valid", 3)
+				}}}},
+		{name: "PurgeUsage", op: "purge usage",
+			call: func(ctx context.Context, s *sqlstore.Store) error {
+				_, err := s.PurgeUsage(ctx, time.Now())
+				return err
+			},
+			steps: []step{{kind: exec, pattern: `^DELETE FROM \w+usage WHERE hour_start < `, name: "delete", affected: 3}}},
 	}
 	del := []step{
 		{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1},
 		{kind: exec, pattern: `^DELETE FROM \w+exercises WHERE key_id = `, name: "delete exercises", affected: 0},
+		{kind: exec, pattern: `^DELETE FROM \w+usage WHERE subject_kind = `, name: "delete usage", affected: 0},
 	}
 	out = append(out, script{name: "Delete", op: "delete key",
 		call:  func(ctx context.Context, s *sqlstore.Store) error { return s.Delete(ctx, k.ID) },
@@ -458,6 +492,7 @@ func TestMockRetry(t *testing.T) {
 	mock.ExpectBegin()
 	mock.ExpectExec(`^DELETE FROM \w+keys`).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectExec(`^DELETE FROM \w+exercises`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`^DELETE FROM \w+usage`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectCommit()
 	if err := s.Delete(t.Context(), uuid.New()); err != nil {
 		t.Errorf("Delete after one deadlock: got error %v, want nil", err)

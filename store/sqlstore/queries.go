@@ -48,6 +48,10 @@ const (
 
 	sqlDeleteExercises = `DELETE FROM {prefix}exercises WHERE key_id = ?`
 
+	// sqlDeleteUsage removes the usage counts of a subject: a deleted
+	// key's, with subject_kind store.UsageKey.
+	sqlDeleteUsage = `DELETE FROM {prefix}usage WHERE subject_kind = ? AND subject_id = ?`
+
 	sqlConsumeUse = `UPDATE {keys} SET remaining_uses = remaining_uses - 1, version = version + 1
 	WHERE id = ? AND remaining_uses > 0`
 
@@ -120,7 +124,7 @@ const touchBatch = 500
 // placeholders in place.
 type queries struct {
 	insert, get, getByHash, list, update, getVersion, remove string
-	revoke, removeExercises                                  string
+	revoke, removeExercises, removeUsage                     string
 	consume, remaining, notify                               string
 	touchHead, touchFirst, touchRow, touchTail               string
 	createVersions, appliedVersions, insertVersion           string
@@ -140,6 +144,7 @@ func newQueries(d Dialect, p string) queries {
 		getVersion:      q(sqlGetVersion),
 		revoke:          q(sqlRevokeKey),
 		removeExercises: q(sqlDeleteExercises),
+		removeUsage:     q(sqlDeleteUsage),
 		remove:          q(sqlDeleteKey),
 		consume:         q(sqlConsumeUse),
 		remaining:       q(sqlRemainingUses + d.lockClause()),

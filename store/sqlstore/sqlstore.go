@@ -146,7 +146,7 @@ func (s *Store) Table() string { return s.prefix + "keys" }
 func (s *Store) Tables() []string {
 	return []string{s.prefix + "keys", s.prefix + "exercises", s.prefix + "retired",
 		s.prefix + "console_sessions", s.prefix + "console_nonces", s.prefix + "console_owners",
-		s.prefix + "schema_migrations"}
+		s.prefix + "usage", s.prefix + "schema_migrations"}
 }
 
 // Channel returns the PostgreSQL notification channel on which a Postgres
@@ -427,9 +427,10 @@ func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (*store.
 	return k, nil
 }
 
-// Delete removes the key with the given id and its exercises, or returns
-// an error wrapping [store.ErrNotFound]. It is one transaction of two
-// DELETEs that, on PostgreSQL, also notifies [Store.Channel].
+// Delete removes the key with the given id, its exercises and its usage
+// counts, or returns an error wrapping [store.ErrNotFound]. It is one
+// transaction of three DELETEs that, on PostgreSQL, also notifies
+// [Store.Channel].
 func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	err := s.retry(ctx, func() error {
 		return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -446,6 +447,9 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 			}
 			if _, err := tx.ExecContext(ctx, s.q.removeExercises, s.dialect.idArg(id)); err != nil {
 				return fmt.Errorf("delete exercises: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, s.q.removeUsage, store.UsageKey, s.dialect.idArg(id)); err != nil {
+				return fmt.Errorf("delete usage: %w", err)
 			}
 			return s.notify(ctx, tx, id)
 		})

@@ -32,8 +32,11 @@
 // nothing, concurrent updates lose no write, concurrent ConsumeUse never
 // over-spends, and concurrent creates of one name let exactly one win.
 // The optional capabilities ([store.Revoker], [store.ExerciseRecorder],
-// [store.Retirer]) are checked when the store implements them, and
-// skipped otherwise.
+// [store.Retirer], [store.UsageRecorder]) are checked when the store
+// implements them, and skipped otherwise: for usage, that counts add up
+// (within a call, across calls, from concurrent writers), that ranges are
+// From-inclusive and To-exclusive, that a purge removes exactly the hours
+// before it, and that deleting a key removes its counts and no others.
 //
 // # What a backend may differ in
 //

@@ -95,6 +95,8 @@ func newApp(ctx context.Context, o *Options, logger *slog.Logger, getenv func(st
 		Prefix:           o.Prefix,
 		Logger:           logger,
 		LastUsedInterval: o.LastUsed,
+		UsageInterval:    o.UsageInterval,
+		UsageRetention:   o.UsageRetention,
 		MaxLifetime:      o.MaxLifetime,
 		ImportedSHA256:   o.ImportSHA256,
 		CacheTTL:         o.CacheTTL,

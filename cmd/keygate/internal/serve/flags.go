@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/config"
 	"github.com/keygate/keygate/server"
@@ -60,6 +61,9 @@ type Options struct {
 	FailureWindow time.Duration
 	MaxLifetime   time.Duration
 	LastUsed      time.Duration
+	// UsageInterval and UsageRetention are keygate.Config's.
+	UsageInterval  time.Duration
+	UsageRetention time.Duration
 
 	Prefix         string
 	AdminTokenFile string
@@ -111,7 +115,9 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.FailureWindow, "failure-window", time.Minute, "the window of --failure-limit")
 	fs.DurationVar(&o.MaxLifetime, "max-lifetime", 0, "the longest life a key may be given, such as 2160h for 90 days (0: no ceiling)")
 	fs.DurationVar(&o.LastUsed, "last-used-interval", time.Minute, "how often last-used times are written to the database")
-	cmdutil.Group(fs, "Limits", "failure-limit", "failure-window", "max-lifetime", "last-used-interval")
+	fs.DurationVar(&o.UsageInterval, "usage-interval", keygate.DefaultUsageInterval, "how often usage history (verifications per key, hour and outcome) is written to the database; a crash loses at most this long of it (negative: no usage history)")
+	fs.DurationVar(&o.UsageRetention, "usage-retention", keygate.DefaultUsageRetention, "how long usage history is kept (negative: for ever)")
+	cmdutil.Group(fs, "Limits", "failure-limit", "failure-window", "max-lifetime", "last-used-interval", "usage-interval", "usage-retention")
 
 	fs.StringVar(&o.Prefix, "prefix", "kg", "token prefix, such as acme_live")
 	fs.StringVar(&o.AdminTokenFile, "admin-token-file", "", "on the first start, also write the bootstrap super-admin token to this file (mode 0600)")
