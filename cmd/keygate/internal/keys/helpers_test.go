@@ -25,6 +25,7 @@ import (
 type service struct {
 	url   string
 	m     *keygate.Manager
+	store *memory.Store
 	admin string
 	// importDown makes POST /v1/keys/import answer 503 after this many
 	// calls succeed (0: never).
@@ -54,9 +55,9 @@ func newService(t *testing.T, cfgs ...serviceConfig) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{}
+	s := &service{store: memory.New()}
 	s.m, err = keygate.New(keygate.Config{
-		Store: memory.New(), Hasher: hasher, Logger: slog.New(slog.DiscardHandler),
+		Store: s.store, Hasher: hasher, Logger: slog.New(slog.DiscardHandler),
 		ImportedTokens: func(tok string) bool { return strings.HasPrefix(tok, "sk_live_") },
 		ImportedSHA256: true,
 	})

@@ -78,7 +78,7 @@ or import rows that failed; 2 wrong usage, nothing sent; 3 the service
 unreachable or unavailable, try again later.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return cmdutil.Usagef("keys needs a command: create, list, get, update, regenerate, revoke, disable, enable, delete, verify or import (see 'keygate keys --help')")
+			return cmdutil.Usagef("keys needs a command: create, list, get, update, regenerate, revoke, disable, enable, delete, verify, import or usage (see 'keygate keys --help')")
 		},
 	}
 	cmd.AddCommand(
@@ -93,6 +93,7 @@ unreachable or unavailable, try again later.`,
 		newDeleteCmd(ios, nil),
 		newVerifyCmd(ios, nil),
 		newImportCmd(ios, nil),
+		newUsageCmd(ios, nil),
 	)
 	cmd.SetUsageFunc(cmdutil.GroupedUsage(topics...))
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
