@@ -30,10 +30,12 @@
 // # Optional capabilities
 //
 // A store may also implement [Revoker] (an atomic revocation),
-// [ExerciseRecorder] (the permissions keys exercised) and [Retirer]
+// [ExerciseRecorder] (the permissions keys exercised), [Retirer]
 // (tombstones of retired secrets, without which the keygate Manager
-// refuses to import keys); a change feed, [ChangeFeed], [ChangePublisher]
-// and [HealthChecker]. The Manager detects each by type assertion. The
-// stores of this module implement all three store capabilities, and
-// storetest checks each one a store implements.
+// refuses to import keys) and [IdentityStore] (identities: owners of keys
+// whose limits all their keys share, without which the Manager answers
+// identity calls ErrUnsupported); a change feed, [ChangeFeed],
+// [ChangePublisher] and [HealthChecker]. The Manager detects each by type
+// assertion. The stores of this module implement all four store
+// capabilities, and storetest checks each one a store implements.
 package store

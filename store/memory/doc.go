@@ -11,8 +11,10 @@
 // # Behaviour
 //
 // [Store] honours the whole [store.Store] contract, and those of the
-// optional [store.Revoker], [store.ExerciseRecorder] and [store.Retirer]
-// (tombstones of retired secrets, kept as long as the Store), and passes
+// optional [store.Revoker], [store.ExerciseRecorder], [store.Retirer]
+// (tombstones of retired secrets, kept as long as the Store) and
+// [store.IdentityStore] (identities, whose keys it counts so that one in
+// use is never deleted), and passes
 // the conformance suite in package store/storetest. A [Store] is safe for
 // concurrent use; its methods never block on anything but its own lock.
 // Every key is copied on the way in and out with [store.Key.Clone].
@@ -29,7 +31,8 @@
 // # Errors
 //
 // Errors wrap the sentinels of package store ([store.ErrNotFound],
-// [store.ErrConflict], [store.ErrDuplicate], [store.ErrUsageExhausted]) or
+// [store.ErrConflict], [store.ErrDuplicate], [store.ErrUsageExhausted],
+// [store.ErrUnknownIdentity], [store.ErrIdentityInUse]) or
 // the context's error; test them with [errors.Is]. Messages start with
 // "memory:" and may name a key's id, workspace or name, never its hash.
 package memory

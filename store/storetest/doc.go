@@ -32,8 +32,12 @@
 // nothing, concurrent updates lose no write, concurrent ConsumeUse never
 // over-spends, and concurrent creates of one name let exactly one win.
 // The optional capabilities ([store.Revoker], [store.ExerciseRecorder],
-// [store.Retirer]) are checked when the store implements them, and
-// skipped otherwise.
+// [store.Retirer], [store.IdentityStore]) are checked when the store
+// implements them, and skipped otherwise. For an IdentityStore, that
+// includes keys naming identities ([store.Key.IdentityID] round-trips, a
+// key naming no stored identity is refused, List filters by identity),
+// the credit balance an update keeps, and, with goroutines racing, that
+// no key ever names a deleted identity.
 //
 // # What a backend may differ in
 //

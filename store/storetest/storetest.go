@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Revoke", revokeTests},
 		{"Exercises", exerciseTests},
 		{"Retire", retireTests},
+		{"Identities", identityTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
