@@ -369,6 +369,14 @@ func (m *Manager) DeleteIdentity(ctx context.Context, by Principal, id uuid.UUID
 	return nil
 }
 
+// SupportsIdentities reports whether the Manager's store keeps identities
+// (a [store.IdentityStore]): without one, the identity calls, and a key's
+// IdentityID, are [ErrUnsupported]. A user interface asks it to offer
+// identities only where they work.
+func (m *Manager) SupportsIdentities() bool {
+	return m.identities != nil
+}
+
 // identitySpan starts the span of a management operation on identity id.
 func (m *Manager) identitySpan(ctx context.Context, op string, id uuid.UUID) (context.Context, trace.Span) {
 	ctx, span := m.startSpan(ctx, op, uuid.Nil)
