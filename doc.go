@@ -66,8 +66,10 @@
 // [UpdateRequest.IdentityID]; [ListRequest.IdentityID] lists an identity's
 // keys). An identity that keys belong to is not deleted
 // ([ErrIdentityInUse]): that would lift its limits from them. Identities
-// need a store that is a [store.IdentityStore] (every store of this
-// module is); with another, the calls are [ErrUnsupported].
+// need a store that is a [store.IdentityStore] (store/memory and
+// store/sqlstore are); with another, the calls are [ErrUnsupported]. In this
+// version an identity's limits are data, validated and bounded as below:
+// verification does not apply them yet.
 //
 // A principal's identity limits bind it like its own ([Principal]
 // IdentityLimits): it gives no identity, and puts no key in one with,
