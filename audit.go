@@ -28,6 +28,8 @@ const (
 	// sent once per key and expiry, across every instance.
 	EventExpiringSoon       EventType = "key.expiring_soon"
 	EventVerificationFailed EventType = "key.verification_failed"
+	// The events of identities are in identity.go: EventIdentityCreated,
+	// EventIdentityUpdated, EventIdentityDeleted.
 )
 
 // Event is one audit record. It never holds a secret: keys appear by id and
@@ -38,8 +40,12 @@ type Event struct {
 	// Time is when it happened, by the Manager's clock.
 	Time time.Time
 	// KeyID is the key acted on; the zero UUID when unknown (a failed
-	// verification of a token that matches no key).
+	// verification of a token that matches no key), or for an event of an
+	// identity.
 	KeyID uuid.UUID
+	// IdentityID, for the events of an identity (identity.created,
+	// identity.updated, identity.deleted), is the identity acted on.
+	IdentityID uuid.UUID
 	// Hint is the key's non-secret display hint, e.g. "kg_7Gq2…".
 	Hint string
 	// Workspace is the key's workspace.
@@ -64,6 +70,9 @@ func (e Event) LogValue() slog.Value {
 	attrs = append(attrs, slog.String("type", string(e.Type)), slog.Time("time", e.Time))
 	if e.KeyID != uuid.Nil {
 		attrs = append(attrs, slog.String("key_id", e.KeyID.String()))
+	}
+	if e.IdentityID != uuid.Nil {
+		attrs = append(attrs, slog.String("identity_id", e.IdentityID.String()))
 	}
 	if !e.ExpiresAt.IsZero() {
 		attrs = append(attrs, slog.Time("expires_at", e.ExpiresAt))

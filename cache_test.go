@@ -161,7 +161,7 @@ func TestCacheConcurrentReadersNeverSeeInvalidated(t *testing.T) {
 // samePrincipal decides by comparing every field of Principal.
 func TestSamePrincipalComparesEveryField(t *testing.T) {
 	t.Parallel()
-	if n := reflect.TypeFor[Principal]().NumField(); n != 9 {
+	if n := reflect.TypeFor[Principal]().NumField(); n != 10 {
 		t.Fatalf("Principal has %d fields; make samePrincipal compare every one and update this test", n)
 	}
 	uses := int64(3)
@@ -174,9 +174,12 @@ func TestSamePrincipalComparesEveryField(t *testing.T) {
 		"SuperAdmin":  func(p *Principal) { p.SuperAdmin = true },
 		"ExpiresAt":   func(p *Principal) { p.ExpiresAt = time.Unix(99, 0) },
 		"Limits":      func(p *Principal) { p.Limits = Limits{} },
-		"keyID":       func(p *Principal) { p.keyID = uuid.New() },
-		"keyHash":     func(p *Principal) { p.keyHash = []byte("other") },
-		"oldSecret":   func(p *Principal) { p.oldSecret = true },
+		"IdentityLimits": func(p *Principal) {
+			p.IdentityLimits = IdentityLimits{RateLimits: []RateLimit{{Name: "requests", Requests: 1, Window: time.Second}}}
+		},
+		"keyID":     func(p *Principal) { p.keyID = uuid.New() },
+		"keyHash":   func(p *Principal) { p.keyHash = []byte("other") },
+		"oldSecret": func(p *Principal) { p.oldSecret = true },
 	} {
 		q := base
 		edit(&q)

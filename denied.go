@@ -27,8 +27,9 @@ const (
 	// DeniedLifetime: the key would outlive the principal:
 	// DeniedError.LatestExpiry is the latest expiry the principal may give.
 	DeniedLifetime DenyReason = "lifetime"
-	// DeniedLimit: the key would have a looser limit than the principal's
-	// own; DeniedError.Limit names it: "rate", "uses" or "allowed_cidrs".
+	// DeniedLimit: the key or identity would have a looser limit than the
+	// principal's own; DeniedError.Limit names it: "rate", "uses",
+	// "credits" or "allowed_cidrs".
 	DeniedLimit DenyReason = "limit"
 	// DeniedUnresolved: the key's role or a scope no longer resolves, so
 	// only a super admin may change it.
@@ -47,6 +48,7 @@ const (
 const (
 	LimitRate         = "rate"
 	LimitUses         = "uses"
+	LimitCredits      = "credits"
 	LimitAllowedCIDRs = "allowed_cidrs"
 )
 
@@ -60,7 +62,11 @@ type DeniedError struct {
 	// Actor is the ID of the principal refused.
 	Actor string
 	// KeyID is the key acted on; the zero UUID for a key being created.
+	// Refusing a change of an identity's limits for want of rights over
+	// one of its keys, it is that key.
 	KeyID uuid.UUID
+	// IdentityID is the identity acted on, if any.
+	IdentityID uuid.UUID
 	// Reason names the bound that failed.
 	Reason DenyReason
 	// Permission, for DeniedPermission, is the permission not held, in
@@ -71,8 +77,8 @@ type DeniedError struct {
 	// LatestExpiry, for DeniedLifetime, is the latest expiry the principal
 	// may give a key: its own.
 	LatestExpiry time.Time
-	// Limit, for DeniedLimit, names the limit: LimitRate, LimitUses or
-	// LimitAllowedCIDRs.
+	// Limit, for DeniedLimit, names the limit: LimitRate, LimitUses,
+	// LimitCredits or LimitAllowedCIDRs.
 	Limit string
 }
 
@@ -97,7 +103,7 @@ func (e *DeniedError) Error() string {
 	case DeniedLifetime:
 		fmt.Fprintf(&b, " may not give a key a life beyond its own (latest expiry %s)", e.LatestExpiry.UTC().Format(time.RFC3339))
 	case DeniedLimit:
-		fmt.Fprintf(&b, " may not give a key a looser %s limit than its own", e.Limit)
+		fmt.Fprintf(&b, " may not give a key or identity a looser %s limit than its own", e.Limit)
 	case DeniedUnresolved:
 		b.WriteString(" may not change a key whose role no longer resolves (super admins only)")
 	case DeniedInactive:
@@ -109,6 +115,9 @@ func (e *DeniedError) Error() string {
 	}
 	if e.KeyID != uuid.Nil {
 		fmt.Fprintf(&b, " (key %s)", e.KeyID)
+	}
+	if e.IdentityID != uuid.Nil {
+		fmt.Fprintf(&b, " (identity %s)", e.IdentityID)
 	}
 	return b.String()
 }

@@ -48,7 +48,34 @@
 // apikey:manage, in the key's workspace (the wildcard actions "*:read" and
 // "*:write" do not include them). A principal can never create, widen,
 // regenerate, revoke or delete a key that holds more than it holds itself,
-// nor give a key a longer life or looser limits than its own.
+// nor give a key a longer life or looser limits than its own (see
+// Identities for theirs).
+//
+// # Identities
+//
+// An identity is an owner of keys (a customer, a user, a service), known
+// by the application's own external id, whose limits all its keys share:
+// named rate limits ([RateLimit], some applied only on demand) and credits
+// with a refill schedule ([Credits], [Refill]). [Manager.CreateIdentity],
+// [Manager.GetIdentity], [Manager.ListIdentities] (by workspace and
+// external id), [Manager.UpdateIdentity] (with an optimistic version) and
+// [Manager.DeleteIdentity] manage them, under the rules of keys: apikey:view
+// to see one, apikey:manage in its workspace to change one, and one out of
+// reach answered as missing ([ErrIdentityNotFound]). A key belongs to at
+// most one identity, of its workspace ([CreateRequest.IdentityID],
+// [UpdateRequest.IdentityID]; [ListRequest.IdentityID] lists an identity's
+// keys). An identity that keys belong to is not deleted
+// ([ErrIdentityInUse]): that would lift its limits from them. Identities
+// need a store that is a [store.IdentityStore] (store/memory and
+// store/sqlstore are); with another, the calls are [ErrUnsupported]. In this
+// version an identity's limits are data, validated and bounded as below:
+// verification does not apply them yet.
+//
+// A principal's identity limits bind it like its own ([Principal]
+// IdentityLimits): it gives no identity, and puts no key in one with,
+// looser limits than its own and its identity's together; it never raises
+// an identity's balance while it draws on credits itself; and changing an
+// identity's limits needs the rights to change every key in it.
 //
 // # Usage history
 //
@@ -76,8 +103,9 @@
 // # Audit
 //
 // Created, updated, regenerated, revoked, deleted and failed-verification
-// events go to an [Auditor]; [SlogAuditor] over log/slog is the default. No
-// event carries a secret.
+// events go to an [Auditor]; [SlogAuditor] over log/slog is the default, as
+// do identity.created, identity.updated and identity.deleted. No event
+// carries a secret.
 //
 // # Telemetry
 //

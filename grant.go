@@ -147,5 +147,6 @@ func samePrincipal(p, q *Principal) bool {
 	return p.ID == q.ID && p.Workspace == q.Workspace && p.SuperAdmin == q.SuperAdmin &&
 		p.ExpiresAt.Equal(q.ExpiresAt) && p.ExpiresAt.IsZero() == q.ExpiresAt.IsZero() &&
 		slices.Equal(p.Permissions, q.Permissions) && sameLimits(p.Limits, q.Limits) &&
+		sameIdentityLimits(p.IdentityLimits, q.IdentityLimits) &&
 		p.keyID == q.keyID && bytes.Equal(p.keyHash, q.keyHash) && p.oldSecret == q.oldSecret
 }

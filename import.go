@@ -209,7 +209,7 @@ func (m *Manager) Import(ctx context.Context, by Principal, rows []ImportRequest
 // importRow imports one row for by.
 func (m *Manager) importRow(ctx context.Context, by *Principal, row *ImportRequest) ImportResult {
 	failed := func(err error) ImportResult { return ImportResult{Status: ImportFailed, Err: err} }
-	rec, err := m.newRecord(by, &row.CreateRequest, m.clock())
+	rec, err := m.newRecord(ctx, by, &row.CreateRequest, m.clock())
 	if err != nil {
 		return failed(err)
 	}

@@ -193,6 +193,7 @@ type Manager struct {
 	publisher   store.ChangePublisher
 	revoker     store.Revoker
 	retirer     store.Retirer          // nil: no tombstones, and Import refuses to run
+	identities  store.IdentityStore    // nil: no identities (ErrUnsupported)
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
 	usage       usage
@@ -275,6 +276,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}
 	m.maxLifetime = cfg.MaxLifetime
+	m.identities, _ = cfg.Store.(store.IdentityStore)
 	m.imported = cfg.ImportedTokens
 	// A Manager hashing with apikey.NewSHA256Hasher already looks up SHA-256.
 	m.keyed = cfg.Hasher.CurrentID() != apikey.SHA256PepperID
@@ -401,14 +403,13 @@ const (
 // the end of that day, which is already in the year 10000).
 var MaxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
-// RateLimit allows Requests per Window for one key, with bursts of up to
-// Requests. The zero RateLimit means no limit.
-type RateLimit struct {
-	// Requests is the number of requests allowed per Window.
-	Requests int
-	// Window is the period the limit is counted over.
-	Window time.Duration
-}
+// RateLimit allows Requests per Window, with bursts of up to Requests;
+// the zero RateLimit means no limit. A key's own rate limit (Limits.Rate)
+// is its limit named "default", always applied: its Name is "" or
+// DefaultRateLimit and it is not OnDemand. An identity holds named ones,
+// shared by its keys ([IdentityLimits]). See [store.RateLimit] for its
+// fields.
+type RateLimit = store.RateLimit
 
 // Limits restricts how a key may be used.
 type Limits struct {
@@ -443,6 +444,12 @@ type CreateRequest struct {
 	Expiry Expiry
 	// Limits restricts the key's use.
 	Limits Limits
+	// IdentityID, when not the zero UUID, makes the key one of that
+	// identity's, sharing its limits (see [Manager.CreateIdentity]): an
+	// identity of the key's workspace that by may manage; else
+	// [ErrUnknownIdentity]. It needs a store that is a
+	// [store.IdentityStore] ([ErrUnsupported]).
+	IdentityID uuid.UUID
 }
 
 // Created is the result of creating or regenerating a key: show its Token
@@ -475,7 +482,8 @@ func (c Created) LogValue() slog.Value {
 
 // Create issues a key on behalf of by, which must hold apikey:manage in the
 // key's workspace and every permission the new key would hold, and may not
-// give it a longer life or looser limits than its own. It returns
+// give it a longer life or looser limits than its own (its identity's
+// limits counted with its own, on both sides). It returns
 // the plaintext token exactly once. Validation errors wrap
 // [ErrInvalidRequest]; a name already used in the workspace is
 // [ErrDuplicateName]; a store failure is [ErrUnavailable].
@@ -486,7 +494,7 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	rec, err := m.newRecord(&by, &req, m.clock())
+	rec, err := m.newRecord(ctx, &by, &req, m.clock())
 	if err != nil {
 		return nil, err
 	}
@@ -511,8 +519,9 @@ func (m *Manager) Create(ctx context.Context, by Principal, req CreateRequest) (
 // newRecord validates req and returns the record of a new key made from
 // it at now, without id or hash, if by may create it: by must hold
 // apikey:manage in its workspace and every permission the key would hold,
-// and may not give it a longer life or looser limits than its own.
-func (m *Manager) newRecord(by *Principal, req *CreateRequest, now time.Time) (*store.Key, error) {
+// and may not give it a longer life or looser limits than its own. The
+// key's identity, if any, is read for the limits it adds.
+func (m *Manager) newRecord(ctx context.Context, by *Principal, req *CreateRequest, now time.Time) (*store.Key, error) {
 	rec := &store.Key{
 		Name:        req.Name,
 		Description: req.Description,
@@ -540,7 +549,14 @@ func (m *Manager) newRecord(by *Principal, req *CreateRequest, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	if d := firstDenial(by.deny(m.manageKeys, rec.Workspace), by.coverage(&granted), by.bounds(nil, rec, true)); d != nil {
+	if d := firstDenial(by.deny(m.manageKeys, rec.Workspace), by.coverage(&granted)); d != nil {
+		return nil, d
+	}
+	identity, err := m.linkIdentity(ctx, by, rec, req.IdentityID)
+	if err != nil {
+		return nil, err
+	}
+	if d := by.bounds(nil, rec, identity, true); d != nil {
 		return nil, d
 	}
 	m.exercised(by.keyID, m.manageKeys, rec.Workspace)
@@ -611,6 +627,9 @@ func (m *Manager) actor(ctx context.Context, by Principal, change bool) (Princip
 	p, err := m.principalOf(rec)
 	if err != nil {
 		return Principal{}, inactive
+	}
+	if err := m.withIdentityLimits(ctx, &p, rec); err != nil {
+		return Principal{}, err
 	}
 	p.keyID, p.keyHash, p.oldSecret = rec.ID, by.keyHash, old
 	if old {
@@ -698,6 +717,10 @@ type UpdateRequest struct {
 	Uses *int64
 	// AllowedCIDRs replaces the IP allow-list; an empty list removes it.
 	AllowedCIDRs *[]netip.Prefix
+	// IdentityID moves the key to that identity, as in
+	// [CreateRequest.IdentityID]; the zero UUID takes it out of its
+	// identity.
+	IdentityID *uuid.UUID
 }
 
 // Update changes a key on behalf of by, which must hold apikey:manage in the
@@ -760,6 +783,9 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 				return err
 			}
 			rec.ExpiresAt = expires
+		}
+		if req.IdentityID != nil {
+			rec.IdentityID = *req.IdentityID
 		}
 		return validateFields(rec)
 	})
@@ -993,9 +1019,8 @@ func (m *Manager) mutate(ctx context.Context, by Principal, id uuid.UUID, versio
 		if err := m.authorizeChange(&by, rec); err != nil {
 			return nil, err
 		}
-		if d := by.bounds(before, rec, full); d != nil {
-			d.KeyID = rec.ID
-			return nil, d
+		if err := m.keyBounds(ctx, &by, before, rec, full); err != nil {
+			return nil, err
 		}
 		if m.retirer != nil {
 			// Tombstones of the secrets this change removes, first. A
@@ -1118,8 +1143,12 @@ func applyLimits(rec *store.Key, l Limits) error {
 	return setAllowedCIDRs(rec, l.AllowedCIDRs)
 }
 
-// setRate validates and stores a rate limit; the zero RateLimit removes it.
+// setRate validates and stores a key's own rate limit, its "default"; the
+// zero RateLimit removes it.
 func setRate(rec *store.Key, r RateLimit) error {
+	if (r.Name != "" && r.Name != DefaultRateLimit) || r.OnDemand {
+		return errorf("%w: %w: a key's own rate limit is its %q limit, always applied", ErrInvalidRequest, ErrInvalidField, DefaultRateLimit)
+	}
 	if r.Requests < 0 || (r.Requests > 0 && r.Window <= 0) {
 		return errorf("%w: %w: rate limit needs a positive request count and window", ErrInvalidRequest, ErrInvalidField)
 	}
@@ -1193,10 +1222,19 @@ func validateFields(rec *store.Key) error {
 		return bad("description longer than %d bytes", MaxDescriptionLength)
 	case !cleanText(rec.Description):
 		return bad("description has control characters (other than tab and newline) or invalid UTF-8")
-	case len(rec.Metadata) > MaxMetadataEntries:
+	}
+	return validMetadata(rec.Metadata)
+}
+
+// validMetadata checks the metadata of a key or an identity.
+func validMetadata(md map[string]string) error {
+	bad := func(format string, args ...any) error {
+		return errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
+	}
+	if len(md) > MaxMetadataEntries {
 		return bad("more than %d metadata entries", MaxMetadataEntries)
 	}
-	for k, v := range rec.Metadata {
+	for k, v := range md {
 		if k == "" || len(k) > MaxMetadataKeyLength || len(v) > MaxMetadataValueLen {
 			return bad("metadata keys must be 1 to %d bytes and values at most %d", MaxMetadataKeyLength, MaxMetadataValueLen)
 		}
@@ -1247,6 +1285,9 @@ func (m *Manager) storeError(op string, err error) error {
 		return errorf("keygate: %s: %w: %w", op, ErrInvalidRequest, ErrDuplicateName)
 	case errors.Is(err, store.ErrConflict):
 		return errorf("keygate: %s: %w", op, ErrConflict)
+	case errors.Is(err, store.ErrUnknownIdentity):
+		// The key's identity was deleted since it was read.
+		return errorf("keygate: %s: %w: %w", op, ErrInvalidRequest, ErrUnknownIdentity)
 	}
 	return errorf("keygate: %s: %w: %w", op, ErrUnavailable, err)
 }

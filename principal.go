@@ -23,7 +23,8 @@ import (
 //
 // A principal can never create or widen a key beyond what it holds itself:
 // not in permissions, nor in workspace, nor in lifetime (ExpiresAt), nor in
-// limits (Limits). The last two bind super admins too.
+// limits (Limits and IdentityLimits), nor give an identity looser limits
+// than its own. The last two bind super admins too.
 type Principal struct {
 	// ID names the actor in audit events, e.g. "user:alice" or "key:<uuid>".
 	ID string
@@ -40,6 +41,12 @@ type Principal struct {
 	// of its verification): keys it creates, and limits it sets, must be
 	// at least as strict.
 	Limits Limits
+	// IdentityLimits are the limits of the identity the principal's key
+	// belongs to, which bind it as its own do: the keys and identities it
+	// creates or changes must be at least as strict as both together.
+	// The Manager reads them on every management call of a principal taken
+	// from a key ([Key.Principal] leaves them empty).
+	IdentityLimits IdentityLimits
 
 	// keyID and keyHash identify the key and the secret (its stored hash)
 	// a principal taken from a verified key acts with; oldSecret marks
@@ -53,19 +60,20 @@ type Principal struct {
 // principalView is what a printed Principal shows: its exported fields,
 // not the hash of the secret it acts with.
 type principalView struct {
-	ID          string
-	Permissions permission.Set
-	Workspace   string
-	SuperAdmin  bool
-	ExpiresAt   time.Time
-	Limits      Limits
+	ID             string
+	Permissions    permission.Set
+	Workspace      string
+	SuperAdmin     bool
+	ExpiresAt      time.Time
+	Limits         Limits
+	IdentityLimits IdentityLimits
 }
 
 // Format prints p for every verb of package fmt with its exported fields
 // only: never the stored hash of the key it was taken from.
 func (p Principal) Format(f fmt.State, verb rune) {
 	v := principalView{ID: p.ID, Permissions: p.Permissions, Workspace: p.Workspace,
-		SuperAdmin: p.SuperAdmin, ExpiresAt: p.ExpiresAt, Limits: p.Limits}
+		SuperAdmin: p.SuperAdmin, ExpiresAt: p.ExpiresAt, Limits: p.Limits, IdentityLimits: p.IdentityLimits}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
 }
 
@@ -133,50 +141,148 @@ func (p *Principal) coverage(q *Principal) *DeniedError {
 
 // bounds returns nil if p may give a key the lifetime and limits of after,
 // or the refusal naming the bound. before is the key's state before the
-// change, or nil for a new key. With full, or for a new key, the whole
-// lifetime and limits are checked: a regeneration hands the caller a new
-// token, and a change of permissions makes a new key in all but id.
-// Otherwise only what changes is checked, so a limited principal may
-// still, say, rename a key it covers. A usage-limited principal never
-// raises a key's uses.
-func (p *Principal) bounds(before, after *store.Key, full bool) *DeniedError {
-	full = full || before == nil
+// change, or nil for a new key; identity holds the limits of after's
+// identity, which count as the key's (read only when needed: see
+// Manager.keyBounds). With full, for a new key, or for a key moved to
+// another identity, the whole lifetime and limits are checked: a
+// regeneration hands the caller a new token, and a change of permissions
+// makes a new key in all but id. Otherwise only what changes is checked,
+// so a limited principal may still, say, rename a key it covers. A
+// principal drawing on uses or credits never raises a key's uses.
+func (p *Principal) bounds(before, after *store.Key, identity IdentityLimits, full bool) *DeniedError {
+	full = full || before == nil || before.IdentityID != after.IdentityID
 	if full || !before.ExpiresAt.Equal(after.ExpiresAt) {
 		if !p.ExpiresAt.IsZero() && (after.ExpiresAt.IsZero() || after.ExpiresAt.After(p.ExpiresAt)) {
 			return &DeniedError{Actor: p.ID, Reason: DeniedLifetime, Workspace: after.Workspace, LatestExpiry: p.ExpiresAt}
 		}
 	}
 	if full || !sameLimits(limitsOf(before), limitsOf(after)) {
-		if limit := p.Limits.looser(limitsOf(after)); limit != "" {
+		own, theirs := p.bound(), boundOf(limitsOf(after), identity)
+		if limit := own.looser(&theirs, true); limit != "" {
 			return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Workspace: after.Workspace, Limit: limit}
 		}
 	}
-	if p.Limits.Uses != nil && before != nil && before.RemainingUses != nil &&
+	if p.drawsCredits() && before != nil && before.RemainingUses != nil &&
 		(after.RemainingUses == nil || *after.RemainingUses > *before.RemainingUses) {
 		return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Workspace: after.Workspace, Limit: LimitUses}
 	}
 	return nil
 }
 
-// looser returns the name of the first limit that l sets and q does not
-// hold at least as strictly (LimitRate, LimitUses, LimitAllowedCIDRs), or
-// "" when q is at least as strict as l in every one.
-func (l Limits) looser(q Limits) string {
+// identityBounds returns nil if p may give an identity the limits after
+// (before, nil for a new identity, being its limits until now), or the
+// refusal naming the limit: they must be at least as strict as p's own
+// rate limits, uses and credits (an identity holds no IP allow-list, which
+// its keys hold themselves), and a principal drawing on uses or credits
+// never raises an identity's balance.
+func (p *Principal) identityBounds(before *IdentityLimits, after IdentityLimits) *DeniedError {
+	own, theirs := p.bound(), boundOf(Limits{}, after)
+	if limit := own.looser(&theirs, false); limit != "" {
+		return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Limit: limit}
+	}
+	if p.drawsCredits() && before != nil && before.Credits != nil &&
+		(after.Credits == nil || after.Credits.Remaining > before.Credits.Remaining) {
+		return &DeniedError{Actor: p.ID, Reason: DeniedLimit, Limit: LimitCredits}
+	}
+	return nil
+}
+
+// limited reports whether p has any limit that bounds what it may give.
+func (p *Principal) limited() bool {
+	return p.Limits.Rate.Requests > 0 || p.Limits.Uses != nil || len(p.Limits.AllowedCIDRs) > 0 || !p.IdentityLimits.empty()
+}
+
+// drawsCredits reports whether p's requests draw on uses or credits.
+func (p *Principal) drawsCredits() bool {
+	return p.Limits.Uses != nil || p.IdentityLimits.Credits != nil
+}
+
+// bound returns p's limits, its own and its identity's, as the privilege
+// checks compare them.
+func (p *Principal) bound() bound {
+	return boundOf(p.Limits, p.IdentityLimits)
+}
+
+// bound is a set of limits as the privilege checks compare them: those of
+// a principal, or of a key or identity it creates or changes, a key's own
+// and its identity's together. Each side is compared by the shape of its
+// limits, not by the counters they are kept in: two keys with the same
+// rate limit each get that many requests.
+type bound struct {
+	// always are the rate limits that apply to every verification (a
+	// key's own among them); onDemand those that apply to the
+	// verifications naming them.
+	always, onDemand []RateLimit
+	// pools are the balances drawn from: a key's uses, an identity's
+	// credits.
+	pools []pool
+	// cidrs is the IP allow-list; empty allows any address.
+	cidrs []netip.Prefix
+}
+
+// pool is one balance of a bound.
+type pool struct {
+	remaining int64
+	refill    *Refill
+	// limit names the limit a looser pool fails: LimitUses or
+	// LimitCredits.
+	limit string
+}
+
+// boundOf returns the bound of a key's own limits l and its identity's id.
+func boundOf(l Limits, id IdentityLimits) bound {
+	var b bound
 	if l.Rate.Requests > 0 {
-		if q.Rate.Requests <= 0 || q.Rate.Requests > l.Rate.Requests ||
-			float64(q.Rate.Requests)*float64(l.Rate.Window) > float64(l.Rate.Requests)*float64(q.Rate.Window) {
+		b.always = append(b.always, l.Rate)
+	}
+	for _, r := range id.RateLimits {
+		if r.OnDemand {
+			b.onDemand = append(b.onDemand, r)
+		} else {
+			b.always = append(b.always, r)
+		}
+	}
+	if l.Uses != nil {
+		b.pools = append(b.pools, pool{remaining: *l.Uses, limit: LimitUses})
+	}
+	if c := id.Credits; c != nil {
+		b.pools = append(b.pools, pool{remaining: c.Remaining, refill: c.Refill, limit: LimitCredits})
+	}
+	b.cidrs = l.AllowedCIDRs
+	return b
+}
+
+// looser returns the name of the first limit of b that q does not hold at
+// least as strictly (LimitRate, LimitUses, LimitCredits,
+// LimitAllowedCIDRs), or "" when q is at least as strict as b in every
+// one; the IP allow-list only with cidrs. An always-on rate limit of b
+// needs one of q's at most as many requests and at most as fast; an
+// on-demand one, such a limit of q that is always on or on demand under
+// the same name; a balance, one of q's with at most as much left and
+// refilled with at most as much per period.
+func (b *bound) looser(q *bound, cidrs bool) string {
+	for _, l := range b.always {
+		if !slices.ContainsFunc(q.always, func(t RateLimit) bool { return rateWithin(t, l) }) {
 			return LimitRate
 		}
 	}
-	if l.Uses != nil && (q.Uses == nil || *q.Uses > *l.Uses) {
-		return LimitUses
+	for _, l := range b.onDemand {
+		if !slices.ContainsFunc(q.always, func(t RateLimit) bool { return rateWithin(t, l) }) &&
+			!slices.ContainsFunc(q.onDemand, func(t RateLimit) bool { return t.Name == l.Name && rateWithin(t, l) }) {
+			return LimitRate
+		}
 	}
-	if len(l.AllowedCIDRs) > 0 {
-		if len(q.AllowedCIDRs) == 0 {
+	for _, c := range b.pools {
+		if !slices.ContainsFunc(q.pools, func(d pool) bool { return d.remaining <= c.remaining && refillWithin(d.refill, c.refill) }) {
+			return c.limit
+		}
+	}
+	if cidrs && len(b.cidrs) > 0 {
+		if len(q.cidrs) == 0 {
 			return LimitAllowedCIDRs
 		}
-		for _, inner := range q.AllowedCIDRs {
-			if !slices.ContainsFunc(l.AllowedCIDRs, func(outer netip.Prefix) bool {
+		for _, inner := range q.cidrs {
+			if !slices.ContainsFunc(b.cidrs, func(outer netip.Prefix) bool {
 				return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 			}) {
 				return LimitAllowedCIDRs
@@ -184,6 +290,29 @@ func (l Limits) looser(q Limits) string {
 		}
 	}
 	return ""
+}
+
+// rateWithin reports whether rate limit t is at least as strict as l: at
+// most as many requests in a burst, and at most as many per unit of time.
+func rateWithin(t, l RateLimit) bool {
+	return t.Requests <= l.Requests && float64(t.Requests)*float64(l.Window) <= float64(l.Requests)*float64(t.Window)
+}
+
+// refillWithin reports whether refill t gives at most what l does: none
+// gives nothing; within one period, at most the amount; a daily refill is
+// counted as 31 a month, a monthly one as 28 days' worth of a daily one.
+func refillWithin(t, l *Refill) bool {
+	switch {
+	case t == nil:
+		return true
+	case l == nil:
+		return false
+	case t.Every == l.Every:
+		return t.Amount <= l.Amount
+	case t.Every == store.PeriodDay:
+		return t.Amount <= l.Amount/31
+	}
+	return t.Amount <= 28*l.Amount
 }
 
 // limitsOf returns the limits kept in rec.

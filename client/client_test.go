@@ -306,6 +306,25 @@ func TestRequestFailures(t *testing.T) {
 			_, r, err := c.Usage(ctx, id, client.UsageOptions{Bucket: client.BucketDay})
 			return r, err
 		}},
+		{"Identities.Create", true, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, r, err := c.Identities().Create(ctx, client.CreateIdentityRequest{ExternalID: "x"})
+			return r, err
+		}},
+		{"Identities.Get", true, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, r, err := c.Identities().Get(ctx, id)
+			return r, err
+		}},
+		{"Identities.List", true, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, r, err := c.Identities().List(ctx, client.IdentityListOptions{Workspace: "w"})
+			return r, err
+		}},
+		{"Identities.Update", true, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, r, err := c.Identities().Update(ctx, id, client.UpdateIdentityRequest{Version: 3, ExternalID: new("y")})
+			return r, err
+		}},
+		{"Identities.Delete", false, func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			return c.Identities().Delete(ctx, id)
+		}},
 	}
 	for _, m := range methods {
 		t.Run(m.name, func(t *testing.T) {

@@ -30,6 +30,18 @@
 //	Client.Verify      POST   /keys/verify           → *VerifyResponse (the verdict about a token)
 //	Client.Roles       GET    /roles                 → []Role
 //
+// Identities, owners of keys whose limits their keys share, are behind
+// [Client.Identities]:
+//
+//	Identities.Create  POST   /identities            → *Identity
+//	Identities.List    GET    /identities?...        → *IdentityList; Identities.All iterates
+//	Identities.Get     GET    /identities/{id}       → *Identity
+//	Identities.Update  PATCH  /identities/{id}       → *Identity (Version sent as If-Match)
+//	Identities.Delete  DELETE /identities/{id}       → (no body; keygate.ErrIdentityInUse while keys are in it)
+//
+// A key joins one with CreateRequest.IdentityID or UpdateRequest.IdentityID
+// ("" takes it out), and ListOptions.IdentityID lists its keys.
+//
 // # Remote verification
 //
 // [Client.NewVerifier] returns a [Verifier], which implements

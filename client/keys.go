@@ -137,6 +137,8 @@ type ListOptions struct {
 	// ExpiringWithin, such as "7d" or "12h", lists only the keys that
 	// expire within that window from now.
 	ExpiringWithin string
+	// IdentityID lists only the keys of this identity.
+	IdentityID uuid.UUID
 }
 
 // query encodes o as a query string.
@@ -149,6 +151,9 @@ func (o *ListOptions) query() string {
 	}
 	if o.Limit != 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.IdentityID != uuid.Nil {
+		q.Set("identity_id", o.IdentityID.String())
 	}
 	if len(q) == 0 {
 		return ""

@@ -294,6 +294,9 @@ func (p *scanner) key(k *Key) bool {
 				m[name] = v
 				return true
 			})
+		case "identity_id":
+			s, ok := p.raw()
+			return ok && k.IdentityID.UnmarshalText(unsafe.Slice(unsafe.StringData(s), len(s))) == nil
 		case "hint":
 			return p.string(&k.Hint)
 		case "created_at":

@@ -505,6 +505,7 @@ func record(k *Key, rec *store.Key) error {
 		Role:          k.Role,
 		Scopes:        k.Scopes,
 		Metadata:      k.Metadata,
+		IdentityID:    k.IdentityID,
 		Hint:          k.Hint,
 		RateLimit:     k.Limits.Rate.Requests,
 		RateWindow:    time.Duration(k.Limits.Rate.Window),

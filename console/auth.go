@@ -28,6 +28,9 @@ type request struct {
 	sess *session
 	// keyID is the key signed in with (uuid.Nil for a host principal).
 	keyID uuid.UUID
+	// subject is what the page is about, for its messages: "" for a
+	// token, "identity" on the identity pages.
+	subject string
 }
 
 // basePath returns where the console is mounted: the part of the request

@@ -296,6 +296,7 @@ func (c *Console) routes() http.Handler {
 	page("POST /keys/{id}/enable", c.enableKey)
 	page("GET /keys/{id}/delete", c.deleteForm)
 	page("POST /keys/{id}/delete", c.deleteKey)
+	identityPaths := c.routeIdentities(page)
 	page("POST /signout", c.signOut)
 	mux.HandleFunc("GET /signin", c.signInPage)
 	mux.HandleFunc("POST /signin", c.signIn)
@@ -305,6 +306,9 @@ func (c *Console) routes() http.Handler {
 	other := http.NewServeMux()
 	for _, p := range []string{"/{$}", "/keys/new", "/keys/{id}", "/keys/{id}/edit", "/keys/{id}/regenerate",
 		"/keys/{id}/revoke", "/keys/{id}/disable", "/keys/{id}/enable", "/keys/{id}/delete", "/signout", "/signin", "/static/{file}"} {
+		other.HandleFunc(p, c.methodNotAllowed)
+	}
+	for _, p := range identityPaths {
 		other.HandleFunc(p, c.methodNotAllowed)
 	}
 	other.HandleFunc("/", c.notFound)

@@ -32,6 +32,16 @@
 //	GET  /keys/{id}/revoke       confirmation; POST revokes
 //	GET  /keys/{id}/delete       confirmation; POST deletes
 //	GET  /signin, POST /signin   sign in with an API key; POST /signout ends the session
+//	GET  /identities             the identities (owners of keys with shared limits): filters (workspace, external id), pages
+//	GET  /identities/new         the add form (external id, workspace, metadata, rate limits, credits and refill); POST creates
+//	GET  /identities/{id}        an identity's details, limits and keys
+//	GET  /identities/{id}/edit   the edit form, at the version shown (409 if it changed since); POST saves only what
+//	                             changed, and the credits' balance only when it was typed
+//	GET  /identities/{id}/delete confirmation; POST deletes, refused (409) while keys belong to it
+//
+// The identity pages, a key's identity on its page and the identity
+// choice of the key forms show only when the Manager's store keeps
+// identities (keygate.Manager.SupportsIdentities).
 //
 // # Usage
 //

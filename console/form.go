@@ -86,6 +86,8 @@ type keyForm struct {
 	Fingerprint string
 	// Nonce makes the add form usable once.
 	Nonce string
+	// Identity is the id of the identity the key belongs to, "" for none.
+	Identity string
 }
 
 // formFromKey fills the edit form from a stored key.
@@ -93,6 +95,9 @@ func formFromKey(rec *store.Key) *keyForm {
 	f := &keyForm{
 		Name: rec.Name, Description: rec.Description, Owner: rec.Owner, Workspace: rec.Workspace, Role: rec.Role,
 		Scopes: map[string]bool{}, RateWindow: "minute", Fingerprint: fingerprint(rec),
+	}
+	if rec.IdentityID != uuid.Nil {
+		f.Identity = rec.IdentityID.String()
 	}
 	for _, s := range rec.Scopes {
 		f.Scopes[s] = true
@@ -122,8 +127,8 @@ func formFromKey(rec *store.Key) *keyForm {
 func fingerprint(rec *store.Key) string {
 	h := sha256.New()
 	scopes := slices.Sorted(slices.Values(rec.Scopes))
-	fmt.Fprintf(h, "%q %q %q %q %q %d %d %v", rec.Name, rec.Description, rec.Owner, rec.Role, scopes,
-		rec.RateLimit, rec.RateWindow, rec.AllowedCIDRs)
+	fmt.Fprintf(h, "%q %q %q %q %q %d %d %v %s", rec.Name, rec.Description, rec.Owner, rec.Role, scopes,
+		rec.RateLimit, rec.RateWindow, rec.AllowedCIDRs, rec.IdentityID)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -147,6 +152,7 @@ func readKeyForm(v url.Values, allowed func(scope string) bool) (*keyForm, error
 		CIDRs:        strings.TrimSpace(v.Get("cidrs")),
 		Fingerprint:  v.Get("fingerprint"),
 		Nonce:        v.Get("nonce"),
+		Identity:     strings.TrimSpace(v.Get("identity")),
 	}
 	var unknown string
 	bad := false
@@ -255,7 +261,22 @@ func (f *keyForm) createRequest() (keygate.CreateRequest, error) {
 	if req.Limits, err = f.limits(); err != nil {
 		return req, err
 	}
+	if req.IdentityID, err = f.identity(); err != nil {
+		return req, err
+	}
 	return req, nil
+}
+
+// identity reads the identity chosen: the zero UUID for none.
+func (f *keyForm) identity() (uuid.UUID, error) {
+	if f.Identity == "" {
+		return uuid.Nil, nil
+	}
+	id, err := uuid.Parse(f.Identity)
+	if err != nil || len(f.Identity) != 36 {
+		return uuid.Nil, &formError{"identity", "Enter the identity’s id, as its page shows it, or leave it empty for none."}
+	}
+	return id, nil
 }
 
 // updateRequest builds the Manager's request from the edit form: only
@@ -290,6 +311,13 @@ func (f *keyForm) updateRequest(rec *store.Key) (keygate.UpdateRequest, bool, er
 	}
 	if !samePrefixes(l.AllowedCIDRs, rec.AllowedCIDRs) {
 		req.AllowedCIDRs, changed = &l.AllowedCIDRs, true
+	}
+	id, err := f.identity()
+	if err != nil {
+		return req, false, err
+	}
+	if id != rec.IdentityID {
+		req.IdentityID, changed = &id, true
 	}
 	return req, changed, nil
 }

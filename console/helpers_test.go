@@ -368,7 +368,7 @@ func (r *response) formValues() url.Values {
 	}
 	for _, m := range selectTag.FindAllStringSubmatch(body, -1) {
 		if s := selected.FindStringSubmatch(m[2]); s != nil {
-			v.Set(m[1], html.UnescapeString(s[1]))
+			v.Add(m[1], html.UnescapeString(s[1])) // several selects may share a name
 		}
 	}
 	for _, m := range textareaTag.FindAllStringSubmatch(body, -1) {

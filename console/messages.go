@@ -40,8 +40,20 @@ func (c *Console) describe(q *request, err error) (int, string) {
 		return http.StatusServiceUnavailable, "The key store is unavailable, so nothing was changed. Try again in a moment."
 	case errors.As(err, &denied):
 		return http.StatusForbidden, refusal(q, denied)
+	case errors.Is(err, keygate.ErrUnsupported):
+		return http.StatusNotImplemented, "The key store keeps no identities, so there are none to manage here."
+	case errors.Is(err, keygate.ErrIdentityNotFound):
+		return http.StatusNotFound, "No identity has this id, or you may not see it. It may have been deleted."
+	case errors.Is(err, keygate.ErrIdentityInUse):
+		return http.StatusConflict, "Tokens still belong to this identity: move them out of it (edit each token) or delete them first. Nothing was deleted."
+	case errors.Is(err, keygate.ErrDuplicateExternalID):
+		return http.StatusConflict, "An identity with this external id already exists in this workspace. Choose another."
+	case errors.Is(err, keygate.ErrUnknownIdentity):
+		return http.StatusBadRequest, "There is no such identity, or you may not manage it: choose another."
 	case errors.Is(err, keygate.ErrNotFound):
 		return http.StatusNotFound, "No token has this id, or you may not see it. It may have been deleted."
+	case errors.Is(err, keygate.ErrConflict) && q != nil && q.subject == "identity":
+		return http.StatusConflict, "Someone changed this identity since you opened the page. Review it and save again."
 	case errors.Is(err, keygate.ErrConflict):
 		return http.StatusConflict, "Someone changed this token since you opened the page. Review it and save again."
 	case errors.Is(err, errRevokedKey):
@@ -87,6 +99,10 @@ func errorField(err error) string {
 		return "permissions"
 	case errors.Is(err, keygate.ErrDuplicateName), errors.Is(err, keygate.ErrNameRequired):
 		return "name"
+	case errors.Is(err, keygate.ErrDuplicateExternalID):
+		return "external_id"
+	case errors.Is(err, keygate.ErrUnknownIdentity):
+		return "identity"
 	case errors.Is(err, keygate.ErrInvalidExpiry):
 		return "expiry"
 	case errors.Is(err, keygate.ErrWorkspaceRequired):
@@ -111,11 +127,15 @@ func refusal(q *request, d *keygate.DeniedError) string {
 		if d.Workspace != "" {
 			s += fmt.Sprintf(" in workspace %q", d.Workspace)
 		}
+		things := "tokens"
+		if q != nil && q.subject == "identity" {
+			things = "identities"
+		}
 		switch d.Permission {
 		case keygate.PermissionManageKeys:
-			s += ": you can see tokens here but not change them"
+			s += ": you can see " + things + " here but not change them"
 		case keygate.PermissionViewKeys:
-			s += ": you cannot see these tokens"
+			s += ": you cannot see these " + things
 		default:
 			s += ", so it cannot give that permission to a token"
 		}
@@ -131,11 +151,15 @@ func refusal(q *request, d *keygate.DeniedError) string {
 		return "The token would outlive yours: latest expiry " + latest(d.LatestExpiry) + "."
 	case keygate.DeniedLimit:
 		name := map[string]string{keygate.LimitRate: "rate limit", keygate.LimitUses: "usage limit",
-			keygate.LimitAllowedCIDRs: "IP allow-list"}[d.Limit]
+			keygate.LimitCredits: "credits", keygate.LimitAllowedCIDRs: "IP allow-list"}[d.Limit]
 		if name == "" {
 			name = "limit"
 		}
-		return fmt.Sprintf("The token would have a looser %s than yours: give it one at least as strict.", name)
+		what := "token"
+		if q != nil && q.subject == "identity" {
+			what = "identity"
+		}
+		return fmt.Sprintf("The %s would have a looser %s than yours (your identity’s counted): give it limits at least as strict.", what, name)
 	case keygate.DeniedUnresolved:
 		return "This token's role no longer exists: only a super admin can change it."
 	case keygate.DeniedOldSecret:

@@ -52,6 +52,10 @@ type keyView struct {
 	// no usage history.
 	Traffic *chartView
 	Spark   *sparkView
+	// Identity is the identity the key belongs to: its external id, or
+	// its id when the viewer may not see it; IdentityURL its page ("" when
+	// it may not be seen).
+	Identity, IdentityURL string
 }
 
 // usageView is a key's least-privilege report as the key page shows it.
@@ -120,6 +124,9 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 	}
 	if rec.RemainingUses != nil {
 		v.Uses = strconv.FormatInt(*rec.RemainingUses, 10) + " left"
+	}
+	if rec.IdentityID != uuid.Nil {
+		v.Identity = rec.IdentityID.String()
 	}
 	for _, p := range rec.AllowedCIDRs {
 		v.CIDRs = append(v.CIDRs, p.String())
@@ -351,6 +358,15 @@ func (c *Console) showKey(q *request) error {
 		perms, super = perms.Union(role.Permissions), role.SuperAdmin
 	}
 	v.Grid = c.grid(func(s string) bool { return super || perms.Allows(permission.MustParse(s)) })
+	if rec.IdentityID != uuid.Nil {
+		id, err := c.manager.GetIdentity(q.r.Context(), q.by, rec.IdentityID)
+		switch {
+		case err == nil:
+			v.Identity, v.IdentityURL = id.ExternalID, q.base+"/identities/"+id.ID.String()
+		case errors.Is(err, keygate.ErrUnavailable):
+			return err
+		}
+	}
 	rep, err := c.manager.LeastPrivilege(q.r.Context(), q.by, rec.ID, usageDays*24*time.Hour)
 	switch {
 	case err == nil:
@@ -380,6 +396,50 @@ type formData struct {
 	Windows        []option
 	FixedWorkspace bool
 	ExpiryField    *expiryView
+	// Identity is the identity field: a choice of the identities the
+	// principal sees, or, when they are too many or it may see none, the
+	// id typed; nil when the store keeps no identities.
+	Identity *identityField
+}
+
+// identityField is the identity select (or id input) of the key forms.
+type identityField struct {
+	Choices []option
+	// Typed, when set, shows an input for the id instead of a select.
+	Typed bool
+	Value string
+}
+
+// identityChoices is how many identities the key forms offer in a select.
+const identityChoices = 200
+
+// identityField returns the key forms' identity field for q, with the
+// identity id chosen, in workspace ws when the key has one.
+func (c *Console) identityField(q *request, id, ws string) *identityField {
+	if !c.manager.SupportsIdentities() {
+		return nil
+	}
+	f := &identityField{Value: id}
+	page, err := c.manager.ListIdentities(q.r.Context(), q.by, keygate.IdentityListRequest{Workspace: ws, Limit: identityChoices})
+	if err != nil || page.Next != uuid.Nil {
+		f.Typed = true
+		return f
+	}
+	f.Choices = append(f.Choices, option{Value: "", Label: "None", Selected: id == ""})
+	found := id == ""
+	for _, rec := range page.Identities {
+		label := rec.ExternalID
+		if rec.Workspace != "" {
+			label += " (workspace " + rec.Workspace + ")"
+		}
+		f.Choices = append(f.Choices, option{Value: rec.ID.String(), Label: label, Selected: rec.ID.String() == id})
+		found = found || rec.ID.String() == id
+	}
+	if !found {
+		// One the principal may not list: keep it as it is.
+		f.Choices = append(f.Choices, option{Value: id, Label: "Identity " + id, Selected: true})
+	}
+	return f
 }
 
 // expiryView is the expiry select and custom date of the add and
@@ -431,6 +491,11 @@ func (c *Console) formData(q *request, f *keyForm, rec *store.Key) (*formData, e
 	if q.by.Workspace != "" && !q.by.SuperAdmin {
 		f.Workspace, d.FixedWorkspace = q.by.Workspace, true
 	}
+	ws := f.Workspace
+	if rec != nil {
+		ws = rec.Workspace
+	}
+	d.Identity = c.identityField(q, f.Identity, ws)
 	return d, nil
 }
 

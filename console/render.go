@@ -38,6 +38,11 @@ type page struct {
 	Flash   string
 	Problem *problemView
 	Now     time.Time
+	// Identities shows the identity pages in the navigation (the store
+	// keeps identities); Section is the current one: "" for the tokens,
+	// "identities".
+	Identities bool
+	Section    string
 	// Data is the page's own.
 	Data any
 }
@@ -72,7 +77,8 @@ type views struct {
 }
 
 // pageNames are the templates in templates/, besides layout.html.
-var pageNames = []string{"signin", "list", "key", "form", "token", "regenerate", "confirm", "error"}
+var pageNames = []string{"signin", "list", "key", "form", "token", "regenerate", "confirm", "error",
+	"identities", "identity", "identityform", "identitydelete"}
 
 func loadViews(a *assets) (*views, error) {
 	funcs := template.FuncMap{
@@ -121,7 +127,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 // pageFor returns the page of q titled title, with the signed-in user,
 // the anti-forgery token and the flash message.
 func (c *Console) pageFor(q *request, title string, data any) *page {
-	p := &page{Title: title, Base: q.base, Data: data}
+	p := &page{Title: title, Base: q.base, Data: data, Identities: c.manager.SupportsIdentities()}
+	if q.subject == "identity" {
+		p.Section = "identities"
+	}
 	if q.sess != nil {
 		p.CSRF = q.sess.CSRF
 		p.User = &userView{Name: q.sess.Who, SignOut: q.keyID != uuid.Nil}
@@ -217,6 +226,8 @@ func (c *Console) fail(q *request, err error) {
 		title = "Something went wrong"
 	case status == http.StatusForbidden:
 		title = "Not allowed"
+	case status == http.StatusNotFound && errors.Is(err, keygate.ErrIdentityNotFound):
+		title = "Identity not found"
 	case status == http.StatusNotFound:
 		title = "Token not found"
 	}

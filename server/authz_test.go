@@ -67,6 +67,7 @@ const (
 	pSevenDays  = "owner@tiger,7-days"               // role owner, expiring in 7 days
 	pOldSecret  = "owner@tiger,old-secret"           // role owner, regenerated: its previous token in a 1h grace period
 	pRevoked    = "owner@tiger,revoked"              // role owner, revoked
+	pIdentity   = "owner@tiger,in-identity"          // role owner, in an identity of 100 requests a second and 1000 credits a month
 )
 
 // The routes.
@@ -577,6 +578,40 @@ var authzMatrix = []cell{
 	{rVerify, pRevoked, tOther, is401Revoked},
 	{rVerify, pRevoked, tUnbound, is401Revoked},
 	{rRoles, pRevoked, tNone, is401Revoked},
+
+	// owner of tiger in an identity limited to 100 requests a second and
+	// 1000 credits refilled monthly: as owner@tiger, but the identity's
+	// limits bind it as its own would: a key it creates or regenerates
+	// needs a rate limit within them (the targets have none).
+	{rCreate, pIdentity, tOwn, looser("rate")},
+	{rCreate, pIdentity, tOther, outside("lion")},
+	{rCreate, pIdentity, tUnbound, outside("")},
+	{rCreate, pIdentity, tWide, looser("rate")},
+	{rCreate, pIdentity, tSuper, outside("")},
+	{rList, pIdentity, tOwn, lists("tiger")},
+	{rList, pIdentity, tOther, outside("lion")},
+	{rList, pIdentity, tAll, lists("tiger")},
+	{rGet, pIdentity, tOwn, is200},
+	{rGet, pIdentity, tOther, is404},
+	{rGet, pIdentity, tUnbound, is404},
+	{rUpdate, pIdentity, tOwn, is200},
+	{rUpdate, pIdentity, tOther, is404},
+	{rUpdate, pIdentity, tUnbound, is404},
+	{rRegen, pIdentity, tOwn, looser("rate")},
+	{rRegen, pIdentity, tOther, is404},
+	{rRegen, pIdentity, tUnbound, is404},
+	{rRegen, pIdentity, tWide, looser("rate")},
+	{rRevoke, pIdentity, tOwn, is200},
+	{rRevoke, pIdentity, tOther, is404},
+	{rRevoke, pIdentity, tUnbound, is404},
+	{rRevoke, pIdentity, tSuper, is404},
+	{rDelete, pIdentity, tOwn, is204},
+	{rDelete, pIdentity, tOther, is404},
+	{rDelete, pIdentity, tUnbound, is404},
+	{rVerify, pIdentity, tOwn, validToken},
+	{rVerify, pIdentity, tOther, unknownToken},
+	{rVerify, pIdentity, tUnbound, unknownToken},
+	{rRoles, pIdentity, tNone, is200},
 }
 
 // matrixPrincipals creates the principals and returns their tokens and
@@ -605,6 +640,7 @@ func matrixPrincipals(t *testing.T, f *fixture) (tokens map[string]string, reach
 		{pSevenDays, keygate.CreateRequest{Role: "owner", Workspace: "tiger", Expiry: keygate.ExpireAfterDays(7)}, tiger},
 		{pOldSecret, keygate.CreateRequest{Role: "owner", Workspace: "tiger"}, tiger},
 		{pRevoked, keygate.CreateRequest{Role: "owner", Workspace: "tiger"}, nil},
+		{pIdentity, keygate.CreateRequest{Role: "owner", Workspace: "tiger", IdentityID: homeIdentity(t, f).ID}, tiger},
 	}
 	ctx := context.Background()
 	tokens, reach = map[string]string{}, map[string][]string{}

@@ -20,10 +20,16 @@
 //	DELETE /keys/{id}             delete             204
 //	POST   /keys/verify           verify a token     200 VerifyResponse {"valid": ..., "key"|"code": ...}
 //	GET    /roles                 list roles         200 RoleList {"roles": [...]}
+//	POST   /identities            create an identity 201 Identity + Location + ETag
+//	GET    /identities            list one page      200 IdentityList {"identities": [...], "next": "..."}
+//	GET    /identities/{id}       read               200 Identity + ETag
+//	PATCH  /identities/{id}       update             200 Identity + ETag
+//	DELETE /identities/{id}       delete             204 (409 identity_in_use while keys are in it)
 //
-// Bodies are [CreateRequest], [UpdateRequest], [RegenerateRequest] and
-// [VerifyRequest]; responses hold [Key], [KeyList], [VerifyResponse] and
-// [RoleList]. The create and regenerate responses
+// Bodies are [CreateRequest], [UpdateRequest], [RegenerateRequest],
+// [VerifyRequest], [CreateIdentityRequest] and [UpdateIdentityRequest];
+// responses hold [Key], [KeyList], [VerifyResponse], [RoleList],
+// [Identity] and [IdentityList]. The create and regenerate responses
 // are the only ones that ever hold a token, and only the new one; no
 // response holds a key's hash or pepper id. Expiries are written as
 // keygate.ParseExpiry reads them ("never", "30d", "2026-12-31", an RFC 3339
@@ -31,8 +37,23 @@
 //
 // GET /keys takes the query parameters workspace, owner, revoked
 // ([RevokedAny], [RevokedActive] or [RevokedOnly]), expiring_within ("7d",
-// "12h": the keys that expire within that window), limit (1 to 1000,
-// default 50) and after (the "next" cursor of the previous page).
+// "12h": the keys that expire within that window), identity_id (the keys
+// of an identity), limit (1 to 1000, default 50) and after (the "next"
+// cursor of the previous page). GET /identities takes workspace,
+// external_id, limit and after.
+//
+// # Identities
+//
+// An identity is an owner of keys with limits they all share: named rate
+// limits ([NamedRateLimit]) and credits with a refill ([Credits],
+// [Refill]). A key joins one with "identity_id" in POST /keys or PATCH
+// /keys/{id} ("" takes it out); it shows its "identity_id". PATCH
+// /identities/{id} sets the credits' balance only with
+// limits.credits.remaining, so that it never writes back a balance read
+// before the keys drew on it. Codes of their own: identity_not_found
+// (404), unknown_identity (400: a key's identity_id names no identity the
+// caller may manage), duplicate_external_id and identity_in_use (409). A
+// store without identities answers 501 unsupported.
 //
 // GET /keys/{id}/usage reports how many times the key was verified, by
 // outcome ("valid" or the refusal's code), in hourly (bucket=1h, the
@@ -55,8 +76,9 @@
 // ("//keys", "/keys/", "/keys/../keys") is never redirected: it names no
 // route (404 no_route). Authorization is the
 // Manager's: viewing keys needs apikey:view and changing them apikey:manage
-// in the key's workspace, and no caller may create or widen a key beyond
-// what it holds (permissions, lifetime, limits).
+// in the key's workspace (an identity's, for identities), and no caller
+// may create or widen a key beyond what it holds (permissions, lifetime,
+// limits), nor give an identity looser limits than its own.
 //
 // # Remote verification
 //
@@ -78,9 +100,10 @@
 // keygate.DeniedError): "reason" is "permission" (with the permission it
 // lacks in "permissions"), "workspace", "super_admin", "lifetime" (with
 // "latest_expiry", the latest expiry the caller may give), "limit" (with
-// "limit": "rate", "uses" or "allowed_cidrs") or "unresolved". A key the
-// caller may neither view nor manage is answered 404 not_found, exactly as
-// a key that does not exist.
+// "limit": "rate", "uses", "credits" or "allowed_cidrs") or "unresolved".
+// A key the caller may neither view nor manage is answered 404 not_found,
+// exactly as a key that does not exist; an identity, 404
+// identity_not_found.
 //
 // # Cross-site request forgery
 //

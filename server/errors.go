@@ -75,6 +75,18 @@ const (
 	// CodeNotFound (404): no key has that id (an id that is not a UUID
 	// names no key).
 	CodeNotFound = "not_found"
+	// CodeIdentityNotFound (404): no identity has that id, or none the
+	// caller may see (an id that is not a UUID names no identity).
+	CodeIdentityNotFound = "identity_not_found"
+	// CodeUnknownIdentity (400): a key's identity_id names no identity
+	// the caller may manage.
+	CodeUnknownIdentity = "unknown_identity"
+	// CodeIdentityInUse (409): keys still belong to the identity to
+	// delete; move them out of it or delete them first.
+	CodeIdentityInUse = "identity_in_use"
+	// CodeDuplicateExternalID (409): another identity of the workspace
+	// has that external id.
+	CodeDuplicateExternalID = "duplicate_external_id"
 	// CodeNoRoute (404): no route has that path, often a wrong base URL.
 	// It stands for no error of keygate: not keygate.ErrNotFound.
 	CodeNoRoute = "no_route"
@@ -122,10 +134,14 @@ func answers() []answer {
 		{keygate.ErrUnavailable, nil, http.StatusServiceUnavailable, CodeUnavailable, "The key store is unavailable; nothing was changed. Try again later."},
 		{keygate.ErrUnsupported, nil, http.StatusNotImplemented, CodeUnsupported, "The key store does not support this request."},
 		{keygate.ErrForbidden, nil, http.StatusForbidden, CodeForbidden, "The caller may not do this to this key: it lacks the permission to view or manage keys in the key's workspace, or the key would hold more than the caller (permissions, lifetime or limits)."},
+		{keygate.ErrIdentityNotFound, keygate.ErrNotFound, http.StatusNotFound, CodeIdentityNotFound, identityNotFoundDetail},
 		{keygate.ErrNotFound, nil, http.StatusNotFound, CodeNotFound, "No key has this id."},
+		{keygate.ErrIdentityInUse, nil, http.StatusConflict, CodeIdentityInUse, "Keys still belong to this identity; move them out of it or delete them first."},
 		{keygate.ErrConflict, nil, http.StatusConflict, CodeConflict, "The key has changed since the version given; read it again."},
 		{keygate.ErrRevoked, nil, http.StatusConflict, CodeRevoked, "The key is revoked; a revoked key cannot be regenerated."},
 		{keygate.ErrDuplicateName, inv, http.StatusConflict, CodeDuplicateName, "A key with this name already exists in the workspace."},
+		{keygate.ErrDuplicateExternalID, inv, http.StatusConflict, CodeDuplicateExternalID, "An identity with this external id already exists in the workspace."},
+		{keygate.ErrUnknownIdentity, inv, http.StatusBadRequest, CodeUnknownIdentity, "No identity the caller may manage has this id."},
 		{keygate.ErrNameRequired, inv, http.StatusBadRequest, CodeNameRequired, "A key needs a name."},
 		{keygate.ErrInvalidExpiry, inv, http.StatusBadRequest, CodeInvalidExpiry, `The expiry must be "never", a number of days such as "30d", a date such as "2026-12-31" or an RFC 3339 time, in the future.`},
 		{keygate.ErrWorkspaceRequired, inv, http.StatusBadRequest, CodeWorkspaceRequired, "The role requires a workspace."},
@@ -204,6 +220,9 @@ func invalidField(detail string) error {
 	return &requestError{http.StatusBadRequest, CodeInvalidField, detail}
 }
 
+// identityNotFoundDetail is the detail of identity_not_found.
+const identityNotFoundDetail = "No identity has this id."
+
 // notFound is the refusal of an id that is not a UUID.
 func notFound() error {
 	return &requestError{http.StatusNotFound, CodeNotFound, "No key has this id."}
@@ -266,7 +285,7 @@ func explainDenial(p *middleware.Problem, d *keygate.DeniedError) {
 		p.Detail = fmt.Sprintf("The key would outlive the caller: the latest expiry the caller may give is %s.", d.LatestExpiry.UTC().Format(time.RFC3339))
 	case keygate.DeniedLimit:
 		p.Limit = d.Limit
-		p.Detail = fmt.Sprintf("The key would have a looser %s limit than the caller's own.", strings.ReplaceAll(d.Limit, "_", " "))
+		p.Detail = fmt.Sprintf("The key or identity would have a looser %s limit than the caller's own.", strings.ReplaceAll(d.Limit, "_", " "))
 	case keygate.DeniedUnresolved:
 		p.Detail = "The key's role or a scope no longer resolves; only a super admin may change it."
 	case keygate.DeniedInactive:

@@ -55,6 +55,7 @@ var knownCodes = func() map[string]bool {
 		server.CodeUnknownRole, server.CodeInvalidScope, server.CodeNoPermissions, server.CodeInvalidField,
 		server.CodeForbidden, server.CodeNotFound, server.CodeNoRoute, server.CodeMethodNotAllowed, server.CodeNotImportable, server.CodeRetired,
 		server.CodeCrossOrigin, server.CodeConflict, server.CodeRevoked, server.CodeUnauthenticated,
+		server.CodeIdentityNotFound, server.CodeUnknownIdentity, server.CodeIdentityInUse, server.CodeDuplicateExternalID,
 		server.CodeUnavailable,
 		middleware.CodeMissing, middleware.CodeMalformed, middleware.CodeInvalid, middleware.CodeExpired,
 		middleware.CodeInsufficientPermission, middleware.CodeAddressDenied, middleware.CodeRateLimited,
@@ -256,6 +257,9 @@ func FuzzCreateRequest(f *testing.F) {
 		`{"name":"admin","role":"owner","expiry":"1d"}`,
 		`{"name":` + "\x00" + `}`,
 		`{}`, `[]`, `null`, `""`, `{"name":"a"}{}`, `{"name":"\ud800"}`, `{"limits":{"uses_remaining":-1}}`,
+		`{"name":"k","role":"owner","expiry":"1d","identity_id":"01936f4e-8a1c-7b2d-9e3f-0a1b2c3d4e60"}`,
+		`{"name":"k","role":"owner","expiry":"1d","identity_id":"{01936f4e-8a1c-7b2d-9e3f-0a1b2c3d4e60}"}`,
+		`{"name":"k","role":"owner","expiry":"1d","identity_id":""}`, `{"name":"k","role":"owner","expiry":"1d","identity_id":5}`,
 	} {
 		f.Add("application/json", seed, false)
 	}
@@ -325,6 +329,7 @@ func FuzzUpdateRequest(f *testing.F) {
 		`{"limits":{"rate":{"requests":0}}}`, `{"limits":{"uses_remaining":-1}}`, `{"limits":{"allowed_cidrs":["10.0.0.0/8","::/0"]}}`,
 		`{"limits":{"rate":{"requests":5,"window":"90s"},"allowed_cidrs":[]}}`, `{"limits":{"rate":{"window":"soon"}}}`,
 		`{"name":""}`, `{"name":"a\u0000b"}`, `{"workspace":"w2"}`, `{"version":"1"}`, `[]`, ``,
+		`{"identity_id":""}`, `{"identity_id":"01936f4e-8a1c-7b2d-9e3f-0a1b2c3d4e60"}`, `{"identity_id":null}`,
 	}
 	for i, b := range bodies {
 		f.Add(ifMatchSeeds[i%len(ifMatchSeeds)], b, false)
@@ -363,7 +368,7 @@ func FuzzUpdateRequest(f *testing.F) {
 		}
 		// A body that changes no field leaves the key at its version.
 		empty := sent.Name == nil && sent.Description == nil && sent.Role == nil && sent.Scopes == nil && sent.Metadata == nil &&
-			sent.Expiry == nil && (sent.Limits == nil || *sent.Limits == server.LimitsUpdate{})
+			sent.Expiry == nil && (sent.Limits == nil || *sent.Limits == server.LimitsUpdate{}) && sent.IdentityID == nil
 		var got server.Key
 		strict(t, "PATCH", w.Body.Bytes(), &got)
 		if got.ID != c.Key.ID || (empty != (got.Version == c.Key.Version)) || got.Version < c.Key.Version ||

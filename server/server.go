@@ -135,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("GET /keys/{id}/usage", s.route(s.usage))
 	mux.Handle("POST /keys/{id}/disable", s.route(s.disable))
 	mux.Handle("POST /keys/{id}/enable", s.route(s.enable))
+	s.routeIdentities(mux)
 	// Without these, ServeMux would answer unknown paths and methods in
 	// plain text, before authentication.
 	mux.Handle("/keys", s.route(methodNotAllowed("GET, HEAD, POST")))
@@ -423,6 +424,13 @@ func (s *Server) roles(w http.ResponseWriter, _ *http.Request, by keygate.Princi
 func (s *Server) list(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
 	q := r.URL.Query()
 	req := keygate.ListRequest{Workspace: q.Get("workspace"), Owner: q.Get("owner")}
+	if v := q.Get("identity_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return invalidField("The identity_id parameter must be an identity's id.")
+		}
+		req.IdentityID = id
+	}
 	switch q.Get("revoked") {
 	case "", RevokedAny:
 		req.Revoked = store.AnyRevoked
@@ -918,7 +926,7 @@ func writeKey(w http.ResponseWriter, rec *store.Key) error {
 
 // setETag sets the ETag header to rec's version, for If-Match.
 func setETag(w http.ResponseWriter, rec *store.Key) {
-	w.Header().Set("ETag", `"`+strconv.FormatInt(rec.Version, 10)+`"`)
+	setVersionTag(w, rec.Version)
 }
 
 // writeJSON writes v as an application/json response with status.

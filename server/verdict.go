@@ -106,6 +106,11 @@ func (k *Key) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
+	if k.IdentityID != uuid.Nil {
+		b = append(b, `,"identity_id":"`...)
+		b = appendUUID(b, k.IdentityID)
+		b = append(b, '"')
+	}
 	b = append(b, `,"hint":`...)
 	b = appendString(b, k.Hint)
 	b = append(b, `,"created_at":`...)

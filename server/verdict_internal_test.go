@@ -26,6 +26,7 @@ func FuzzVerdictEncoding(f *testing.F) {
 	f.Add(false, "", "", "", "", "", "", "", int64(0), int64(0), int64(0), int64(0), 0, int64(0), "", "rate_limited", int64(12), true)
 	f.Add(true, "<script>&\"\\\x00\x1f\x7f", "é\u2028\u2029\xff\xfe", "w", "r", "h", "a b", "k=v k2=\xff", int64(-62135596800), int64(253402300799), int64(-1), int64(-7), 5, int64(90e9), "app/x:deploy *:* ", "", int64(0), false)
 	f.Add(true, "n", "d", "o", "", "", "", "=", int64(253402300800), int64(-62135596801), int64(1), int64(1)<<62, -1, int64(-1), "", "", int64(-3), true)
+	f.Add(true, "in an identity", "acme", "tiger", "viewer", "kg_AbCd…", "", "plan=pro", int64(1767225600), int64(0), int64(0), int64(4), 0, int64(0), "*:read", "", int64(0), false)
 	f.Fuzz(func(t *testing.T, valid bool, name, desc, workspace, role, hint, scopes, metadata string,
 		created, expires, lastUsed, version int64, uses int, window int64, perms, code string, retry int64, withRate bool) {
 		var v VerifyResponse
@@ -43,6 +44,9 @@ func FuzzVerdictEncoding(f *testing.F) {
 			}
 			if version%3 == 0 {
 				k.RevokedAt, k.DisabledAt = k.CreatedAt, k.UpdatedAt
+			}
+			if version%2 == 0 {
+				k.IdentityID = uuid.NewSHA1(uuid.NameSpaceURL, []byte(desc))
 			}
 			if scopes != "" {
 				k.Scopes = strings.Split(scopes, " ")

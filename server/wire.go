@@ -33,12 +33,15 @@ type Key struct {
 	Role        string            `json:"role,omitempty"`
 	Scopes      []string          `json:"scopes,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	Hint        string            `json:"hint"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
-	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
-	LastUsedAt  time.Time         `json:"last_used_at,omitzero"`
-	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
+	// IdentityID is the identity the key belongs to, whose limits it
+	// shares; omitted when it belongs to none.
+	IdentityID uuid.UUID `json:"identity_id,omitzero"`
+	Hint       string    `json:"hint"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	// DisabledAt is when the key was disabled; omitted while it is
 	// enabled.
 	DisabledAt time.Time `json:"disabled_at,omitzero"`
@@ -111,6 +114,9 @@ type CreateRequest struct {
 	// time: see keygate.ParseExpiry.
 	Expiry string  `json:"expiry"`
 	Limits *Limits `json:"limits,omitempty"`
+	// IdentityID, when set, puts the key in that identity (of its
+	// workspace), sharing its limits.
+	IdentityID string `json:"identity_id,omitempty"`
 }
 
 // ImportRequest is the body of POST /keys/import: keys issued by another
@@ -209,6 +215,9 @@ type UpdateRequest struct {
 	Expiry *string `json:"expiry,omitempty"`
 	// Limits changes the limits it names, and only those.
 	Limits *LimitsUpdate `json:"limits,omitempty"`
+	// IdentityID moves the key to that identity; "" takes it out of its
+	// identity.
+	IdentityID *string `json:"identity_id,omitempty"`
 }
 
 // LimitsUpdate changes a key's limits in an [UpdateRequest]: each non-nil
@@ -406,6 +415,7 @@ func (k *Key) fill(rec *store.Key) {
 		Role:        rec.Role,
 		Scopes:      rec.Scopes,
 		Metadata:    rec.Metadata,
+		IdentityID:  rec.IdentityID,
 		Hint:        rec.Hint,
 		CreatedAt:   rec.CreatedAt,
 		UpdatedAt:   rec.UpdatedAt,
@@ -470,6 +480,11 @@ func (r *CreateRequest) request() (keygate.CreateRequest, error) {
 			return out, err
 		}
 	}
+	if r.IdentityID != "" {
+		if out.IdentityID, err = identityRef(r.IdentityID); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 
@@ -518,6 +533,16 @@ func (r *UpdateRequest) request() (keygate.UpdateRequest, error) {
 			}
 			out.AllowedCIDRs = &cidrs
 		}
+	}
+	if r.IdentityID != nil {
+		id := uuid.Nil
+		if *r.IdentityID != "" {
+			var err error
+			if id, err = identityRef(*r.IdentityID); err != nil {
+				return out, err
+			}
+		}
+		out.IdentityID = &id
 	}
 	return out, nil
 }

@@ -32,9 +32,11 @@
 // A store may also implement [Revoker] (an atomic revocation),
 // [ExerciseRecorder] (the permissions keys exercised), [Retirer]
 // (tombstones of retired secrets, without which the keygate Manager
-// refuses to import keys) and [UsageRecorder] (usage history: hourly
-// counts of verifications per key and outcome); a change feed,
+// refuses to import keys), [UsageRecorder] (usage history: hourly
+// counts of verifications per key and outcome) and [IdentityStore]
+// (identities: owners of keys whose limits all their keys share, without
+// which the Manager answers identity calls ErrUnsupported); a change feed,
 // [ChangeFeed], [ChangePublisher] and [HealthChecker]. The Manager detects
-// each by type assertion. The stores of this module implement all four
+// each by type assertion. The stores of this module implement all five
 // store capabilities, and storetest checks each one a store implements.
 package store

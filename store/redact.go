@@ -26,6 +26,7 @@ type keyView struct {
 	Role           string
 	Scopes         []string
 	Metadata       map[string]string
+	IdentityID     uuid.UUID
 	Hash           string
 	PepperID       string
 	PrevHash       string
@@ -50,7 +51,7 @@ type keyView struct {
 func (k *Key) view() keyView {
 	v := keyView{
 		ID: k.ID, Name: k.Name, Description: k.Description, Owner: k.Owner, Workspace: k.Workspace,
-		Role: k.Role, Scopes: k.Scopes, Metadata: k.Metadata,
+		Role: k.Role, Scopes: k.Scopes, Metadata: k.Metadata, IdentityID: k.IdentityID,
 		Hash: mask(len(k.Hash) > 0), PepperID: mask(k.PepperID != ""),
 		PrevHash: mask(len(k.PrevHash) > 0), PrevPepperID: mask(k.PrevPepperID != ""), PrevExpiresAt: k.PrevExpiresAt,
 		Hint: k.Hint, RateLimit: k.RateLimit, RateWindow: k.RateWindow, AllowedCIDRs: k.AllowedCIDRs,
@@ -80,7 +81,8 @@ func (k Key) Format(f fmt.State, verb rune) {
 }
 
 // LogValue renders k for log/slog without its hashes and pepper ids: its
-// id, name, workspace, owner, role, hint, expiry, revocation and version.
+// id, name, workspace, owner, role, hint, identity, expiry, revocation
+// and version.
 func (k Key) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("id", k.ID.String()), slog.String("name", k.Name)}
 	for _, a := range []slog.Attr{slog.String("workspace", k.Workspace), slog.String("owner", k.Owner),
@@ -88,6 +90,9 @@ func (k Key) LogValue() slog.Value {
 		if a.Value.String() != "" {
 			attrs = append(attrs, a)
 		}
+	}
+	if k.IdentityID != uuid.Nil {
+		attrs = append(attrs, slog.String("identity_id", k.IdentityID.String()))
 	}
 	if !k.ExpiresAt.IsZero() {
 		attrs = append(attrs, slog.Time("expires_at", k.ExpiresAt))

@@ -14,8 +14,9 @@ import (
 // test them with [errors.Is]; a backend's own failures (a lost connection, a
 // driver error) are returned wrapped but are none of these.
 var (
-	// ErrNotFound means no key matches the id or hash asked for. It is not a
-	// system failure.
+	// ErrNotFound means no key (or, for an [IdentityStore]'s methods, no
+	// identity) matches the id or hash asked for. It is not a system
+	// failure.
 	ErrNotFound = errors.New("store: key not found")
 	// ErrConflict means an update carried a stale version: the key changed
 	// since it was read. Nothing was written; read it again and retry.
@@ -25,6 +26,14 @@ var (
 	ErrDuplicate = errors.New("store: duplicate key")
 	// ErrUsageExhausted means a usage-limited key has no uses left.
 	ErrUsageExhausted = errors.New("store: usage limit exhausted")
+	// ErrUnknownIdentity means a key was to be created or updated with an
+	// IdentityID that names no identity of an [IdentityStore]. Nothing was
+	// written.
+	ErrUnknownIdentity = errors.New("store: unknown identity")
+	// ErrIdentityInUse means an identity was to be deleted while keys
+	// still name it (see [IdentityStore.DeleteIdentity]). Nothing was
+	// written.
+	ErrIdentityInUse = errors.New("store: identity in use by keys")
 )
 
 // Key is the stored record of one API key. It never holds the secret: only
@@ -51,6 +60,12 @@ type Key struct {
 	Scopes []string
 	// Metadata is a small string map the application attaches to the key.
 	Metadata map[string]string
+	// IdentityID names the [Identity] the key belongs to, whose limits
+	// all its keys share; the zero UUID means none. A store that is an
+	// [IdentityStore] keeps it and refuses one naming no identity it holds
+	// ([ErrUnknownIdentity]); other stores never see it set (the keygate
+	// Manager links no key without an IdentityStore) and need not keep it.
+	IdentityID uuid.UUID
 
 	// Hash is the digest of the current token; PepperID names the pepper
 	// it was computed under.
@@ -158,15 +173,20 @@ type ListOptions struct {
 	// expire (a non-zero ExpiresAt) after ExpiresAfter and at or before
 	// ExpiresBefore: for example, those expiring within a week.
 	ExpiresAfter, ExpiresBefore time.Time
+	// IdentityID, when not the zero UUID, selects the keys of that
+	// identity. A store that is no [IdentityStore] holds no such key, and
+	// lists none.
+	IdentityID uuid.UUID
 }
 
 // Matches reports whether k passes the filters of o (workspace, owner,
-// revocation state, expiry bounds), the cursor and limit aside: the
+// identity, revocation state, expiry bounds), the cursor and limit aside: the
 // filters a Store's List applies, for backends that filter in Go.
 func (o *ListOptions) Matches(k *Key) bool {
 	switch {
 	case o.Workspace != "" && k.Workspace != o.Workspace,
 		o.Owner != "" && k.Owner != o.Owner,
+		o.IdentityID != uuid.Nil && k.IdentityID != o.IdentityID,
 		o.Revoked == OnlyActive && !k.RevokedAt.IsZero(),
 		o.Revoked == OnlyRevoked && k.RevokedAt.IsZero(),
 		!o.ExpiresAfter.IsZero() && (k.ExpiresAt.IsZero() || !k.ExpiresAt.After(o.ExpiresAfter)),

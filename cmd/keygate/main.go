@@ -1,6 +1,6 @@
 // Command keygate runs keygate as a token service (keygate serve) and
-// manages its keys from the command line (keygate keys ..., keygate admin
-// ..., keygate pepper ...). Run keygate --help for every command; its
+// manages its keys from the command line (keygate keys ..., keygate
+// identities ..., keygate admin ..., keygate pepper ...). Run keygate --help for every command; its
 // exit codes are 0 done, 1 refused, 2 wrong usage, 3 unavailable.
 package main
 

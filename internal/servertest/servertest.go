@@ -28,7 +28,7 @@ const Prefix = "/api/v1"
 var errStoreDown = errors.New("dial tcp 10.9.8.7:5432: password authentication failed for user keygate_internal")
 
 // FailingStore is a memory store that fails on demand: the calls managing
-// keys (Create, Get, List, Update, Delete) while Down is set, and key
+// keys (Create, Get, List, Update, Delete) and identities while Down is set, and key
 // lookups by hash, which verify a caller's key on a cache miss, while
 // LookupsDown is set. With only Down set, callers still authenticate and
 // the failure is the management call's. Its failure's text names a
@@ -91,6 +91,46 @@ func (s *FailingStore) Usage(ctx context.Context, q store.UsageQuery) ([]store.U
 		return nil, err
 	}
 	return s.Store.Usage(ctx, q)
+}
+
+// CreateIdentity fails while Down is set.
+func (s *FailingStore) CreateIdentity(ctx context.Context, id *store.Identity) error {
+	if err := s.fail(&s.Down); err != nil {
+		return err
+	}
+	return s.Store.CreateIdentity(ctx, id)
+}
+
+// GetIdentity fails while Down is set.
+func (s *FailingStore) GetIdentity(ctx context.Context, id uuid.UUID) (*store.Identity, error) {
+	if err := s.fail(&s.Down); err != nil {
+		return nil, err
+	}
+	return s.Store.GetIdentity(ctx, id)
+}
+
+// ListIdentities fails while Down is set.
+func (s *FailingStore) ListIdentities(ctx context.Context, opts store.IdentityListOptions) (*store.IdentityPage, error) {
+	if err := s.fail(&s.Down); err != nil {
+		return nil, err
+	}
+	return s.Store.ListIdentities(ctx, opts)
+}
+
+// UpdateIdentity fails while Down is set.
+func (s *FailingStore) UpdateIdentity(ctx context.Context, id *store.Identity, balance bool) error {
+	if err := s.fail(&s.Down); err != nil {
+		return err
+	}
+	return s.Store.UpdateIdentity(ctx, id, balance)
+}
+
+// DeleteIdentity fails while Down is set.
+func (s *FailingStore) DeleteIdentity(ctx context.Context, id uuid.UUID) error {
+	if err := s.fail(&s.Down); err != nil {
+		return err
+	}
+	return s.Store.DeleteIdentity(ctx, id)
 }
 
 // GetByHash fails while LookupsDown is set.

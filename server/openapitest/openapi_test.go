@@ -653,6 +653,27 @@ func TestOpenAPIConformance(t *testing.T) {
 	deleteMe := f.Key(t, keygate.CreateRequest{Name: "delete-me", Workspace: "w", Role: "viewer"}).Key.ID.String()
 	revoked := revokedKey.Key.ID.String()
 
+	// Identities: the target of the identity routes, one whose external id
+	// is taken, one of another workspace, one a key is in, one to delete.
+	newIdentity := func(ext, ws string) string {
+		t.Helper()
+		id, err := f.Manager.CreateIdentity(ctx, keygate.System(), keygate.CreateIdentityRequest{ExternalID: ext, Workspace: ws})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id.ID.String()
+	}
+	identity := newIdentity("target", "w")
+	newIdentity("taken", "w")
+	otherIdentity := newIdentity("elsewhere", "other")
+	inUse := newIdentity("in-use", "w")
+	f.Key(t, keygate.CreateRequest{Name: "in-use", Workspace: "w", Role: "viewer", IdentityID: uuid.MustParse(inUse)})
+	deleteIdentity := newIdentity("delete-me", "w")
+	mover := f.Key(t, keygate.CreateRequest{Name: "mover", Workspace: "w", Role: "viewer"}).Key.ID.String()
+	identityBody := `{"external_id":"acme","workspace":"w","metadata":{"plan":"pro"},"limits":{"rate_limits":[` +
+		`{"name":"requests","requests":100,"window":"1s"},{"name":"tokens","requests":100000,"window":"1h","on_demand":true}],` +
+		`"credits":{"remaining":5000,"refill":{"amount":10000,"every":"month","day":31}}}}`
+
 	importRow := func(name, more string) string {
 		return `{"name":"` + name + `","workspace":"w","role":"viewer","expiry":"30d"` + more + `}`
 	}
@@ -910,10 +931,124 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "delete", method: "DELETE", path: "/keys/" + deleteMe, token: admin, status: 204},
 		{name: "delete again", method: "DELETE", path: "/keys/" + deleteMe, token: admin, status: 404, code: "not_found"},
 		{name: "delete without apikey:manage", method: "DELETE", path: "/keys/" + target, token: watcher, status: 403, code: "forbidden"},
+
+		// Keys in identities.
+		{name: "create in an identity", method: "POST", path: "/keys", token: admin, status: 201,
+			body: `{"name":"in-identity","workspace":"w","role":"viewer","expiry":"30d","identity_id":"` + identity + `"}`},
+		{name: "create in an unknown identity", method: "POST", path: "/keys", token: admin, status: 400, code: "unknown_identity",
+			body: `{"name":"x","workspace":"w","role":"viewer","expiry":"30d","identity_id":"` + uuid.NewString() + `"}`},
+		{name: "create in an identity out of reach", method: "POST", path: "/keys", token: manager, status: 400, code: "unknown_identity",
+			body: `{"name":"x","workspace":"w","role":"viewer","expiry":"30d","identity_id":"` + otherIdentity + `"}`},
+		{name: "create in an identity of no UUID", method: "POST", path: "/keys", token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"name":"x","workspace":"w","role":"viewer","expiry":"30d","identity_id":"acme"}`},
+		{name: "create in an identity without identities in the store", api: plainAPI, method: "POST", path: "/keys", token: plainAdmin.Token.Reveal(),
+			body: `{"name":"x","role":"owner","expiry":"30d","identity_id":"` + uuid.NewString() + `"}`, status: 501, code: "unsupported"},
+		{name: "update into an identity", method: "PATCH", path: "/keys/" + mover, token: admin, body: `{"identity_id":"` + identity + `"}`, status: 200},
+		{name: "update out of its identity", method: "PATCH", path: "/keys/" + mover, token: manager, body: `{"identity_id":""}`, status: 200},
+		{name: "update into an unknown identity", method: "PATCH", path: "/keys/" + mover, token: admin, body: `{"identity_id":"` + uuid.NewString() + `"}`,
+			status: 400, code: "unknown_identity"},
+		{name: "update into an identity without identities in the store", api: plainAPI, method: "PATCH", path: "/keys/" + plainAdmin.Key.ID.String(),
+			token: plainAdmin.Token.Reveal(), body: `{"identity_id":"` + uuid.NewString() + `"}`, status: 501, code: "unsupported"},
+		{name: "list an identity's keys", method: "GET", path: "/keys?identity_id=" + inUse, token: watcher, status: 200},
+		{name: "list the keys of no identity", method: "GET", path: "/keys?identity_id=acme", token: admin, request: violates, status: 400, code: "invalid_field"},
+
+		// POST /identities
+		{name: "create an identity", method: "POST", path: "/identities", token: admin, body: identityBody, status: 201},
+		{name: "create a bare identity", method: "POST", path: "/identities", token: manager, scheme: "Bearer", body: `{"external_id":"bare","workspace":"w","limits":{}}`, status: 201},
+		{name: "create an identity not JSON", method: "POST", path: "/identities", token: admin, body: `{"external_id":`, request: unchecked, status: 400, code: "invalid_json"},
+		{name: "create an identity with an unknown member", method: "POST", path: "/identities", token: admin, body: `{"external_id":"x","name":"x"}`,
+			request: violates, status: 400, code: "invalid_json"},
+		{name: "create an identity without external id", method: "POST", path: "/identities", token: admin, body: `{"workspace":"w"}`,
+			request: violates, status: 400, code: "invalid_field"},
+		{name: "create an identity with a bad limit name", method: "POST", path: "/identities", token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"external_id":"x","limits":{"rate_limits":[{"name":"Requests","requests":1,"window":"1s"}]}}`},
+		{name: "create an identity with two limits of one name", method: "POST", path: "/identities", token: admin, status: 400, code: "invalid_field",
+			body: `{"external_id":"x","limits":{"rate_limits":[{"name":"r","requests":1,"window":"1s"},{"name":"r","requests":2,"window":"1s"}]}}`},
+		{name: "create an identity refilled monthly on no day", method: "POST", path: "/identities", token: admin, status: 400, code: "invalid_field",
+			body: `{"external_id":"x","limits":{"credits":{"remaining":1,"refill":{"amount":1,"every":"month"}}}}`},
+		{name: "create an identity with too many credits", method: "POST", path: "/identities", token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"external_id":"x","limits":{"credits":{"remaining":1000000000000001}}}`},
+		{name: "create an identity with a bad window", method: "POST", path: "/identities", token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"external_id":"x","limits":{"rate_limits":[{"name":"r","requests":1,"window":"soon"}]}}`},
+		{name: "create an identity without apikey:manage", method: "POST", path: "/identities", token: watcher, body: `{"external_id":"x","workspace":"w"}`,
+			status: 403, code: "forbidden"},
+		{name: "create an identity elsewhere", method: "POST", path: "/identities", token: manager, body: `{"external_id":"x","workspace":"other"}`,
+			status: 403, code: "forbidden"},
+		{name: "create a taken identity", method: "POST", path: "/identities", token: admin, body: `{"external_id":"taken","workspace":"w"}`,
+			status: 409, code: "duplicate_external_id"},
+		{name: "create an identity too large", method: "POST", path: "/identities", token: admin, body: `{"external_id":"x",` + spaces + `"workspace":"w"}`,
+			status: 413, code: "body_too_large"},
+		{name: "create an identity as text", method: "POST", path: "/identities", token: admin, contentType: "text/plain", body: `{"external_id":"x"}`,
+			request: violates, status: 415, code: "unsupported_media_type"},
+		{name: "create an identity without identities in the store", api: plainAPI, method: "POST", path: "/identities", token: plainAdmin.Token.Reveal(),
+			body: `{"external_id":"x"}`, status: 501, code: "unsupported"},
+
+		// GET /identities
+		{name: "list identities", method: "GET", path: "/identities", token: admin, status: 200},
+		{name: "list identities filtered", method: "GET", path: "/identities?workspace=w&external_id=acme&limit=1000", token: watcher, status: 200},
+		{name: "list identities after a cursor", method: "GET", path: "/identities?limit=2&after=" + identity, token: admin, scheme: "X-API-Key", status: 200},
+		{name: "list identities a page of 0", method: "GET", path: "/identities?limit=0", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "list identities after a bad cursor", method: "GET", path: "/identities?after=x", token: admin, request: violates, status: 400, code: "invalid_field"},
+		{name: "list identities of a bad workspace", method: "GET", path: "/identities?workspace=%20w", token: admin, status: 400, code: "invalid_field"},
+		{name: "list identities without apikey:view", method: "GET", path: "/identities", token: viewer, status: 403, code: "forbidden"},
+		{name: "list identities of another workspace", method: "GET", path: "/identities?workspace=other", token: watcher, status: 403, code: "forbidden"},
+		{name: "list identities without identities in the store", api: plainAPI, method: "GET", path: "/identities", token: plainAdmin.Token.Reveal(),
+			status: 501, code: "unsupported"},
+
+		// GET /identities/{id}
+		{name: "get an identity", method: "GET", path: "/identities/" + identity, token: watcher, status: 200},
+		{name: "get an identity of no UUID", method: "GET", path: "/identities/acme", token: admin, request: violates, status: 404, code: "identity_not_found"},
+		{name: "get an identity out of reach", method: "GET", path: "/identities/" + otherIdentity, token: watcher, status: 404, code: "identity_not_found"},
+		{name: "get an identity without apikey:view", method: "GET", path: "/identities/" + identity, token: blind, status: 403, code: "forbidden"},
+		{name: "get an identity without identities in the store", api: plainAPI, method: "GET", path: "/identities/" + identity,
+			token: plainAdmin.Token.Reveal(), status: 501, code: "unsupported"},
+
+		// PATCH /identities/{id}
+		{name: "update an identity", method: "PATCH", path: "/identities/" + identity, token: admin, header: http.Header{"If-Match": {`"1"`}}, status: 200,
+			body: `{"external_id":"target","metadata":{"plan":"pro"},"limits":{"rate_limits":[{"name":"requests","requests":10,"window":"1s"}],` +
+				`"credits":{"remaining":100,"refill":{"amount":100,"every":"day"}}}}`},
+		{name: "update an identity's refill only", method: "PATCH", path: "/identities/" + identity, token: manager, status: 200,
+			body: `{"version":2,"limits":{"credits":{"refill":{}}}}`},
+		{name: "update an identity with nulls", method: "PATCH", path: "/identities/" + identity, token: admin, status: 200,
+			body: `{"external_id":null,"metadata":null,"limits":{"rate_limits":null,"credits":null}}`},
+		{name: "update an identity's credits away", method: "PATCH", path: "/identities/" + identity, token: admin, status: 200,
+			body: `{"limits":{"rate_limits":[],"credits":{"remaining":-1}}}`},
+		{name: "update an identity not JSON", method: "PATCH", path: "/identities/" + identity, token: admin, body: `[`, request: unchecked, status: 400, code: "invalid_json"},
+		{name: "update an identity's workspace", method: "PATCH", path: "/identities/" + identity, token: admin, body: `{"workspace":"other"}`,
+			request: violates, status: 400, code: "invalid_json"},
+		{name: "update an identity to no requests", method: "PATCH", path: "/identities/" + identity, token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"limits":{"rate_limits":[{"name":"r","requests":0,"window":"1s"}]}}`},
+		{name: "update an identity to a refill without credits", method: "PATCH", path: "/identities/" + identity, token: admin, status: 400, code: "invalid_field",
+			body: `{"limits":{"credits":{"refill":{"amount":1,"every":"day"}}}}`},
+		{name: "update an identity with a weak If-Match", method: "PATCH", path: "/identities/" + identity, token: admin, header: http.Header{"If-Match": {`W/"1"`}},
+			body: `{}`, request: violates, status: 400, code: "invalid_field"},
+		{name: "update an identity without apikey:manage", method: "PATCH", path: "/identities/" + identity, token: watcher, body: `{"external_id":"x"}`,
+			status: 403, code: "forbidden"},
+		{name: "update an identity out of reach", method: "PATCH", path: "/identities/" + otherIdentity, token: manager, body: `{"external_id":"x"}`,
+			status: 404, code: "identity_not_found"},
+		{name: "update an identity at a stale version", method: "PATCH", path: "/identities/" + identity, token: admin, header: http.Header{"If-Match": {`"99"`}},
+			body: `{"external_id":"x"}`, status: 409, code: "conflict"},
+		{name: "update an identity to a taken external id", method: "PATCH", path: "/identities/" + identity, token: admin, body: `{"external_id":"taken"}`,
+			status: 409, code: "duplicate_external_id"},
+		{name: "update an identity too large", method: "PATCH", path: "/identities/" + identity, token: admin, body: `{"external_id":"x",` + spaces + `"metadata":{}}`,
+			status: 413, code: "body_too_large"},
+		{name: "update an identity as text", method: "PATCH", path: "/identities/" + identity, token: admin, contentType: "text/plain", body: `{}`,
+			request: violates, status: 415, code: "unsupported_media_type"},
+		{name: "update an identity without identities in the store", api: plainAPI, method: "PATCH", path: "/identities/" + identity,
+			token: plainAdmin.Token.Reveal(), body: `{"external_id":"x"}`, status: 501, code: "unsupported"},
+
+		// DELETE /identities/{id}
+		{name: "delete an identity", method: "DELETE", path: "/identities/" + deleteIdentity, token: manager, status: 204},
+		{name: "delete an identity again", method: "DELETE", path: "/identities/" + deleteIdentity, token: admin, status: 404, code: "identity_not_found"},
+		{name: "delete an identity in use", method: "DELETE", path: "/identities/" + inUse, token: admin, status: 409, code: "identity_in_use"},
+		{name: "delete an identity without apikey:manage", method: "DELETE", path: "/identities/" + identity, token: watcher, status: 403, code: "forbidden"},
+		{name: "delete an identity without identities in the store", api: plainAPI, method: "DELETE", path: "/identities/" + identity,
+			token: plainAdmin.Token.Reveal(), status: 501, code: "unsupported"},
 	}
 
 	// samples are a request of each route that the server would carry
-	// out, "{id}" standing for a key's id. Each is sent by every caller
+	// out, "{id}" standing for a key's id (an identity's on the paths of
+	// identities). Each is sent by every caller
 	// below, and to a key that does not exist.
 	samples := []call{
 		{method: "POST", path: "/keys", body: `{"name":"sample","workspace":"w","role":"viewer","expiry":"30d"}`},
@@ -930,6 +1065,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{method: "POST", path: "/keys/{id}/disable"},
 		{method: "POST", path: "/keys/{id}/enable"},
 		{method: "DELETE", path: "/keys/{id}"},
+		{method: "POST", path: "/identities", body: `{"external_id":"sample","workspace":"w"}`},
+		{method: "GET", path: "/identities"},
+		{method: "GET", path: "/identities/{id}"},
+		{method: "PATCH", path: "/identities/{id}", body: `{"metadata":{"sample":"yes"}}`},
+		{method: "DELETE", path: "/identities/{id}"},
 	}
 	broken := serve(t, http.StripPrefix(servertest.Prefix, brokenAPI))
 	callers := []call{
@@ -951,7 +1091,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	for _, s := range samples {
 		op := s.method + " " + s.path
-		s.path = strings.ReplaceAll(s.path, "{id}", target)
+		id, missing := target, "not_found"
+		if strings.HasPrefix(s.path, "/identities") {
+			id, missing = identity, "identity_not_found"
+		}
+		s.path = strings.ReplaceAll(s.path, "{id}", id)
 		for _, by := range callers {
 			cl := by
 			cl.name, cl.method, cl.path, cl.body = op+" "+by.name, s.method, s.path, s.body
@@ -967,8 +1111,8 @@ func TestOpenAPIConformance(t *testing.T) {
 				header: http.Header{"Sec-Fetch-Site": {"cross-site"}}, status: 403, code: "cross_origin"})
 		}
 		if strings.Contains(op, "{id}") {
-			calls = append(calls, call{name: op + " of no key", method: s.method, path: strings.ReplaceAll(s.path, target, uuid.NewString()),
-				body: s.body, token: admin, status: 404, code: "not_found"})
+			calls = append(calls, call{name: op + " of no key", method: s.method, path: strings.ReplaceAll(s.path, id, uuid.NewString()),
+				body: s.body, token: admin, status: 404, code: missing})
 		}
 	}
 

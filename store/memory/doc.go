@@ -13,7 +13,9 @@
 // [Store] honours the whole [store.Store] contract, and those of the
 // optional [store.Revoker], [store.ExerciseRecorder], [store.Retirer]
 // (tombstones of retired secrets, kept as long as the Store) and
-// [store.UsageRecorder] (hourly usage counts), and passes
+// [store.UsageRecorder] (hourly usage counts), [store.IdentityStore]
+// (identities, whose keys it counts so that one in use is never deleted),
+// and passes
 // the conformance suite in package store/storetest. A [Store] is safe for
 // concurrent use; its methods never block on anything but its own lock.
 // Every key is copied on the way in and out with [store.Key.Clone].
@@ -30,7 +32,8 @@
 // # Errors
 //
 // Errors wrap the sentinels of package store ([store.ErrNotFound],
-// [store.ErrConflict], [store.ErrDuplicate], [store.ErrUsageExhausted]) or
+// [store.ErrConflict], [store.ErrDuplicate], [store.ErrUsageExhausted],
+// [store.ErrUnknownIdentity], [store.ErrIdentityInUse]) or
 // the context's error; test them with [errors.Is]. Messages start with
 // "memory:" and may name a key's id, workspace or name, never its hash.
 package memory

@@ -19,6 +19,7 @@ var (
 	_ store.ExerciseRecorder = (*Store)(nil)
 	_ store.Retirer          = (*Store)(nil)
 	_ store.UsageRecorder    = (*Store)(nil)
+	_ store.IdentityStore    = (*Store)(nil)
 )
 
 // Store is an in-memory [store.Store], safe for concurrent use by multiple
@@ -49,6 +50,8 @@ type Store struct {
 	retired map[string]store.RetiredHash
 	// usage holds the usage counts, by subject.
 	usage map[usageSubject]map[usageCell]int64
+	// identities holds the identities; see identity.go.
+	identities identities
 }
 
 type nameKey struct{ workspace, name string }
@@ -91,6 +94,9 @@ func (s *Store) Create(ctx context.Context, k *store.Key) error {
 	}
 	if _, ok := s.byName[nameKey{k.Workspace, k.Name}]; ok {
 		return fmt.Errorf("memory: create %s: name %q in workspace %q: %w", k.ID, k.Name, k.Workspace, store.ErrDuplicate)
+	}
+	if !s.identities.holds(k.IdentityID) {
+		return fmt.Errorf("memory: create %s: identity %s: %w", k.ID, k.IdentityID, store.ErrUnknownIdentity)
 	}
 	c := k.Clone()
 	c.Version = 1
@@ -209,6 +215,9 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 	}
 	if id, ok := s.byHash[string(k.Hash)]; ok && id != k.ID {
 		return fmt.Errorf("memory: update %s: hash: %w", k.ID, store.ErrDuplicate)
+	}
+	if !s.identities.holds(k.IdentityID) {
+		return fmt.Errorf("memory: update %s: identity %s: %w", k.ID, k.IdentityID, store.ErrUnknownIdentity)
 	}
 	c := k.Clone()
 	c.CreatedAt = cur.CreatedAt
@@ -394,8 +403,10 @@ func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
 	return *k.RemainingUses, nil
 }
 
-// index adds k to the hash and name indexes. The caller holds the write lock.
+// index adds k to the hash and name indexes, and counts it among its
+// identity's keys. The caller holds the write lock.
 func (s *Store) index(k *store.Key) {
+	s.identities.link(k.IdentityID, 1)
 	s.byHash[string(k.Hash)] = k.ID
 	if len(k.PrevHash) > 0 {
 		s.byPrevHash[string(k.PrevHash)] = append(s.byPrevHash[string(k.PrevHash)], k.ID)
@@ -404,8 +415,10 @@ func (s *Store) index(k *store.Key) {
 }
 
 // unindex removes k from the hash and name indexes, leaving entries that
-// belong to another key alone. The caller holds the write lock.
+// belong to another key alone, and from its identity's count. The caller
+// holds the write lock.
 func (s *Store) unindex(k *store.Key) {
+	s.identities.link(k.IdentityID, -1)
 	if s.byHash[string(k.Hash)] == k.ID {
 		delete(s.byHash, string(k.Hash))
 	}

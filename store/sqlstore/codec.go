@@ -27,7 +27,7 @@ func scanKey(sc rowScanner) (*store.Key, error) {
 		timeDest{&k.PrevExpiresAt}, &k.Hint, &rateLimit, &windowNs, &remaining, &cidrs,
 		timeDest{&k.CreatedAt}, timeDest{&k.UpdatedAt}, timeDest{&k.ExpiresAt},
 		timeDest{&k.LastUsedAt}, timeDest{&k.RevokedAt}, &k.Version,
-		timeDest{&k.DisabledAt}, timeDest{&k.ExpiryNotified})
+		timeDest{&k.DisabledAt}, timeDest{&k.ExpiryNotified}, &k.IdentityID)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (s *Store) insertArgs(k *store.Key) ([]any, error) {
 		a.remaining, a.cidrs,
 		d.timeArg(k.CreatedAt), d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt),
 		d.timeArg(k.LastUsedAt), d.timeArg(k.RevokedAt), int64(1),
-		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified),
+		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
 	}, nil
 }
 
@@ -147,7 +147,7 @@ func (s *Store) updateArgs(k *store.Key) ([]any, error) {
 		d.timeArg(k.PrevExpiresAt), k.Hint, int64(k.RateLimit), int64(k.RateWindow),
 		a.remaining, a.cidrs,
 		d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt), d.timeArg(k.RevokedAt),
-		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified),
+		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
 		d.idArg(k.ID), k.Version,
 	}, nil
 }

@@ -75,6 +75,30 @@ func (d Dialect) idArg(id uuid.UUID) any {
 	return id[:]
 }
 
+// nullIDArg is idArg, or NULL for the zero UUID: an optional reference,
+// such as a key's identity.
+func (d Dialect) nullIDArg(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return d.idArg(id)
+}
+
+// shareLockClause is appended to a SELECT inside a write transaction to
+// lock the rows read against deletion and change until the transaction
+// ends, without blocking other readers that share the lock; SQLite locks
+// the whole database on the first write instead.
+func (d Dialect) shareLockClause() string {
+	switch d {
+	case Postgres:
+		return " FOR SHARE"
+	case MySQL:
+		// MariaDB knows no FOR SHARE; MySQL 8 knows both.
+		return " LOCK IN SHARE MODE"
+	}
+	return ""
+}
+
 // sqliteTimeLayout stores SQLite times as fixed-width UTC text with
 // microseconds, which sorts and compares correctly as a string and round
 // trips exactly.

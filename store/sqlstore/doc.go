@@ -32,13 +32,16 @@
 // serialization failure reported by the engine is retried twice.
 //
 // [Store] also implements the optional [store.Revoker],
-// [store.ExerciseRecorder], [store.Retirer] and [store.UsageRecorder]: the
-// hashes of retired secrets are kept in a table of their own
-// ({prefix}retired, one row per hash, never deleted), so that the Manager
-// never imports a retired secret again; usage history in {prefix}usage,
-// one row per subject, hour and outcome, added to by one upsert per 500
-// rows ([Store.RecordUsage]), deleted with its key and purged by hour
-// ([Store.PurgeUsage], over an index of hours).
+// [store.ExerciseRecorder], [store.Retirer], [store.UsageRecorder] and
+// [store.IdentityStore]: the hashes of retired secrets are kept in a table
+// of their own ({prefix}retired, one row per hash, never deleted), so that
+// the Manager never imports a retired secret again; usage history in
+// {prefix}usage, one row per subject, hour and outcome, added to by one
+// upsert per 500 rows ([Store.RecordUsage]), deleted with its key and
+// purged by hour ([Store.PurgeUsage], over an index of hours); identities
+// in {prefix}identities, named by the keys' identity_id column, kept
+// consistent by locking the identity's row in the transaction of each key
+// written with one (see [Store.DeleteIdentity]).
 //
 // [Store.TouchLastUsed] writes a whole batch of last-used times with one
 // statement (per 500 keys), never one per request. [Store.GetByHash] and
@@ -56,7 +59,8 @@
 // # Change feed
 //
 // On PostgreSQL, Create, Update, Revoke and Delete also send the key's id
-// on the notification channel [Store.Channel], in the same transaction.
+// on the notification channel [Store.Channel], in the same transaction,
+// and UpdateIdentity and DeleteIdentity the identity's.
 // Package store/sqlstore/pgnotify listens on it and implements
 // [store.ChangeFeed], so that caches on other instances drop a revoked key
 // within moments.

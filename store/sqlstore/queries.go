@@ -15,10 +15,10 @@ const (
 	hash, pepper_id, prev_hash, prev_pepper_id, prev_expires_at, hint,
 	rate_limit, rate_window_ns, remaining_uses, allowed_cidrs,
 	created_at, updated_at, expires_at, last_used_at, revoked_at, version,
-	disabled_at, expiry_notified_at`
+	disabled_at, expiry_notified_at, identity_id`
 
 	sqlInsertKey = `INSERT INTO {keys} (` + keyColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlGetKey = `SELECT ` + keyColumns + ` FROM {keys} WHERE id = ?`
 
@@ -33,7 +33,7 @@ const (
 	role = ?, scopes = ?, metadata = ?, hash = ?, pepper_id = ?, prev_hash = ?,
 	prev_pepper_id = ?, prev_expires_at = ?, hint = ?, rate_limit = ?, rate_window_ns = ?,
 	remaining_uses = ?, allowed_cidrs = ?, updated_at = ?, expires_at = ?, revoked_at = ?,
-	disabled_at = ?, expiry_notified_at = ?, version = version + 1
+	disabled_at = ?, expiry_notified_at = ?, identity_id = ?, version = version + 1
 	WHERE id = ? AND version = ?`
 
 	sqlGetVersion = `SELECT version FROM {keys} WHERE id = ?`
@@ -125,6 +125,7 @@ const touchBatch = 500
 type queries struct {
 	insert, get, getByHash, list, update, getVersion, remove string
 	revoke, removeExercises, removeUsage                     string
+	identity                                                 identityQueries
 	consume, remaining, notify                               string
 	touchHead, touchFirst, touchRow, touchTail               string
 	createVersions, appliedVersions, insertVersion           string
@@ -150,6 +151,7 @@ func newQueries(d Dialect, p string) queries {
 		remaining:       q(sqlRemainingUses + d.lockClause()),
 		appliedVersions: q(sqlAppliedVersions),
 		insertVersion:   q(sqlInsertVersion),
+		identity:        newIdentityQueries(d, q),
 	}
 	// The touch fragments are joined into one statement per batch and
 	// rebound then, so they keep "?" here.

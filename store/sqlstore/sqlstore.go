@@ -78,8 +78,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Revoker = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.Revoker       = (*Store)(nil)
+	_ store.IdentityStore = (*Store)(nil)
 )
 
 // New returns a Store over cfg.DB. It does no I/O: it validates cfg and
@@ -146,12 +147,13 @@ func (s *Store) Table() string { return s.prefix + "keys" }
 func (s *Store) Tables() []string {
 	return []string{s.prefix + "keys", s.prefix + "exercises", s.prefix + "retired",
 		s.prefix + "console_sessions", s.prefix + "console_nonces", s.prefix + "console_owners",
-		s.prefix + "usage", s.prefix + "schema_migrations"}
+		s.prefix + "usage", s.prefix + "identities", s.prefix + "schema_migrations"}
 }
 
 // Channel returns the PostgreSQL notification channel on which a Postgres
 // Store announces the id of each key it creates, updates, revokes or
-// deletes, such as "keygate_changes". Package store/sqlstore/pgnotify listens
+// deletes, and of each identity it updates or deletes (so that caches of
+// identities can follow), such as "keygate_changes". Package store/sqlstore/pgnotify listens
 // on it. Stores of other dialects send no notifications.
 func (s *Store) Channel() string { return s.prefix + "changes" }
 
@@ -201,7 +203,11 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 // Create stores a new key with Version 1 and sets k.Version to 1. It is one
 // INSERT; on PostgreSQL, a transaction of the INSERT and the notification
 // of [Store.Channel], so that other instances forget a token they
-// remembered as unknown (a key imported for it). A repeated id, hash or
+// remembered as unknown (a key imported for it). A key naming an identity
+// is inserted in a transaction that then takes a shared lock on the
+// identity's row, so that the identity cannot be deleted before it
+// commits, and rolls back with [store.ErrUnknownIdentity] when there is
+// none (see [Store.DeleteIdentity]). A repeated id, hash or
 // (Workspace, Name) pair violates a unique constraint and returns an error
 // wrapping [store.ErrDuplicate] and the driver's error. Times are stored
 // in UTC to the microsecond; a zero time is stored as NULL.
@@ -210,10 +216,14 @@ func (s *Store) Create(ctx context.Context, k *store.Key) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: create key: %w", err)
 	}
+	linked := k.IdentityID != uuid.Nil
 	err = s.retry(ctx, func() error {
-		return s.run(ctx, s.dialect == Postgres, func(q querier) error {
+		return s.run(ctx, s.dialect == Postgres || linked, func(q querier) error {
 			if _, err := q.ExecContext(ctx, s.q.insert, args...); err != nil {
 				return fmt.Errorf("insert: %w", err)
+			}
+			if err := s.lockIdentity(ctx, q, k.IdentityID); err != nil {
+				return err
 			}
 			return s.notify(ctx, q, k.ID)
 		})
@@ -284,7 +294,8 @@ func (s *Store) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) 
 // List returns the keys matching opts in ascending id order, at most
 // opts.Limit of them (zero or negative means [store.DefaultListLimit];
 // the limit is clamped to [store.MaxListLimit]), starting after opts.After.
-// It is one query on the (workspace, id) or (owner, id) index, asking for
+// It is one query on the (workspace, id), (owner, id) or (identity_id, id)
+// index, asking for
 // one row more than the limit to know whether Next is set.
 func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, error) {
 	limit := opts.Limit
@@ -302,6 +313,9 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 	}
 	if opts.Owner != "" {
 		where, args = append(where, "owner = ?"), append(args, opts.Owner)
+	}
+	if opts.IdentityID != uuid.Nil {
+		where, args = append(where, "identity_id = ?"), append(args, s.dialect.idArg(opts.IdentityID))
 	}
 	switch opts.Revoked {
 	case store.OnlyActive:
@@ -355,7 +369,9 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 // k.Version to the new version. It runs in one transaction: an UPDATE
 // guarded by the version and, when no row matched, a SELECT telling a
 // missing key ([store.ErrNotFound]) from a stale version
-// ([store.ErrConflict]). A name or hash taken by another key returns an
+// ([store.ErrConflict]), and for a key naming an identity a shared lock on
+// the identity's row, as in Create ([store.ErrUnknownIdentity] when there
+// is none). A name or hash taken by another key returns an
 // error wrapping [store.ErrDuplicate]. On PostgreSQL the transaction also
 // notifies [Store.Channel]. Nothing is written on any error.
 func (s *Store) Update(ctx context.Context, k *store.Key) error {
@@ -384,6 +400,9 @@ func (s *Store) Update(ctx context.Context, k *store.Key) error {
 					return fmt.Errorf("check version: %w", err)
 				}
 				return fmt.Errorf("version %d, stored %d: %w", k.Version, version, store.ErrConflict)
+			}
+			if err := s.lockIdentity(ctx, tx, k.IdentityID); err != nil {
+				return err
 			}
 			return s.notify(ctx, tx, k.ID)
 		})

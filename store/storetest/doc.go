@@ -32,11 +32,15 @@
 // nothing, concurrent updates lose no write, concurrent ConsumeUse never
 // over-spends, and concurrent creates of one name let exactly one win.
 // The optional capabilities ([store.Revoker], [store.ExerciseRecorder],
-// [store.Retirer], [store.UsageRecorder]) are checked when the store
-// implements them, and skipped otherwise: for usage, that counts add up
-// (within a call, across calls, from concurrent writers), that ranges are
-// From-inclusive and To-exclusive, that a purge removes exactly the hours
-// before it, and that deleting a key removes its counts and no others.
+// [store.Retirer], [store.UsageRecorder], [store.IdentityStore]) are
+// checked when the store implements them, and skipped otherwise: for
+// usage, that counts add up (within a call, across calls, from concurrent
+// writers), that ranges are From-inclusive and To-exclusive, that a purge
+// removes exactly the hours before it, and that deleting a key removes its
+// counts and no others; for an IdentityStore, keys naming identities
+// ([store.Key.IdentityID] round-trips, a key naming no stored identity is
+// refused, List filters by identity), the credit balance an update keeps,
+// and, with goroutines racing, that no key ever names a deleted identity.
 //
 // # What a backend may differ in
 //

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Exercises", exerciseTests},
 		{"Retire", retireTests},
 		{"Usage", usageTests},
+		{"Identities", identityTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},

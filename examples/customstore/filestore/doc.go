@@ -41,7 +41,9 @@
 //
 // It is an example, meant to be read: every key lives in memory, each
 // write costs an fsync (no group commit), and one process owns the file,
-// so there is no [store.ChangeFeed]. For production, use store/sqlstore.
+// so there is no [store.ChangeFeed]. It keeps no identities (it is no
+// [store.IdentityStore]): a keygate Manager over it answers identity
+// calls with ErrUnsupported. For production, use store/sqlstore.
 //
 // # Errors
 //

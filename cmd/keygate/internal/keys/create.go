@@ -4,16 +4,18 @@ import (
 	"context"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // createOptions are the settings of keygate keys create.
 type createOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 
 	Name, Description, Owner, Workspace, Role string
 	Scopes                                    []string
@@ -23,6 +25,8 @@ type createOptions struct {
 	Rate, Uses   string
 	AllowCIDRs   []string
 	NewTokenFile string
+	// Identity is the id of the identity to put the key in; "" for none.
+	Identity string
 }
 
 // newCreateCmd returns keygate keys create; runF, when not nil, runs
@@ -48,12 +52,13 @@ standard error), or in the -o json object with the key, or written to
 	fs.StringVar(&o.Expiry, "expiry", "", "when the key expires (required): "+expiryHelp)
 	fs.StringArrayVar(&o.Metadata, "metadata", nil, "key=value kept with the key (repeatable)")
 	fs.StringVar(&o.NewTokenFile, "new-token-file", "", "write the token to this file (mode 0600) instead of printing it")
-	cmdutil.Topic(fs, "Key", "name", "description", "owner", "workspace", "role", "scope", "expiry", "metadata", "new-token-file")
+	fs.StringVar(&o.Identity, "identity", "", "the id of an identity of the workspace to put the key in, sharing its limits (keygate identities list)")
+	cmdutil.Topic(fs, "Key", "name", "description", "owner", "workspace", "role", "scope", "expiry", "metadata", "identity", "new-token-file")
 	fs.StringVar(&o.Rate, "rate", "", limitsHelp["rate"])
 	fs.StringVar(&o.Uses, "uses", "", limitsHelp["uses"])
 	fs.StringArrayVar(&o.AllowCIDRs, "allow-cidr", nil, limitsHelp["allow-cidr"])
 	cmdutil.Topic(fs, "Limits", "rate", "uses", "allow-cidr")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -100,6 +105,12 @@ func (o *createOptions) request() (client.CreateRequest, error) {
 		return req, err
 	}
 	limits.AllowedCIDRs = o.AllowCIDRs
+	if o.Identity != "" {
+		if _, err := uuid.Parse(o.Identity); err != nil || len(o.Identity) != 36 {
+			return req, cmdutil.Usagef("--identity %q: want an identity's id, a UUID as keygate identities list shows", o.Identity)
+		}
+		req.IdentityID = o.Identity
+	}
 	if limits.Rate.Requests > 0 || limits.UsesRemaining != nil || len(limits.AllowedCIDRs) > 0 {
 		req.Limits = &limits
 	}
@@ -112,13 +123,13 @@ func runCreate(ctx context.Context, o *createOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	created, _, err := c.Create(ctx, req)
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	return printCreated(o.IO, o.API.Output, created, o.NewTokenFile, "created")
 }

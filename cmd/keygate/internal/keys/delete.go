@@ -7,13 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // deleteOptions are the settings of keygate keys delete.
 type deleteOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 	ID  string
 	Yes bool
 }
@@ -31,7 +32,7 @@ otherwise --yes is required.`,
 	// every deletion.
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "delete without asking")
 	cmdutil.Topic(cmd.Flags(), "Key", "yes")
-	o.API.addFlags(cmd.Flags())
+	o.API.AddFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -54,14 +55,14 @@ func runDelete(ctx context.Context, o *deleteOptions) error {
 	if !o.Yes && !o.IO.InTTY {
 		return cmdutil.Usagef("delete %s: standard input is not a terminal to confirm on: give --yes", id)
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	if !o.Yes {
 		k, _, err := c.Get(ctx, id)
 		if err != nil {
-			return apiError(err)
+			return apicmd.Error(err)
 		}
 		ok, err := cmdutil.Confirm(o.IO, fmt.Sprintf("Delete key %s (%s, %s)? Its record is gone for good.", clean(k.Name), k.ID, status(k, time.Now())), "--yes")
 		if err != nil {
@@ -72,7 +73,7 @@ func runDelete(ctx context.Context, o *deleteOptions) error {
 		}
 	}
 	if _, err := c.Delete(ctx, id); err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, map[string]string{"deleted": id.String()})

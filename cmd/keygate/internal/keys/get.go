@@ -6,13 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // getOptions are the settings of keygate keys get.
 type getOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 	ID  string
 }
 
@@ -21,7 +22,7 @@ func newGetCmd(ios *cmdutil.IOStreams, runF func(context.Context, *getOptions) e
 	o := &getOptions{IO: ios}
 	cmd := newVerb("get ID", "Show a key", `Show a key: its fields, permissions, limits, status and version (never its
 token, which is not kept).`, `  keygate keys get 0193d1c2-5b7e-7a10-9c1e-3f2a4b5c6d7e -o json | jq .version`, cobra.ExactArgs(1))
-	o.API.addFlags(cmd.Flags())
+	o.API.AddFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -41,13 +42,13 @@ func runGet(ctx context.Context, o *getOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	k, _, err := c.Get(ctx, id)
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, k)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/importfile"
 	"github.com/keygate/keygate/server"
@@ -33,7 +34,7 @@ const (
 // importOptions are the settings of keygate keys import.
 type importOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 	// File is the file to import, "-" for standard input.
 	File string
 	// Format is "auto", "csv" or "jsonl".
@@ -84,7 +85,7 @@ the service became unreachable (run again to go on).`,
 	fs.StringVar(&o.Resume, "resume", "", "state file recording the lines done, to go on after them if run again")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "read the file and report its bad rows; send nothing")
 	cmdutil.Topic(fs, "Import", "expiry", "resume", "dry-run")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -254,7 +255,7 @@ func runImport(ctx context.Context, o *importOptions) error {
 		}
 	}
 	if !o.DryRun {
-		if imp.c, err = o.API.client(o.IO); err != nil {
+		if imp.c, err = o.API.Client(o.IO); err != nil {
 			return err
 		}
 	}
@@ -406,7 +407,7 @@ func (imp *importer) send(ctx context.Context, batch []pendingRow) error {
 		return nil
 	}
 	if err != nil {
-		err = apiError(err)
+		err = apicmd.Error(err)
 		return &cmdutil.ExitError{Code: cmdutil.ExitCode(err), Err: fmt.Errorf("import of the rows from line %d: %w%s", batch[0].line, err, imp.resumeHint())}
 	}
 	for i, r := range res.Results {

@@ -5,24 +5,28 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // listOptions are the settings of keygate keys list.
 type listOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 
 	Workspace, Owner string
 	// Status is "any", "active" or "revoked".
 	Status         string
 	ExpiringWithin string
-	Limit          int
-	After          string
-	All            bool
+	// Identity lists only the keys of this identity.
+	Identity string
+	Limit    int
+	After    string
+	All      bool
 }
 
 // statuses maps --status to the API's revoked parameter.
@@ -45,11 +49,12 @@ last page, as the API does.`,
 	fs.StringVar(&o.Owner, "owner", "", "only the keys of this owner")
 	fs.StringVar(&o.Status, "status", "any", "any; active (not revoked: expired and disabled ones included); or revoked")
 	fs.StringVar(&o.ExpiringWithin, "expiring-within", "", `only the keys that expire within this window, such as "7d" or "12h"`)
+	fs.StringVar(&o.Identity, "identity", "", "only the keys of this identity (its id)")
 	fs.IntVar(&o.Limit, "limit", 50, "keys per page, 1 to 1000")
 	fs.StringVar(&o.After, "after", "", "start after this cursor, printed at the end of the previous page")
 	fs.BoolVar(&o.All, "all", false, "every page")
-	cmdutil.Topic(fs, "Filters", "workspace", "owner", "status", "expiring-within", "limit", "after", "all")
-	o.API.addFlags(fs)
+	cmdutil.Topic(fs, "Filters", "workspace", "owner", "status", "expiring-within", "identity", "limit", "after", "all")
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -71,23 +76,30 @@ func runList(ctx context.Context, o *listOptions) error {
 	if o.Limit < 1 || o.Limit > 1000 {
 		return cmdutil.Usagef("--limit %d: want 1 to 1000", o.Limit)
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	opts := client.ListOptions{Workspace: o.Workspace, Owner: o.Owner, Revoked: revoked,
 		ExpiringWithin: o.ExpiringWithin, Limit: o.Limit, After: o.After}
+	if o.Identity != "" {
+		id, err := uuid.Parse(o.Identity)
+		if err != nil {
+			return cmdutil.Usagef("--identity %q: want an identity's id, a UUID as keygate identities list shows", o.Identity)
+		}
+		opts.IdentityID = id
+	}
 	list := &client.KeyList{Keys: []*client.Key{}}
 	if o.All {
 		for k, err := range c.All(ctx, opts) {
 			if err != nil {
-				return apiError(err)
+				return apicmd.Error(err)
 			}
 			list.Keys = append(list.Keys, k)
 		}
 	} else {
 		if list, _, err = c.List(ctx, opts); err != nil {
-			return apiError(err)
+			return apicmd.Error(err)
 		}
 	}
 	if o.API.Output.JSON() {

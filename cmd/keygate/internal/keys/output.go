@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
@@ -84,6 +86,9 @@ func printKey(w io.Writer, k *client.Key, now time.Time) error {
 	}
 	row("owner", orDash(k.Owner))
 	row("workspace", orDash(k.Workspace))
+	if k.IdentityID != uuid.Nil {
+		row("identity", k.IdentityID.String())
+	}
 	row("role", orDash(k.Role))
 	row("scopes", orDash(strings.Join(k.Scopes, ", ")))
 	row("hint", k.Hint)

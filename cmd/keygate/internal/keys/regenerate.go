@@ -7,13 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // regenerateOptions are the settings of keygate keys regenerate.
 type regenerateOptions struct {
 	IO           *cmdutil.IOStreams
-	API          apiOptions
+	API          apicmd.Options
 	ID           string
 	Expiry       string
 	Grace        time.Duration
@@ -35,7 +36,7 @@ prints one: alone on standard output, in the -o json object, or written to
 	fs.DurationVar(&o.Grace, "grace", 0, "how long the old token keeps working, such as 1h (default: it stops at once)")
 	fs.StringVar(&o.NewTokenFile, "new-token-file", "", "write the token to this file (mode 0600) instead of printing it")
 	cmdutil.Topic(fs, "Key", "expiry", "grace", "new-token-file")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -61,13 +62,13 @@ func runRegenerate(ctx context.Context, o *regenerateOptions) error {
 	if o.Grace < 0 {
 		return cmdutil.Usagef("--grace may not be negative")
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	created, _, err := c.Regenerate(ctx, id, client.RegenerateRequest{Expiry: o.Expiry, GracePeriod: client.Duration(o.Grace)})
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	return printCreated(o.IO, o.API.Output, created, o.NewTokenFile, "regenerated")
 }

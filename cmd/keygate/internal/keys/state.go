@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -15,7 +16,7 @@ import (
 // enable.
 type stateOptions struct {
 	IO   *cmdutil.IOStreams
-	API  apiOptions
+	API  apicmd.Options
 	Verb string
 	ID   string
 }
@@ -39,7 +40,7 @@ func newStateCmd(ios *cmdutil.IOStreams, verb string, runF func(context.Context,
 	o := &stateOptions{IO: ios, Verb: verb}
 	v := stateVerbs[verb]
 	cmd := newVerb(verb+" ID", v.short, v.long, "  keygate keys "+verb+" $ID", cobra.ExactArgs(1))
-	o.API.addFlags(cmd.Flags())
+	o.API.AddFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -63,13 +64,13 @@ func runState(ctx context.Context, o *stateOptions) error {
 	if !ok {
 		return fmt.Errorf("keys: no verb %q", o.Verb)
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	k, _, err := v.call(c, ctx, id)
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, k)

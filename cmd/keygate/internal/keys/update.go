@@ -5,10 +5,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -16,7 +18,7 @@ import (
 // only when its flag is in Set.
 type updateOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 	ID  string
 	// Set holds the names of the flags given.
 	Set map[string]bool
@@ -29,11 +31,13 @@ type updateOptions struct {
 	Rate, Uses                     string
 	AllowCIDRs                     []string
 	Version                        int64
+	// Identity is the id of the identity to move the key to, or "none".
+	Identity string
 }
 
 // updateFlags are the flags that change a key.
 var updateFlags = []string{"name", "description", "role", "scope", "add-scope", "remove-scope", "metadata", "clear-metadata",
-	"expiry", "rate", "uses", "allow-cidr"}
+	"expiry", "rate", "uses", "allow-cidr", "identity"}
 
 // newUpdateCmd returns keygate keys update.
 func newUpdateCmd(ios *cmdutil.IOStreams, runF func(context.Context, *updateOptions) error) *cobra.Command {
@@ -58,12 +62,13 @@ read the key first and update only the version they read.`,
 	fs.BoolVar(&o.ClearMetadata, "clear-metadata", false, "remove every metadata pair")
 	fs.StringVar(&o.Expiry, "expiry", "", "new expiry, counted from now: "+expiryHelp)
 	fs.Int64Var(&o.Version, "version", 0, "update only if the key is at this version (as keygate keys get shows it)")
-	cmdutil.Topic(fs, "Key", "name", "description", "role", "scope", "add-scope", "remove-scope", "metadata", "clear-metadata", "expiry", "version")
+	fs.StringVar(&o.Identity, "identity", "", `move the key to this identity of its workspace, or "none" to take it out of its identity`)
+	cmdutil.Topic(fs, "Key", "name", "description", "role", "scope", "add-scope", "remove-scope", "metadata", "clear-metadata", "expiry", "identity", "version")
 	fs.StringVar(&o.Rate, "rate", "", limitsHelp["rate"]+`, or "none"`)
 	fs.StringVar(&o.Uses, "uses", "", limitsHelp["uses"]+`, or "unlimited"`)
 	fs.StringArrayVar(&o.AllowCIDRs, "allow-cidr", nil, `replace the allowed prefixes with these (repeatable), or "any" to remove the allow-list`)
 	cmdutil.Topic(fs, "Limits", "rate", "uses", "allow-cidr")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -153,6 +158,16 @@ func (o *updateOptions) request() (client.UpdateRequest, error) {
 	if limits != (client.LimitsUpdate{}) {
 		req.Limits = &limits
 	}
+	if o.Set["identity"] {
+		id := ""
+		if o.Identity != "none" {
+			if _, err := uuid.Parse(o.Identity); err != nil || len(o.Identity) != 36 {
+				return req, cmdutil.Usagef("--identity %q: want an identity's id, a UUID as keygate identities list shows, or none", o.Identity)
+			}
+			id = o.Identity
+		}
+		req.IdentityID = &id
+	}
 	return req, nil
 }
 
@@ -166,14 +181,14 @@ func runUpdate(ctx context.Context, o *updateOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	if o.Set["add-scope"] || o.Set["remove-scope"] {
 		k, _, err := c.Get(ctx, id)
 		if err != nil {
-			return apiError(err)
+			return apicmd.Error(err)
 		}
 		if req.Version == 0 {
 			req.Version = k.Version // no change made in between is lost
@@ -188,7 +203,7 @@ func runUpdate(ctx context.Context, o *updateOptions) error {
 	}
 	k, _, err := c.Update(ctx, id, req)
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, k)

@@ -10,13 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // usageOptions are the settings of keygate keys usage.
 type usageOptions struct {
 	IO  *cmdutil.IOStreams
-	API apiOptions
+	API apicmd.Options
 	ID  string
 	// Bucket is "1h" or "1d"; Since, how far back from now ("7d",
 	// "24h"); From and To, a range instead (RFC 3339 times or dates).
@@ -41,7 +42,7 @@ of keygate serve); at most 90 days of hours or 366 days of days are shown at onc
 	fs.StringVar(&o.From, "from", "", "the start of the range: an RFC 3339 time or a date (2026-11-01)")
 	fs.StringVar(&o.To, "to", "", "the end of the range (default: now)")
 	cmdutil.Topic(fs, "Range", "bucket", "since", "from", "to")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -118,13 +119,13 @@ func runUsage(ctx context.Context, o *usageOptions, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
 	u, _, err := c.Usage(ctx, id, opts)
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		return cmdutil.PrintJSON(o.IO.Out, u)

@@ -9,13 +9,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
 // verifyOptions are the settings of keygate keys verify.
 type verifyOptions struct {
 	IO         *cmdutil.IOStreams
-	API        apiOptions
+	API        apicmd.Options
 	Permission string
 	Workspace  string
 	Address    string
@@ -40,7 +41,7 @@ apikey:verify.`,
 	fs.StringVar(&o.Workspace, "workspace", "", "the workspace --permission is checked in")
 	fs.StringVar(&o.Address, "address", "", "the client address the token came from, checked against the key's allow-list")
 	cmdutil.Topic(fs, "Key", "permission", "workspace", "address")
-	o.API.addFlags(fs)
+	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := prepare(cmd, ios); err != nil {
 			return err
@@ -55,7 +56,7 @@ apikey:verify.`,
 
 // runVerify verifies the token of standard input and prints the verdict.
 func runVerify(ctx context.Context, o *verifyOptions) error {
-	c, err := o.API.client(o.IO)
+	c, err := o.API.Client(o.IO)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	}
 	v, _, err := c.Verify(ctx, client.VerifyRequest{Token: token, Permission: o.Permission, Workspace: o.Workspace, Address: o.Address})
 	if err != nil {
-		return apiError(err)
+		return apicmd.Error(err)
 	}
 	if o.API.Output.JSON() {
 		err = cmdutil.PrintJSON(o.IO.Out, v)

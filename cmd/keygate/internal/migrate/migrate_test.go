@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,10 @@ func TestMigrate(t *testing.T) {
 				Applied  []int64 `json:"applied"`
 			}
 			cmdtest.Run(t, cmdtest.Invocation{}, append([]string{"migrate", "-o", "json"}, e.Args()...)...).Decode(t, &r)
-			if r.Version < 3 || len(r.Applied) != int(r.Version) || r.Applied[0] != 1 || !strings.HasPrefix(r.Database, e.Name+" ") {
+			// Every version, in order: 1 to the latest (a number may be
+			// left out, as 6 is on a branch that adds 7 before it).
+			if r.Version < 3 || len(r.Applied) < 3 || r.Applied[0] != 1 || r.Applied[len(r.Applied)-1] != r.Version ||
+				!slices.IsSorted(r.Applied) || !strings.HasPrefix(r.Database, e.Name+" ") {
 				t.Errorf("first run: %+v", r)
 			}
 			version := r.Version

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/cmd/keygate/internal/admin"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
+	"github.com/keygate/keygate/cmd/keygate/internal/identities"
 	"github.com/keygate/keygate/cmd/keygate/internal/keys"
 	"github.com/keygate/keygate/cmd/keygate/internal/migrate"
 	"github.com/keygate/keygate/cmd/keygate/internal/pepper"
@@ -27,6 +28,7 @@ func NewCmd(ios *cmdutil.IOStreams) *cobra.Command {
 
   keygate serve        run the token service (REST API, console, remote verification)
   keygate keys ...     manage keys through a token service's REST API
+  keygate identities   manage identities, owners of keys with shared limits
   keygate admin ...    break-glass operations on the database itself
   keygate pepper ...   which peppers the stored keys need; rotating them
   keygate migrate      bring the database schema up to date
@@ -42,7 +44,7 @@ Exit codes: 0 done, 1 refused (or a check failed), 2 wrong usage,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return cmdutil.Usagef("%w (see '%s --help')", err, c.CommandPath())
 	})
-	cmd.AddCommand(serve.NewCmd(ios), keys.NewCmd(ios), admin.NewCmd(ios), pepper.NewCmd(ios), migrate.NewCmd(ios), newVersionCmd(ios))
+	cmd.AddCommand(serve.NewCmd(ios), keys.NewCmd(ios), identities.NewCmd(ios), admin.NewCmd(ios), pepper.NewCmd(ios), migrate.NewCmd(ios), newVersionCmd(ios))
 	return cmd
 }
 
