@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/keygate/keygate/store"
 )
@@ -204,38 +202,12 @@ func (s *Store) ListIdentities(ctx context.Context, opts store.IdentityListOptio
 	if opts.ExternalID != "" {
 		where, args = append(where, "external_id = ?"), append(args, opts.ExternalID)
 	}
-	if opts.After != uuid.Nil {
-		where, args = append(where, "id > ?"), append(args, s.dialect.idArg(opts.After))
-	}
-	var b strings.Builder
-	b.WriteString(s.q.identity.list)
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
-	}
-	b.WriteString(" ORDER BY id LIMIT ?")
-	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, sqlx.Rebind(s.dialect.bindType(), b.String()), args...)
+	ids, next, err := listPage(ctx, s, "list identities", s.q.identity.list, where, args, opts.After, limit, scanIdentity,
+		func(id *store.Identity) uuid.UUID { return id.ID })
 	if err != nil {
-		return nil, s.fail("list identities", err)
+		return nil, err
 	}
-	defer rows.Close()
-	page := &store.IdentityPage{Identities: make([]*store.Identity, 0, min(limit, 64))}
-	for rows.Next() {
-		if len(page.Identities) == limit {
-			page.Next = page.Identities[limit-1].ID
-			break
-		}
-		id, err := scanIdentity(rows)
-		if err != nil {
-			return nil, s.fail("list identities", err)
-		}
-		page.Identities = append(page.Identities, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list identities", err)
-	}
-	return page, nil
+	return &store.IdentityPage{Identities: ids, Next: next}, nil
 }
 
 // UpdateIdentity replaces the stored identity id.ID with id if the stored

@@ -329,39 +329,54 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (*store.Page, 
 	if !opts.ExpiresBefore.IsZero() {
 		where, args = append(where, "expires_at <= ?"), append(args, s.dialect.timeArg(opts.ExpiresBefore))
 	}
-	if opts.After != (uuid.UUID{}) {
-		where, args = append(where, "id > ?"), append(args, s.dialect.idArg(opts.After))
+	keys, next, err := listPage(ctx, s, "list keys", s.q.list, where, args, opts.After, limit, scanKey, func(k *store.Key) uuid.UUID { return k.ID })
+	if err != nil {
+		return nil, err
+	}
+	return &store.Page{Keys: keys, Next: next}, nil
+}
+
+// listPage runs base (a SELECT of one table) with the conditions where and
+// their args, after the id after, in ascending id order, and returns at
+// most limit rows scanned by scan and the cursor of the following page
+// (the last row's id, by idOf), or the zero UUID when no row follows: it
+// asks for one row more than limit to know. op names the operation in
+// errors. List and ListIdentities page this way.
+func listPage[T any](ctx context.Context, s *Store, op, base string, where []string, args []any, after uuid.UUID, limit int,
+	scan func(rowScanner) (T, error), idOf func(T) uuid.UUID) ([]T, uuid.UUID, error) {
+	if after != uuid.Nil {
+		where, args = append(where, "id > ?"), append(args, s.dialect.idArg(after))
 	}
 	var b strings.Builder
-	b.WriteString(s.q.list)
+	b.WriteString(base)
 	if len(where) > 0 {
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(where, " AND "))
 	}
 	b.WriteString(" ORDER BY id LIMIT ?")
 	args = append(args, limit+1)
-
 	rows, err := s.db.QueryContext(ctx, sqlx.Rebind(s.dialect.bindType(), b.String()), args...)
 	if err != nil {
-		return nil, s.fail("list keys", err)
+		return nil, uuid.Nil, s.fail(op, err)
 	}
 	defer rows.Close()
-	page := &store.Page{Keys: make([]*store.Key, 0, min(limit, 64))}
+	out := make([]T, 0, min(limit, 64))
+	var next uuid.UUID
 	for rows.Next() {
-		if len(page.Keys) == limit {
-			page.Next = page.Keys[limit-1].ID
+		if len(out) == limit {
+			next = idOf(out[limit-1])
 			break
 		}
-		k, err := scanKey(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, s.fail("list keys", err)
+			return nil, uuid.Nil, s.fail(op, err)
 		}
-		page.Keys = append(page.Keys, k)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail("list keys", err)
+		return nil, uuid.Nil, s.fail(op, err)
 	}
-	return page, nil
+	return out, next, nil
 }
 
 // Update replaces the stored key k.ID with k if the stored version equals
