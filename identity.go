@@ -255,16 +255,9 @@ func (m *Manager) ListIdentities(ctx context.Context, by Principal, req Identity
 	if err := validFilter("external id", req.ExternalID); err != nil {
 		return nil, err
 	}
-	if by.Workspace != "" && !by.SuperAdmin {
-		if req.Workspace != "" && req.Workspace != by.Workspace {
-			return nil, &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: req.Workspace}
-		}
-		req.Workspace = by.Workspace
+	if req.Workspace, err = m.listScope(&by, req.Workspace); err != nil {
+		return nil, err
 	}
-	if d := by.deny(m.viewKeys, req.Workspace); d != nil {
-		return nil, d
-	}
-	m.exercised(by.keyID, m.viewKeys, req.Workspace)
 	page, err := m.identities.ListIdentities(ctx, req)
 	if err != nil {
 		return nil, m.identityError("list identities", err)

@@ -677,21 +677,33 @@ func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (_ *s
 	if err := validFilter("owner", req.Owner); err != nil {
 		return nil, err
 	}
-	if by.Workspace != "" && !by.SuperAdmin {
-		if req.Workspace != "" && req.Workspace != by.Workspace {
-			return nil, &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: req.Workspace}
-		}
-		req.Workspace = by.Workspace
+	if req.Workspace, err = m.listScope(&by, req.Workspace); err != nil {
+		return nil, err
 	}
-	if d := by.deny(m.viewKeys, req.Workspace); d != nil {
-		return nil, d
-	}
-	m.exercised(by.keyID, m.viewKeys, req.Workspace)
 	page, err := m.store.List(ctx, req)
 	if err != nil {
 		return nil, m.storeError("list keys", err)
 	}
 	return page, nil
+}
+
+// listScope returns the workspace by may list (keys or identities) when
+// it asks for workspace ("" for every one): a principal bound to a
+// workspace lists only its own (asking for another is a [*DeniedError]
+// with DeniedWorkspace); any lister needs apikey:view there, or outside
+// any workspace to list across them.
+func (m *Manager) listScope(by *Principal, workspace string) (string, error) {
+	if by.Workspace != "" && !by.SuperAdmin {
+		if workspace != "" && workspace != by.Workspace {
+			return "", &DeniedError{Actor: by.ID, Reason: DeniedWorkspace, Workspace: workspace}
+		}
+		workspace = by.Workspace
+	}
+	if d := by.deny(m.viewKeys, workspace); d != nil {
+		return "", d
+	}
+	m.exercised(by.keyID, m.viewKeys, workspace)
+	return workspace, nil
 }
 
 // UpdateRequest changes a key; nil fields are left as they are. A change of
