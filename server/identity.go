@@ -103,12 +103,8 @@ func (s *Server) updateIdentity(w http.ResponseWriter, r *http.Request, by keyga
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	switch {
-	case version == 0:
-	case in.Version == 0:
-		in.Version = version
-	case in.Version != version:
-		return invalidField("The If-Match header and the version field disagree.")
+	if in.Version, err = agreeVersion(version, in.Version); err != nil {
+		return err
 	}
 	rec, err := s.manager.UpdateIdentity(r.Context(), by, id, in.request())
 	if err != nil {

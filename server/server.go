@@ -490,6 +490,19 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, by keygate.Principa
 	return writeKey(w, rec)
 }
 
+// agreeVersion returns the version a PATCH asks for: that of its If-Match
+// header (header, 0 when absent) or of its body's version field (body),
+// which must agree when both are given.
+func agreeVersion(header, body int64) (int64, error) {
+	switch {
+	case header == 0:
+		return body, nil
+	case body == 0 || body == header:
+		return header, nil
+	}
+	return 0, invalidField("The If-Match header and the version field disagree.")
+}
+
 // update serves PATCH /keys/{id}.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, by keygate.Principal) error {
 	id, err := keyPathID(w, r)
@@ -504,12 +517,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	switch {
-	case version == 0:
-	case in.Version == 0:
-		in.Version = version
-	case in.Version != version:
-		return invalidField("The If-Match header and the version field disagree.")
+	if in.Version, err = agreeVersion(version, in.Version); err != nil {
+		return err
 	}
 	req, err := in.request()
 	if err != nil {
