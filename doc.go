@@ -67,9 +67,14 @@
 // keys). An identity that keys belong to is not deleted
 // ([ErrIdentityInUse]): that would lift its limits from them. Identities
 // need a store that is a [store.IdentityStore] (store/memory and
-// store/sqlstore are); with another, the calls are [ErrUnsupported]. In this
-// version an identity's limits are data, validated and bounded as below:
-// verification does not apply them yet.
+// store/sqlstore are); with another, the calls are [ErrUnsupported].
+//
+// A key holds the same kinds of limits of its own ([Limits]): its rate
+// limit (Limits.Rate, named "default"), other named rate limits
+// (Limits.RateLimits) and uses that may refill (Limits.Uses,
+// Limits.Refill). In this version the named rate limits, the refill of a
+// key's uses and an identity's limits are data, validated and bounded as
+// below: verification does not apply them yet.
 //
 // A principal's identity limits bind it like its own ([Principal]
 // IdentityLimits): it gives no identity, and puts no key in one with,

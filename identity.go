@@ -48,7 +48,8 @@ const DefaultRateLimit = "default"
 // Bounds of an identity's limits, with those of a key (see MaxRateRequests
 // and MaxRateWindow, which bound each rate limit too).
 const (
-	// MaxRateLimits is the most named rate limits an identity holds.
+	// MaxRateLimits is the most named rate limits an identity holds, and
+	// a key besides its own "default".
 	MaxRateLimits = 16
 	// MaxRateLimitName is the longest name of a rate limit, in bytes.
 	MaxRateLimitName = 32
@@ -532,20 +533,8 @@ func validIdentityLimits(l *IdentityLimits) error {
 	bad := func(format string, args ...any) error {
 		return errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
 	}
-	if len(l.RateLimits) > MaxRateLimits {
-		return bad("more than %d rate limits", MaxRateLimits)
-	}
-	for i, r := range l.RateLimits {
-		if !validLimitName(r.Name) {
-			return bad("a rate limit's name must be 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter", MaxRateLimitName)
-		}
-		if slices.ContainsFunc(l.RateLimits[:i], func(o RateLimit) bool { return o.Name == r.Name }) {
-			return bad("two rate limits have one name")
-		}
-		if r.Requests < 1 || r.Window <= 0 || r.Requests > MaxRateRequests || r.Window > MaxRateWindow || int64(r.Window) < int64(r.Requests) {
-			return bad("a rate limit must be 1 to %d requests per window of at most %v, and at most one request per nanosecond",
-				MaxRateRequests, MaxRateWindow)
-		}
+	if err := validRateLimits(l.RateLimits); err != nil {
+		return err
 	}
 	if c := l.Credits; c != nil {
 		if c.Remaining < 0 || c.Remaining > MaxCredits {
@@ -553,6 +542,30 @@ func validIdentityLimits(l *IdentityLimits) error {
 		}
 		if err := validRefill(c.Refill); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// validRateLimits checks named rate limits, an identity's or a key's:
+// their number, names and bounds.
+func validRateLimits(rls []RateLimit) error {
+	bad := func(format string, args ...any) error {
+		return errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
+	}
+	if len(rls) > MaxRateLimits {
+		return bad("more than %d rate limits", MaxRateLimits)
+	}
+	for i, r := range rls {
+		if !validLimitName(r.Name) {
+			return bad("a rate limit's name must be 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter", MaxRateLimitName)
+		}
+		if slices.ContainsFunc(rls[:i], func(o RateLimit) bool { return o.Name == r.Name }) {
+			return bad("two rate limits have one name")
+		}
+		if r.Requests < 1 || r.Window <= 0 || r.Requests > MaxRateRequests || r.Window > MaxRateWindow || int64(r.Window) < int64(r.Requests) {
+			return bad("a rate limit must be 1 to %d requests per window of at most %v, and at most one request per nanosecond",
+				MaxRateRequests, MaxRateWindow)
 		}
 	}
 	return nil

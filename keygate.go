@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -413,11 +414,22 @@ type RateLimit = store.RateLimit
 
 // Limits restricts how a key may be used.
 type Limits struct {
-	// Rate limits requests per window, per key.
+	// Rate limits requests per window, per key: the key's rate limit
+	// named "default", always applied.
 	Rate RateLimit
-	// Uses, when set, is the number of successful verifications the key
-	// allows in all; each one takes a use, atomically in the store.
+	// RateLimits are the key's other named rate limits, each counted per
+	// key and name, as an identity's are ([IdentityLimits.RateLimits]):
+	// at most MaxRateLimits, names unique and none "default". An
+	// on-demand one applies only to the verifications that name it.
+	RateLimits []RateLimit
+	// Uses, when set, is the number of successful verifications (or, with
+	// a cost, units) the key allows, its own credits; each verification
+	// takes its cost, atomically in the store.
 	Uses *int64
+	// Refill, when set, resets Uses to Refill.Amount at each boundary of
+	// its period (UTC), as an identity's credits refill; nil never does.
+	// It needs Uses.
+	Refill *Refill
 	// AllowedCIDRs, when not empty, restricts the client addresses a key
 	// is accepted from.
 	AllowedCIDRs []netip.Prefix
@@ -534,7 +546,7 @@ func (m *Manager) newRecord(ctx context.Context, by *Principal, req *CreateReque
 	if err := m.applyGrant(rec, req.Role, req.Scopes); err != nil {
 		return nil, err
 	}
-	if err := applyLimits(rec, req.Limits); err != nil {
+	if err := applyLimits(rec, req.Limits, now); err != nil {
 		return nil, err
 	}
 	if err := validateFields(rec); err != nil {
@@ -724,9 +736,16 @@ type UpdateRequest struct {
 	Expiry *Expiry
 	// Rate replaces the rate limit; a zero RateLimit removes it.
 	Rate *RateLimit
+	// RateLimits replaces the key's other named rate limits
+	// (Limits.RateLimits); an empty list removes them all.
+	RateLimits *[]RateLimit
 	// Uses sets the number of uses left; a negative value removes the
-	// usage limit.
+	// usage limit, and its refill with it (Refill must then be nil).
+	// Left nil, the balance stays what verifications left of it.
 	Uses *int64
+	// Refill replaces the refill of the uses (Limits.Refill); the zero
+	// Refill removes it. The key must have uses, or get them with Uses.
+	Refill *Refill
 	// AllowedCIDRs replaces the IP allow-list; an empty list removes it.
 	AllowedCIDRs *[]netip.Prefix
 	// IdentityID moves the key to that identity, as in
@@ -775,12 +794,13 @@ func (m *Manager) Update(ctx context.Context, by Principal, id uuid.UUID, req Up
 				return err
 			}
 		}
-		if req.Uses != nil {
-			uses := req.Uses
-			if *uses < 0 {
-				uses = nil
+		if req.RateLimits != nil {
+			if err := setRateLimits(rec, *req.RateLimits); err != nil {
+				return err
 			}
-			if err := setUses(rec, uses); err != nil {
+		}
+		if req.Uses != nil || req.Refill != nil {
+			if err := updateUses(rec, req.Uses, req.Refill, now); err != nil {
 				return err
 			}
 		}
@@ -1144,15 +1164,90 @@ func (m *Manager) principalOf(rec *store.Key) (Principal, error) {
 	return p, nil
 }
 
-// applyLimits validates l and stores it in rec.
-func applyLimits(rec *store.Key, l Limits) error {
+// applyLimits validates l and stores it in rec, a new key, at now.
+func applyLimits(rec *store.Key, l Limits, now time.Time) error {
 	if err := setRate(rec, l.Rate); err != nil {
 		return err
 	}
-	if err := setUses(rec, l.Uses); err != nil {
+	if err := setRateLimits(rec, l.RateLimits); err != nil {
+		return err
+	}
+	if l.Refill != nil && l.Uses == nil {
+		return errorf("%w: %w: a refill refills uses: set Uses too", ErrInvalidRequest, ErrInvalidField)
+	}
+	if err := setUses(rec, l.Uses, now); err != nil {
+		return err
+	}
+	if err := setRefill(rec, l.Refill); err != nil {
 		return err
 	}
 	return setAllowedCIDRs(rec, l.AllowedCIDRs)
+}
+
+// setRateLimits validates and stores a key's named rate limits besides its
+// "default"; none removes them.
+func setRateLimits(rec *store.Key, rls []RateLimit) error {
+	if err := validRateLimits(rls); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(rls, func(r RateLimit) bool { return r.Name == DefaultRateLimit }) {
+		return errorf("%w: %w: a key's rate limit named %q is its own rate limit (Limits.Rate)", ErrInvalidRequest, ErrInvalidField, DefaultRateLimit)
+	}
+	rec.RateLimits = nil
+	if len(rls) > 0 {
+		rec.RateLimits = slices.Clone(rls)
+	}
+	return nil
+}
+
+// updateUses applies an update of a key's uses and their refill at now:
+// uses, when set, sets the balance (negative: removes it and its refill);
+// refill, when set, replaces the refill (the zero Refill removes it).
+func updateUses(rec *store.Key, uses *int64, refill *Refill, now time.Time) error {
+	if uses != nil && *uses < 0 {
+		if refill != nil && *refill != (Refill{}) {
+			return errorf("%w: %w: uses being removed take no refill", ErrInvalidRequest, ErrInvalidField)
+		}
+		rec.RemainingUses, rec.Refill, rec.RefilledAt = nil, nil, time.Time{}
+		return nil
+	}
+	if uses != nil {
+		if err := setUses(rec, uses, now); err != nil {
+			return err
+		}
+	}
+	if refill != nil {
+		r := refill
+		if *r == (Refill{}) {
+			r = nil
+		}
+		if r != nil && rec.RemainingUses == nil {
+			return errorf("%w: %w: a refill refills uses: the key has none, set them too", ErrInvalidRequest, ErrInvalidField)
+		}
+		if err := setRefill(rec, r); err != nil {
+			return err
+		}
+		if r != nil && rec.RefilledAt.IsZero() {
+			// Uses set before refills existed: count the first period from
+			// now, not from the zero time (which would refill at once).
+			rec.RefilledAt = canonicalTime(now)
+		}
+	}
+	return nil
+}
+
+// setRefill validates and stores the refill of a key's uses; nil removes
+// it.
+func setRefill(rec *store.Key, r *Refill) error {
+	if err := validRefill(r); err != nil {
+		return err
+	}
+	rec.Refill = nil
+	if r != nil {
+		c := *r
+		rec.Refill = &c
+	}
+	return nil
 }
 
 // setRate validates and stores a key's own rate limit, its "default"; the
@@ -1175,15 +1270,16 @@ func setRate(rec *store.Key, r RateLimit) error {
 	return nil
 }
 
-// setUses validates and stores a usage limit; nil removes it.
-func setUses(rec *store.Key, uses *int64) error {
-	rec.RemainingUses = nil
+// setUses validates and stores a usage limit, as set at now (when the
+// next refill counts from); nil removes it.
+func setUses(rec *store.Key, uses *int64, now time.Time) error {
+	rec.RemainingUses, rec.RefilledAt = nil, time.Time{}
 	if uses != nil {
 		if *uses < 0 {
 			return errorf("%w: %w: usage limit is negative", ErrInvalidRequest, ErrInvalidField)
 		}
 		n := *uses
-		rec.RemainingUses = &n
+		rec.RemainingUses, rec.RefilledAt = &n, canonicalTime(now)
 	}
 	return nil
 }

@@ -189,7 +189,8 @@ func (p *Principal) identityBounds(before *IdentityLimits, after IdentityLimits)
 
 // limited reports whether p has any limit that bounds what it may give.
 func (p *Principal) limited() bool {
-	return p.Limits.Rate.Requests > 0 || p.Limits.Uses != nil || len(p.Limits.AllowedCIDRs) > 0 || !p.IdentityLimits.empty()
+	return p.Limits.Rate.Requests > 0 || len(p.Limits.RateLimits) > 0 || p.Limits.Uses != nil ||
+		len(p.Limits.AllowedCIDRs) > 0 || !p.IdentityLimits.empty()
 }
 
 // drawsCredits reports whether p's requests draw on uses or credits.
@@ -235,15 +236,17 @@ func boundOf(l Limits, id IdentityLimits) bound {
 	if l.Rate.Requests > 0 {
 		b.always = append(b.always, l.Rate)
 	}
-	for _, r := range id.RateLimits {
-		if r.OnDemand {
-			b.onDemand = append(b.onDemand, r)
-		} else {
-			b.always = append(b.always, r)
+	for _, rls := range [][]RateLimit{l.RateLimits, id.RateLimits} {
+		for _, r := range rls {
+			if r.OnDemand {
+				b.onDemand = append(b.onDemand, r)
+			} else {
+				b.always = append(b.always, r)
+			}
 		}
 	}
 	if l.Uses != nil {
-		b.pools = append(b.pools, pool{remaining: *l.Uses, limit: LimitUses})
+		b.pools = append(b.pools, pool{remaining: *l.Uses, refill: l.Refill, limit: LimitUses})
 	}
 	if c := id.Credits; c != nil {
 		b.pools = append(b.pools, pool{remaining: c.Remaining, refill: c.Refill, limit: LimitCredits})
@@ -319,15 +322,18 @@ func refillWithin(t, l *Refill) bool {
 func limitsOf(rec *store.Key) Limits {
 	return Limits{
 		Rate:         RateLimit{Requests: rec.RateLimit, Window: rec.RateWindow},
+		RateLimits:   rec.RateLimits,
 		Uses:         rec.RemainingUses,
+		Refill:       rec.Refill,
 		AllowedCIDRs: rec.AllowedCIDRs,
 	}
 }
 
 // sameLimits reports whether a and b are the same limits.
 func sameLimits(a, b Limits) bool {
-	return a.Rate == b.Rate && slices.Equal(a.AllowedCIDRs, b.AllowedCIDRs) &&
-		(a.Uses == nil) == (b.Uses == nil) && (a.Uses == nil || *a.Uses == *b.Uses)
+	return a.Rate == b.Rate && slices.Equal(a.RateLimits, b.RateLimits) && slices.Equal(a.AllowedCIDRs, b.AllowedCIDRs) &&
+		(a.Uses == nil) == (b.Uses == nil) && (a.Uses == nil || *a.Uses == *b.Uses) &&
+		(a.Refill == nil) == (b.Refill == nil) && (a.Refill == nil || *a.Refill == *b.Refill)
 }
 
 // Key is a verified API key: its stored record and the permissions it

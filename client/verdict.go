@@ -20,8 +20,8 @@ const maxPlainVerdict = 64 << 10
 
 // parseVerdict decodes body into v as json.Unmarshal would, and reports
 // true, when body is one plain verdict amid JSON whitespace: objects whose
-// members are those of VerifyResponse, Key, Limits, RateLimit and
-// RateStatus, spelled as their tags are and each at most once; strings of
+// members are those of VerifyResponse, Key, Limits, RateLimit,
+// NamedRateLimit, Refill and RateStatus, spelled as their tags are and each at most once; strings of
 // valid UTF-8 without escapes or control characters; integers without
 // fraction or exponent that fit their field; true and false. It reports
 // false, leaving v unchanged, for any other body (null, escapes, unknown
@@ -334,6 +334,8 @@ func (p *scanner) limits(l *server.Limits) bool {
 				}
 				return false
 			})
+		case "rate_limits":
+			return p.rateLimits(&l.RateLimits)
 		case "uses_remaining":
 			var n int64
 			if !p.int(&n, 64) {
@@ -341,11 +343,66 @@ func (p *scanner) limits(l *server.Limits) bool {
 			}
 			l.UsesRemaining = &n
 			return true
+		case "uses_refill":
+			r := new(server.Refill)
+			l.UsesRefill = r
+			return p.object(func(name string) bool {
+				switch name {
+				case "amount":
+					return p.int(&r.Amount, 64)
+				case "every":
+					return p.string(&r.Every)
+				case "day":
+					return p.intField(&r.Day)
+				}
+				return false
+			})
+		case "uses_refilled_at":
+			return p.time(&l.UsesRefilledAt)
 		case "allowed_cidrs":
 			return p.strings(&l.AllowedCIDRs)
 		}
 		return false
 	})
+}
+
+// rateLimits reads an array of named rate limits into rls: a new slice,
+// empty and not nil for [], as encoding/json makes it.
+func (p *scanner) rateLimits(rls *[]server.NamedRateLimit) bool {
+	if !p.next('[') {
+		return false
+	}
+	out := []server.NamedRateLimit{}
+	if !p.next(']') {
+		for {
+			var r server.NamedRateLimit
+			ok := p.object(func(name string) bool {
+				switch name {
+				case "name":
+					return p.string(&r.Name)
+				case "requests":
+					return p.intField(&r.Requests)
+				case "window":
+					return p.duration(&r.Window)
+				case "on_demand":
+					return p.bool(&r.OnDemand)
+				}
+				return false
+			})
+			if !ok {
+				return false
+			}
+			out = append(out, r)
+			if p.next(']') {
+				break
+			}
+			if !p.next(',') {
+				return false
+			}
+		}
+	}
+	*rls = out
+	return true
 }
 
 // rateStatus reads a RateStatus into st.

@@ -29,6 +29,12 @@ func FuzzParseVerdict(f *testing.F) {
 		`{"rate_limit":{"requests":1,"window":"1x"}}`, `{"key":{"id":""}}`, `{"key":{"id":"0193a1b20c3d47e5f8a9b0c1d2e3f4a5b"}}`,
 		`{"key":{"created_at":"2026-01-01"}}`, `{"key":{"metadata":{"a":"1","a":"2"}}}`, `{"key":{"limits":{}}}`, `{"valid":tru}`, `{"valid":truex}`,
 		`[]`, `null`, ``, `{"valid":true,}`, `{"valid":true "code":"x"}`, `{"code":"a<b>&c"}`, "{\"code\":\"a\tb\"}", `{"new_member":1}`,
+		`{"valid":true,"key":{"limits":{"rate_limits":[{"name":"tokens","requests":100000,"window":"1h0m0s"},{"name":"exports","requests":5,"window":"24h0m0s","on_demand":true}],` +
+			`"uses_remaining":7,"uses_refill":{"amount":500,"every":"month","day":31},"uses_refilled_at":"2026-03-01T00:00:00Z"}}}`,
+		`{"key":{"limits":{"rate_limits":[]}}}`, `{"key":{"limits":{"rate_limits":[{}]}}}`, `{"key":{"limits":{"rate_limits":null}}}`,
+		`{"key":{"limits":{"rate_limits":[{"name":"a","name":"b"}]}}}`, `{"key":{"limits":{"rate_limits":[{"on_demand":1}]}}}`,
+		`{"key":{"limits":{"uses_refill":{}}}}`, `{"key":{"limits":{"uses_refill":null}}}`, `{"key":{"limits":{"uses_refill":{"day":1.5}}}}`,
+		`{"key":{"limits":{"uses_refilled_at":"yesterday"}}}`, `{"key":{"limits":{"rate_limits":[{"name":"a"},]}}}`,
 	} {
 		f.Add([]byte(body), -1)
 		f.Add([]byte(body), len(body)/2)

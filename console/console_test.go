@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,21 @@ func TestCreatePresetsAndLimits(t *testing.T) {
 	case len(k.AllowedCIDRs) != 2 || k.AllowedCIDRs[1].String() != "192.168.1.7/32":
 		t.Errorf("allowed CIDRs %v", k.AllowedCIDRs)
 	}
+
+	// Named rate limits and a refill of the uses.
+	v := addForm(b, map[string]string{"name": "metered", "uses": "500", "refill_amount": "500", "refill_every": "month", "refill_day": "31"}, "billing:read")
+	v["named_rate_name"] = []string{"tokens", "exports", ""}
+	v["named_rate_requests"] = []string{"100000", "5", ""}
+	v["named_rate_window"] = []string{"hour", "day", "second"}
+	v["named_rate_on_demand"] = []string{"1"}
+	b.post("/keys/new", v).want(http.StatusOK, "Token created")
+	k = e.find(t, "metered")
+	want := []keygate.RateLimit{{Name: "tokens", Requests: 100000, Window: time.Hour}, {Name: "exports", Requests: 5, Window: 24 * time.Hour, OnDemand: true}}
+	if k == nil || !slices.Equal(k.RateLimits, want) || k.Refill == nil || *k.Refill != (keygate.Refill{Amount: 500, Every: "month", Day: 31}) {
+		t.Fatalf("named limits and refill: %+v", k)
+	}
+	b.get("/keys/"+k.ID.String()).want(http.StatusOK, "tokens : 100000 per hour", "exports : 5 per day", "only for the requests that name it",
+		"back to 500 every month on day 31 (or the month’s last), UTC")
 }
 
 func TestCreateBadInput(t *testing.T) {
@@ -326,6 +342,10 @@ func TestCreateBadInput(t *testing.T) {
 		says   string
 	}{
 		{"unknown category", map[string]string{"name": "x"}, []string{"rockets:launch"}, 400, `"rockets:launch" is not a permission this console offers.`},
+		{"refill without uses", map[string]string{"name": "x", "refill_amount": "5", "refill_every": "day"}, []string{"billing:read"}, 400, "A refill needs uses to start from"},
+		{"refill without day", map[string]string{"name": "x", "uses": "5", "refill_amount": "5", "refill_every": "month"}, []string{"billing:read"}, 400, "A monthly refill needs its day"},
+		{"named limit without name", map[string]string{"name": "x", "named_rate_requests": "5"}, []string{"billing:read"}, 400, "Each rate limit needs a name"},
+		{"named limit called default", map[string]string{"name": "x", "named_rate_name": "default", "named_rate_requests": "5", "named_rate_window": "second"}, []string{"billing:read"}, 400, "default"},
 		{"bad date", map[string]string{"name": "x", "expiry": "custom", "expiry_date": "15/01/2027"}, []string{"billing:read"}, 400, "Enter the custom date as year-month-day"},
 		{"custom without date", map[string]string{"name": "x", "expiry": "custom"}, []string{"billing:read"}, 400, "Pick the custom date"},
 		{"date without custom", map[string]string{"name": "x", "expiry": "7d", "expiry_date": "2027-01-15"}, []string{"billing:read"}, 400, "A custom date was entered"},
@@ -408,6 +428,25 @@ func TestEditPermissions(t *testing.T) {
 	v.Set("rate_requests", "10")
 	v.Set("rate_window", "second")
 	b.follow(b.post("/keys/"+id+"/edit", v)).want(http.StatusOK, "10 per second", "3 left")
+	// Named limits and a refill, then none.
+	v = b.form("/keys/" + id + "/edit")
+	v["named_rate_name"] = []string{"searches", "", ""}
+	v["named_rate_requests"] = []string{"3", "", ""}
+	v["named_rate_window"] = []string{"second", "second", "second"}
+	v.Set("refill_amount", "30")
+	v.Set("refill_every", "day")
+	b.follow(b.post("/keys/"+id+"/edit", v)).want(http.StatusOK, "searches : 3 per second", "back to 30 every day at midnight UTC", "3 left")
+	v = b.form("/keys/" + id + "/edit")
+	if v.Get("refill_amount") != "30" || v["named_rate_name"][0] != "searches" {
+		t.Errorf("the edit form shows refill %q and limits %q", v.Get("refill_amount"), v["named_rate_name"])
+	}
+	v["named_rate_name"][0], v["named_rate_requests"][0] = "", ""
+	v.Set("refill_amount", "")
+	v.Set("uses", "")
+	b.follow(b.post("/keys/"+id+"/edit", v)).want(http.StatusOK, "Saved.")
+	if k := e.find(t, key.Name); k.RateLimits != nil || k.Refill != nil || k.RemainingUses != nil {
+		t.Errorf("after removing them: %+v", k)
+	}
 }
 
 func TestEditConflict(t *testing.T) {

@@ -77,6 +77,11 @@ type keyForm struct {
 	Scopes map[string]bool
 	// RateRequests, RateWindow, Uses and CIDRs are the limits.
 	RateRequests, RateWindow, Uses, CIDRs string
+	// Rates are the key's named rate limits besides its own (RateRequests
+	// per RateWindow), as typed.
+	Rates []rateRow
+	// RefillAmount, RefillEvery and RefillDay are the refill of the uses.
+	RefillAmount, RefillEvery, RefillDay string
 	// OrigUses is the uses left when the edit form was shown: uses go
 	// down as the key is used, so only a change typed by the person is
 	// sent.
@@ -110,10 +115,12 @@ func formFromKey(rec *store.Key) *keyForm {
 			}
 		}
 	}
+	f.Rates = rateRowsOf(rec.RateLimits)
 	if rec.RemainingUses != nil {
 		f.Uses = strconv.FormatInt(*rec.RemainingUses, 10)
 	}
 	f.OrigUses = f.Uses
+	f.RefillAmount, f.RefillEvery, f.RefillDay = refillFields(rec.Refill)
 	var cidrs []string
 	for _, p := range rec.AllowedCIDRs {
 		cidrs = append(cidrs, p.String())
@@ -123,12 +130,17 @@ func formFromKey(rec *store.Key) *keyForm {
 }
 
 // fingerprint digests what the edit form shows of rec, but the uses
-// left, which change as the key is used.
+// left, which change as the key is used (and refill).
 func fingerprint(rec *store.Key) string {
 	h := sha256.New()
 	scopes := slices.Sorted(slices.Values(rec.Scopes))
 	fmt.Fprintf(h, "%q %q %q %q %q %d %d %v %s", rec.Name, rec.Description, rec.Owner, rec.Role, scopes,
 		rec.RateLimit, rec.RateWindow, rec.AllowedCIDRs, rec.IdentityID)
+	if len(rec.RateLimits) > 0 || rec.Refill != nil {
+		// Written only when set, so that keys without them keep the
+		// fingerprint earlier versions gave them.
+		fmt.Fprintf(h, " %v %v", rec.RateLimits, refillText(rec.Refill))
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -153,6 +165,10 @@ func readKeyForm(v url.Values, allowed func(scope string) bool) (*keyForm, error
 		Fingerprint:  v.Get("fingerprint"),
 		Nonce:        v.Get("nonce"),
 		Identity:     strings.TrimSpace(v.Get("identity")),
+		Rates:        readRateRows(v, "named_"),
+		RefillAmount: strings.TrimSpace(v.Get("refill_amount")),
+		RefillEvery:  v.Get("refill_every"),
+		RefillDay:    strings.TrimSpace(v.Get("refill_day")),
 	}
 	var unknown string
 	bad := false
@@ -233,6 +249,19 @@ func (f *keyForm) limits() (keygate.Limits, error) {
 		}
 		l.Uses = &n
 	}
+	rls, err := parseRateRows(f.Rates)
+	if err != nil {
+		return l, err
+	}
+	if len(rls) > 0 {
+		l.RateLimits = rls
+	}
+	if l.Refill, err = parseRefill(f.RefillAmount, f.RefillEvery, f.RefillDay, "limits", "uses"); err != nil {
+		return l, err
+	}
+	if l.Refill != nil && l.Uses == nil {
+		return l, &formError{"limits", "A refill needs uses to start from: enter the uses left."}
+	}
 	for _, s := range strings.FieldsFunc(f.CIDRs, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -302,12 +331,28 @@ func (f *keyForm) updateRequest(rec *store.Key) (keygate.UpdateRequest, bool, er
 	if l.Rate.Requests != rec.RateLimit || (l.Rate.Requests > 0 && l.Rate.Window != rec.RateWindow) {
 		req.Rate, changed = &l.Rate, true
 	}
+	if !slices.Equal(l.RateLimits, rec.RateLimits) {
+		rls := l.RateLimits
+		if rls == nil {
+			rls = []keygate.RateLimit{}
+		}
+		req.RateLimits, changed = &rls, true
+	}
 	if f.Uses != f.OrigUses {
 		uses := int64(-1) // no limit
 		if l.Uses != nil {
 			uses = *l.Uses
 		}
 		req.Uses, changed = &uses, true
+	}
+	if (l.Refill == nil) != (rec.Refill == nil) || l.Refill != nil && *l.Refill != *rec.Refill {
+		r := keygate.Refill{} // removes it
+		if l.Refill != nil {
+			r = *l.Refill
+		}
+		if !(r == keygate.Refill{} && req.Uses != nil && *req.Uses < 0) { // removing the uses removes their refill
+			req.Refill, changed = &r, true
+		}
 	}
 	if !samePrefixes(l.AllowedCIDRs, rec.AllowedCIDRs) {
 		req.AllowedCIDRs, changed = &l.AllowedCIDRs, true

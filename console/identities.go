@@ -73,24 +73,39 @@ func (c *Console) identityView(q *request, rec *store.Identity) *identityView {
 	for _, k := range slices.Sorted(maps.Keys(rec.Metadata)) {
 		v.Metadata = append(v.Metadata, field{k, rec.Metadata[k]})
 	}
-	for _, r := range rec.RateLimits {
-		v.Rates = append(v.Rates, rateView{Name: r.Name, Rate: fmt.Sprintf("%d per %s", r.Requests, windowName(r.Window)), OnDemand: r.OnDemand})
-	}
+	v.Rates = rateViews(rec.RateLimits)
 	if cr := rec.Credits; cr != nil {
 		v.Credits, v.CreditsSet = strconv.FormatInt(cr.Remaining, 10)+" left", at(cr.RefilledAt, q.now)
-		if r := cr.Refill; r != nil {
-			v.Refill = fmt.Sprintf("back to %d every %s", r.Amount, r.Every)
-			switch {
-			case r.Every == store.PeriodMonth && r.Day > 28:
-				v.Refill += fmt.Sprintf(" on day %d (or the month’s last), UTC", r.Day)
-			case r.Every == store.PeriodMonth:
-				v.Refill += fmt.Sprintf(" on day %d, UTC", r.Day)
-			default:
-				v.Refill += " at midnight UTC"
-			}
-		}
+		v.Refill = refillText(cr.Refill)
 	}
 	return v
+}
+
+// rateViews returns named rate limits as the pages show them.
+func rateViews(rls []store.RateLimit) []rateView {
+	var out []rateView
+	for _, r := range rls {
+		out = append(out, rateView{Name: r.Name, Rate: fmt.Sprintf("%d per %s", r.Requests, windowName(r.Window)), OnDemand: r.OnDemand})
+	}
+	return out
+}
+
+// refillText writes a refill as the pages show it: "back to 500 every
+// month on day 31 (or the month’s last), UTC"; "" for none.
+func refillText(r *store.Refill) string {
+	if r == nil {
+		return ""
+	}
+	s := fmt.Sprintf("back to %d every %s", r.Amount, r.Every)
+	switch {
+	case r.Every == store.PeriodMonth && r.Day > 28:
+		s += fmt.Sprintf(" on day %d (or the month’s last), UTC", r.Day)
+	case r.Every == store.PeriodMonth:
+		s += fmt.Sprintf(" on day %d, UTC", r.Day)
+	default:
+		s += " at midnight UTC"
+	}
+	return s
 }
 
 // identityListData is the identities list's.
@@ -200,12 +215,21 @@ type identityForm struct {
 	Version                              string
 }
 
-// rateRow is one row of the rate limits of the identity forms.
+// rateRow is one row of the named rate limits of the identity and key
+// forms.
 type rateRow struct {
 	Index                  int
 	Name, Requests, Window string
 	OnDemand               bool
 	Windows                []option
+}
+
+// rateTable is the table of named rate limits of a form: its rows, and
+// the prefix of its fields' names ("" for an identity's, "named_" for a
+// key's, whose own rate limit takes the plain names).
+type rateTable struct {
+	Prefix string
+	Rows   []rateRow
 }
 
 // extraRateRows is how many empty rows the forms offer for new limits.
@@ -219,20 +243,35 @@ func identityFormFrom(rec *store.Identity) *identityForm {
 		lines = append(lines, k+"="+rec.Metadata[k])
 	}
 	f.Metadata = strings.Join(lines, "\n")
-	for _, r := range rec.RateLimits {
-		f.Rates = append(f.Rates, rateRow{Name: r.Name, Requests: strconv.Itoa(r.Requests), Window: windowValue(r.Window), OnDemand: r.OnDemand})
-	}
+	f.Rates = rateRowsOf(rec.RateLimits)
 	if cr := rec.Credits; cr != nil {
 		f.Credits = strconv.FormatInt(cr.Remaining, 10)
-		if r := cr.Refill; r != nil {
-			f.RefillAmount, f.RefillEvery = strconv.FormatInt(r.Amount, 10), string(r.Every)
-			if r.Day != 0 {
-				f.RefillDay = strconv.Itoa(r.Day)
-			}
-		}
+		f.RefillAmount, f.RefillEvery, f.RefillDay = refillFields(cr.Refill)
 	}
 	f.OrigCredits = f.Credits
 	return f
+}
+
+// rateRowsOf returns the form rows of named rate limits.
+func rateRowsOf(rls []store.RateLimit) []rateRow {
+	var out []rateRow
+	for _, r := range rls {
+		out = append(out, rateRow{Name: r.Name, Requests: strconv.Itoa(r.Requests), Window: windowValue(r.Window), OnDemand: r.OnDemand})
+	}
+	return out
+}
+
+// refillFields returns the form fields of a refill: amount, period and
+// day, "" for none.
+func refillFields(r *store.Refill) (amount, every, day string) {
+	if r == nil {
+		return "", "", ""
+	}
+	amount, every = strconv.FormatInt(r.Amount, 10), string(r.Every)
+	if r.Day != 0 {
+		day = strconv.Itoa(r.Day)
+	}
+	return amount, every, day
 }
 
 // windowValue is the value of a rate window in the forms: the name of
@@ -259,9 +298,19 @@ func readIdentityForm(v url.Values) *identityForm {
 		RefillDay:    strings.TrimSpace(v.Get("refill_day")),
 		Version:      v.Get("version"),
 	}
-	names, requests, wins := v["rate_name"], v["rate_requests"], v["rate_window"]
+	f.Rates = readRateRows(v, "")
+	return f
+}
+
+// readRateRows reads the rows of named rate limits of a form (an
+// identity's or a key's): rate_name, rate_requests and rate_window
+// repeated, rate_on_demand naming the rows switched on, each name after
+// prefix (see rateTable).
+func readRateRows(v url.Values, prefix string) []rateRow {
+	var rows []rateRow
+	names, requests, wins := v[prefix+"rate_name"], v[prefix+"rate_requests"], v[prefix+"rate_window"]
 	onDemand := map[string]bool{}
-	for _, i := range v["rate_on_demand"] {
+	for _, i := range v[prefix+"rate_on_demand"] {
 		onDemand[i] = true
 	}
 	for i := range min(len(names), keygate.MaxRateLimits+extraRateRows) {
@@ -272,15 +321,43 @@ func readIdentityForm(v url.Values) *identityForm {
 		if i < len(wins) {
 			row.Window = wins[i]
 		}
-		f.Rates = append(f.Rates, row)
+		rows = append(rows, row)
 	}
-	return f
+	return rows
+}
+
+// layoutRateRows returns rows as the forms show them: the filled ones,
+// then empty ones for new limits, numbered, with their period choices.
+func layoutRateRows(rows []rateRow) []rateRow {
+	out := rows[:0:0]
+	for _, row := range rows {
+		if row.Name != "" || row.Requests != "" {
+			out = append(out, row)
+		}
+	}
+	for range min(extraRateRows, keygate.MaxRateLimits-len(out)) {
+		out = append(out, rateRow{Window: "second"})
+	}
+	for i := range out {
+		out[i].Index = i
+		choices := windowChoices
+		if _, ok := windows[out[i].Window]; !ok && out[i].Window != "" {
+			choices = append(slices.Clone(windowChoices), option{Value: out[i].Window, Label: "per " + out[i].Window})
+		}
+		out[i].Windows = options(choices, out[i].Window)
+	}
+	return out
 }
 
 // rateLimits reads the rows that are filled in.
 func (f *identityForm) rateLimits() ([]keygate.RateLimit, error) {
+	return parseRateRows(f.Rates)
+}
+
+// parseRateRows reads the rows of named rate limits that are filled in.
+func parseRateRows(rows []rateRow) ([]keygate.RateLimit, error) {
 	out := []keygate.RateLimit{}
-	for _, row := range f.Rates {
+	for _, row := range rows {
 		if row.Name == "" && row.Requests == "" {
 			continue
 		}
@@ -332,22 +409,29 @@ func (f *identityForm) credits() (*int64, error) {
 
 // refill reads the refill: nil when its amount is empty.
 func (f *identityForm) refill() (*keygate.Refill, error) {
-	if f.RefillAmount == "" {
+	return parseRefill(f.RefillAmount, f.RefillEvery, f.RefillDay, "credits", "credits")
+}
+
+// parseRefill reads the refill fields of a form, field naming the form's
+// field for errors and unit what is refilled ("credits", "uses"): nil
+// when the amount is empty.
+func parseRefill(amount, every, day, field, unit string) (*keygate.Refill, error) {
+	if amount == "" {
 		return nil, nil
 	}
-	n, err := strconv.ParseInt(f.RefillAmount, 10, 64)
+	n, err := strconv.ParseInt(amount, 10, 64)
 	if err != nil || n < 1 || n > keygate.MaxCredits {
-		return nil, &formError{"credits", "The refill must be a whole number of credits, 1 or more, or empty for none."}
+		return nil, &formError{field, "The refill must be a whole number of " + unit + ", 1 or more, or empty for none."}
 	}
-	r := &keygate.Refill{Amount: n, Every: store.Period(f.RefillEvery)}
+	r := &keygate.Refill{Amount: n, Every: store.Period(every)}
 	switch r.Every {
 	case store.PeriodDay:
 	case store.PeriodMonth:
-		if r.Day, err = strconv.Atoi(f.RefillDay); err != nil || r.Day < 1 || r.Day > 31 {
-			return nil, &formError{"credits", "A monthly refill needs its day, 1 to 31."}
+		if r.Day, err = strconv.Atoi(day); err != nil || r.Day < 1 || r.Day > 31 {
+			return nil, &formError{field, "A monthly refill needs its day, 1 to 31."}
 		}
 	default:
-		return nil, &formError{"credits", "Choose how often the credits refill."}
+		return nil, &formError{field, "Choose how often the " + unit + " refill."}
 	}
 	return r, nil
 }
@@ -465,24 +549,7 @@ func (c *Console) renderIdentityForm(q *request, f *identityForm, rec *store.Ide
 	if q.by.Workspace != "" && !q.by.SuperAdmin {
 		f.Workspace, d.FixedWorkspace = q.by.Workspace, true
 	}
-	rows := f.Rates[:0:0]
-	for _, row := range f.Rates {
-		if row.Name != "" || row.Requests != "" {
-			rows = append(rows, row)
-		}
-	}
-	for range min(extraRateRows, keygate.MaxRateLimits-len(rows)) {
-		rows = append(rows, rateRow{Window: "second"})
-	}
-	for i := range rows {
-		rows[i].Index = i
-		choices := windowChoices
-		if _, ok := windows[rows[i].Window]; !ok && rows[i].Window != "" {
-			choices = append(slices.Clone(windowChoices), option{Value: rows[i].Window, Label: "per " + rows[i].Window})
-		}
-		rows[i].Windows = options(choices, rows[i].Window)
-	}
-	f.Rates = rows
+	f.Rates = layoutRateRows(f.Rates)
 	p := c.pageFor(q, title, d)
 	p.Section = "identities"
 	status := c.refusal(q, p, err)

@@ -97,6 +97,8 @@ func FuzzReadKeyForm(f *testing.F) {
 		"expiry=7d&expiry_date=2027-01-01&rate_requests=5&rate_window=fortnight",
 		"%zz",
 		"name=x&expiry=7d&scope=",
+		"name=x&expiry=never&uses=5&refill_amount=5&refill_every=month&refill_day=31&named_rate_name=tokens&named_rate_requests=9&named_rate_window=hour&named_rate_on_demand=0",
+		"name=x&expiry=never&refill_amount=-5&refill_every=week&named_rate_name=&named_rate_requests=x",
 	} {
 		f.Add(s)
 	}

@@ -36,7 +36,11 @@ type keyView struct {
 	GraceEnds  moment
 	Status     string // active, disabled, expired, revoked
 	Rate, Uses string
-	CIDRs      []string
+	// Rates are the key's named rate limits besides Rate; Refill the
+	// refill of its uses ("" for none).
+	Rates  []rateView
+	Refill string
+	CIDRs  []string
 	// CanManage shows the key's change controls.
 	CanManage bool
 	// Mine marks the key the session signed in with.
@@ -125,6 +129,7 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 	if rec.RemainingUses != nil {
 		v.Uses = strconv.FormatInt(*rec.RemainingUses, 10) + " left"
 	}
+	v.Rates, v.Refill = rateViews(rec.RateLimits), refillText(rec.Refill)
 	if rec.IdentityID != uuid.Nil {
 		v.Identity = rec.IdentityID.String()
 	}
@@ -394,6 +399,7 @@ type formData struct {
 	Other          []gridCell
 	Roles          []option
 	Windows        []option
+	Periods        []option
 	FixedWorkspace bool
 	ExpiryField    *expiryView
 	// Identity is the identity field: a choice of the identities the
@@ -471,8 +477,9 @@ func (c *Console) formData(q *request, f *keyForm, rec *store.Key) (*formData, e
 		return nil, err
 	}
 	on := func(s string) bool { return f.Scopes[s] }
+	f.Rates = layoutRateRows(f.Rates)
 	d := &formData{Form: f, Grid: c.grid(on), ExpiryField: expiryField(q, f.Expiry, f.ExpiryDate),
-		Windows: options(windowChoices, f.RateWindow)}
+		Windows: options(windowChoices, f.RateWindow), Periods: options(periodChoices, f.RefillEvery)}
 	for _, m := range managementScopes {
 		d.Management = append(d.Management, gridCell{Scope: m.Scope, Label: m.Label, Hint: m.Hint + " (" + m.Scope + ")", On: on(m.Scope)})
 	}

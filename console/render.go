@@ -90,6 +90,7 @@ func loadViews(a *assets) (*views, error) {
 			}
 			return p.Fields[field]
 		},
+		"rateTable": func(prefix string, rows []rateRow) rateTable { return rateTable{Prefix: prefix, Rows: rows} },
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, name := range pageNames {

@@ -130,16 +130,28 @@ func newIdentity(rec *store.Identity) *Identity {
 		UpdatedAt:  rec.UpdatedAt,
 		Version:    rec.Version,
 	}
-	for _, r := range rec.RateLimits {
-		out.Limits.RateLimits = append(out.Limits.RateLimits, NamedRateLimit{Name: r.Name, Requests: r.Requests, Window: Duration(r.Window), OnDemand: r.OnDemand})
-	}
+	out.Limits.RateLimits = namedRateLimits(rec.RateLimits)
 	if c := rec.Credits; c != nil {
-		out.Limits.Credits = &Credits{Remaining: c.Remaining, RefilledAt: c.RefilledAt}
-		if c.Refill != nil {
-			out.Limits.Credits.Refill = &Refill{Amount: c.Refill.Amount, Every: string(c.Refill.Every), Day: c.Refill.Day}
-		}
+		out.Limits.Credits = &Credits{Remaining: c.Remaining, RefilledAt: c.RefilledAt, Refill: newRefill(c.Refill)}
 	}
 	return out
+}
+
+// namedRateLimits returns the JSON view of rls; nil for none.
+func namedRateLimits(rls []keygate.RateLimit) []NamedRateLimit {
+	var out []NamedRateLimit
+	for _, r := range rls {
+		out = append(out, NamedRateLimit{Name: r.Name, Requests: r.Requests, Window: Duration(r.Window), OnDemand: r.OnDemand})
+	}
+	return out
+}
+
+// newRefill returns the JSON view of r; nil stays nil.
+func newRefill(r *keygate.Refill) *Refill {
+	if r == nil {
+		return nil
+	}
+	return &Refill{Amount: r.Amount, Every: string(r.Every), Day: r.Day}
 }
 
 // rateLimits converts rls to the Manager's form.

@@ -136,29 +136,70 @@ func (k *Key) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, k.Version, 10)
-	if l := &k.Limits; l.Rate != (RateLimit{}) || l.UsesRemaining != nil || l.AllowedCIDRs != nil {
+	if l := &k.Limits; l.Rate != (RateLimit{}) || len(l.RateLimits) > 0 || l.UsesRemaining != nil || l.UsesRefill != nil ||
+		!l.UsesRefilledAt.IsZero() || l.AllowedCIDRs != nil {
 		b = append(b, `,"limits":{`...)
 		first := true
+		sep := func() {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+		}
 		if l.Rate != (RateLimit{}) {
+			sep()
 			b = append(b, `"rate":{"requests":`...)
 			b = strconv.AppendInt(b, int64(l.Rate.Requests), 10)
 			b = append(b, `,"window":`...)
 			b = l.Rate.Window.appendJSON(b)
 			b = append(b, '}')
-			first = false
+		}
+		if len(l.RateLimits) > 0 {
+			sep()
+			b = append(b, `"rate_limits":[`...)
+			for i, r := range l.RateLimits {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"name":`...)
+				b = appendString(b, r.Name)
+				b = append(b, `,"requests":`...)
+				b = strconv.AppendInt(b, int64(r.Requests), 10)
+				b = append(b, `,"window":`...)
+				b = r.Window.appendJSON(b)
+				if r.OnDemand {
+					b = append(b, `,"on_demand":true`...)
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ']')
 		}
 		if l.UsesRemaining != nil {
-			if !first {
-				b = append(b, ',')
-			}
+			sep()
 			b = append(b, `"uses_remaining":`...)
 			b = strconv.AppendInt(b, *l.UsesRemaining, 10)
-			first = false
+		}
+		if r := l.UsesRefill; r != nil {
+			sep()
+			b = append(b, `"uses_refill":{"amount":`...)
+			b = strconv.AppendInt(b, r.Amount, 10)
+			b = append(b, `,"every":`...)
+			b = appendString(b, r.Every)
+			if r.Day != 0 {
+				b = append(b, `,"day":`...)
+				b = strconv.AppendInt(b, int64(r.Day), 10)
+			}
+			b = append(b, '}')
+		}
+		if !l.UsesRefilledAt.IsZero() {
+			sep()
+			b = append(b, `"uses_refilled_at":`...)
+			if b, err = appendTime(b, l.UsesRefilledAt); err != nil {
+				return nil, err
+			}
 		}
 		if len(l.AllowedCIDRs) > 0 {
-			if !first {
-				b = append(b, ',')
-			}
+			sep()
 			b = append(b, `"allowed_cidrs":`...)
 			b = appendStrings(b, l.AllowedCIDRs)
 		}

@@ -27,6 +27,7 @@ func FuzzVerdictEncoding(f *testing.F) {
 	f.Add(true, "<script>&\"\\\x00\x1f\x7f", "é\u2028\u2029\xff\xfe", "w", "r", "h", "a b", "k=v k2=\xff", int64(-62135596800), int64(253402300799), int64(-1), int64(-7), 5, int64(90e9), "app/x:deploy *:* ", "", int64(0), false)
 	f.Add(true, "n", "d", "o", "", "", "", "=", int64(253402300800), int64(-62135596801), int64(1), int64(1)<<62, -1, int64(-1), "", "", int64(-3), true)
 	f.Add(true, "in an identity", "acme", "tiger", "viewer", "kg_AbCd…", "", "plan=pro", int64(1767225600), int64(0), int64(0), int64(4), 0, int64(0), "*:read", "", int64(0), false)
+	f.Add(true, "named limits", "acme", "month", "tokens", "kg_AbCd…", "", "exports \"<x>\"", int64(1767225600), int64(0), int64(0), int64(6), 31, int64(3600e9), "*:read", "", int64(0), true)
 	f.Fuzz(func(t *testing.T, valid bool, name, desc, workspace, role, hint, scopes, metadata string,
 		created, expires, lastUsed, version int64, uses int, window int64, perms, code string, retry int64, withRate bool) {
 		var v VerifyResponse
@@ -69,6 +70,15 @@ func FuzzVerdictEncoding(f *testing.F) {
 			}
 			if window != 0 {
 				k.Limits.Rate = RateLimit{Requests: uses, Window: Duration(window)}
+			}
+			if version%5 == 1 {
+				// Named rate limits and uses that refill, their strings
+				// drawn as any other.
+				for i, name := range strings.Fields(metadata + " " + role) {
+					k.Limits.RateLimits = append(k.Limits.RateLimits, NamedRateLimit{Name: name, Requests: uses + i, Window: Duration(window * int64(i)), OnDemand: i%2 == 1})
+				}
+				k.Limits.UsesRefill = &Refill{Amount: int64(uses) * 7, Every: workspace, Day: uses % 32}
+				k.Limits.UsesRefilledAt = k.UpdatedAt
 			}
 			v.Key = k
 		}

@@ -54,11 +54,22 @@ type Key struct {
 // Limits restricts how a key may be used. In a request it replaces the
 // key's limits as a whole; the zero Limits means no limits.
 type Limits struct {
-	// Rate limits the requests per window.
+	// Rate limits the requests per window: the key's rate limit named
+	// "default", always applied.
 	Rate RateLimit `json:"rate,omitzero"`
-	// UsesRemaining, when set, is the number of verifications the key still
-	// allows; nil means unlimited.
+	// RateLimits are the key's other named rate limits, each counted per
+	// key and name (none named "default"); an on-demand one applies only
+	// to the verifications that name it.
+	RateLimits []NamedRateLimit `json:"rate_limits,omitempty"`
+	// UsesRemaining, when set, is the number of verifications (or, with a
+	// cost, units) the key still allows; nil means unlimited.
 	UsesRemaining *int64 `json:"uses_remaining,omitempty"`
+	// UsesRefill, when set, resets UsesRemaining to its amount on a
+	// schedule, as an identity's credits refill; it needs UsesRemaining.
+	UsesRefill *Refill `json:"uses_refill,omitempty"`
+	// UsesRefilledAt, in responses, is when UsesRemaining was last set, by
+	// a refill or by a request; the server sets it (it is read-only).
+	UsesRefilledAt time.Time `json:"uses_refilled_at,omitzero"`
 	// AllowedCIDRs, when not empty, are the client address prefixes the key
 	// is accepted from, such as "10.0.0.0/8" or "2001:db8::/32".
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
@@ -225,9 +236,14 @@ type UpdateRequest struct {
 type LimitsUpdate struct {
 	// Rate replaces the rate limit; {"requests": 0} removes it.
 	Rate *RateLimit `json:"rate,omitempty"`
+	// RateLimits replaces the key's named rate limits besides "rate";
+	// [] removes them.
+	RateLimits *[]NamedRateLimit `json:"rate_limits,omitempty"`
 	// UsesRemaining sets the number of uses left; a negative number
-	// removes the usage limit.
+	// removes the usage limit, and its refill.
 	UsesRemaining *int64 `json:"uses_remaining,omitempty"`
+	// UsesRefill replaces the refill of the uses; {} removes it.
+	UsesRefill *Refill `json:"uses_refill,omitempty"`
 	// AllowedCIDRs replaces the IP allow-list; [] removes it.
 	AllowedCIDRs *[]string `json:"allowed_cidrs,omitempty"`
 }
@@ -426,8 +442,13 @@ func (k *Key) fill(rec *store.Key) {
 		Version:     rec.Version,
 		Limits: Limits{
 			Rate:          RateLimit{Requests: rec.RateLimit, Window: Duration(rec.RateWindow)},
+			RateLimits:    namedRateLimits(rec.RateLimits),
 			UsesRemaining: rec.RemainingUses,
+			UsesRefill:    newRefill(rec.Refill),
 		},
+	}
+	if rec.RemainingUses != nil && rec.Refill != nil {
+		k.Limits.UsesRefilledAt = rec.RefilledAt
 	}
 	for _, p := range rec.AllowedCIDRs {
 		k.Limits.AllowedCIDRs = append(k.Limits.AllowedCIDRs, p.String())
@@ -437,11 +458,16 @@ func (k *Key) fill(rec *store.Key) {
 // limits converts l to the Manager's form.
 func (l *Limits) limits() (keygate.Limits, error) {
 	cidrs, err := parseCIDRs(l.AllowedCIDRs)
-	return keygate.Limits{
+	out := keygate.Limits{
 		Rate:         keygate.RateLimit{Requests: l.Rate.Requests, Window: time.Duration(l.Rate.Window)},
 		Uses:         l.UsesRemaining,
+		Refill:       l.UsesRefill.refill(),
 		AllowedCIDRs: cidrs,
-	}, err
+	}
+	if len(l.RateLimits) > 0 {
+		out.RateLimits = rateLimits(l.RateLimits)
+	}
+	return out, err
 }
 
 // parseCIDRs parses the prefixes of limits.allowed_cidrs.
@@ -525,7 +551,12 @@ func (r *UpdateRequest) request() (keygate.UpdateRequest, error) {
 		if l.Rate != nil {
 			out.Rate = &keygate.RateLimit{Requests: l.Rate.Requests, Window: time.Duration(l.Rate.Window)}
 		}
+		if l.RateLimits != nil {
+			rls := rateLimits(*l.RateLimits)
+			out.RateLimits = &rls
+		}
 		out.Uses = l.UsesRemaining
+		out.Refill = l.UsesRefill.refill()
 		if l.AllowedCIDRs != nil {
 			cidrs, err := parseCIDRs(*l.AllowedCIDRs)
 			if err != nil {

@@ -35,7 +35,10 @@ type keyView struct {
 	Hint           string
 	RateLimit      int
 	RateWindow     time.Duration
+	RateLimits     []RateLimit
 	RemainingUses  any // nil or the int64, not a pointer
+	Refill         any // nil or the Refill, not a pointer
+	RefilledAt     time.Time
 	AllowedCIDRs   []netip.Prefix
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -54,12 +57,16 @@ func (k *Key) view() keyView {
 		Role: k.Role, Scopes: k.Scopes, Metadata: k.Metadata, IdentityID: k.IdentityID,
 		Hash: mask(len(k.Hash) > 0), PepperID: mask(k.PepperID != ""),
 		PrevHash: mask(len(k.PrevHash) > 0), PrevPepperID: mask(k.PrevPepperID != ""), PrevExpiresAt: k.PrevExpiresAt,
-		Hint: k.Hint, RateLimit: k.RateLimit, RateWindow: k.RateWindow, AllowedCIDRs: k.AllowedCIDRs,
+		Hint: k.Hint, RateLimit: k.RateLimit, RateWindow: k.RateWindow, RateLimits: k.RateLimits,
+		RefilledAt: k.RefilledAt, AllowedCIDRs: k.AllowedCIDRs,
 		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt,
 		RevokedAt: k.RevokedAt, DisabledAt: k.DisabledAt, ExpiryNotified: k.ExpiryNotified, Version: k.Version,
 	}
 	if k.RemainingUses != nil {
 		v.RemainingUses = *k.RemainingUses
+	}
+	if k.Refill != nil {
+		v.Refill = *k.Refill
 	}
 	return v
 }
@@ -74,8 +81,8 @@ func mask(set bool) string {
 
 // Format prints k for every verb of package fmt (%v, %+v, %#v, %s...) with
 // Hash, PepperID, PrevHash and PrevPepperID shown as [REDACTED] when set.
-// The other fields print as they are; RemainingUses prints its value, not
-// a pointer.
+// The other fields print as they are; RemainingUses and Refill print their
+// values, not pointers.
 func (k Key) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), k.view())
 }

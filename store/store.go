@@ -82,12 +82,27 @@ type Key struct {
 	Hint string
 
 	// RateLimit is the number of requests allowed per RateWindow; 0 means
-	// no rate limit.
+	// no rate limit. It is the key's own rate limit named "default",
+	// always applied.
 	RateLimit  int
 	RateWindow time.Duration
-	// RemainingUses is the number of verifications left; nil means
-	// unlimited. It is decremented with [Store.ConsumeUse].
+	// RateLimits are the key's named rate limits besides its "default"
+	// (RateLimit and RateWindow), each counted per key and name: names
+	// unique and none "default"; an on-demand one applies only to the
+	// verifications that name it. None (nil) means no other.
+	RateLimits []RateLimit
+	// RemainingUses is the number of verifications (or, with a cost,
+	// units) left, the key's own credits; nil means unlimited. It is
+	// decremented with [Store.ConsumeUse].
 	RemainingUses *int64
+	// Refill, when set, resets RemainingUses to Refill.Amount at each
+	// boundary of its period, as an identity's credits refill; nil means
+	// never (the balance only goes down). Set only with RemainingUses.
+	Refill *Refill
+	// RefilledAt is when RemainingUses was last set: by a refill, or by
+	// the write that set the balance; the next refill is due at the first
+	// boundary of Refill's period after it.
+	RefilledAt time.Time
 	// AllowedCIDRs restricts the client addresses the key is accepted
 	// from; empty means any address.
 	AllowedCIDRs []netip.Prefix
@@ -123,9 +138,14 @@ func (k *Key) Clone() *Key {
 	c.PrevHash = cloneSlice(k.PrevHash)
 	c.AllowedCIDRs = cloneSlice(k.AllowedCIDRs)
 	c.Metadata = maps.Clone(k.Metadata)
+	c.RateLimits = cloneSlice(k.RateLimits)
 	if k.RemainingUses != nil {
 		n := *k.RemainingUses
 		c.RemainingUses = &n
+	}
+	if k.Refill != nil {
+		r := *k.Refill
+		c.Refill = &r
 	}
 	return &c
 }

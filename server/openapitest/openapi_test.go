@@ -699,6 +699,16 @@ func TestOpenAPIConformance(t *testing.T) {
 			body: `{"name":"grafana","description":"Dashboards","owner":"alice","workspace":"w","role":"Viewer",` +
 				`"scopes":["billing:read","App/Payments:Deploy"],"metadata":{"ticket":"OPS-1"},"expiry":"30d",` +
 				`"limits":{"rate":{"requests":100,"window":"1m"},"uses_remaining":1000,"allowed_cidrs":["10.1.2.3/8","2001:db8::/32"]}}`},
+		{name: "create with named limits and a refill", method: "POST", path: "/keys", token: admin, status: 201,
+			body: `{"name":"metered","role":"owner","expiry":"never","limits":{"rate":{"requests":100,"window":"1m"},` +
+				`"rate_limits":[{"name":"tokens","requests":100000,"window":"1h"},{"name":"exports","requests":5,"window":"24h","on_demand":true}],` +
+				`"uses_remaining":1000,"uses_refill":{"amount":1000,"every":"month","day":31}}}`},
+		{name: "create with a named limit called default", method: "POST", path: "/keys", token: admin, status: 400, code: "invalid_field",
+			body: `{"name":"x","role":"owner","expiry":"never","limits":{"rate_limits":[{"name":"default","requests":5,"window":"1m"}]}}`},
+		{name: "create with a refill and no uses", method: "POST", path: "/keys", token: admin, status: 400, code: "invalid_field",
+			body: `{"name":"x","role":"owner","expiry":"never","limits":{"uses_refill":{"amount":5,"every":"day"}}}`},
+		{name: "create with a bad refill", method: "POST", path: "/keys", token: admin, request: violates, status: 400, code: "invalid_field",
+			body: `{"name":"x","role":"owner","expiry":"never","limits":{"uses_remaining":5,"uses_refill":{"amount":5,"every":"week"}}}`},
 		{name: "create with Bearer", method: "POST", path: "/keys", token: admin, scheme: "Bearer", status: 201,
 			body: `{"name":"ci","scopes":["billing:read"],"expiry":"never"}`},
 		{name: "create with X-API-Key", method: "POST", path: "/keys", token: admin, scheme: "X-API-Key", status: 201,
@@ -834,10 +844,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		// PATCH /keys/{id}
 		{name: "update everything", method: "PATCH", path: "/keys/" + target, token: admin, header: http.Header{"If-Match": {`"1"`}}, status: 200,
 			body: `{"name":"target","description":"d","role":"viewer","scopes":["billing:read"],"metadata":{"a":"b"},"expiry":"90d",` +
-				`"limits":{"rate":{"requests":10,"window":"1h"},"uses_remaining":5,"allowed_cidrs":["10.0.0.0/8"]}}`},
+				`"limits":{"rate":{"requests":10,"window":"1h"},"rate_limits":[{"name":"searches","requests":3,"window":"1s","on_demand":true}],` +
+				`"uses_remaining":5,"uses_refill":{"amount":5,"every":"day"},"allowed_cidrs":["10.0.0.0/8"]}}`},
 		{name: "update with nulls", method: "PATCH", path: "/keys/" + target, token: admin, status: 200,
 			body: `{"version":2,"name":null,"description":null,"role":null,"scopes":null,"metadata":null,"expiry":null,` +
-				`"limits":{"rate":{"requests":0},"uses_remaining":-1,"allowed_cidrs":[]}}`},
+				`"limits":{"rate":{"requests":0},"rate_limits":[],"uses_remaining":-1,"uses_refill":{},"allowed_cidrs":[]}}`},
 		{name: "update any version", method: "PATCH", path: "/keys/" + target, token: admin, header: http.Header{"If-Match": {"*"}}, status: 200,
 			body: `{"description":"any","limits":null}`},
 		{name: "update as a manager", method: "PATCH", path: "/keys/" + target, token: manager, status: 200, body: `{"description":"managed"}`},

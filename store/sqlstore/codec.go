@@ -17,19 +17,28 @@ type rowScanner interface {
 // scanKey reads one row of keyColumns into a new Key.
 func scanKey(sc rowScanner) (*store.Key, error) {
 	var (
-		k                       store.Key
-		scopes, metadata, cidrs []byte
-		rateLimit, windowNs     int64
-		remaining               sql.NullInt64
+		k                               store.Key
+		scopes, metadata, cidrs, limits []byte
+		rateLimit, windowNs             int64
+		remaining, refillAmount         sql.NullInt64
+		refillEvery                     string
+		refillDay                       int64
 	)
 	err := sc.Scan(&k.ID, &k.Name, &k.Description, &k.Owner, &k.Workspace, &k.Role,
 		&scopes, &metadata, &k.Hash, &k.PepperID, &k.PrevHash, &k.PrevPepperID,
 		timeDest{&k.PrevExpiresAt}, &k.Hint, &rateLimit, &windowNs, &remaining, &cidrs,
 		timeDest{&k.CreatedAt}, timeDest{&k.UpdatedAt}, timeDest{&k.ExpiresAt},
 		timeDest{&k.LastUsedAt}, timeDest{&k.RevokedAt}, &k.Version,
-		timeDest{&k.DisabledAt}, timeDest{&k.ExpiryNotified}, &k.IdentityID)
+		timeDest{&k.DisabledAt}, timeDest{&k.ExpiryNotified}, &k.IdentityID,
+		&limits, &refillAmount, &refillEvery, &refillDay, timeDest{&k.RefilledAt})
 	if err != nil {
 		return nil, err
+	}
+	if k.RateLimits, err = decodeRateLimits(limits); err != nil {
+		return nil, err
+	}
+	if refillAmount.Valid {
+		k.Refill = &store.Refill{Amount: refillAmount.Int64, Every: store.Period(refillEvery), Day: int(refillDay)}
 	}
 	k.RateLimit = int(rateLimit)
 	k.RateWindow = time.Duration(windowNs)
@@ -82,9 +91,12 @@ func encodeJSON[T any](v T, isNil bool) (any, error) {
 // keyArgs holds the column values of a key that need encoding, shared by
 // insert and update.
 type keyArgs struct {
-	scopes, metadata, cidrs any
-	hash, prevHash          any
-	remaining               any
+	scopes, metadata, cidrs, limits any
+	hash, prevHash                  any
+	remaining, refillAmount         any
+	refillEvery                     string
+	refillDay                       int64
+	refillDue                       any
 }
 
 // encodeKey encodes the columns of k that need more than passing the field.
@@ -109,8 +121,14 @@ func encodeKey(k *store.Key) (keyArgs, error) {
 	if len(k.PrevHash) > 0 {
 		a.prevHash = k.PrevHash
 	}
+	if a.limits, err = encodeRateLimits(k.RateLimits); err != nil {
+		return a, err
+	}
 	if k.RemainingUses != nil {
 		a.remaining = *k.RemainingUses
+	}
+	if r := k.Refill; r != nil {
+		a.refillAmount, a.refillEvery, a.refillDay = r.Amount, string(r.Every), int64(r.Day)
 	}
 	return a, nil
 }
@@ -131,6 +149,7 @@ func (s *Store) insertArgs(k *store.Key) ([]any, error) {
 		d.timeArg(k.CreatedAt), d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt),
 		d.timeArg(k.LastUsedAt), d.timeArg(k.RevokedAt), int64(1),
 		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
+		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), a.refillDue,
 	}, nil
 }
 
@@ -148,6 +167,7 @@ func (s *Store) updateArgs(k *store.Key) ([]any, error) {
 		a.remaining, a.cidrs,
 		d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt), d.timeArg(k.RevokedAt),
 		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
+		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), a.refillDue,
 		d.idArg(k.ID), k.Version,
 	}, nil
 }

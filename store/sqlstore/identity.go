@@ -81,6 +81,32 @@ type rateLimitJSON struct {
 	OnDemand bool   `json:"on_demand,omitempty"`
 }
 
+// decodeRateLimits reads a rate_limits column; NULL is none.
+func decodeRateLimits(src []byte) ([]store.RateLimit, error) {
+	var rls []rateLimitJSON
+	if err := decodeJSON(src, &rls, "rate_limits"); err != nil {
+		return nil, err
+	}
+	var out []store.RateLimit
+	for _, r := range rls {
+		out = append(out, store.RateLimit{Name: r.Name, Requests: r.Requests, Window: time.Duration(r.WindowNs), OnDemand: r.OnDemand})
+	}
+	return out, nil
+}
+
+// encodeRateLimits returns the rate_limits column of rls: NULL for none.
+func encodeRateLimits(rls []store.RateLimit) (any, error) {
+	js := make([]rateLimitJSON, len(rls))
+	for i, r := range rls {
+		js[i] = rateLimitJSON{Name: r.Name, Requests: r.Requests, WindowNs: int64(r.Window), OnDemand: r.OnDemand}
+	}
+	v, err := encodeJSON(js, len(js) == 0)
+	if err != nil {
+		return nil, fmt.Errorf("encode rate limits: %w", err)
+	}
+	return v, nil
+}
+
 // scanIdentity reads one row of identityColumns into a new Identity.
 func scanIdentity(sc rowScanner) (*store.Identity, error) {
 	var (
@@ -100,12 +126,8 @@ func scanIdentity(sc rowScanner) (*store.Identity, error) {
 	if err := decodeJSON(metadata, &id.Metadata, "metadata"); err != nil {
 		return nil, err
 	}
-	var rls []rateLimitJSON
-	if err := decodeJSON(limits, &rls, "rate_limits"); err != nil {
+	if id.RateLimits, err = decodeRateLimits(limits); err != nil {
 		return nil, err
-	}
-	for _, r := range rls {
-		id.RateLimits = append(id.RateLimits, store.RateLimit{Name: r.Name, Requests: r.Requests, Window: time.Duration(r.WindowNs), OnDemand: r.OnDemand})
 	}
 	if remaining.Valid {
 		id.Credits = &store.Credits{Remaining: remaining.Int64, RefilledAt: refilledAt}
@@ -134,12 +156,8 @@ func (s *Store) encodeIdentity(id *store.Identity) (identityArgs, error) {
 	if a.metadata, err = encodeJSON(id.Metadata, id.Metadata == nil); err != nil {
 		return a, fmt.Errorf("encode metadata: %w", err)
 	}
-	rls := make([]rateLimitJSON, len(id.RateLimits))
-	for i, r := range id.RateLimits {
-		rls[i] = rateLimitJSON{Name: r.Name, Requests: r.Requests, WindowNs: int64(r.Window), OnDemand: r.OnDemand}
-	}
-	if a.limits, err = encodeJSON(rls, len(rls) == 0); err != nil {
-		return a, fmt.Errorf("encode rate limits: %w", err)
+	if a.limits, err = encodeRateLimits(id.RateLimits); err != nil {
+		return a, err
 	}
 	if c := id.Credits; c != nil {
 		a.remaining, a.refilledAt = c.Remaining, s.dialect.timeArg(c.RefilledAt)

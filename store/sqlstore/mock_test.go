@@ -73,9 +73,10 @@ func (sc script) inTx() script {
 // keyRows returns one stored key as the store's SELECT returns it.
 func keyRows(k *store.Key) func() *sqlmock.Rows {
 	return func() *sqlmock.Rows {
-		cols := strings.Fields("id name description owner workspace role scopes metadata hash pepper_id prev_hash prev_pepper_id prev_expires_at hint rate_limit rate_window_ns remaining_uses allowed_cidrs created_at updated_at expires_at last_used_at revoked_at version disabled_at expiry_notified_at identity_id")
+		cols := strings.Fields("id name description owner workspace role scopes metadata hash pepper_id prev_hash prev_pepper_id prev_expires_at hint rate_limit rate_window_ns remaining_uses allowed_cidrs created_at updated_at expires_at last_used_at revoked_at version disabled_at expiry_notified_at identity_id rate_limits refill_amount refill_every refill_day refilled_at")
 		return sqlmock.NewRows(cols).AddRow(k.ID[:], k.Name, "", "", "", "", `["a"]`, `{"k":"v"}`, k.Hash, "p", nil, "",
-			nil, "", 0, 0, 3, nil, "2025-01-01T00:00:00.000000Z", "2025-01-01T00:00:00.000000Z", nil, nil, nil, 1, nil, nil, nil)
+			nil, "", 0, 0, 3, nil, "2025-01-01T00:00:00.000000Z", "2025-01-01T00:00:00.000000Z", nil, nil, nil, 1, nil, nil, nil,
+			nil, nil, "", 0, nil)
 	}
 }
 

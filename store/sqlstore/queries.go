@@ -15,10 +15,13 @@ const (
 	hash, pepper_id, prev_hash, prev_pepper_id, prev_expires_at, hint,
 	rate_limit, rate_window_ns, remaining_uses, allowed_cidrs,
 	created_at, updated_at, expires_at, last_used_at, revoked_at, version,
-	disabled_at, expiry_notified_at, identity_id`
+	disabled_at, expiry_notified_at, identity_id,
+	rate_limits, refill_amount, refill_every, refill_day, refilled_at`
 
-	sqlInsertKey = `INSERT INTO {keys} (` + keyColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// sqlInsertKey writes refill_due_at too, which only the store reads:
+	// the next refill's time, derived from the refill and refilled_at.
+	sqlInsertKey = `INSERT INTO {keys} (` + keyColumns + `, refill_due_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlGetKey = `SELECT ` + keyColumns + ` FROM {keys} WHERE id = ?`
 
@@ -33,7 +36,9 @@ const (
 	role = ?, scopes = ?, metadata = ?, hash = ?, pepper_id = ?, prev_hash = ?,
 	prev_pepper_id = ?, prev_expires_at = ?, hint = ?, rate_limit = ?, rate_window_ns = ?,
 	remaining_uses = ?, allowed_cidrs = ?, updated_at = ?, expires_at = ?, revoked_at = ?,
-	disabled_at = ?, expiry_notified_at = ?, identity_id = ?, version = version + 1
+	disabled_at = ?, expiry_notified_at = ?, identity_id = ?, rate_limits = ?,
+	refill_amount = ?, refill_every = ?, refill_day = ?, refilled_at = ?, refill_due_at = ?,
+	version = version + 1
 	WHERE id = ? AND version = ?`
 
 	sqlGetVersion = `SELECT version FROM {keys} WHERE id = ?`

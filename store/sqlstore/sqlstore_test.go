@@ -511,3 +511,100 @@ func TestMigrateUpgrades(t *testing.T) {
 		})
 	}
 }
+
+// applyVersions applies the migration files of d up to version last by
+// hand, as an older release's Migrate left the database, and records
+// them.
+func applyVersions(t *testing.T, db *sqlx.DB, d sqlstore.Dialect, prefix string, last int) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", d.String(), "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	if _, err := db.Exec("CREATE TABLE " + prefix + "schema_migrations (version BIGINT NOT NULL PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files[:last] {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for stmt := range strings.SplitSeq(strings.ReplaceAll(string(text), "{prefix}", prefix), ";\n") {
+			if strings.TrimSpace(stmt) != "" {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+			}
+		}
+		if _, err := db.Exec(db.Rebind("INSERT INTO "+prefix+"schema_migrations (version) VALUES (?)"), i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMigrateKeyLimits upgrades a store of schema version 7 holding a key
+// with a rate limit and a usage limit, and an identity with credits that
+// refill, to version 8 (a key's named rate limits and the refill of its
+// uses): the key reads back as it was, its rate limit its "default" and
+// its uses without a refill, and takes the new fields afterwards; the
+// identity keeps its credits.
+func TestMigrateKeyLimits(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			db := e.open(t)
+			prefix := randomPrefix(t)
+			t.Cleanup(func() { dropTables(t, db, prefixTables(t, e.dialect, prefix)) })
+			applyVersions(t, db, e.dialect, prefix, 7)
+			id, identity := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+			idArg, identityArg := any(id[:]), any(identity[:])
+			if e.dialect == sqlstore.Postgres {
+				idArg, identityArg = id.String(), identity.String()
+			}
+			refilled := "2026-03-01T00:00:00.000000Z"
+			if e.dialect == sqlstore.MySQL {
+				refilled = "2026-03-01 00:00:00"
+			}
+			if _, err := db.Exec(db.Rebind("INSERT INTO "+prefix+"identities (id, external_id, credits_remaining, credits_refill_amount, credits_refill_every, credits_refill_day, credits_refilled_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+				identityArg, "cus_1", 40, 100, "month", 31, refilled); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(db.Rebind("INSERT INTO "+prefix+"keys (id, name, description, hash, rate_limit, rate_window_ns, remaining_uses, identity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+				idArg, "old", "", []byte("hash-of-an-old-key"), 5, int64(time.Minute), 7, identityArg); err != nil {
+				t.Fatal(err)
+			}
+			s, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: e.dialect, TablePrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate from version 7: %v", err)
+			}
+			k, err := s.Get(t.Context(), id)
+			if err != nil {
+				t.Fatalf("the old key after the upgrade: %v", err)
+			}
+			if k.RateLimit != 5 || k.RateWindow != time.Minute || k.RemainingUses == nil || *k.RemainingUses != 7 ||
+				k.RateLimits != nil || k.Refill != nil || !k.RefilledAt.IsZero() || k.IdentityID != identity {
+				t.Fatalf("the old key after the upgrade: got %+v, want its rate limit 5/1m and 7 uses, no named limit, no refill", k)
+			}
+			ident, err := s.GetIdentity(t.Context(), identity)
+			if err != nil || ident.Credits == nil || ident.Credits.Remaining != 40 || ident.Credits.Refill == nil ||
+				*ident.Credits.Refill != (store.Refill{Amount: 100, Every: store.PeriodMonth, Day: 31}) ||
+				!ident.Credits.RefilledAt.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+				t.Fatalf("the old identity after the upgrade: got %+v (credits %+v), %v", ident, ident.Credits, err)
+			}
+			k.RateLimits = []store.RateLimit{{Name: "tokens", Requests: 1000, Window: time.Hour, OnDemand: true}}
+			k.Refill = &store.Refill{Amount: 10, Every: store.PeriodDay}
+			k.RefilledAt = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+			if err := s.Update(t.Context(), k); err != nil {
+				t.Fatalf("Update with the new fields: %v", err)
+			}
+			got, err := s.Get(t.Context(), id)
+			if err != nil || !slices.Equal(got.RateLimits, k.RateLimits) || got.Refill == nil || *got.Refill != *k.Refill || !got.RefilledAt.Equal(k.RefilledAt) {
+				t.Fatalf("the new fields after the upgrade: got %+v, %v", got, err)
+			}
+		})
+	}
+}

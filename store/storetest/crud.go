@@ -298,7 +298,10 @@ func testUpdateAllFields(t *testing.T, s store.Store) {
 			k.Hint = "kg_Zx9…"
 			k.RateLimit = 7
 			k.RateWindow = time.Hour
+			k.RateLimits = []store.RateLimit{{Name: "searches", Requests: 3, Window: time.Minute, OnDemand: true}}
 			k.RemainingUses = int64p(3)
+			k.Refill = &store.Refill{Amount: 30, Every: store.PeriodDay}
+			k.RefilledAt = base.Add(-time.Hour)
 			k.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}
 			k.UpdatedAt = base.Add(time.Second)
 			k.ExpiresAt = base.Add(48 * time.Hour)
@@ -308,8 +311,8 @@ func testUpdateAllFields(t *testing.T, s store.Store) {
 			k.Description, k.Owner, k.Workspace, k.Role, k.Hint = "", "", "", "", ""
 			k.Scopes, k.Metadata, k.AllowedCIDRs = nil, nil, nil
 			k.PrevHash, k.PrevPepperID, k.PrevExpiresAt = nil, "", time.Time{}
-			k.RateLimit, k.RateWindow = 0, 0
-			k.RemainingUses = nil
+			k.RateLimit, k.RateWindow, k.RateLimits = 0, 0, nil
+			k.RemainingUses, k.Refill, k.RefilledAt = nil, nil, time.Time{}
 			k.UpdatedAt = base.Add(2 * time.Second)
 			k.ExpiresAt, k.RevokedAt = time.Time{}, time.Time{}
 		}},

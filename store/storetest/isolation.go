@@ -63,7 +63,7 @@ var copyTests = []namedTest{
 }
 
 // scribble changes k in place, through every field that shares memory
-// with a copy: slices, the map and the RemainingUses pointer.
+// with a copy: slices, the map and the RemainingUses and Refill pointers.
 func scribble(k *store.Key) {
 	k.Name = "scribbled"
 	k.Scopes[0] = "scribbled"
@@ -72,6 +72,8 @@ func scribble(k *store.Key) {
 	k.Hash[0] ^= 0xff
 	k.PrevHash[0] ^= 0xff
 	*k.RemainingUses = 12345
+	k.RateLimits[0].Requests = 12345
+	k.Refill.Amount = 12345
 	k.AllowedCIDRs[0] = netip.MustParsePrefix("0.0.0.0/0")
 	k.Version = 99
 }

@@ -116,7 +116,13 @@ func newKey(t *testing.T, workspace, name string) *store.Key {
 		Hint:          "kg_7Gq2…",
 		RateLimit:     100,
 		RateWindow:    90 * time.Second,
+		RateLimits: []store.RateLimit{
+			{Name: "tokens", Requests: 100000, Window: time.Hour},
+			{Name: "exports", Requests: 5, Window: 24 * time.Hour, OnDemand: true},
+		},
 		RemainingUses: &uses,
+		Refill:        &store.Refill{Amount: 500, Every: store.PeriodMonth, Day: 31},
+		RefilledAt:    base.Add(-4 * time.Minute),
 		AllowedCIDRs: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"),
 			netip.MustParsePrefix("192.0.2.7/32"),
@@ -184,8 +190,14 @@ func assertKeyEqual(t *testing.T, got, want *store.Key) {
 	if got.RateWindow != want.RateWindow {
 		diff("RateWindow", got.RateWindow, want.RateWindow)
 	}
+	if !slices.Equal(got.RateLimits, want.RateLimits) {
+		diff("RateLimits", got.RateLimits, want.RateLimits)
+	}
 	if g, w := usesString(got.RemainingUses), usesString(want.RemainingUses); g != w {
 		diff("RemainingUses", g, w)
+	}
+	if g, w := refillString(got.Refill), refillString(want.Refill); g != w {
+		diff("Refill", g, w)
 	}
 	if !slices.Equal(got.AllowedCIDRs, want.AllowedCIDRs) {
 		diff("AllowedCIDRs", got.AllowedCIDRs, want.AllowedCIDRs)
@@ -202,6 +214,7 @@ func assertKeyEqual(t *testing.T, got, want *store.Key) {
 		{"RevokedAt", got.RevokedAt, want.RevokedAt},
 		{"DisabledAt", got.DisabledAt, want.DisabledAt},
 		{"ExpiryNotified", got.ExpiryNotified, want.ExpiryNotified},
+		{"RefilledAt", got.RefilledAt, want.RefilledAt},
 	} {
 		if !f.got.Equal(f.want) {
 			diff(f.name, f.got, f.want)
@@ -218,6 +231,14 @@ func usesString(p *int64) string {
 		return "nil (unlimited)"
 	}
 	return fmt.Sprint(*p)
+}
+
+// refillString formats a Refill pointer for comparison and messages.
+func refillString(r *store.Refill) string {
+	if r == nil {
+		return "nil (never)"
+	}
+	return fmt.Sprintf("%d every %s (day %d)", r.Amount, r.Every, r.Day)
 }
 
 // int64p returns a pointer to n.

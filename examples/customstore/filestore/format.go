@@ -103,7 +103,10 @@ type diskKey struct {
 	Hint           string            `json:"hint,omitempty"`
 	RateLimit      int               `json:"rate_limit,omitempty"`
 	RateWindow     time.Duration     `json:"rate_window_ns,omitempty"`
+	RateLimits     []diskRateLimit   `json:"rate_limits,omitempty"`
 	RemainingUses  *int64            `json:"remaining_uses,omitempty"`
+	Refill         *diskRefill       `json:"refill,omitempty"`
+	RefilledAt     time.Time         `json:"refilled_at,omitzero"`
 	AllowedCIDRs   []netip.Prefix    `json:"allowed_cidrs,omitempty"`
 	CreatedAt      time.Time         `json:"created_at,omitzero"`
 	UpdatedAt      time.Time         `json:"updated_at,omitzero"`
@@ -113,6 +116,21 @@ type diskKey struct {
 	DisabledAt     time.Time         `json:"disabled_at,omitzero"`
 	ExpiryNotified time.Time         `json:"expiry_notified,omitzero"`
 	Version        int64             `json:"version"`
+}
+
+// diskRateLimit is the file format of a [store.RateLimit].
+type diskRateLimit struct {
+	Name     string        `json:"name"`
+	Requests int           `json:"requests"`
+	Window   time.Duration `json:"window_ns"`
+	OnDemand bool          `json:"on_demand,omitempty"`
+}
+
+// diskRefill is the file format of a [store.Refill].
+type diskRefill struct {
+	Amount int64  `json:"amount"`
+	Every  string `json:"every"`
+	Day    int    `json:"day,omitempty"`
 }
 
 // encodeRecord returns rec as one line of JSON ending in '\n'. It only
@@ -191,7 +209,7 @@ func checkHeader(line []byte) error {
 // toDisk converts k to its file form. Times are written in UTC so the
 // file reads the same whatever the writer's time zone.
 func toDisk(k *store.Key) diskKey {
-	return diskKey{
+	d := diskKey{
 		ID:             k.ID,
 		Name:           k.Name,
 		Description:    k.Description,
@@ -209,6 +227,7 @@ func toDisk(k *store.Key) diskKey {
 		RateLimit:      k.RateLimit,
 		RateWindow:     k.RateWindow,
 		RemainingUses:  k.RemainingUses,
+		RefilledAt:     k.RefilledAt.UTC(),
 		AllowedCIDRs:   k.AllowedCIDRs,
 		CreatedAt:      k.CreatedAt.UTC(),
 		UpdatedAt:      k.UpdatedAt.UTC(),
@@ -219,12 +238,19 @@ func toDisk(k *store.Key) diskKey {
 		ExpiryNotified: k.ExpiryNotified.UTC(),
 		Version:        k.Version,
 	}
+	for _, r := range k.RateLimits {
+		d.RateLimits = append(d.RateLimits, diskRateLimit{Name: r.Name, Requests: r.Requests, Window: r.Window, OnDemand: r.OnDemand})
+	}
+	if r := k.Refill; r != nil {
+		d.Refill = &diskRefill{Amount: r.Amount, Every: string(r.Every), Day: r.Day}
+	}
+	return d
 }
 
 // toKey converts d back. d was just decoded, so the key it returns shares
 // memory with nothing else.
 func (d *diskKey) toKey() *store.Key {
-	return &store.Key{
+	k := &store.Key{
 		ID:             d.ID,
 		Name:           d.Name,
 		Description:    d.Description,
@@ -242,6 +268,7 @@ func (d *diskKey) toKey() *store.Key {
 		RateLimit:      d.RateLimit,
 		RateWindow:     d.RateWindow,
 		RemainingUses:  d.RemainingUses,
+		RefilledAt:     d.RefilledAt,
 		AllowedCIDRs:   d.AllowedCIDRs,
 		CreatedAt:      d.CreatedAt,
 		UpdatedAt:      d.UpdatedAt,
@@ -252,4 +279,11 @@ func (d *diskKey) toKey() *store.Key {
 		ExpiryNotified: d.ExpiryNotified,
 		Version:        d.Version,
 	}
+	for _, r := range d.RateLimits {
+		k.RateLimits = append(k.RateLimits, store.RateLimit{Name: r.Name, Requests: r.Requests, Window: r.Window, OnDemand: r.OnDemand})
+	}
+	if r := d.Refill; r != nil {
+		k.Refill = &store.Refill{Amount: r.Amount, Every: store.Period(r.Every), Day: r.Day}
+	}
+	return k
 }

@@ -68,7 +68,7 @@ func (o *createOptions) request() (client.CreateIdentityRequest, error) {
 		return req, err
 	}
 	var limits client.IdentityLimits
-	if limits.RateLimits, err = parseRateLimits(o.Rates, o.OnDemandRates); err != nil {
+	if limits.RateLimits, err = apicmd.ParseRateLimits("--rate", o.Rates, o.OnDemandRates); err != nil {
 		return req, err
 	}
 	switch {
@@ -79,7 +79,7 @@ func (o *createOptions) request() (client.CreateIdentityRequest, error) {
 		}
 		limits.Credits = &client.Credits{Remaining: n}
 		if o.Refill != "" {
-			r, err := ParseRefill(o.Refill)
+			r, err := apicmd.ParseRefill(o.Refill)
 			if err != nil {
 				return req, cmdutil.Usagef("--refill %q: %v", o.Refill, err)
 			}

@@ -17,16 +17,12 @@
 package identities
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 	"github.com/keygate/keygate/cmd/keygate/internal/importfile"
@@ -98,86 +94,6 @@ var limitsHelp = map[string]string{
 	"on-demand-rate": `a rate limit applied only to the requests that name it, NAME=REQUESTS/WINDOW such as "tokens=100000/1h" (repeatable)`,
 	"credits":        "credits the identity's keys draw from, a balance of 0 or more",
 	"refill":         `how the credits refill: AMOUNT/day, AMOUNT/month (on the 1st) or AMOUNT/month:DAY (1 to 31, the month's last day when shorter), in UTC`,
-}
-
-// parseRateLimits parses the --rate and --on-demand-rate flags.
-func parseRateLimits(always, onDemand []string) ([]client.NamedRateLimit, error) {
-	var out []client.NamedRateLimit
-	for _, set := range []struct {
-		flag     string
-		values   []string
-		onDemand bool
-	}{{"--rate", always, false}, {"--on-demand-rate", onDemand, true}} {
-		for _, v := range set.values {
-			r, err := ParseNamedRate(v)
-			if err != nil {
-				return nil, cmdutil.Usagef("%s %q: %v", set.flag, v, err)
-			}
-			r.OnDemand = set.onDemand
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// ParseNamedRate parses a named rate limit, NAME=REQUESTS/WINDOW, such as
-// "requests=100/1s": a name as keygate takes them (lowercase letters,
-// digits, '_', '-' and '.', starting with a letter, at most
-// keygate.MaxRateLimitName bytes), then a rate as importfile.ParseRate
-// reads it.
-func ParseNamedRate(s string) (client.NamedRateLimit, error) {
-	name, rate, ok := strings.Cut(s, "=")
-	if !ok {
-		return client.NamedRateLimit{}, errors.New(`want NAME=REQUESTS/WINDOW such as "requests=100/1s"`)
-	}
-	if !validName(name) {
-		return client.NamedRateLimit{}, fmt.Errorf("a name is 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter", keygate.MaxRateLimitName)
-	}
-	r, err := importfile.ParseRate(rate)
-	if err != nil {
-		return client.NamedRateLimit{}, err
-	}
-	return client.NamedRateLimit{Name: name, Requests: r.Requests, Window: r.Window}, nil
-}
-
-// validName reports whether s may name a rate limit.
-func validName(s string) bool {
-	if s == "" || len(s) > keygate.MaxRateLimitName || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// ParseRefill parses --refill: AMOUNT/day, AMOUNT/month (on the 1st) or
-// AMOUNT/month:DAY, AMOUNT from 1 to keygate.MaxCredits and DAY from 1 to
-// 31.
-func ParseRefill(s string) (client.Refill, error) {
-	bad := fmt.Errorf("want AMOUNT/day, AMOUNT/month or AMOUNT/month:DAY, AMOUNT 1 to %d and DAY 1 to 31", int64(keygate.MaxCredits))
-	amount, period, ok := strings.Cut(s, "/")
-	n, err := strconv.ParseInt(amount, 10, 64)
-	if !ok || err != nil || n < 1 || n > keygate.MaxCredits {
-		return client.Refill{}, bad
-	}
-	if period == "day" {
-		return client.Refill{Amount: n, Every: "day"}, nil
-	}
-	month, day, hasDay := strings.Cut(period, ":")
-	d := 1
-	if hasDay {
-		if d, err = strconv.Atoi(day); err != nil || d < 1 || d > 31 || day != strconv.Itoa(d) {
-			return client.Refill{}, bad
-		}
-	}
-	if month != "month" {
-		return client.Refill{}, bad
-	}
-	return client.Refill{Amount: n, Every: "month", Day: d}, nil
 }
 
 // parseCredits parses --credits: a balance from 0 to keygate.MaxCredits,

@@ -5,10 +5,9 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -26,17 +25,7 @@ func orDash(s string) string {
 
 // rates sums up an identity's rate limits: "requests=100/1s, tokens=9/1h (on demand)".
 func rates(l client.IdentityLimits) string {
-	if len(l.RateLimits) == 0 {
-		return "-"
-	}
-	parts := make([]string, len(l.RateLimits))
-	for i, r := range l.RateLimits {
-		parts[i] = fmt.Sprintf("%s=%d/%v", r.Name, r.Requests, time.Duration(r.Window))
-		if r.OnDemand {
-			parts[i] += " (on demand)"
-		}
-	}
-	return clean(strings.Join(parts, ", "))
+	return apicmd.FormatRates(l.RateLimits)
 }
 
 // credits sums up an identity's credits: "500 left, refilled to 1000 every month on day 1".
@@ -45,14 +34,7 @@ func credits(l client.IdentityLimits) string {
 	if c == nil {
 		return "-"
 	}
-	s := fmt.Sprintf("%d left", c.Remaining)
-	if r := c.Refill; r != nil {
-		s += fmt.Sprintf(", refilled to %d every %s", r.Amount, clean(r.Every))
-		if r.Day != 0 {
-			s += fmt.Sprintf(" on day %d", r.Day)
-		}
-	}
-	return s
+	return fmt.Sprintf("%d left", c.Remaining) + apicmd.FormatRefill(c.Refill)
 }
 
 // printIdentities writes identities as a table, one per line.

@@ -108,7 +108,7 @@ func (o *updateOptions) request() (client.UpdateIdentityRequest, error) {
 	}
 	var limits client.IdentityLimitsUpdate
 	if rates || o.Set["clear-rates"] {
-		rls, err := parseRateLimits(o.Rates, o.OnDemandRates)
+		rls, err := apicmd.ParseRateLimits("--rate", o.Rates, o.OnDemandRates)
 		if err != nil {
 			return req, err
 		}
@@ -129,7 +129,7 @@ func (o *updateOptions) request() (client.UpdateIdentityRequest, error) {
 		if o.Set["refill"] {
 			cu.Refill = &client.Refill{}
 			if o.Refill != "none" {
-				r, err := ParseRefill(o.Refill)
+				r, err := apicmd.ParseRefill(o.Refill)
 				if err != nil {
 					return req, cmdutil.Usagef("--refill %q: %v (or none)", o.Refill, err)
 				}

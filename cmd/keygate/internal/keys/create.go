@@ -22,7 +22,12 @@ type createOptions struct {
 	Metadata                                  []string
 	Expiry                                    string
 	// Rate and Uses are "" when not given.
-	Rate, Uses   string
+	Rate, Uses string
+	// NamedRates and OnDemandRates are the key's other named rate limits,
+	// NAME=REQUESTS/WINDOW each.
+	NamedRates, OnDemandRates []string
+	// Refill is the refill of the uses, "" for none.
+	Refill       string
 	AllowCIDRs   []string
 	NewTokenFile string
 	// Identity is the id of the identity to put the key in; "" for none.
@@ -40,6 +45,7 @@ standard error), or in the -o json object with the key, or written to
 --new-token-file (mode 0600). It cannot be shown again.`,
 		`  TOKEN=$(keygate keys create --name grafana --owner alice --scope organization:read --scope cluster:read --expiry 30d)
   keygate keys create --name ci --workspace tiger --role editor --expiry 2026-12-31 --rate 100/1m -o json > ci.json
+  keygate keys create --name llm --workspace tiger --role editor --expiry 90d --named-rate tokens=100000/1h --uses 1000 --refill 1000/month
   keygate keys create --name deploy --workspace tiger --role editor --expiry 7d --allow-cidr 10.0.0.0/8 --new-token-file deploy.token`,
 		cobra.NoArgs)
 	fs := cmd.Flags()
@@ -55,9 +61,12 @@ standard error), or in the -o json object with the key, or written to
 	fs.StringVar(&o.Identity, "identity", "", "the id of an identity of the workspace to put the key in, sharing its limits (keygate identities list)")
 	cmdutil.Topic(fs, "Key", "name", "description", "owner", "workspace", "role", "scope", "expiry", "metadata", "identity", "new-token-file")
 	fs.StringVar(&o.Rate, "rate", "", limitsHelp["rate"])
+	fs.StringArrayVar(&o.NamedRates, "named-rate", nil, limitsHelp["named-rate"])
+	fs.StringArrayVar(&o.OnDemandRates, "on-demand-rate", nil, limitsHelp["on-demand-rate"])
 	fs.StringVar(&o.Uses, "uses", "", limitsHelp["uses"])
+	fs.StringVar(&o.Refill, "refill", "", limitsHelp["refill"])
 	fs.StringArrayVar(&o.AllowCIDRs, "allow-cidr", nil, limitsHelp["allow-cidr"])
-	cmdutil.Topic(fs, "Limits", "rate", "uses", "allow-cidr")
+	cmdutil.Topic(fs, "Limits", "rate", "named-rate", "on-demand-rate", "uses", "refill", "allow-cidr")
 	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := prepare(cmd, ios); err != nil {
@@ -94,12 +103,25 @@ func (o *createOptions) request() (client.CreateRequest, error) {
 			return req, err
 		}
 	}
+	if limits.RateLimits, err = apicmd.ParseRateLimits("--named-rate", o.NamedRates, o.OnDemandRates); err != nil {
+		return req, err
+	}
 	if o.Uses != "" {
 		n, err := parseUses(o.Uses, false)
 		if err != nil {
 			return req, err
 		}
 		limits.UsesRemaining = &n
+	}
+	if o.Refill != "" {
+		if o.Uses == "" {
+			return req, cmdutil.Usagef("--refill refills the uses: give --uses too")
+		}
+		r, err := apicmd.ParseRefill(o.Refill)
+		if err != nil {
+			return req, cmdutil.Usagef("--refill %q: %v", o.Refill, err)
+		}
+		limits.UsesRefill = &r
 	}
 	if err := checkCIDRs(o.AllowCIDRs); err != nil {
 		return req, err
@@ -111,7 +133,7 @@ func (o *createOptions) request() (client.CreateRequest, error) {
 		}
 		req.IdentityID = o.Identity
 	}
-	if limits.Rate.Requests > 0 || limits.UsesRemaining != nil || len(limits.AllowedCIDRs) > 0 {
+	if limits.Rate.Requests > 0 || len(limits.RateLimits) > 0 || limits.UsesRemaining != nil || len(limits.AllowedCIDRs) > 0 {
 		req.Limits = &limits
 	}
 	return req, nil

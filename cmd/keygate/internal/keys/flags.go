@@ -75,7 +75,10 @@ func parseMetadata(pairs []string) (map[string]string, error) {
 
 // limitsHelp documents the limit flags.
 var limitsHelp = map[string]string{
-	"rate":       `rate limit, REQUESTS/WINDOW such as "100/1m" or "5000/h"`,
-	"uses":       "number of verifications the key allows",
-	"allow-cidr": "client address prefix the key is accepted from, such as 10.0.0.0/8 (repeatable)",
+	"rate":           `rate limit, REQUESTS/WINDOW such as "100/1m" or "5000/h"`,
+	"named-rate":     `a named rate limit of the key's besides --rate, NAME=REQUESTS/WINDOW such as "tokens=100000/1h" (repeatable)`,
+	"on-demand-rate": `a named rate limit applied only to the requests that name it, NAME=REQUESTS/WINDOW such as "exports=5/24h" (repeatable)`,
+	"uses":           "number of verifications (or units, with a cost) the key allows",
+	"refill":         `how the uses refill: AMOUNT/day, AMOUNT/month (on the 1st) or AMOUNT/month:DAY (1 to 31, the month's last day when shorter), in UTC`,
+	"allow-cidr":     "client address prefix the key is accepted from, such as 10.0.0.0/8 (repeatable)",
 }

@@ -118,6 +118,12 @@ func TestUsage(t *testing.T) {
 		{"bad rate", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--rate", "fast"}, `--rate "fast"`},
 		{"bad uses", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--uses", "-1"}, `--uses "-1"`},
 		{"bad cidr", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--allow-cidr", "10.0.0.1"}, "--allow-cidr"},
+		{"bad named rate", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--named-rate", "Tokens=1/1s"}, `--named-rate "Tokens=1/1s"`},
+		{"bad on-demand rate", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--on-demand-rate", "x=1"}, `--on-demand-rate "x=1"`},
+		{"refill without uses", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--refill", "5/day"}, "give --uses too"},
+		{"bad refill", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--uses", "5", "--refill", "5/week"}, `--refill "5/week"`},
+		{"named rates and clear", nil, []string{"keys", "update", "0193d1c2-5b7e-7a10-9c1e-3f2a4b5c6d7e", "--named-rate", "a=1/1s", "--clear-named-rates"}, "not both"},
+		{"unlimited with a refill", nil, []string{"keys", "update", "0193d1c2-5b7e-7a10-9c1e-3f2a4b5c6d7e", "--uses", "unlimited", "--refill", "5/day"}, "give no --refill"},
 		{"bad metadata", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--metadata", "novalue"}, "--metadata"},
 		{"a token flag", nil, []string{"keys", "create", "--name", "x", "--scope", "a:read", "--expiry", "7d", "--token", "kg_whatever"}, "--token is not a flag"},
 		{"no token", map[string]string{"KEYGATE_TOKEN": ""}, []string{"keys", "list"}, "no API token"},
@@ -325,9 +331,26 @@ func TestUpdate(t *testing.T) {
 	if k.Limits.UsesRemaining != nil || len(k.Limits.AllowedCIDRs) != 0 || k.Metadata["team"] != "obs" || k.Name != "graphs" {
 		t.Errorf("unlimited, any: %+v", k)
 	}
+	s.ok(t, "keys", "update", id, "--named-rate", "tokens=1000/1h", "--on-demand-rate", "exports=5/24h", "--uses", "50", "--refill", "50/month:31", "-o", "json").Decode(t, &k)
+	if len(k.Limits.RateLimits) != 2 || k.Limits.RateLimits[0] != (client.NamedRateLimit{Name: "tokens", Requests: 1000, Window: client.Duration(time.Hour)}) ||
+		!k.Limits.RateLimits[1].OnDemand || *k.Limits.UsesRemaining != 50 || k.Limits.UsesRefill == nil ||
+		*k.Limits.UsesRefill != (client.Refill{Amount: 50, Every: "month", Day: 31}) || k.Limits.UsesRefilledAt.IsZero() {
+		t.Errorf("named limits and a refill: %+v", k.Limits)
+	}
+	r := s.ok(t, "keys", "get", id)
+	for _, want := range []string{"tokens=1000/1h0m0s, exports=5/24h0m0s (on demand)", "50, refilled to 50 every month on day 31"} {
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("get lacks %q:\n%s", want, r.Out)
+		}
+	}
+	s.ok(t, "keys", "update", id, "--clear-named-rates", "--refill", "none", "-o", "json").Decode(t, &k)
+	if k.Limits.RateLimits != nil || k.Limits.UsesRefill != nil || *k.Limits.UsesRemaining != 50 {
+		t.Errorf("--clear-named-rates --refill none: %+v", k.Limits)
+	}
+	s.ok(t, "keys", "update", id, "--uses", "unlimited", "-o", "json").Decode(t, &k)
 	stale := k.Version - 1
 	s.run(t, cmdtest.Invocation{}, "keys", "update", id, "--description", "x", "--version", itoa(stale)).Want(t, cmdutil.ExitRefused, "409 conflict")
-	r := s.ok(t, "keys", "update", id, "--description", "dashboards", "--version", itoa(k.Version))
+	r = s.ok(t, "keys", "update", id, "--description", "dashboards", "--version", itoa(k.Version))
 	if !strings.Contains(r.Out, "description:") || !strings.Contains(r.Out, "dashboards") {
 		t.Errorf("table: %s", r.Out)
 	}

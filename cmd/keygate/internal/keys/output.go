@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/cmd/keygate/internal/apicmd"
 	"github.com/keygate/keygate/cmd/keygate/internal/cmdutil"
 )
 
@@ -106,8 +107,11 @@ func printKey(w io.Writer, k *client.Key, now time.Time) error {
 	if l := k.Limits; l.Rate.Requests > 0 {
 		row("rate limit", fmt.Sprintf("%d per %v", l.Rate.Requests, time.Duration(l.Rate.Window)))
 	}
+	if l := k.Limits; len(l.RateLimits) > 0 {
+		row("named rate limits", apicmd.FormatRates(l.RateLimits))
+	}
 	if l := k.Limits; l.UsesRemaining != nil {
-		row("uses left", fmt.Sprint(*l.UsesRemaining))
+		row("uses left", fmt.Sprint(*l.UsesRemaining)+apicmd.FormatRefill(l.UsesRefill))
 	}
 	if l := k.Limits; len(l.AllowedCIDRs) > 0 {
 		row("allowed from", strings.Join(l.AllowedCIDRs, ", "))

@@ -29,6 +29,9 @@ type updateOptions struct {
 	ClearMetadata                  bool
 	Expiry                         string
 	Rate, Uses                     string
+	NamedRates, OnDemandRates      []string
+	ClearNamedRates                bool
+	Refill                         string
 	AllowCIDRs                     []string
 	Version                        int64
 	// Identity is the id of the identity to move the key to, or "none".
@@ -37,7 +40,7 @@ type updateOptions struct {
 
 // updateFlags are the flags that change a key.
 var updateFlags = []string{"name", "description", "role", "scope", "add-scope", "remove-scope", "metadata", "clear-metadata",
-	"expiry", "rate", "uses", "allow-cidr", "identity"}
+	"expiry", "rate", "named-rate", "on-demand-rate", "clear-named-rates", "uses", "refill", "allow-cidr", "identity"}
 
 // newUpdateCmd returns keygate keys update.
 func newUpdateCmd(ios *cmdutil.IOStreams, runF func(context.Context, *updateOptions) error) *cobra.Command {
@@ -46,10 +49,15 @@ func newUpdateCmd(ios *cmdutil.IOStreams, runF func(context.Context, *updateOpti
 		`Change a key: only what the flags given say. The change applies to the
 key's next verification. --version updates only that version of the key
 (else the API answers 409 conflict, exit 1); --add-scope and --remove-scope
-read the key first and update only the version they read.`,
+read the key first and update only the version they read. --named-rate
+and --on-demand-rate replace every named rate limit (the key's own --rate
+aside) with those given; --clear-named-rates removes them. --uses sets the
+balance (a refill's period then counts from now); without it the balance
+stays what verifications left of it.`,
 		`  keygate keys update $ID --add-scope cluster:write
   keygate keys update $ID --expiry 90d --rate 1000/1h --version 3
-  keygate keys update $ID --uses unlimited --allow-cidr any`,
+  keygate keys update $ID --uses unlimited --allow-cidr any
+  keygate keys update $ID --named-rate tokens=50000/1h --refill 500/month:31`,
 		cobra.ExactArgs(1))
 	fs := cmd.Flags()
 	fs.StringVar(&o.Name, "name", "", "new name")
@@ -65,9 +73,13 @@ read the key first and update only the version they read.`,
 	fs.StringVar(&o.Identity, "identity", "", `move the key to this identity of its workspace, or "none" to take it out of its identity`)
 	cmdutil.Topic(fs, "Key", "name", "description", "role", "scope", "add-scope", "remove-scope", "metadata", "clear-metadata", "expiry", "identity", "version")
 	fs.StringVar(&o.Rate, "rate", "", limitsHelp["rate"]+`, or "none"`)
-	fs.StringVar(&o.Uses, "uses", "", limitsHelp["uses"]+`, or "unlimited"`)
+	fs.StringArrayVar(&o.NamedRates, "named-rate", nil, limitsHelp["named-rate"]+"; replaces every named rate limit")
+	fs.StringArrayVar(&o.OnDemandRates, "on-demand-rate", nil, limitsHelp["on-demand-rate"]+"; replaces every named rate limit")
+	fs.BoolVar(&o.ClearNamedRates, "clear-named-rates", false, "remove every named rate limit (not --rate)")
+	fs.StringVar(&o.Uses, "uses", "", limitsHelp["uses"]+`, or "unlimited" (which removes the refill too)`)
+	fs.StringVar(&o.Refill, "refill", "", limitsHelp["refill"]+`, or "none"`)
 	fs.StringArrayVar(&o.AllowCIDRs, "allow-cidr", nil, `replace the allowed prefixes with these (repeatable), or "any" to remove the allow-list`)
-	cmdutil.Topic(fs, "Limits", "rate", "uses", "allow-cidr")
+	cmdutil.Topic(fs, "Limits", "rate", "named-rate", "on-demand-rate", "clear-named-rates", "uses", "refill", "allow-cidr")
 	o.API.AddFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := prepare(cmd, ios); err != nil {
@@ -100,6 +112,10 @@ func (o *updateOptions) request() (client.UpdateRequest, error) {
 		return req, cmdutil.Usagef("give --metadata or --clear-metadata, not both")
 	case o.Set["version"] && o.Version <= 0:
 		return req, cmdutil.Usagef("--version must be positive")
+	case (o.Set["named-rate"] || o.Set["on-demand-rate"]) && o.Set["clear-named-rates"]:
+		return req, cmdutil.Usagef("give --named-rate and --on-demand-rate, or --clear-named-rates, not both")
+	case o.Uses == "unlimited" && o.Set["refill"]:
+		return req, cmdutil.Usagef("--uses unlimited removes the uses and their refill: give no --refill")
 	}
 	if o.Set["name"] {
 		req.Name = &o.Name
@@ -138,12 +154,32 @@ func (o *updateOptions) request() (client.UpdateRequest, error) {
 		}
 		limits.Rate = &r
 	}
+	if o.Set["named-rate"] || o.Set["on-demand-rate"] || o.Set["clear-named-rates"] {
+		rls, err := apicmd.ParseRateLimits("--named-rate", o.NamedRates, o.OnDemandRates)
+		if err != nil {
+			return req, err
+		}
+		if rls == nil {
+			rls = []client.NamedRateLimit{}
+		}
+		limits.RateLimits = &rls
+	}
 	if o.Set["uses"] {
 		n, err := parseUses(o.Uses, true)
 		if err != nil {
 			return req, err
 		}
 		limits.UsesRemaining = &n
+	}
+	if o.Set["refill"] {
+		limits.UsesRefill = &client.Refill{}
+		if o.Refill != "none" {
+			r, err := apicmd.ParseRefill(o.Refill)
+			if err != nil {
+				return req, cmdutil.Usagef("--refill %q: %v (or none)", o.Refill, err)
+			}
+			limits.UsesRefill = &r
+		}
 	}
 	if o.Set["allow-cidr"] {
 		cidrs := []string{}
