@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -188,4 +189,32 @@ func (s *Store) DeleteIdentity(ctx context.Context, id uuid.UUID) error {
 		is.ids = slices.Delete(is.ids, i, i+1)
 	}
 	return nil
+}
+
+// SpendCredits takes cost from the credits of identity id at now, after
+// a refill that is due (see [store.IdentityStore]). It returns the
+// balance left, or the balance that could not pay with an error wrapping
+// [store.ErrUsageExhausted], (-1, nil) for an identity without credits,
+// or an error wrapping [store.ErrNotFound].
+func (s *Store) SpendCredits(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: spend credits: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.identities.byID[id]
+	if !ok {
+		return 0, fmt.Errorf("memory: spend credits of %s: %w", id, store.ErrNotFound)
+	}
+	c := cur.Credits
+	if c == nil {
+		return -1, nil
+	}
+	left, at, ok := store.Spend(c.Remaining, c.Refill, c.RefilledAt, cost, now)
+	if !ok {
+		return left, fmt.Errorf("memory: spend %d credits of %s: %d left: %w", cost, id, left, store.ErrUsageExhausted)
+	}
+	// The store owns cur and its Credits (cloned on the way in and out).
+	c.Remaining, c.RefilledAt = left, at
+	return left, nil
 }

@@ -403,6 +403,33 @@ func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
 	return *k.RemainingUses, nil
 }
 
+// SpendUses takes cost from the uses of key id at now, after a refill
+// that is due (see [store.UseSpender]), and adds one to its version. It
+// returns the uses left, or the uses that could not pay with an error
+// wrapping [store.ErrUsageExhausted], (-1, nil) for a key without a usage
+// limit, or an error wrapping [store.ErrNotFound].
+func (s *Store) SpendUses(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: spend uses: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.byID[id]
+	if !ok {
+		return 0, fmt.Errorf("memory: spend uses of %s: %w", id, store.ErrNotFound)
+	}
+	if k.RemainingUses == nil {
+		return -1, nil
+	}
+	left, at, ok := store.Spend(*k.RemainingUses, k.Refill, k.RefilledAt, cost, now)
+	if !ok {
+		return left, fmt.Errorf("memory: spend %d uses of %s: %d left: %w", cost, id, left, store.ErrUsageExhausted)
+	}
+	*k.RemainingUses, k.RefilledAt = left, at
+	k.Version++
+	return left, nil
+}
+
 // index adds k to the hash and name indexes, and counts it among its
 // identity's keys. The caller holds the write lock.
 func (s *Store) index(k *store.Key) {
