@@ -59,6 +59,41 @@ type RateLimiter interface {
 	Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (retryAfter time.Duration, allowed bool, err error)
 }
 
+// CostLimiter is a [RateLimiter] that also keeps named limits and takes a
+// cost other than 1: the limits of [Limits].RateLimits and
+// [IdentityLimits].RateLimits, and verifications with
+// [VerifyOptions].Cost. The Redis limiter of package
+// github.com/keygate/keygate/redis is one. With a Config.RateLimiter that
+// is not, a key's "default" limit goes to it and every other limit is
+// counted in this process (exact for one instance, N times the limit
+// across N).
+type CostLimiter interface {
+	RateLimiter
+	// AllowN takes cost units (1 or more, at most limit.Requests) from the
+	// limit named name of subject, a key's id or an identity's id, and
+	// reports what is left. The limit named "default" of a key is the one
+	// Allow counts. A refused request takes nothing. It must be safe for
+	// concurrent use; an error fails the verification closed, unless the
+	// implementation chooses otherwise.
+	AllowN(ctx context.Context, subject uuid.UUID, name string, limit RateLimit, cost int) (LimitDecision, error)
+}
+
+// LimitDecision is a [CostLimiter]'s answer about one request under one
+// limit.
+type LimitDecision struct {
+	// Allowed says whether the request's cost was taken.
+	Allowed bool
+	// Remaining is how many units the limit has left now, one request
+	// after another (0 when the next unit would be refused).
+	Remaining int
+	// RetryAfter, when the request was refused, is how long until its cost
+	// would be allowed.
+	RetryAfter time.Duration
+	// Reset is how long until the whole limit is available again (0 when
+	// it is).
+	Reset time.Duration
+}
+
 // RateStatus is what is left of a key's rate limit at one moment: what
 // an API tells its clients in headers such as RateLimit-Remaining, so that
 // they slow down before they are refused.
