@@ -96,7 +96,9 @@ type keyArgs struct {
 	remaining, refillAmount         any
 	refillEvery                     string
 	refillDay                       int64
-	refillDue                       any
+	// refillDue is the refill_due_at column, as the function refillDue
+	// derives it.
+	refillDue time.Time
 }
 
 // encodeKey encodes the columns of k that need more than passing the field.
@@ -130,7 +132,21 @@ func encodeKey(k *store.Key) (keyArgs, error) {
 	if r := k.Refill; r != nil {
 		a.refillAmount, a.refillEvery, a.refillDay = r.Amount, string(r.Every), int64(r.Day)
 	}
+	a.refillDue = refillDue(k.Refill, k.RefilledAt)
 	return a, nil
+}
+
+// refillDue is the value of a due column (refill_due_at,
+// credits_refill_due_at): when the next refill of a balance set at
+// refilledAt is due, r.Next(refilledAt). It is the zero time (NULL) when
+// there is no refill, and also when refilledAt is zero or the period
+// unknown: a row with a refill but a NULL due time never takes the guarded
+// UPDATE of a spend, whose locked read then refills it as due.
+func refillDue(r *store.Refill, refilledAt time.Time) time.Time {
+	if r == nil || refilledAt.IsZero() {
+		return time.Time{}
+	}
+	return r.Next(refilledAt)
 }
 
 // insertArgs returns the arguments of queries.insert for k, in keyColumns
@@ -149,7 +165,7 @@ func (s *Store) insertArgs(k *store.Key) ([]any, error) {
 		d.timeArg(k.CreatedAt), d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt),
 		d.timeArg(k.LastUsedAt), d.timeArg(k.RevokedAt), int64(1),
 		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
-		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), a.refillDue,
+		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), d.timeArg(a.refillDue),
 	}, nil
 }
 
@@ -167,7 +183,7 @@ func (s *Store) updateArgs(k *store.Key) ([]any, error) {
 		a.remaining, a.cidrs,
 		d.timeArg(k.UpdatedAt), d.timeArg(k.ExpiresAt), d.timeArg(k.RevokedAt),
 		d.timeArg(k.DisabledAt), d.timeArg(k.ExpiryNotified), d.nullIDArg(k.IdentityID),
-		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), a.refillDue,
+		a.limits, a.refillAmount, a.refillEvery, a.refillDay, d.timeArg(k.RefilledAt), d.timeArg(a.refillDue),
 		d.idArg(k.ID), k.Version,
 	}, nil
 }

@@ -19,8 +19,10 @@ const (
 	credits_remaining, credits_refill_amount, credits_refill_every, credits_refill_day, credits_refilled_at,
 	created_at, updated_at, version`
 
-	sqlInsertIdentity = `INSERT INTO {prefix}identities (` + identityColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// sqlInsertIdentity writes credits_refill_due_at too, which only the
+	// store reads (see refillDue).
+	sqlInsertIdentity = `INSERT INTO {prefix}identities (` + identityColumns + `, credits_refill_due_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlGetIdentity = `SELECT ` + identityColumns + ` FROM {prefix}identities WHERE id = ?`
 
@@ -28,11 +30,15 @@ const (
 
 	// sqlUpdateIdentity leaves id, workspace and created_at alone, and the
 	// balance (credits_remaining, credits_refilled_at) unless its flag is
-	// set or the identity has no credits yet. credits_refilled_at comes
-	// first: MySQL evaluates the assignments in order, and the later ones
-	// see the earlier ones' values.
+	// set or the identity has no credits yet. credits_refilled_at and
+	// credits_refill_due_at come first: MySQL evaluates the assignments in
+	// order, and the later ones see the earlier ones' values. With a kept
+	// balance and a refill, the due time is kept as a placeholder that the
+	// same transaction replaces, from the refilled_at kept (see
+	// Store.UpdateIdentity); with a kept balance and no refill it is NULL.
 	sqlUpdateIdentity = `UPDATE {prefix}identities SET external_id = ?, metadata = ?, rate_limits = ?,
 	credits_refilled_at = CASE WHEN ? OR credits_remaining IS NULL THEN ? ELSE credits_refilled_at END,
+	credits_refill_due_at = CASE WHEN ? OR credits_remaining IS NULL THEN ? WHEN ? THEN credits_refill_due_at ELSE NULL END,
 	credits_remaining = CASE WHEN ? OR credits_remaining IS NULL THEN ? ELSE credits_remaining END,
 	credits_refill_amount = ?, credits_refill_every = ?, credits_refill_day = ?,
 	updated_at = ?, version = version + 1
@@ -49,6 +55,20 @@ const (
 	// sqlIdentityInUse gets the shared lock clause appended, so that
 	// MySQL reads the latest rows rather than its snapshot.
 	sqlIdentityInUse = `SELECT id FROM {keys} WHERE identity_id = ? LIMIT 1`
+
+	// The statements of SpendCredits, in the form of SpendUses's (see
+	// queries.go); the version does not change.
+	sqlSpendCredits = `UPDATE {prefix}identities SET credits_remaining = credits_remaining - ?
+	WHERE id = ? AND credits_remaining >= ?
+	AND (credits_refill_amount IS NULL OR credits_refill_due_at > ?)`
+	sqlCreditsBalance = `SELECT credits_remaining FROM {prefix}identities WHERE id = ?`
+	sqlCreditsState   = `SELECT credits_remaining, credits_refill_amount, credits_refill_every,
+	credits_refill_day, credits_refilled_at FROM {prefix}identities WHERE id = ?`
+	sqlSetCredits = `UPDATE {prefix}identities SET credits_remaining = ?, credits_refilled_at = ?,
+	credits_refill_due_at = ? WHERE id = ?`
+	// sqlSetCreditsDue sets the due time alone, for an update that kept
+	// the balance.
+	sqlSetCreditsDue = `UPDATE {prefix}identities SET credits_refill_due_at = ? WHERE id = ?`
 )
 
 // identityQueries holds the identity statements of one Store.
@@ -56,6 +76,10 @@ type identityQueries struct {
 	insert, get, list, update, getVersion, remove string
 	// lockShared locks an identity's row; inUse finds a key naming it.
 	lockShared, inUse string
+	// spend holds the statements of SpendCredits; setDue sets the due
+	// time alone.
+	spend  spendQueries
+	setDue string
 }
 
 // newIdentityQueries returns the identity statements, q substituting the
@@ -70,6 +94,8 @@ func newIdentityQueries(d Dialect, q func(string) string) identityQueries {
 		remove:     q(sqlDeleteIdentity),
 		lockShared: q(sqlLockIdentity + d.shareLockClause()),
 		inUse:      q(sqlIdentityInUse + d.shareLockClause()),
+		spend:      newSpendQueries(d, q, sqlSpendCredits, "credits_remaining", sqlCreditsBalance, sqlCreditsState, sqlSetCredits),
+		setDue:     q(sqlSetCreditsDue),
 	}
 }
 
@@ -140,10 +166,10 @@ func scanIdentity(sc rowScanner) (*store.Identity, error) {
 
 // identityArgs holds the column values of an identity that need encoding.
 type identityArgs struct {
-	metadata, limits              any
-	remaining, amount, refilledAt any
-	every                         string
-	day                           int64
+	metadata, limits                   any
+	remaining, amount, refilledAt, due any
+	every                              string
+	day                                int64
 }
 
 // encodeIdentity encodes the columns of id that need more than passing the
@@ -164,6 +190,7 @@ func (s *Store) encodeIdentity(id *store.Identity) (identityArgs, error) {
 		if c.Refill != nil {
 			a.amount, a.every, a.day = c.Refill.Amount, string(c.Refill.Every), int64(c.Refill.Day)
 		}
+		a.due = s.dialect.timeArg(refillDue(c.Refill, c.RefilledAt))
 	}
 	return a, nil
 }
@@ -179,7 +206,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id *store.Identity) error {
 	d := s.dialect
 	args := []any{d.idArg(id.ID), id.ExternalID, id.Workspace, a.metadata, a.limits,
 		a.remaining, a.amount, a.every, a.day, a.refilledAt,
-		d.timeArg(id.CreatedAt), d.timeArg(id.UpdatedAt), int64(1)}
+		d.timeArg(id.CreatedAt), d.timeArg(id.UpdatedAt), int64(1), a.due}
 	err = s.retry(ctx, func() error {
 		_, err := s.db.ExecContext(ctx, s.q.identity.insert, args...)
 		return err
@@ -242,9 +269,12 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *store.Identity, balance 
 	}
 	d := s.dialect
 	setBalance := balance || id.Credits == nil
+	// With the balance kept, the due time follows the refill from the
+	// refilled_at kept, which only the database knows.
+	keepsDue := !setBalance && id.Credits.Refill != nil
 	arg := d.idArg(id.ID)
 	args := []any{id.ExternalID, a.metadata, a.limits,
-		setBalance, a.refilledAt, setBalance, a.remaining,
+		setBalance, a.refilledAt, setBalance, a.due, keepsDue, setBalance, a.remaining,
 		a.amount, a.every, a.day, d.timeArg(id.UpdatedAt), arg, id.Version}
 	err = s.retry(ctx, func() error {
 		return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -267,6 +297,11 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *store.Identity, balance 
 				}
 				return fmt.Errorf("version %d, stored %d: %w", id.Version, version, store.ErrConflict)
 			}
+			if keepsDue {
+				if err := s.setCreditsDue(ctx, tx, arg); err != nil {
+					return err
+				}
+			}
 			return s.notify(ctx, tx, id.ID)
 		})
 	})
@@ -274,6 +309,24 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *store.Identity, balance 
 		return s.fail("update identity", err)
 	}
 	id.Version++
+	return nil
+}
+
+// setCreditsDue sets the credits_refill_due_at of identity arg from its
+// stored refill and credits_refilled_at, in tx after an update that kept
+// the balance (the row is locked since).
+func (s *Store) setCreditsDue(ctx context.Context, tx *sql.Tx, arg any) error {
+	st, err := scanBalance(tx.QueryRowContext(ctx, s.q.identity.spend.state, arg))
+	if err != nil {
+		return fmt.Errorf("read refill: %w", err)
+	}
+	due := time.Time{}
+	if st.remaining.Valid {
+		due = refillDue(st.refill, st.refilledAt)
+	}
+	if _, err := tx.ExecContext(ctx, s.q.identity.setDue, s.dialect.timeArg(due), arg); err != nil {
+		return fmt.Errorf("set refill due: %w", err)
+	}
 	return nil
 }
 

@@ -62,6 +62,22 @@ const (
 
 	// sqlRemainingUses gets the lock clause of the dialect appended.
 	sqlRemainingUses = `SELECT remaining_uses FROM {keys} WHERE id = ?`
+
+	// sqlSpendUses is the guarded UPDATE of SpendUses: it takes the cost
+	// only from a balance that covers it and has no refill due (none, or
+	// one due after now; a NULL due time is never after). Its arguments
+	// are cost, id, cost, now.
+	sqlSpendUses = `UPDATE {keys} SET remaining_uses = remaining_uses - ?, version = version + 1
+	WHERE id = ? AND remaining_uses >= ? AND (refill_amount IS NULL OR refill_due_at > ?)`
+
+	// sqlUsesState reads what SpendUses computes from when the guarded
+	// UPDATE matched nothing; it gets the lock clause appended.
+	sqlUsesState = `SELECT remaining_uses, refill_amount, refill_every, refill_day, refilled_at
+	FROM {keys} WHERE id = ?`
+
+	// sqlSetUses writes what SpendUses computed: balance, refilled_at, due.
+	sqlSetUses = `UPDATE {keys} SET remaining_uses = ?, refilled_at = ?, refill_due_at = ?,
+	version = version + 1 WHERE id = ?`
 )
 
 // PostgreSQL.
@@ -132,6 +148,7 @@ type queries struct {
 	revoke, removeExercises, removeUsage                     string
 	identity                                                 identityQueries
 	consume, remaining, notify                               string
+	spend                                                    spendQueries
 	touchHead, touchFirst, touchRow, touchTail               string
 	createVersions, appliedVersions, insertVersion           string
 	lock, unlock                                             string
@@ -154,6 +171,7 @@ func newQueries(d Dialect, p string) queries {
 		remove:          q(sqlDeleteKey),
 		consume:         q(sqlConsumeUse),
 		remaining:       q(sqlRemainingUses + d.lockClause()),
+		spend:           newSpendQueries(d, q, sqlSpendUses, "remaining_uses", sqlRemainingUses, sqlUsesState, sqlSetUses),
 		appliedVersions: q(sqlAppliedVersions),
 		insertVersion:   q(sqlInsertVersion),
 		identity:        newIdentityQueries(d, q),
