@@ -72,12 +72,15 @@ type keyEntry struct {
 // Before live, admit's full checks would pass: the key is neither revoked,
 // disabled nor expired, the previous secret it was verified with (if so)
 // is still in its grace period, and it has no allow-list, rate limit or
-// usage limit. A record changes only through a new entry: every change
+// usage limit, nor an always-on limit of its identity (on-demand limits
+// apply only to verifications that name them, which admit checks in
+// full). A record changes only through a new entry: every change
 // invalidates the key's entries, and the next verification loads it again.
 func (e *cacheEntry) summarize() {
 	e.live = math.MinInt64
 	k := e.key
-	if k == nil || !k.RevokedAt.IsZero() || !k.DisabledAt.IsZero() || len(k.AllowedCIDRs) > 0 || k.RateLimit > 0 || k.RemainingUses != nil {
+	if k == nil || !k.RevokedAt.IsZero() || !k.DisabledAt.IsZero() || len(k.AllowedCIDRs) > 0 || k.RateLimit > 0 || k.RemainingUses != nil ||
+		(k.meter != nil && k.meter.always) {
 		return
 	}
 	e.live = math.MaxInt64

@@ -72,9 +72,26 @@
 // A key holds the same kinds of limits of its own ([Limits]): its rate
 // limit (Limits.Rate, named "default"), other named rate limits
 // (Limits.RateLimits) and uses that may refill (Limits.Uses,
-// Limits.Refill). In this version the named rate limits, the refill of a
-// key's uses and an identity's limits are data, validated and bounded as
-// below: verification does not apply them yet.
+// Limits.Refill).
+//
+// # Metering
+//
+// Every verification applies a key's limits and its identity's: the
+// always-on rate limits, the on-demand ones the verification names, the
+// key's uses and the identity's credits, each taking the verification's
+// cost ([Manager.VerifyWith] with [VerifyOptions]; 1 for Verify), and
+// reports what is left of each ([Report]). Rate limits count in the
+// process, exact there, or, with a [CostLimiter] such as package
+// github.com/keygate/keygate/redis's, across every instance; uses and
+// credits are spent atomically in the store (a [store.UseSpender] and
+// [store.CreditSpender]), so they are exact across instances on every
+// engine, and refill once per period at the first verification after
+// its boundary (daily, or monthly on a day clamped to the month's end,
+// UTC). A key with none of these is verified from the cache as before,
+// allocating nothing. An identity's limits are loaded with the first of
+// its keys and reloaded when it changes: at once on the instance that
+// changed it and on those that hear of it on the change feed, within
+// Config.CacheTTL elsewhere.
 //
 // A principal's identity limits bind it like its own ([Principal]
 // IdentityLimits): it gives no identity, and puts no key in one with,

@@ -219,7 +219,7 @@ func TestRateStatus(t *testing.T) {
 	}
 	_, err := f.m.Verify(ctx, c.Token.Reveal())
 	var rl *RateLimitError
-	if !errors.As(err, &rl) || *rl != (RateLimitError{RetryAfter: 20 * time.Second, Limit: limit, Reset: time.Minute}) {
+	if !errors.As(err, &rl) || *rl != (RateLimitError{RetryAfter: 20 * time.Second, Limit: limit, Reset: time.Minute, Name: DefaultRateLimit}) {
 		t.Fatalf("request 4: %#v, want a RateLimitError to retry after 20s, whole in 1m", err)
 	}
 	if r, reset := status(k); r != 0 || reset != time.Minute {

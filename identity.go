@@ -323,6 +323,7 @@ func (m *Manager) UpdateIdentity(ctx context.Context, by Principal, id uuid.UUID
 		if err != nil {
 			return nil, m.identityError("update identity", err)
 		}
+		m.identChanged(id)
 		m.publish(ctx, id)
 		m.auditIdentity(ctx, EventIdentityUpdated, rec, by.ID)
 		if !balance && rec.Credits != nil {
@@ -358,6 +359,8 @@ func (m *Manager) DeleteIdentity(ctx context.Context, by Principal, id uuid.UUID
 	if err := m.identities.DeleteIdentity(ctx, id); err != nil {
 		return m.identityError("delete identity", err)
 	}
+	m.identChanged(id)
+	m.states.drop(id)
 	m.publish(ctx, id)
 	m.auditIdentity(ctx, EventIdentityDeleted, rec, by.ID)
 	return nil

@@ -505,6 +505,10 @@ func TestIdentityPrivilegeBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pk.Principal()
+	// The verification took a credit: P's own are what is left.
+	if home, err = f.store.identities().GetIdentity(ctx, home.ID); err != nil || home.Credits.Remaining != 999 {
+		t.Fatalf("identity after one verification: %+v, %v; want 999 credits left", home, err)
+	}
 	strict := IdentityLimits{
 		RateLimits: []RateLimit{rate("requests", 10, time.Second), {Name: "tokens", Requests: 5, Window: time.Minute, OnDemand: true}},
 		Credits:    &Credits{Remaining: 100, Refill: monthly(100)},

@@ -194,7 +194,10 @@ type Manager struct {
 	publisher   store.ChangePublisher
 	revoker     store.Revoker
 	retirer     store.Retirer          // nil: no tombstones, and Import refuses to run
+	useSpender  store.UseSpender       // nil: uses taken one at a time with ConsumeUse, never refilled
+	creditSpend store.CreditSpender    // nil: identities' credits cannot be spent (verifications fail closed)
 	identities  store.IdentityStore    // nil: no identities (ErrUnsupported)
+	idents      idents                 // identities' limits, as cached keys apply them
 	exerciseRec store.ExerciseRecorder // nil: exercises are not recorded
 	exercises   exercises
 	usage       usage
@@ -273,6 +276,8 @@ func New(cfg Config) (*Manager, error) {
 	m.usage.retention = durationOr(cfg.UsageRetention, DefaultUsageRetention)
 	m.revoker, _ = cfg.Store.(store.Revoker) // cfg.Store itself: m.store is wrapped for telemetry
 	m.retirer, _ = cfg.Store.(store.Retirer)
+	m.useSpender, _ = cfg.Store.(store.UseSpender)
+	m.creditSpend, _ = cfg.Store.(store.CreditSpender)
 	if cfg.MaxLifetime < 0 || cfg.ExpiryNotice < 0 || cfg.ExpiryNoticeInterval < 0 {
 		return nil, errors.New("keygate: Config.MaxLifetime, ExpiryNotice and ExpiryNoticeInterval may not be negative")
 	}

@@ -181,6 +181,22 @@ func (s *countingStore) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, er
 	return s.Store.ConsumeUse(ctx, id)
 }
 
+// SpendUses and SpendCredits pass the memory store's on, failing as
+// ConsumeUse does.
+func (s *countingStore) SpendUses(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if s.fail.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.(store.UseSpender).SpendUses(ctx, id, cost, now)
+}
+
+func (s *countingStore) SpendCredits(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if s.fail.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.(store.CreditSpender).SpendCredits(ctx, id, cost, now)
+}
+
 func (s *countingStore) TouchLastUsed(ctx context.Context, used map[uuid.UUID]time.Time) error {
 	s.touches.Add(1)
 	if s.fail.Load() {

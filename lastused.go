@@ -140,6 +140,7 @@ func (m *Manager) changed(id uuid.UUID) {
 	} else {
 		m.cache.invalidate(id)
 	}
+	m.identChanged(id)
 	m.unknown.clear()
 }
 

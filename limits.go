@@ -30,10 +30,21 @@ type RateLimitError struct {
 	// unknown: only the default in-process limiter knows it).
 	Limit RateLimit
 	Reset time.Duration
+	// Name is the name of the limit that refused: DefaultRateLimit for
+	// a key's own (Limits.Rate), or one of its or its identity's named
+	// limits; Identity says it is the identity's, shared by its keys.
+	Name     string
+	Identity bool
 }
 
 // Error implements error.
 func (e *RateLimitError) Error() string {
+	switch {
+	case e.Identity:
+		return fmt.Sprintf("keygate: rate limit %q of the key's identity exceeded, retry after %v", e.Name, e.RetryAfter)
+	case e.Name != "" && e.Name != DefaultRateLimit:
+		return fmt.Sprintf("keygate: rate limit %q exceeded, retry after %v", e.Name, e.RetryAfter)
+	}
 	return fmt.Sprintf("keygate: rate limit exceeded, retry after %v", e.RetryAfter)
 }
 
@@ -189,10 +200,16 @@ type keyState struct {
 // It is exact under concurrency (compare-and-swap) and allocates nothing.
 // On refusal it returns how long to wait.
 func (s *keyState) allow(requests int, window time.Duration, now int64) (time.Duration, bool) {
-	interval := int64(window) / int64(requests)
+	return s.allowN(requests, window, 1, now)
+}
+
+// allowN is allow for a request that takes cost slots at once (1 to
+// requests, so that the arithmetic stays within the window).
+func (s *keyState) allowN(requests int, window time.Duration, cost int, now int64) (time.Duration, bool) {
+	inc := int64(window) / int64(requests) * int64(cost)
 	for {
 		tat := s.tat.Load()
-		next := max(tat, now) + interval
+		next := max(tat, now) + inc
 		if over := next - now - int64(window); over > 0 {
 			return time.Duration(over), false
 		}
@@ -211,10 +228,34 @@ func (s *keyState) status(requests int, window time.Duration, now int64) (int, t
 	return int(min(max(remaining, 0), int64(requests))), time.Duration(ahead)
 }
 
-// states holds a keyState per key id. It is safe for concurrent use.
+// states holds a keyState per key id for its "default" limit, and per
+// key or identity id and name for the named limits. It is safe for
+// concurrent use.
 type states struct {
-	mu sync.Mutex
-	m  map[uuid.UUID]*keyState
+	mu    sync.Mutex
+	m     map[uuid.UUID]*keyState
+	perName map[uuid.UUID]map[string]*keyState
+}
+
+// named returns the state of the limit called name of id (a key's or an
+// identity's), creating it if needed.
+func (s *states) named(id uuid.UUID, name string) *keyState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perName == nil {
+		s.perName = make(map[uuid.UUID]map[string]*keyState)
+	}
+	byName := s.perName[id]
+	if byName == nil {
+		byName = make(map[string]*keyState)
+		s.perName[id] = byName
+	}
+	st, ok := byName[name]
+	if !ok {
+		st = new(keyState)
+		byName[name] = st
+	}
+	return st
 }
 
 // get returns the state of id, creating it if needed.
@@ -232,10 +273,11 @@ func (s *states) get(id uuid.UUID) *keyState {
 	return st
 }
 
-// drop forgets the state of a deleted key.
+// drop forgets the states of a deleted key or identity.
 func (s *states) drop(id uuid.UUID) {
 	s.mu.Lock()
 	delete(s.m, id)
+	delete(s.perName, id)
 	s.mu.Unlock()
 }
 

@@ -356,6 +356,9 @@ type Key struct {
 	// of the key in this process; nil when the Manager counts none (and
 	// for a Key from NewKey).
 	usage *usageCounter
+	// meter holds the key's named rate limits and its identity's limits,
+	// as its verifications apply them; nil when it has none.
+	meter *keyMeter
 	// viaPrev records that this Key was verified with the record's
 	// previous secret, valid until PrevExpiresAt.
 	viaPrev bool
@@ -399,7 +402,7 @@ func (k *Key) Principal() Principal {
 
 // withUses returns a copy of k, for one request, with n uses left.
 func (k *Key) withUses(n int64) *Key {
-	c := &Key{Key: k.Key, grant: k.grant, state: k.state, usage: k.usage, viaPrev: k.viaPrev}
+	c := &Key{Key: k.Key, grant: k.grant, state: k.state, usage: k.usage, meter: k.meter, viaPrev: k.viaPrev}
 	c.RemainingUses = &n
 	if g := k.grant; g != nil && g.full != nil {
 		// A grant of its own holds the whole Principal, limits included.

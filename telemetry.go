@@ -3,7 +3,6 @@ package keygate
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -109,11 +108,13 @@ const (
 	opRecordUsage
 	opReadUsage
 	opPurgeUsage
+	opSpendUses
+	opSpendCredits
 	numStoreOps
 )
 
 // storeOps are the store operations' attribute values.
-var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke", "retire", "retired", "record_usage", "read_usage", "purge_usage"}
+var storeOps = [numStoreOps]string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health", "revoke", "retire", "retired", "record_usage", "read_usage", "purge_usage", "spend_uses", "spend_credits"}
 
 // telemetry holds a Manager's instruments and tracer, resolved once by
 // New, and the measurement options of every attribute value, built once so
@@ -354,23 +355,23 @@ func (m *Manager) closeTelemetry() {
 // outcome and timed while the instruments record. While they do not, it
 // makes no call but the clock's and verify. A verification that
 // cachedOnly cut short (errNotCached) is not counted.
-func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) measuredVerify(ctx context.Context, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	now := m.now()
 	if n := now.UnixNano(); m.tel.gate.idle(n) || !m.tel.gate.recording(n) {
-		return m.verify(ctx, now, false, token, addr, visible, cachedOnly)
+		return m.verify(ctx, now, false, token, q, visible, cachedOnly)
 	}
-	return m.recordedVerify(ctx, now, token, addr, visible, cachedOnly)
+	return m.recordedVerify(ctx, now, token, q, visible, cachedOnly)
 }
 
 // recordedVerify is verify at now, counted by outcome and timed.
-func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	t := &m.tel
 	var start time.Time
 	timed := t.verifyDuration.Enabled(ctx)
 	if timed {
 		start = time.Now()
 	}
-	k, err := m.verify(ctx, now, true, token, addr, visible, cachedOnly)
+	k, err := m.verify(ctx, now, true, token, q, visible, cachedOnly)
 	if cachedOnly && errors.Is(err, errNotCached) {
 		return k, err
 	}
@@ -606,6 +607,23 @@ func (s *instrumentedStore) readUsage(ctx context.Context, u store.UsageRecorder
 func (s *instrumentedStore) purgeUsage(ctx context.Context, u store.UsageRecorder, before time.Time) (int64, error) {
 	ctx, c := s.begin(ctx, opPurgeUsage, uuid.Nil)
 	n, err := u.PurgeUsage(ctx, before)
+	c.end(ctx, err)
+	return n, err
+}
+
+// spendUses and spendCredits call sp and cs, the wrapped store as a
+// [store.UseSpender] and a [store.CreditSpender], as the Manager would
+// call them directly.
+func (s *instrumentedStore) spendUses(ctx context.Context, sp store.UseSpender, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	ctx, c := s.begin(ctx, opSpendUses, id)
+	n, err := sp.SpendUses(ctx, id, cost, now)
+	c.end(ctx, err)
+	return n, err
+}
+
+func (s *instrumentedStore) spendCredits(ctx context.Context, cs store.CreditSpender, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	ctx, c := s.begin(ctx, opSpendCredits, uuid.Nil)
+	n, err := cs.SpendCredits(ctx, id, cost, now)
 	c.end(ctx, err)
 	return n, err
 }

@@ -236,7 +236,7 @@ func TestTelemetry(t *testing.T) {
 		v, _ := p.Attributes.Value(attrStoreOp)
 		ops[v.AsString()] = true
 	}
-	for _, op := range []string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "consume_use", "health"} {
+	for _, op := range []string{"create", "get", "get_by_hash", "list", "update", "delete", "touch_last_used", "spend_uses", "health"} {
 		if !ops[op] {
 			t.Errorf("no store duration recorded for %s", op)
 		}
@@ -251,7 +251,7 @@ func TestTelemetry(t *testing.T) {
 	}
 	for _, n := range []string{"keygate.Manager.Create", "keygate.Manager.Get", "keygate.Manager.List", "keygate.Manager.Update",
 		"keygate.Manager.Regenerate", "keygate.Manager.Revoke", "keygate.Manager.Delete",
-		"keygate.store.get_by_hash", "keygate.store.create", "keygate.store.update", "keygate.store.consume_use"} {
+		"keygate.store.get_by_hash", "keygate.store.create", "keygate.store.update", "keygate.store.spend_uses"} {
 		if !names[n] {
 			t.Errorf("no span %q", n)
 		}
@@ -344,7 +344,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		m, tok := benchKey(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			k, err := m.verify(ctx, m.now(), false, tok, netip.Addr{}, nil, false)
+			k, err := m.verify(ctx, m.now(), false, tok, &verifyQuery{cost: 1}, nil, false)
 			if err != nil || m.Authorize(k, p, "tiger") != nil {
 				b.Fatal("denied")
 			}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/permission"
 	"github.com/keygate/keygate/store"
@@ -38,7 +40,8 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // Revocation, expiry, the address, the rate limit and the usage limit are
 // checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
-	return m.measuredVerify(ctx, token, addr, nil, false)
+	q := verifyQuery{addr: addr, cost: 1}
+	return m.measuredVerify(ctx, token, &q, nil, false)
 }
 
 // VerifyCached is [Manager.VerifyFrom] for a token whose key is in the
@@ -55,7 +58,8 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 // a guessed token is never in the cache. It allocates nothing on a hit of
 // a key without a usage limit.
 func (m *Manager) VerifyCached(ctx context.Context, token string, addr netip.Addr) (k *Key, known bool, err error) {
-	k, err = m.measuredVerify(ctx, token, addr, nil, true)
+	q := verifyQuery{addr: addr, cost: 1}
+	k, err = m.measuredVerify(ctx, token, &q, nil, true)
 	if errors.Is(err, errNotCached) {
 		return nil, false, nil
 	}
@@ -72,7 +76,7 @@ var errNotCached = errors.New("keygate: not in the verification cache")
 // says whether the caches' lookups are counted (see recordGate). With
 // cachedOnly, a token whose key is not in the cache is errNotCached, with
 // nothing done (see VerifyCached).
-func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, addr netip.Addr, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	var d digest
 	var e *cacheEntry
 	ok := false
@@ -132,7 +136,7 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		m.audit(ctx, EventVerificationFailed, &e.key.Key, "", "invalid")
 		return nil, ErrInvalid
 	}
-	k, reason, err := m.admit(ctx, e, now, addr)
+	k, reason, err := m.admit(ctx, e, now, q)
 	if err != nil {
 		var rec *store.Key
 		if e.key != nil {
@@ -164,6 +168,10 @@ type VerifyRequest struct {
 	Permission string
 	// Workspace is where Permission is checked ("" for none).
 	Workspace string
+	// Cost and Limits are the verification's cost and the on-demand rate
+	// limits it names, as in [VerifyOptions].
+	Cost   int
+	Limits []string
 }
 
 // Verdict is [Manager.VerifyFor]'s answer about a token: the key when it
@@ -177,6 +185,9 @@ type Verdict struct {
 	// [*RateLimitError], ErrAddressDenied), or ErrForbidden when the key
 	// lacks the permission asked about.
 	Err error
+	// Report is what the verification took from the key's limits and
+	// balances, on success and on refusal alike (see [Manager.VerifyWith]).
+	Report Report
 }
 
 // LogValue renders v for log/slog: the key (without hashes) or the
@@ -241,7 +252,13 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 	if err := validFilter("workspace", req.Workspace); err != nil {
 		return Verdict{}, err
 	}
-	k, err := m.measuredVerify(ctx, req.Token, req.Address, func(k *Key) bool {
+	q, err := newQuery(req.Address, req.Cost, req.Limits)
+	if err != nil {
+		return Verdict{}, err
+	}
+	rep := Report{Cost: int(q.cost)}
+	q.report = &rep
+	k, err := m.measuredVerify(ctx, req.Token, &q, func(k *Key) bool {
 		if !by.Allows(m.verifyKeys, k.Workspace) {
 			return false
 		}
@@ -252,13 +269,13 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 	case errors.Is(err, ErrUnavailable):
 		return Verdict{}, err
 	case err != nil:
-		return Verdict{Err: err}, nil
+		return Verdict{Err: err, Report: rep}, nil
 	case req.Permission != "" && !k.Allows(perm, req.Workspace):
 		m.countUse(k, m.now().UnixNano(), useInsufficientPermission)
-		return Verdict{Err: errorf("%w: key %s lacks %s", ErrForbidden, k.ID, perm)}, nil
+		return Verdict{Err: errorf("%w: key %s lacks %s", ErrForbidden, k.ID, perm), Report: rep}, nil
 	}
 	m.countUse(k, m.now().UnixNano(), useValid)
-	return Verdict{Key: k}, nil
+	return Verdict{Key: k, Report: rep}, nil
 }
 
 // Authorize returns nil if k holds p in workspace ("" for a resource outside
@@ -449,6 +466,12 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			m.logger.WarnContext(ctx, "keygate: key does not resolve", "key_id", rec.ID, "error", err)
 			return &cacheEntry{live: math.MinInt64}, nil
 		}
+		var ie *identEntry
+		if rec.IdentityID != uuid.Nil && m.identities != nil {
+			if ie, err = m.identEntry(ctx, rec.IdentityID, rec.ID); err != nil {
+				return nil, err
+			}
+		}
 		p.keyID, p.keyHash = rec.ID, rec.Hash
 		if viaPrev {
 			p.keyHash, p.oldSecret = rec.PrevHash, true
@@ -458,6 +481,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 			}
 		}
 		m.initKey(&ke.key, rec, &p)
+		ke.key.meter = m.meterOf(rec, ie)
 		ke.key.usage = m.usage.counter(usageSubject{kindKey, rec.ID}, e.expires)
 		ke.key.viaPrev = viaPrev
 		e.key = &ke.key
@@ -560,8 +584,12 @@ func (m *Manager) staleDigest(rec *store.Key) bool {
 // failure it returns the audit reason with the error. A key with nothing
 // to check but its expiry is admitted from the entry's summary (see
 // cacheEntry.summarize), without reading its record.
-func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr netip.Addr) (*Key, string, error) {
-	if now.UnixNano() < e.live {
+//
+// The metering follows the checks of the key itself, in the order
+// VerifyWith documents: the key's rate limits, its identity's, its uses,
+// its identity's credits.
+func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, q *verifyQuery) (*Key, string, error) {
+	if now.UnixNano() < e.live && len(q.names) == 0 {
 		m.touch(e.key, now)
 		return e.key, "", nil
 	}
@@ -577,29 +605,46 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		return nil, "expired", ErrExpired
 	case k.viaPrev && !now.Before(k.PrevExpiresAt):
 		return nil, "invalid", ErrInvalid
-	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(addr):
+	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(q.addr):
 		return nil, "address_denied", ErrAddressDenied
 	}
 	if k.RateLimit > 0 {
-		if reason, err := m.allow(ctx, k, now); err != nil {
+		if reason, err := m.allow(ctx, k, now, q); err != nil {
 			return nil, reason, err
 		}
 	}
-	if k.RemainingUses != nil {
-		left, err := m.store.ConsumeUse(ctx, k.ID)
-		if err != nil {
-			switch {
-			case errors.Is(err, store.ErrUsageExhausted):
-				return nil, "usage_exhausted", ErrUsageExhausted
-			case errors.Is(err, store.ErrNotFound):
-				m.cache.invalidate(k.ID)
-				return nil, "invalid", ErrInvalid
+	km := k.meter
+	if km != nil {
+		for i := range km.own {
+			if l := &km.own[i]; q.applies(&l.RateLimit) {
+				if reason, err := m.allowNamed(ctx, k.ID, l, false, now, q); err != nil {
+					return nil, reason, err
+				}
 			}
-			return nil, "unavailable", errorf("keygate: consume use: %w: %w", ErrUnavailable, err)
+		}
+		if ie := km.ident; ie != nil {
+			for i := range ie.limits {
+				if l := &ie.limits[i]; q.applies(&l.RateLimit) {
+					if reason, err := m.allowNamed(ctx, ie.id, l, true, now, q); err != nil {
+						return nil, reason, err
+					}
+				}
+			}
+		}
+	}
+	if k.RemainingUses != nil {
+		left, reason, err := m.spendUses(ctx, k, now, q)
+		if err != nil {
+			return nil, reason, err
 		}
 		// This request's key carries what is left after its own use: a
 		// principal taken from it bounds the keys it creates by that.
 		k = k.withUses(left)
+	}
+	if km != nil && km.ident != nil && km.ident.hasCredits {
+		if reason, err := m.spendCredits(ctx, k, km.ident, now, q); err != nil {
+			return nil, reason, err
+		}
 	}
 	// The cached key, not this request's copy, holds when its last use
 	// was queued.
@@ -607,19 +652,23 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 	return k, "", nil
 }
 
-// allow takes one request of k under its rate limit, with the configured
-// RateLimiter or in this process. On refusal it returns the audit reason
-// and the error.
-func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (_ string, err error) {
+// allow takes q's cost from k's "default" rate limit, with the
+// configured RateLimiter or in this process. On refusal it returns the
+// audit reason and the error. A RateLimiter that is not a CostLimiter
+// takes one request whatever the cost.
+func (m *Manager) allow(ctx context.Context, k *Key, now time.Time, q *verifyQuery) (_ string, err error) {
 	defer func() { m.tel.rateDecision(ctx, err) }()
 	limit := RateLimit{Requests: k.RateLimit, Window: k.RateWindow}
+	if q.cost > 1 || q.report != nil {
+		return m.allowDefault(ctx, k, limit, now, q)
+	}
 	if m.limiter == nil {
 		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
 			// The refused request's slot would have ended wait past the
 			// window, so the booked slots end wait + window - interval
 			// from now.
 			reset := wait + k.RateWindow - k.RateWindow/time.Duration(k.RateLimit)
-			return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit, Reset: reset}
+			return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit, Reset: reset, Name: DefaultRateLimit}
 		}
 		return "", nil
 	}
@@ -631,7 +680,34 @@ func (m *Manager) allow(ctx context.Context, k *Key, now time.Time) (_ string, e
 		// A shared limiter does not say when the limit is whole again, and
 		// asking it would double its load from refused requests, which is
 		// highest under abuse: Reset stays unknown.
-		return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit}
+		return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit, Name: DefaultRateLimit}
 	}
 	return "", nil
+}
+
+// allowDefault is allow for a verification with a cost or a report: it
+// takes the cost and learns what is left, in this process or from a
+// CostLimiter.
+func (m *Manager) allowDefault(ctx context.Context, k *Key, limit RateLimit, now time.Time, q *verifyQuery) (string, error) {
+	limit.Name = DefaultRateLimit
+	cost := int(q.cost)
+	var d LimitDecision
+	switch cl, shared := m.limiter.(CostLimiter); {
+	case cost > limit.Requests:
+		d = LimitDecision{RetryAfter: limit.Window}
+	case m.limiter == nil:
+		d = k.state.decide(limit, cost, now.UnixNano())
+	case shared:
+		var err error
+		if d, err = cl.AllowN(ctx, k.ID, DefaultRateLimit, limit, cost); err != nil {
+			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
+		}
+	default:
+		wait, ok, err := m.limiter.Allow(ctx, k.ID, limit)
+		if err != nil {
+			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
+		}
+		d = LimitDecision{Allowed: ok, Remaining: -1, RetryAfter: wait}
+	}
+	return q.limitDecided(limit, false, d)
 }

@@ -1,0 +1,382 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/memory"
+)
+
+// rateErr returns err as a *RateLimitError, failing t otherwise.
+func rateErr(t *testing.T, what string, err error) *RateLimitError {
+	t.Helper()
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("%s: %v, want a *RateLimitError", what, err)
+	}
+	return rl
+}
+
+// TestNamedLimitsWithCost: a key's named limits apply on every
+// verification (always-on) or when named (on demand), each taking the
+// verification's cost, and the report says what is left of each.
+func TestNamedLimitsWithCost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	requests := RateLimit{Name: "requests", Requests: 3, Window: time.Minute}
+	tokens := RateLimit{Name: "tokens", Requests: 10, Window: time.Minute, OnDemand: true}
+	c := f.create(t, CreateRequest{Limits: Limits{RateLimits: []RateLimit{requests, tokens}}})
+	tok := c.Token.Reveal()
+
+	// An on-demand limit named: cost 4 from both.
+	k, rep, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 4, Limits: []string{"tokens", "unknown-elsewhere"}})
+	if err == nil {
+		t.Fatalf("cost 4 under a limit of 3 requests: %v, want refused", k)
+	}
+	if rl := rateErr(t, "cost 4", err); rl.Name != "requests" || rl.Identity || rl.RetryAfter != time.Minute {
+		t.Fatalf("cost 4 under a limit of 3: %+v, want refused by requests, retry after its window", rl)
+	}
+	if rep.Cost != 4 || len(rep.Limits) != 1 || rep.Limits[0].Allowed || rep.Limits[0].Limit != requests {
+		t.Fatalf("report of a refusal: %+v, want the refusing limit", rep)
+	}
+	for i, cost := range []int{1, 2} {
+		if k, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: cost, Limits: []string{"tokens"}}); err != nil || k == nil {
+			t.Fatalf("verification %d: %v", i+1, err)
+		}
+	}
+	// requests: 1 + 2 of 3 taken; tokens: 1 + 2 of 10.
+	if len(rep.Limits) != 2 || rep.Limits[0].Limit.Name != "requests" || rep.Limits[0].Remaining != 0 ||
+		rep.Limits[1].Limit != tokens || rep.Limits[1].Remaining != 7 || !rep.Limits[1].Allowed || rep.Limits[1].Identity {
+		t.Fatalf("report: %+v, want requests 0 left, tokens 7 left", rep.Limits)
+	}
+	if rep.Limits[1].Reset != 3*tokens.Window/10 {
+		t.Errorf("tokens reset in %v, want %v", rep.Limits[1].Reset, 3*tokens.Window/10)
+	}
+	// requests is spent: the next is refused by it, whatever is named.
+	_, _, err = f.m.VerifyWith(ctx, tok, VerifyOptions{})
+	if rl := rateErr(t, "a fourth request", err); rl.Name != "requests" || rl.RetryAfter != 20*time.Second {
+		t.Fatalf("a fourth request: %+v, want requests to refuse it for 20s", rl)
+	}
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("Verify of the spent key: %v, want ErrRateLimited", err)
+	}
+
+	// A minute later the limits are whole; tokens refuses what it cannot
+	// pay and takes nothing then.
+	f.clock.Advance(time.Minute)
+	if _, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 3, Limits: []string{"tokens"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 11, Limits: []string{"tokens"}})
+	if err == nil || !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("cost 11: %v, want refused", err)
+	}
+	f.clock.Advance(time.Minute)
+	if _, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 3, Limits: []string{"tokens"}}); err != nil || rep.Limits[1].Remaining != 7 {
+		t.Fatalf("after a minute: %+v, %v; want tokens whole again, 7 left after 3", rep, err)
+	}
+}
+
+// TestVerifyOptionsBounds: options out of bounds are a request error,
+// with nothing verified or counted.
+func TestVerifyOptionsBounds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.create(t, CreateRequest{Limits: Limits{Uses: int64p(5)}})
+	names := make([]string, maxLimitNames+1)
+	for i := range names {
+		names[i] = "n"
+	}
+	for _, o := range []VerifyOptions{{Cost: -1}, {Cost: MaxCost + 1}, {Limits: []string{"Bad Name"}}, {Limits: []string{""}}, {Limits: names}} {
+		k, _, err := f.m.VerifyWith(context.Background(), c.Token.Reveal(), o)
+		if k != nil || !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("VerifyWith(%+v): %v, %v; want ErrInvalidRequest", o, k, err)
+		}
+	}
+	rec, _ := f.m.Get(context.Background(), System(), c.Key.ID)
+	if *rec.RemainingUses != 5 {
+		t.Errorf("uses after refused options: %d, want 5", *rec.RemainingUses)
+	}
+}
+
+// TestUsesWithCostAndRefill: a verification takes its cost from the key's
+// uses, none when they cannot pay, and uses refill at their period's
+// boundary, once, on the first use after it.
+func TestUsesWithCostAndRefill(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	// The clock is 2026-11-22T10:00Z.
+	c := f.create(t, CreateRequest{Expiry: NeverExpire(), Limits: Limits{Uses: int64p(10), Refill: &Refill{Amount: 6, Every: store.PeriodDay}}})
+	tok := c.Token.Reveal()
+	midnight := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	k, rep, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 7})
+	if err != nil || rep.Uses == nil || rep.Uses.Remaining != 3 || !rep.Uses.NextRefill.Equal(midnight) || *k.RemainingUses != 3 {
+		t.Fatalf("cost 7 of 10: %+v, %v; want 3 left, refilled at %v", rep.Uses, err, midnight)
+	}
+	_, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 4})
+	if !errors.Is(err, ErrUsageExhausted) || rep.Uses == nil || rep.Uses.Remaining != 3 {
+		t.Fatalf("cost 4 of 3: %+v, %v; want ErrUsageExhausted with 3 left", rep.Uses, err)
+	}
+	if _, _, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrUsageExhausted) {
+		t.Fatalf("no use left: %v, want ErrUsageExhausted", err)
+	}
+	// One nanosecond before midnight: still none. At midnight: 6, once.
+	f.clock.Advance(midnight.Sub(f.clock.Now()) - 1)
+	if _, err := f.m.Verify(ctx, tok); !errors.Is(err, ErrUsageExhausted) {
+		t.Fatalf("before midnight: %v, want ErrUsageExhausted", err)
+	}
+	f.clock.Advance(1)
+	_, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 2})
+	if err != nil || rep.Uses.Remaining != 4 || !rep.Uses.NextRefill.Equal(midnight.AddDate(0, 0, 1)) {
+		t.Fatalf("at midnight: %+v, %v; want refilled to 6, 4 left after 2", rep.Uses, err)
+	}
+	// Three idle days: refilled once to 6, not 3 × 6.
+	f.clock.Advance(3*24*time.Hour + time.Hour)
+	if _, rep, err = f.m.VerifyWith(ctx, tok, VerifyOptions{}); err != nil || rep.Uses.Remaining != 5 {
+		t.Fatalf("after idle days: %+v, %v; want 5 left", rep.Uses, err)
+	}
+	rec, _ := f.m.Get(ctx, System(), c.Key.ID)
+	if want := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC); *rec.RemainingUses != 5 || !rec.RefilledAt.Equal(want) {
+		t.Fatalf("stored: %d uses refilled at %v, want 5 at %v", *rec.RemainingUses, rec.RefilledAt, want)
+	}
+}
+
+// TestIdentityLimitsShared: an identity's rate limits and credits bind
+// all its keys together, its credits refill monthly (the 31st being the
+// last day of shorter months), and a change of its limits applies at once
+// to its keys already cached.
+func TestIdentityLimitsShared(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	// The clock is 2026-11-22T10:00Z; credits refill on the 31st: next
+	// on 2026-11-30 (November's last day).
+	monthly := &Refill{Amount: 8, Every: store.PeriodMonth, Day: 31}
+	id := f.identity(t, CreateIdentityRequest{Limits: IdentityLimits{
+		RateLimits: []RateLimit{{Name: "requests", Requests: 6, Window: time.Minute}},
+		Credits:    &Credits{Remaining: 5, Refill: monthly},
+	}})
+	a := f.create(t, CreateRequest{Expiry: NeverExpire(), IdentityID: id.ID}).Token.Reveal()
+	b := f.create(t, CreateRequest{Expiry: NeverExpire(), IdentityID: id.ID}).Token.Reveal()
+	for i, tok := range []string{a, b, a} {
+		_, rep, err := f.m.VerifyWith(ctx, tok, VerifyOptions{})
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if len(rep.Limits) != 1 || !rep.Limits[0].Identity || rep.Limits[0].Remaining != 5-i || rep.Credits == nil ||
+			rep.Credits.Remaining != int64(4-i) || !rep.Credits.NextRefill.Equal(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("request %d: %+v, credits %+v; want %d requests and %d credits left", i+1, rep, rep.Credits, 5-i, 4-i)
+		}
+	}
+	// Credits: 2 left; a cost of 3 is refused by them (after the rate
+	// limit took it: no refund), with the balance reported.
+	_, rep, err := f.m.VerifyWith(ctx, b, VerifyOptions{Cost: 3})
+	if !errors.Is(err, ErrUsageExhausted) || rep.Credits == nil || rep.Credits.Remaining != 2 {
+		t.Fatalf("cost 3 of 2 credits: %+v, %v; want ErrUsageExhausted with 2 left", rep.Credits, err)
+	}
+	// The rate limit is spent (3 + 3 of 6) for both keys.
+	_, err = f.m.Verify(ctx, a)
+	if rl := rateErr(t, "key a over its identity's limit", err); !rl.Identity || rl.Name != "requests" {
+		t.Fatalf("refusal: %+v, want the identity's requests limit", rl)
+	}
+
+	// Tightening the identity applies to its cached keys at once.
+	f.clock.Advance(time.Hour)
+	none := []RateLimit{{Name: "requests", Requests: 1, Window: time.Hour}}
+	if _, err := f.m.UpdateIdentity(ctx, System(), id.ID, UpdateIdentityRequest{RateLimits: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, err = f.m.VerifyWith(ctx, a, VerifyOptions{}); err != nil || rep.Limits[0].Limit.Requests != 1 || rep.Limits[0].Remaining != 0 {
+		t.Fatalf("after the update: %+v, %v; want the new limit of 1 an hour applied", rep, err)
+	}
+	if _, err := f.m.Verify(ctx, b); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("key b after the update: %v, want ErrRateLimited by the new limit", err)
+	}
+	// November 30th: credits back to 8 (1 left before).
+	f.clock.Advance(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).Sub(f.clock.Now()))
+	if _, rep, err = f.m.VerifyWith(ctx, b, VerifyOptions{}); err != nil || rep.Credits.Remaining != 7 ||
+		!rep.Credits.NextRefill.Equal(time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("after the refill: %+v, %v; want 7 left, next refill on December 31st", rep.Credits, err)
+	}
+	// Removing the limits makes the keys cheap again: no report.
+	empty := []RateLimit{}
+	neg := int64(-1)
+	if _, err := f.m.UpdateIdentity(ctx, System(), id.ID, UpdateIdentityRequest{RateLimits: &empty, Credits: &CreditsUpdate{Remaining: &neg}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, err = f.m.VerifyWith(ctx, a, VerifyOptions{}); err != nil || len(rep.Limits) != 0 || rep.Credits != nil {
+		t.Fatalf("without limits: %+v, %v", rep, err)
+	}
+}
+
+// TestIdentityCreditsConcurrent: credits shared by many keys under
+// concurrent verifications pay exactly what they hold.
+func TestIdentityCreditsConcurrent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.identity(t, CreateIdentityRequest{Limits: IdentityLimits{Credits: &Credits{Remaining: 100}}})
+	toks := []string{
+		f.create(t, CreateRequest{IdentityID: id.ID}).Token.Reveal(),
+		f.create(t, CreateRequest{IdentityID: id.ID}).Token.Reveal(),
+		f.create(t, CreateRequest{IdentityID: id.ID}).Token.Reveal(),
+	}
+	var allowed, exhausted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Go(func() {
+			for range 10 {
+				_, _, err := f.m.VerifyWith(ctx, toks[g%len(toks)], VerifyOptions{Cost: 3})
+				switch {
+				case err == nil:
+					allowed.Add(1)
+				case errors.Is(err, ErrUsageExhausted):
+					exhausted.Add(1)
+				default:
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 33 || exhausted.Load() != 120-33 {
+		t.Fatalf("%d allowed, %d exhausted; want 33 (100 credits at 3 each) and 87", allowed.Load(), exhausted.Load())
+	}
+	got, err := f.store.identities().GetIdentity(ctx, id.ID)
+	if err != nil || got.Credits.Remaining != 1 {
+		t.Fatalf("credits left: %+v, %v; want 1", got, err)
+	}
+}
+
+// TestMeteringFailsClosed: a store failing to spend uses or credits is a
+// verification refused as unavailable, never a pass.
+func TestMeteringFailsClosed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.identity(t, CreateIdentityRequest{Limits: IdentityLimits{Credits: &Credits{Remaining: 100}}})
+	credits := f.create(t, CreateRequest{IdentityID: id.ID}).Token.Reveal()
+	uses := f.create(t, CreateRequest{Limits: Limits{Uses: int64p(10)}}).Token.Reveal()
+	for _, tok := range []string{credits, uses} {
+		if _, err := f.m.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.store.fail.Store(true)
+	for _, tok := range []string{credits, uses} {
+		if k, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 2}); k != nil || !errors.Is(err, ErrUnavailable) {
+			t.Errorf("with the store down: %v, %v; want ErrUnavailable", k, err)
+		}
+	}
+}
+
+// plainStore is a memory store that is neither a store.UseSpender nor a
+// store.CreditSpender (nor an identity store): a custom backend of an
+// earlier version.
+type plainStore struct{ store.Store }
+
+// TestMeteringWithAPlainStore: a store that takes no cost still serves
+// keys with uses one at a time; a higher cost fails closed.
+func TestMeteringWithAPlainStore(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.Store = plainStore{memory.New()} })
+	ctx := context.Background()
+	tok := f.create(t, CreateRequest{Limits: Limits{Uses: int64p(2)}}).Token.Reveal()
+	if _, rep, err := f.m.VerifyWith(ctx, tok, VerifyOptions{}); err != nil || rep.Uses == nil || rep.Uses.Remaining != 1 {
+		t.Fatalf("cost 1: %+v, %v; want 1 left", rep.Uses, err)
+	}
+	if _, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 2}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("cost 2: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestOnDemandOnlyKeyStaysFast: a key whose only limits are on demand is
+// admitted from its summary unless a verification names one. (Not
+// parallel: AllocsPerRun needs the process to itself.)
+func TestOnDemandOnlyKeyStaysFast(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	exports := RateLimit{Name: "exports", Requests: 1, Window: time.Hour, OnDemand: true}
+	tok := f.create(t, CreateRequest{Limits: Limits{RateLimits: []RateLimit{exports}}}).Token.Reveal()
+	for range 3 {
+		if _, err := f.m.Verify(ctx, tok); err != nil {
+			t.Fatalf("unnamed: %v", err)
+		}
+	}
+	if _, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Limits: []string{"exports"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Limits: []string{"exports"}}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("a second export: %v, want ErrRateLimited", err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, err := f.m.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Verify of an on-demand-only key allocates %v, want 0", allocs)
+	}
+}
+
+// costLimiter is a CostLimiter that records its calls and allows what
+// its decide says.
+type costLimiter struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *costLimiter) Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (time.Duration, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, "allow "+id.String())
+	return 0, true, nil
+}
+
+func (l *costLimiter) AllowN(ctx context.Context, subject uuid.UUID, name string, limit RateLimit, cost int) (LimitDecision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, name+" "+subject.String())
+	return LimitDecision{Allowed: cost <= 2, Remaining: 7, RetryAfter: time.Second}, nil
+}
+
+// TestCostLimiterCounts: with a CostLimiter, every limit, the key's own
+// and its identity's, is counted by it, under the subject and name it
+// belongs to.
+func TestCostLimiterCounts(t *testing.T) {
+	t.Parallel()
+	l := &costLimiter{}
+	f := newFixture(t, func(c *Config) { c.RateLimiter = l })
+	ctx := context.Background()
+	id := f.identity(t, CreateIdentityRequest{Limits: IdentityLimits{RateLimits: []RateLimit{{Name: "requests", Requests: 10, Window: time.Second}}}})
+	c := f.create(t, CreateRequest{IdentityID: id.ID, Limits: Limits{
+		Rate: RateLimit{Requests: 5, Window: time.Second}, RateLimits: []RateLimit{{Name: "tokens", Requests: 9, Window: time.Second}},
+	}})
+	_, rep, err := f.m.VerifyWith(ctx, c.Token.Reveal(), VerifyOptions{Cost: 2})
+	if err != nil || len(rep.Limits) != 3 || rep.Limits[0].Remaining != 7 {
+		t.Fatalf("VerifyWith: %+v, %v", rep, err)
+	}
+	want := []string{"default " + c.Key.ID.String(), "tokens " + c.Key.ID.String(), "requests " + id.ID.String()}
+	if len(l.calls) != 3 || l.calls[0] != want[0] || l.calls[1] != want[1] || l.calls[2] != want[2] {
+		t.Fatalf("limiter calls %q, want %q", l.calls, want)
+	}
+	// A plain Verify takes the default limit with Allow, as before.
+	if _, err := f.m.Verify(ctx, c.Token.Reveal()); err != nil || l.calls[3] != "allow "+c.Key.ID.String() {
+		t.Fatalf("Verify: %v, calls %q", err, l.calls)
+	}
+	_, rep, err = f.m.VerifyWith(ctx, c.Token.Reveal(), VerifyOptions{Cost: 3})
+	if rl := rateErr(t, "cost 3", err); rl.Name != DefaultRateLimit || rl.RetryAfter != time.Second || len(rep.Limits) != 1 {
+		t.Fatalf("cost 3: %+v, %+v", rl, rep)
+	}
+}
