@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/store/memory"
 )
@@ -52,4 +54,40 @@ func BenchmarkVerifyRateLimited(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkAllowN is the Redis Limiter's AllowN alone, a cost of 3 from a
+// named limit that is never reached (a billion an hour): one script call,
+// one round trip, per limit checked.
+func BenchmarkAllowN(b *testing.B) {
+	ctx := context.Background()
+	limit := keygate.RateLimit{Requests: 1_000_000_000, Window: time.Hour}
+	lim, _, _ := newLimiter(b)
+	id := uuid.New()
+	check := func(b *testing.B) bool {
+		d, err := lim.AllowN(ctx, id, "tokens", limit, 3)
+		if err != nil || !d.Allowed {
+			b.Errorf("AllowN: %+v, %v; want allowed", d, err)
+			return false
+		}
+		return true
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !check(b) {
+				return
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if !check(b) {
+					return
+				}
+			}
+		})
+	})
 }

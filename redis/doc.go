@@ -28,7 +28,11 @@
 // number of instances and goroutines: a key limited to R requests per
 // window W gets R requests per W in all, spaced W/R apart on average, in
 // bursts of up to R, exactly as keygate's in-process limiter allows in one
-// process. Keys without a rate limit never touch Redis.
+// process. Keys without a rate limit never touch Redis. The Limiter is a
+// keygate.CostLimiter too: [Limiter.AllowN] takes a cost of one or more
+// units from a named limit of a key or an identity, shared exactly by
+// every instance in the same way; a key's limit named "default" is the
+// one [Limiter.Allow] counts.
 //
 // When Redis fails, a rate-limited verification fails closed with
 // keygate.ErrUnavailable (HTTP 503), unless [LimiterConfig.FailOpen] is

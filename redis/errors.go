@@ -8,9 +8,11 @@ var (
 	// ErrConfig means [NewLimiter], [NewFeed] or [NewSessions] rejected its
 	// config.
 	ErrConfig = errors.New("keygate/redis: invalid config")
-	// ErrInvalidLimit means [Limiter.Allow] was given a rate limit with a
-	// request count or window that is not positive (other than the zero
-	// RateLimit, which means no limit and is always allowed).
+	// ErrInvalidLimit means [Limiter.Allow], [Limiter.AllowN] or
+	// [Limiter.Status] was given a rate limit with a request count or
+	// window that is not positive (other than the zero RateLimit given to
+	// Allow, which means no limit and is always allowed), or AllowN a cost
+	// below 1 or an empty limit name.
 	ErrInvalidLimit = errors.New("keygate/redis: invalid rate limit")
 	// ErrNotSubscribed is [Feed.Health]'s answer while a [Feed.Watch] is
 	// not subscribed: subscribing for the first time, or re-subscribing
