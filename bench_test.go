@@ -154,3 +154,40 @@ func BenchmarkVerifyUsage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerifyMetered is BenchmarkVerifyAuthorize's cached verification
+// of a key with one always-on rate limit of 1e9 a second (never refusing),
+// held in turn as the key's own "default" limit, as one of its named
+// limits, and as its identity's, counted in this process: what a rate
+// limit costs, and that an identity's costs no more than the key's own.
+func BenchmarkVerifyMetered(b *testing.B) {
+	ctx := context.Background()
+	p := mustPerm(b, "cluster:read")
+	wide := RateLimit{Requests: 1_000_000_000, Window: time.Second}
+	named := wide
+	named.Name = "requests"
+	for _, tc := range []struct {
+		name  string
+		limit func(f *fixture, req *CreateRequest)
+	}{
+		{"own-default", func(_ *fixture, req *CreateRequest) { req.Limits.Rate = wide }},
+		{"own-named", func(_ *fixture, req *CreateRequest) { req.Limits.RateLimits = []RateLimit{named} }},
+		{"identity", func(f *fixture, req *CreateRequest) {
+			req.IdentityID = f.identity(b, CreateIdentityRequest{Workspace: req.Workspace, Limits: IdentityLimits{RateLimits: []RateLimit{named}}}).ID
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFixture(b)
+			req := CreateRequest{Workspace: "tiger", Role: "editor", Scopes: []string{"billing:write", "app/payments:deploy"}}
+			tc.limit(f, &req)
+			tok := f.create(b, req).Token.Reveal()
+			b.ReportAllocs()
+			for b.Loop() {
+				k, err := f.m.Verify(ctx, tok)
+				if err != nil || f.m.Authorize(k, p, "tiger") != nil {
+					b.Fatal("denied", err)
+				}
+			}
+		})
+	}
+}
