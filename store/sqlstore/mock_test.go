@@ -252,6 +252,7 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 			},
 			steps: []step{{kind: exec, pattern: `^DELETE FROM \w+usage WHERE hour_start < `, name: "delete", affected: 3}}},
 	}
+	out = append(out, spendScripts(d, k.ID)...)
 	del := []step{
 		{kind: exec, pattern: `^DELETE FROM \w+keys WHERE id = `, name: "delete", affected: 1},
 		{kind: exec, pattern: `^DELETE FROM \w+exercises WHERE key_id = `, name: "delete exercises", affected: 0},
@@ -293,6 +294,74 @@ func scripts(t *testing.T, d sqlstore.Dialect) []script {
 			cleanup: func(mock sqlmock.Sqlmock) { mock.ExpectExec(unlock.pattern).WillReturnResult(sqlmock.NewResult(0, 0)) }})
 	}
 	return out
+}
+
+// spendScripts returns the paths of SpendUses and SpendCredits on dialect
+// d: the guarded UPDATE that pays (on MySQL, in a transaction with a read
+// of the balance), and the transaction that locks the row and refills it.
+func spendScripts(d sqlstore.Dialect, id uuid.UUID) []script {
+	var out []script
+	for _, m := range []struct {
+		name, op, table, balance, state string
+		call                            func(ctx context.Context, s *sqlstore.Store) error
+	}{
+		{"SpendUses", "spend uses", "keys", "remaining_uses", "remaining_uses, refill_amount, refill_every, refill_day, refilled_at",
+			func(ctx context.Context, s *sqlstore.Store) error {
+				return spent(s.SpendUses(ctx, id, 2, time.Now()))
+			}},
+		{"SpendCredits", "spend credits", "identities", "credits_remaining", "credits_remaining, credits_refill_amount, credits_refill_every, credits_refill_day, credits_refilled_at",
+			func(ctx context.Context, s *sqlstore.Store) error {
+				return spent(s.SpendCredits(ctx, id, 2, time.Now()))
+			}},
+	} {
+		take := `^UPDATE \w+` + m.table + ` SET ` + m.balance + ` = ` + m.balance + ` - `
+		balance := func() *sqlmock.Rows { return sqlmock.NewRows([]string{m.balance}).AddRow(7) }
+		none := func() *sqlmock.Rows { return sqlmock.NewRows([]string{m.balance}) }
+		state := func() *sqlmock.Rows {
+			// A daily refill of 10, last on 2025-01-01: due.
+			return sqlmock.NewRows(strings.Split(m.state, ", ")).AddRow(0, 10, "day", 0, "2025-01-01T00:00:00.000000Z")
+		}
+		lock := step{kind: query, pattern: `^SELECT ` + m.state + ` FROM \w+` + m.table + ` WHERE id = `, name: "lock balance", rows: state}
+		set := step{kind: exec, pattern: `^UPDATE \w+` + m.table + ` SET ` + m.balance + ` = (\?|\$1), `, name: "write balance", affected: 1}
+		begin := step{kind: begin, name: "begin"}
+		commit := step{kind: commit, name: "commit"}
+		if d == sqlstore.MySQL {
+			out = append(out,
+				script{name: m.name + "/paid", op: m.op, call: m.call, steps: []step{begin,
+					{kind: exec, pattern: take, name: "spend", affected: 1},
+					{kind: query, pattern: `^SELECT ` + m.balance + ` FROM .* FOR UPDATE$`, name: "read balance", rows: balance},
+					commit}}.inTx(),
+				script{name: m.name + "/refilled", op: m.op, call: m.call, steps: []step{begin,
+					{kind: exec, pattern: take, name: "spend", affected: 0}, lock, set, commit}}.inTx())
+			continue
+		}
+		fast := step{kind: prepareQuery, pattern: take + `.* RETURNING ` + m.balance + `$`, name: "spend", rows: balance}
+		out = append(out, script{name: m.name + "/paid", op: m.op, call: m.call, steps: []step{fast}})
+		fast.rows = none
+		steps := []step{fast, begin}
+		if d == sqlstore.SQLite {
+			// The write that takes the database's write lock first.
+			steps = append(steps, step{kind: exec, pattern: take, name: "spend", affected: 0})
+		}
+		steps = append(steps, lock, set, commit)
+		out = append(out, script{name: m.name + "/refilled", op: m.op, call: m.call, steps: steps,
+			guard:   [2]int{2, len(steps) - 1},
+			cleanup: func(mock sqlmock.Sqlmock) { mock.ExpectRollback() }})
+	}
+	return out
+}
+
+// spent checks what a spend of 2 returned: on success, 7 (the balance
+// the guarded UPDATE returns) or 8 (a refill to 10, less 2); on failure,
+// 0 and the error, as it was, for checkFailure.
+func spent(left int64, err error) error {
+	switch {
+	case err != nil && left != 0:
+		return fmt.Errorf("got %d with error %v, want 0", left, err) // not wrapped: checkFailure fails
+	case err == nil && left != 7 && left != 8:
+		return fmt.Errorf("got %d left, want 7 or 8", left)
+	}
+	return err
 }
 
 // expect registers steps on mock, the last one failing with fail if fail
@@ -395,7 +464,7 @@ func TestMockDriverErrors(t *testing.T) {
 					t.Run("connection lost", func(t *testing.T) {
 						s, mock := newMockStore(t, d)
 						expect(mock, sc.steps[:i+1], driver.ErrBadConn)
-						if sc.steps[0].kind == begin {
+						if sc.steps[sc.guard[0]-1].kind == begin {
 							sc.cleanup(mock) // database/sql still asks the driver to roll back
 						}
 						err := sc.call(t.Context(), s)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -604,6 +605,72 @@ func TestMigrateKeyLimits(t *testing.T) {
 			got, err := s.Get(t.Context(), id)
 			if err != nil || !slices.Equal(got.RateLimits, k.RateLimits) || got.Refill == nil || *got.Refill != *k.Refill || !got.RefilledAt.Equal(k.RefilledAt) {
 				t.Fatalf("the new fields after the upgrade: got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestSpendManyInstances races spends across a refill boundary through
+// several stores, each on its own database handle (so its own
+// connections), as instances of an application sharing one database
+// would: the refill must happen once, for keys and for identities.
+func TestSpendManyInstances(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			const instances = 4
+			open := e.open
+			if e.dialect == sqlstore.SQLite {
+				path := filepath.Join(t.TempDir(), "keys.db")
+				open = func(t testing.TB) *sqlx.DB { return openSQLite(t, path) }
+			}
+			first := newStore(t, open(t), e.dialect)
+			prefix := strings.TrimSuffix(first.Table(), "keys")
+			stores := []*sqlstore.Store{first}
+			for range instances - 1 {
+				s, err := sqlstore.New(sqlstore.Config{DB: open(t), Dialect: e.dialect, TablePrefix: prefix})
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				stores = append(stores, s)
+			}
+			var turn atomic.Int64
+			next := func() *sqlstore.Store { return stores[turn.Add(1)%instances] }
+			refilledAt := time.Date(2027, 3, 10, 8, 0, 0, 0, time.UTC)
+			boundary := time.Date(2027, 3, 11, 0, 0, 0, 0, time.UTC)
+
+			k := testKey("shared")
+			uses := int64(10)
+			k.RemainingUses, k.Refill, k.RefilledAt = &uses, &store.Refill{Amount: 20, Every: store.PeriodDay}, refilledAt
+			if err := first.Create(t.Context(), k); err != nil {
+				t.Fatal(err)
+			}
+			storetest.RaceSpends(t, func(id uuid.UUID, cost int64, now time.Time) (int64, error) {
+				return next().SpendUses(t.Context(), id, cost, now)
+			}, k.ID)
+			got, err := first.Get(t.Context(), k.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *got.RemainingUses != 0 || !got.RefilledAt.Equal(boundary) || got.Version != 31 {
+				t.Errorf("key after the race: %d uses, refilled %s, version %d; want 0, %s, 31", *got.RemainingUses, got.RefilledAt, got.Version, boundary)
+			}
+
+			id := &store.Identity{ID: uuid.Must(uuid.NewV7()), ExternalID: "acme",
+				Credits: &store.Credits{Remaining: 10, Refill: &store.Refill{Amount: 20, Every: store.PeriodDay}, RefilledAt: refilledAt}}
+			if err := first.CreateIdentity(t.Context(), id); err != nil {
+				t.Fatal(err)
+			}
+			storetest.RaceSpends(t, func(id uuid.UUID, cost int64, now time.Time) (int64, error) {
+				return next().SpendCredits(t.Context(), id, cost, now)
+			}, id.ID)
+			gotID, err := first.GetIdentity(t.Context(), id.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := gotID.Credits; c.Remaining != 0 || !c.RefilledAt.Equal(boundary) || gotID.Version != 1 {
+				t.Errorf("identity after the race: %d credits, refilled %s, version %d; want 0, %s, 1", c.Remaining, c.RefilledAt, gotID.Version, boundary)
 			}
 		})
 	}

@@ -31,6 +31,8 @@ var concurrencyTests = []namedTest{
 	{"ConsumeUse", testConcurrentConsumeUse},
 	{"CreateSameName", testConcurrentCreateSameName},
 	{"TouchLastUsed", testConcurrentTouchLastUsed},
+	{"SpendUses", testConcurrentSpendUses},
+	{"SpendCredits", testConcurrentSpendCredits},
 }
 
 func testConcurrentListDuringInserts(t *testing.T, s store.Store) {

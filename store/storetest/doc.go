@@ -40,7 +40,13 @@
 // counts and no others; for an IdentityStore, keys naming identities
 // ([store.Key.IdentityID] round-trips, a key naming no stored identity is
 // refused, List filters by identity), the credit balance an update keeps,
-// and, with goroutines racing, that no key ever names a deleted identity.
+// and, with goroutines racing, that no key ever names a deleted identity;
+// for a [store.UseSpender] and a [store.CreditSpender], spending a cost,
+// a balance that cannot pay left as it was and returned, refills at
+// daily and monthly boundaries on a fake clock (months of 28 to 31 days,
+// a long idle gap refilled once, a schedule changed by an update), the
+// version moving for keys and not for identities, and goroutines racing
+// across a boundary refilling once ([RaceSpends]).
 //
 // # What a backend may differ in
 //

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Retire", retireTests},
 		{"Usage", usageTests},
 		{"Identities", identityTests},
+		{"Spend", spendTests},
 		{"Copies", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},

@@ -80,6 +80,10 @@ var mutants = map[string]struct {
 		newStore: func() store.Store { return firstExercise{memory.New()} },
 		catches:  "Exercises/LatestTimeWins",
 	},
+	"uses never refilled": {
+		newStore: func() store.Store { return neverRefills{memory.New()} },
+		catches:  "Spend/UsesRefillDaily",
+	},
 	"Revoke without clearing the old secret": {
 		newStore: func() store.Store { return keepsOldSecret{memory.New()} },
 		catches:  "Revoke/RevokesAtOnce",
@@ -366,4 +370,11 @@ func (s firstExercise) RecordExercises(ctx context.Context, exercises []store.Ex
 		}
 	}
 	return nil
+}
+
+// neverRefills spends a key's uses as if no refill were ever due.
+type neverRefills struct{ *memory.Store }
+
+func (s neverRefills) SpendUses(ctx context.Context, id uuid.UUID, cost int64, _ time.Time) (int64, error) {
+	return s.Store.SpendUses(ctx, id, cost, time.Time{})
 }

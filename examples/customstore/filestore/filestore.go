@@ -18,9 +18,10 @@ import (
 )
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Revoker = (*Store)(nil)
-	_ store.Retirer = (*Store)(nil)
+	_ store.Store      = (*Store)(nil)
+	_ store.Revoker    = (*Store)(nil)
+	_ store.Retirer    = (*Store)(nil)
+	_ store.UseSpender = (*Store)(nil)
 )
 
 // Errors of this package, besides the sentinels of package store. Test them
@@ -582,4 +583,37 @@ func (s *Store) ConsumeUse(ctx context.Context, id uuid.UUID) (int64, error) {
 		return 0, err
 	}
 	return *c.RemainingUses, nil
+}
+
+// SpendUses implements the optional [store.UseSpender]: it takes cost from
+// the uses of key id at now, after refilling them if their Refill is due
+// (computed with [store.Spend]), adds one to the version and returns the
+// uses left, in one record. It returns the uses that could not pay with an
+// error wrapping [store.ErrUsageExhausted], writing nothing; (-1, nil) for
+// a key with no usage limit; or an error wrapping [store.ErrNotFound]. As
+// with ConsumeUse, the check and the write happen under the one writer
+// lock, so a refill happens once per period.
+func (s *Store) SpendUses(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if err := s.lockWriter(ctx); err != nil {
+		return 0, fmt.Errorf("filestore: spend uses: %w", err)
+	}
+	defer s.unlockWriter()
+	cur, ok := s.state.keys[id]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("filestore: spend uses %s: %w", id, store.ErrNotFound)
+	case cur.RemainingUses == nil:
+		return -1, nil
+	}
+	left, at, ok := store.Spend(*cur.RemainingUses, cur.Refill, cur.RefilledAt, cost, now)
+	if !ok {
+		return left, fmt.Errorf("filestore: spend %d uses %s: %d left: %w", cost, id, left, store.ErrUsageExhausted)
+	}
+	c := cur.Clone() // copy-on-write: readers may be cloning cur right now
+	*c.RemainingUses, c.RefilledAt = left, at
+	c.Version++
+	if err := s.commit(ctx, record{Op: opPut, Key: c}); err != nil {
+		return 0, err
+	}
+	return left, nil
 }
