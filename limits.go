@@ -232,8 +232,8 @@ func (s *keyState) status(requests int, window time.Duration, now int64) (int, t
 // key or identity id and name for the named limits. It is safe for
 // concurrent use.
 type states struct {
-	mu    sync.Mutex
-	m     map[uuid.UUID]*keyState
+	mu      sync.Mutex
+	m       map[uuid.UUID]*keyState
 	perName map[uuid.UUID]map[string]*keyState
 }
 
