@@ -199,6 +199,54 @@ func TestThreeInstances(t *testing.T) {
 		t.Errorf("60 requests over three instances with a 20/h limit: %d passed, %d refused; want exactly 20 and 40", ok.Load(), refused.Load())
 	}
 
+	// An identity's limits bind its keys together, exactly, whatever
+	// instance each request reaches: a rate limit in Redis, credits in
+	// the database.
+	identity := func(body string) string {
+		t.Helper()
+		status, out := call(t, "POST", instances[2].url+"/v1/identities", admin, body)
+		if status != 201 {
+			t.Fatalf("POST /v1/identities = %d %s", status, out)
+		}
+		var id struct{ ID string }
+		if err := json.Unmarshal([]byte(out), &id); err != nil {
+			t.Fatal(err)
+		}
+		return id.ID
+	}
+	for _, tc := range []struct {
+		what, limits string
+		want         int64
+	}{
+		{"rate limit", `{"rate_limits":[{"name":"requests","requests":20,"window":"1h"}]}`, 20},
+		{"credits", `{"credits":{"remaining":15}}`, 15},
+	} {
+		id := identity(`{"external_id":"` + tc.what + `","limits":` + tc.limits + `}`)
+		var toks [2]string
+		for i := range toks {
+			toks[i], _ = create(`{"name":"` + tc.what + string(rune('a'+i)) + `","scopes":["organization:read"],"expiry":"7d","identity_id":"` + id + `"}`)
+		}
+		var ok, refused atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 60 {
+			wg.Go(func() {
+				switch s := status(t, instances[i%3].url+org, toks[i%2]); s {
+				case 200:
+					ok.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					t.Errorf("%s: status %d", tc.what, s)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != tc.want || refused.Load() != 60-tc.want {
+			t.Errorf("60 requests of two keys over three instances with an identity %s of %d: %d passed, %d refused; want exactly %d and %d",
+				tc.what, tc.want, ok.Load(), refused.Load(), tc.want, 60-tc.want)
+		}
+	}
+
 	// A console sign-in made on one instance is honoured by the others
 	// (sessions in Redis), and its sign-in form is good once on all three.
 	jar, _ := cookiejar.New(nil) // cookies ignore ports: the three share them
