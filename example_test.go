@@ -196,3 +196,47 @@ func ExampleManager_RateStatus() {
 	}
 	// Output: 2 of 3 per 1m0s left; whole again in 20s
 }
+
+// A service selling a language model meters each customer: an identity
+// holds the customer's monthly credits and a "tokens" rate limit shared by
+// all its keys; each request costs the tokens it asks for, and the
+// report says what is left, for the response's headers.
+func ExampleManager_VerifyWith() {
+	ctx := context.Background()
+	m := newManager()
+	defer m.Close(ctx)
+	acme, err := m.CreateIdentity(ctx, keygate.System(), keygate.CreateIdentityRequest{
+		ExternalID: "cus_acme",
+		Limits: keygate.IdentityLimits{
+			RateLimits: []keygate.RateLimit{{Name: "tokens", Requests: 50_000, Window: time.Hour}},
+			Credits:    &keygate.Credits{Remaining: 1_000_000, Refill: &keygate.Refill{Amount: 1_000_000, Every: "month", Day: 1}},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	created, err := m.Create(ctx, keygate.System(), keygate.CreateRequest{
+		Name: "acme-prod", Scopes: []string{"model:invoke"}, Expiry: keygate.NeverExpire(), IdentityID: acme.ID,
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	_, report, err := m.VerifyWith(ctx, created.Token.Reveal(), keygate.VerifyOptions{Cost: 1200})
+	if err != nil {
+		panic(err)
+	}
+	for _, l := range report.Limits {
+		fmt.Printf("%s: %d of %d left\n", l.Limit.Name, l.Remaining, l.Limit.Requests)
+	}
+	fmt.Println("credits left:", report.Credits.Remaining)
+
+	// A request above what the limit holds is refused, and says by which.
+	_, _, err = m.VerifyWith(ctx, created.Token.Reveal(), keygate.VerifyOptions{Cost: 60_000})
+	var rl *keygate.RateLimitError
+	fmt.Println(errors.As(err, &rl), rl.Name, rl.Identity)
+	// Output:
+	// tokens: 48800 of 50000 left
+	// credits left: 998800
+	// true tokens true
+}

@@ -75,8 +75,8 @@ func (c *Console) identityView(q *request, rec *store.Identity) *identityView {
 	}
 	v.Rates = rateViews(rec.RateLimits)
 	if cr := rec.Credits; cr != nil {
-		v.Credits, v.CreditsSet = strconv.FormatInt(cr.Remaining, 10)+" left", at(cr.RefilledAt, q.now)
-		v.Refill = refillText(cr.Refill)
+		v.Credits, v.CreditsSet = balanceText(cr.Remaining, cr.Refill, cr.RefilledAt, q.now), at(cr.RefilledAt, q.now)
+		v.Refill = refillWhen(cr.Refill, q.now)
 	}
 	return v
 }
@@ -88,6 +88,27 @@ func rateViews(rls []store.RateLimit) []rateView {
 		out = append(out, rateView{Name: r.Name, Rate: fmt.Sprintf("%d per %s", r.Requests, windowName(r.Window)), OnDemand: r.OnDemand})
 	}
 	return out
+}
+
+// balanceText writes a balance of uses or credits as the pages show it:
+// "500 left", or, when its refill is due (the first use after the
+// boundary applies it), the amount it is refilled to, as the next use
+// sees it.
+func balanceText(remaining int64, r *store.Refill, refilledAt, now time.Time) string {
+	if r != nil && r.Due(refilledAt, now) {
+		return fmt.Sprintf("%d left (refilled)", r.Amount)
+	}
+	return strconv.FormatInt(remaining, 10) + " left"
+}
+
+// refillWhen writes a refill with its next time, a midnight UTC: "back
+// to 500 every day at midnight UTC; next 7 Dec 2026, 00:00 UTC"; "" for
+// none.
+func refillWhen(r *store.Refill, now time.Time) string {
+	if r == nil {
+		return ""
+	}
+	return refillText(r) + "; next " + r.Next(now).Format("2 Jan 2006") + ", 00:00 UTC"
 }
 
 // refillText writes a refill as the pages show it: "back to 500 every

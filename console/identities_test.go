@@ -267,3 +267,31 @@ func TestIdentityPagesHeaders(t *testing.T) {
 		t.Errorf("DELETE an identity page = %d, want 405", p.status)
 	}
 }
+
+// TestBalancesShowTheirRefill: a key's uses and an identity's credits are
+// shown as the next verification sees them (refilled once their
+// boundary has passed, before any use applies it), with the next refill.
+func TestBalancesShowTheirRefill(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	// The clock is 2026-11-30T10:00Z.
+	id, err := e.m.CreateIdentity(ctx, keygate.System(), keygate.CreateIdentityRequest{ExternalID: "acme", Limits: keygate.IdentityLimits{
+		Credits: &keygate.Credits{Remaining: 3, Refill: &keygate.Refill{Amount: 700, Every: store.PeriodMonth, Day: 1}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := int64(2)
+	e.key(t, keygate.CreateRequest{Name: "metered", Role: "viewer", Workspace: "tiger", Limits: keygate.Limits{
+		Uses: &two, Refill: &keygate.Refill{Amount: 40, Every: store.PeriodDay}}})
+	key := "/keys/" + e.find(t, "metered").ID.String()
+	ident := "/identities/" + id.ID.String()
+	b := e.signedIn(t, e.admin)
+	b.get(key).want(200, "2 left", "back to 40 every day at midnight UTC; next 1 Dec 2026")
+	b.get(ident).want(200, "3 left", "next 1 Dec 2026")
+	// A day later, nothing used: the balances show refilled.
+	e.clock.Add(24 * time.Hour)
+	b = e.signedIn(t, e.admin) // the session has ended meanwhile
+	b.get(key).want(200, "40 left (refilled)", "next 2 Dec 2026")
+	b.get(ident).want(200, "700 left (refilled)", "next 1 Jan 2027")
+}

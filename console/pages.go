@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,9 +126,9 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 		v.Rate = fmt.Sprintf("%d per %s", rec.RateLimit, windowName(rec.RateWindow))
 	}
 	if rec.RemainingUses != nil {
-		v.Uses = strconv.FormatInt(*rec.RemainingUses, 10) + " left"
+		v.Uses = balanceText(*rec.RemainingUses, rec.Refill, rec.RefilledAt, q.now)
 	}
-	v.Rates, v.Refill = rateViews(rec.RateLimits), refillText(rec.Refill)
+	v.Rates, v.Refill = rateViews(rec.RateLimits), refillWhen(rec.Refill, q.now)
 	if rec.IdentityID != uuid.Nil {
 		v.Identity = rec.IdentityID.String()
 	}
