@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -67,15 +66,6 @@ type Metering struct {
 // and must be safe for concurrent use; it may keep the Limits slice it
 // returns across requests, which is never modified.
 type MeterFunc func(r *http.Request) Metering
-
-// ErrUnmetered means a metered route ([Middleware.Metered], or a
-// Middleware with [Config.Meter]) got a request that was verified
-// without its meter: by an unmetered Middleware's Verify in front of the
-// router, by another meter, or carrying a key from [NewContext]. The
-// request is refused 500 internal, never let through unmetered: mount
-// the metered middleware instead of (or before) the unmetered
-// verification of that route.
-var ErrUnmetered = errors.New("middleware: request verified without its route's meter; mount the metered middleware instead of Verify in front of the route")
 
 // meter is a MeterFunc; its pointer tells the meters of a Middleware
 // apart.

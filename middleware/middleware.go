@@ -205,9 +205,12 @@ type Config struct {
 // (insufficient_permission) or a client address outside the key's
 // allow-list (address_denied); 429 with Retry-After for a rate limit
 // (rate_limited) and 429 without it for a used-up usage limit
-// (usage_exhausted), which retrying does not cure; 503 when the key store
-// fails (unavailable), never a pass, with Retry-After when the Verifier's
-// error says when (see [Verifier]); 500 for any other error (internal).
+// (usage_exhausted), which retrying does not cure (unless the balance of a
+// metered request refills: Retry-After then says when); 400 for a metered
+// request whose cost is out of bounds (invalid_request); 503 when the key
+// store fails (unavailable), never a pass, with Retry-After when the
+// Verifier's error says when (see [Verifier]); 500 for any other error
+// (internal), [ErrUnmetered] included.
 //
 // A Middleware is immutable after [New] and safe for concurrent use.
 type Middleware struct {
