@@ -128,3 +128,32 @@ func BenchmarkFailureLimit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetered measures a request metered by Config.Meter (cost 1, one
+// on-demand limit named) with RateLimitHeaders, against the same request
+// unmetered, through a real *keygate.Manager whose cache holds the key.
+func BenchmarkMetered(b *testing.B) {
+	f := newFixture(b)
+	tok, _ := f.create(b, keygate.CreateRequest{Name: "bench", Scopes: []string{"cluster:read"},
+		Limits: keygate.Limits{RateLimits: []keygate.RateLimit{{Name: "exports", Requests: 1_000_000_000, Window: time.Second, OnDemand: true}}}})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Api-Key "+tok)
+	exports := func(*http.Request) middleware.Metering { return middleware.Metering{Limits: []string{"exports"}} }
+	for _, c := range []struct {
+		name  string
+		meter middleware.MeterFunc
+	}{{"unmetered", nil}, {"metered", exports}} {
+		h := newMiddleware(b, middleware.Config{Verifier: f.m, Meter: c.meter, RateLimitHeaders: true}).RequireKey(bare)
+		res := serve(b, h, req)
+		if res.status != http.StatusNoContent || (res.header.Get("RateLimit-Limit") != "") != (c.meter != nil) {
+			b.Fatalf("%s: status %d, RateLimit-Limit %q", c.name, res.status, res.header.Get("RateLimit-Limit"))
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}

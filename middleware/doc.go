@@ -66,7 +66,8 @@
 //	403 insufficient_permission                        + X-Accepted-Permissions
 //	403 address_denied
 //	429 rate_limited                                   + Retry-After (seconds)
-//	429 usage_exhausted
+//	429 usage_exhausted                                + Retry-After when the balance refills (metered)
+//	400 invalid_request (a metered request's cost is out of bounds)
 //	503 unavailable (the key store failed: fail closed)
 //	500 internal (any other verifier error)
 //
@@ -79,6 +80,42 @@
 // With [Config.RateLimitHeaders], responses to requests whose key has a
 // rate limit carry RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset
 // and RateLimit-Policy, so that clients slow down before a 429.
+//
+// # Metering
+//
+// A verification can take a cost other than 1 from the key's rate limits,
+// its uses and its identity's credits, and apply on-demand rate limits
+// that only some routes name (keygate.Manager.VerifyWith). A [MeterFunc]
+// says what each request takes, as a [Metering]: [Config.Meter] for every
+// request of a Middleware, or [Middleware.Metered] for one route:
+//
+//	chat, err := mw.Metered(func(r *http.Request) middleware.Metering {
+//		tokens, err := strconv.Atoi(r.Header.Get("X-Max-Tokens"))
+//		if err != nil {
+//			tokens = -1 // refused: 400 invalid_request
+//		}
+//		return middleware.Metering{Cost: tokens}
+//	})
+//	...
+//	mux.Handle("POST /v1/chat", chat(mw.MustRequire(nil, "llm:invoke")(chatHandler)))
+//
+// The Verifier must then be a [MeteredVerifier] (*keygate.Manager and
+// package client's remote Verifier are). The handler reads what the
+// request took with [ReportFromContext]. With [Config.RateLimitHeaders],
+// a metered response carries the RateLimit fields of the tightest limit
+// checked (the refusing one on a 429) and the balances drawn from:
+//
+//	Keygate-Uses-Remaining: 748                   the key's uses left
+//	Keygate-Uses-Refill: 2030-02-01T00:00:00Z     their next refill, if any
+//	Keygate-Credits-Remaining: 9000               its identity's credits left
+//	Keygate-Credits-Refill: 2030-02-01T00:00:00Z  their next refill, if any
+//
+// A 429 rate_limited by a named limit names it in [Problem.RateLimit],
+// with [Problem.RateLimitScope] "key" or "identity" (a limit shared by
+// the identity's keys). A request is metered once, by the first metered
+// middleware it passes: one verified before without that meter, by an
+// unmetered Verify in front of the router say, is refused 500 with
+// [ErrUnmetered] rather than let through uncharged.
 //
 // # Throttling bad keys
 //
@@ -93,5 +130,7 @@
 // A Middleware is immutable and safe for concurrent use. On the success
 // path it allocates only the request copy and context value that carry the
 // key (and, with RateLimitHeaders, the fields it sets for a rate-limited
-// key); permission checks allocate nothing.
+// key); permission checks allocate nothing. A metered request also
+// allocates its report and its fields; an unmetered one pays nothing for
+// metering.
 package middleware

@@ -22,8 +22,18 @@ var (
 	// credentials in one request. It wraps [ErrMalformedCredential] and
 	// becomes a 401 with code "malformed".
 	ErrAmbiguousCredential = fmt.Errorf("%w: two different credentials", ErrMalformedCredential)
-	// ErrInvalidConfig means [New] or [Middleware.Require] was given an
-	// unusable configuration: no Verifier, a nil Extractor, an invalid
-	// trusted proxy prefix, or a missing or invalid permission.
+	// ErrInvalidConfig means [New], [Middleware.Require] or
+	// [Middleware.Metered] was given an unusable configuration: no
+	// Verifier, a nil Extractor, an invalid trusted proxy prefix, a
+	// missing or invalid permission, or metering with a nil MeterFunc or a
+	// Verifier that is not a [MeteredVerifier].
 	ErrInvalidConfig = errors.New("middleware: invalid configuration")
+	// ErrUnmetered means a metered route ([Middleware.Metered], or a
+	// Middleware with [Config.Meter]) got a request that was verified
+	// without its meter: by an unmetered Middleware's Verify in front of the
+	// router, by another meter, or carrying a key from [NewContext]. The
+	// request is refused 500 internal, never let through unmetered: mount
+	// the metered middleware instead of (or before) the unmetered
+	// verification of that route.
+	ErrUnmetered = errors.New("middleware: request verified without its route's meter; mount the metered middleware instead of Verify in front of the route")
 )

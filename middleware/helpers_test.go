@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/middleware"
@@ -26,11 +28,27 @@ import (
 // internal detail that must never reach a client.
 var errStoreDown = errors.New("dial tcp 10.9.8.7:5432: password authentication failed for user keygate_internal")
 
-// failingStore is a memory store whose key lookups fail while down is set.
+// failingStore is a memory store whose key lookups fail while down is set,
+// and whose spending of uses and credits fails while spendDown is.
 type failingStore struct {
 	*memory.Store
-	down    atomic.Bool
-	lookups atomic.Int64 // GetByHash calls
+	down      atomic.Bool
+	spendDown atomic.Bool
+	lookups   atomic.Int64 // GetByHash calls
+}
+
+func (s *failingStore) SpendUses(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if s.spendDown.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.SpendUses(ctx, id, cost, now)
+}
+
+func (s *failingStore) SpendCredits(ctx context.Context, id uuid.UUID, cost int64, now time.Time) (int64, error) {
+	if s.spendDown.Load() {
+		return 0, errStoreDown
+	}
+	return s.Store.SpendCredits(ctx, id, cost, now)
 }
 
 func (s *failingStore) GetByHash(ctx context.Context, hash []byte) (*store.Key, error) {

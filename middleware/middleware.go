@@ -151,8 +151,36 @@ type Config struct {
 	// such as Redis, a round trip per request. A refused request (429
 	// rate_limited) gets them too, with RateLimit-Remaining: 0, next to
 	// Retry-After (and RateLimit-Reset only from the in-process limiter,
-	// the one that knows it without another call). Default false.
+	// the one that knows it without another call).
+	//
+	// A metered request (see Meter) takes them from its verification's
+	// report, at no extra cost: those of the limit it was refused by, or
+	// else of the limit checked with the fewest remaining (of the key's
+	// own or its identity's, whichever is tighter). It also gets the
+	// balances it drew from: "Keygate-Uses-Remaining: 41" (the key's
+	// uses, when it has a usage limit) and "Keygate-Credits-Remaining:
+	// 9000" (its identity's credits, when it has some), each with
+	// "Keygate-Uses-Refill" or "Keygate-Credits-Refill" when the balance
+	// refills: the time of the next refill, RFC 3339 in UTC
+	// ("2030-02-01T00:00:00Z"). Default false.
 	RateLimitHeaders bool
+
+	// Meter, when set, meters every request the Middleware verifies: it
+	// returns the cost the request takes from its key's rate limits, uses
+	// and identity's credits, and the on-demand rate limits it names (see
+	// [MeterFunc]). The request is then verified with the Verifier's
+	// VerifyWith, which must exist ([MeteredVerifier]; [New] fails
+	// otherwise), from the client address, and its report is kept for
+	// [ReportFromContext] (and the fields of RateLimitHeaders). A cost out
+	// of bounds is refused 400 invalid_request. A metered request from a
+	// throttled client (FailureLimit) is refused unverified, as a
+	// [CachedVerifier] cannot meter it.
+	//
+	// Meter applies to every route the Middleware verifies; for costs that
+	// differ per route, leave it nil and mount [Middleware.Metered] on
+	// those routes. Default nil: requests are verified with VerifyFrom,
+	// at cost 1, and no on-demand limit applies.
+	Meter MeterFunc
 }
 
 // Middleware authenticates requests by API key, in the net/http
@@ -177,9 +205,12 @@ type Config struct {
 // (insufficient_permission) or a client address outside the key's
 // allow-list (address_denied); 429 with Retry-After for a rate limit
 // (rate_limited) and 429 without it for a used-up usage limit
-// (usage_exhausted), which retrying does not cure; 503 when the key store
-// fails (unavailable), never a pass, with Retry-After when the Verifier's
-// error says when (see [Verifier]); 500 for any other error (internal).
+// (usage_exhausted), which retrying does not cure (unless the balance of a
+// metered request refills: Retry-After then says when); 400 for a metered
+// request whose cost is out of bounds (invalid_request); 503 when the key
+// store fails (unavailable), never a pass, with Retry-After when the
+// Verifier's error says when (see [Verifier]); 500 for any other error
+// (internal), [ErrUnmetered] included.
 //
 // A Middleware is immutable after [New] and safe for concurrent use.
 type Middleware struct {
@@ -199,11 +230,19 @@ type Middleware struct {
 	// Verifier that reports them, tells what is left of a key's rate limit.
 	rateHeaders bool
 	rateStatus  func(ctx context.Context, k *keygate.Key) (keygate.RateStatus, bool)
+	// verifyWith, when the Verifier is a MeteredVerifier, verifies metered
+	// requests; meter, with Config.Meter, meters every request.
+	verifyWith func(ctx context.Context, token string, opts keygate.VerifyOptions) (*keygate.Key, keygate.Report, error)
+	meter      *meter
+	// now is Config.Now: the clock of the throttle and of the Retry-After
+	// of a balance that refills.
+	now func() time.Time
 }
 
 // New returns a Middleware for cfg, or an error wrapping [ErrInvalidConfig]
 // when cfg has no Verifier, a nil Extractor, an invalid trusted proxy
-// prefix, or an invalid Realm or scheme.
+// prefix, an invalid Realm or scheme, or a Meter with a Verifier that is
+// not a [MeteredVerifier].
 func New(cfg Config) (*Middleware, error) {
 	if cfg.Verifier == nil {
 		return nil, fmt.Errorf("%w: Config.Verifier is required", ErrInvalidConfig)
@@ -225,6 +264,19 @@ func New(cfg Config) (*Middleware, error) {
 	m.rateHeaders = cfg.RateLimitHeaders
 	if r, ok := cfg.Verifier.(RateStatusReporter); ok && cfg.RateLimitHeaders {
 		m.rateStatus = r.RateStatus
+	}
+	if v, ok := cfg.Verifier.(MeteredVerifier); ok {
+		m.verifyWith = v.VerifyWith
+	}
+	if cfg.Meter != nil {
+		var err error
+		if m.meter, err = m.newMeter(cfg.Meter); err != nil {
+			return nil, err
+		}
+	}
+	m.now = cfg.Now
+	if m.now == nil {
+		m.now = time.Now
 	}
 	for _, ex := range m.extractors {
 		if ex == nil {
@@ -258,7 +310,7 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	m.challenges = challenges(schemes, realm)
 	var err error
-	if m.throttle, err = NewThrottle(cfg.FailureLimit, cfg.Now); err != nil {
+	if m.throttle, err = NewThrottle(cfg.FailureLimit, m.now); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -384,13 +436,17 @@ func (m *Middleware) MustRequire(workspace WorkspaceFunc, perms ...string) func(
 
 // verified returns r with the outcome of its verification in its context,
 // verifying it unless that was done already. Verifying a key with a rate
-// limit sets the RateLimit fields of w, with Config.RateLimitHeaders.
+// limit sets the RateLimit fields of w, with Config.RateLimitHeaders. With
+// Config.Meter, it is verifiedWith that meter.
 func (m *Middleware) verified(w http.ResponseWriter, r *http.Request) *http.Request {
+	if m.meter != nil {
+		return m.verifiedWith(w, r, m.meter)
+	}
 	ctx := r.Context()
 	if ctx.Value(outcomeKey{}) != nil {
 		return r
 	}
-	out := m.verify(r)
+	out := m.verify(r, nil, nil)
 	if k, ok := out.(*keygate.Key); ok && m.rateStatus != nil && k.RateLimit > 0 {
 		if st, ok := m.rateStatus(ctx, k); ok {
 			setRateHeaders(w.Header(), st, true)
@@ -427,9 +483,10 @@ func setRateHeaders(h http.Header, st keygate.RateStatus, withReset bool) {
 	h["Ratelimit-Policy"] = vals[3:4:4]
 }
 
-// verify finds and verifies the key of r. It returns a *keygate.Key or an
-// error, never nil.
-func (m *Middleware) verify(r *http.Request) any {
+// verify finds and verifies the key of r, metered by mt when it is not
+// nil (with VerifyWith, its report stored in rep). It returns a
+// *keygate.Key or an error, never nil.
+func (m *Middleware) verify(r *http.Request, mt *meter, rep *keygate.Report) any {
 	token, err := m.extract(r)
 	addr := m.clientAddr(r)
 	if err != nil {
@@ -441,14 +498,20 @@ func (m *Middleware) verify(r *http.Request) any {
 	var key *keygate.Key
 	if wait, blocked := m.throttle.Blocked(addr); blocked {
 		known := false
-		if m.cached != nil {
+		if m.cached != nil && mt == nil {
 			key, known, err = m.cached(r.Context(), token, addr)
 		}
 		if !known {
 			return &failureError{wait: wait}
 		}
-	} else {
+	} else if mt == nil {
 		key, err = m.verifier.VerifyFrom(r.Context(), token, addr)
+	} else {
+		var opts keygate.VerifyOptions
+		if opts, err = mt.options(r, addr); err != nil {
+			return err // the request's fault, not its key's: not counted
+		}
+		key, *rep, err = m.verifyWith(r.Context(), token, opts)
 	}
 	switch {
 	case err != nil:
@@ -502,9 +565,24 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("Retry-After", seconds(p.RetryAfter))
 		}
 	}
+	if why.code == CodeUsageExhausted {
+		if p.RetryAfter = refillWait(r.Context(), m.now()); p.RetryAfter > 0 {
+			h.Set("Retry-After", seconds(p.RetryAfter))
+		}
+	}
 	var rl *keygate.RateLimitError
-	if m.rateHeaders && why.code == CodeRateLimited && errors.As(err, &rl) && rl.Limit.Requests > 0 {
-		setRateHeaders(h, keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset}, rl.Reset > 0)
+	if why.code == CodeRateLimited && errors.As(err, &rl) {
+		if rl.Identity || (rl.Name != "" && rl.Name != keygate.DefaultRateLimit) {
+			p.RateLimit, p.RateLimitScope = rl.Name, "key"
+			p.Detail = "Too many requests with this API key for its rate limit \"" + rl.Name + "\"; retry later."
+			if rl.Identity {
+				p.RateLimitScope = "identity"
+				p.Detail = "Too many requests for the rate limit \"" + rl.Name + "\" that this API key shares with the other keys of its identity; retry later."
+			}
+		}
+		if m.rateHeaders && rl.Limit.Requests > 0 && h["Ratelimit-Limit"] == nil {
+			setRateHeaders(h, keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset}, rl.Reset > 0)
+		}
 	}
 	m.onError(w, r, p)
 }
@@ -533,7 +611,9 @@ type outcomeKey struct{}
 // [FromContext]; the middlewares then pass its requests without verifying
 // them again. It is meant for tests of handlers, and for other
 // authentication schemes that produce keygate keys. A nil key carries
-// nothing: requests with that context count as not verified.
+// nothing: requests with that context count as not verified. A metered
+// middleware ([Config.Meter], [Middleware.Metered]) refuses such a
+// request with [ErrUnmetered] rather than let it through uncharged.
 func NewContext(ctx context.Context, key *keygate.Key) context.Context {
 	if key == nil {
 		return ctx
@@ -545,8 +625,13 @@ func NewContext(ctx context.Context, key *keygate.Key) context.Context {
 // [Middleware.Verify] (or RequireKey, or Require), and whether there is one.
 // It returns false for a request without a valid key.
 func FromContext(ctx context.Context) (*keygate.Key, bool) {
-	key, ok := ctx.Value(outcomeKey{}).(*keygate.Key)
-	return key, ok
+	switch v := ctx.Value(outcomeKey{}).(type) {
+	case *keygate.Key:
+		return v, true
+	case *metered:
+		return v.key, v.key != nil
+	}
+	return nil, false
 }
 
 // ErrorFromContext returns why verification of a request failed, such as
@@ -555,8 +640,13 @@ func FromContext(ctx context.Context) (*keygate.Key, bool) {
 // anonymous request from one with a bad key. The error may hold internal
 // details: log it, do not send it to the client.
 func ErrorFromContext(ctx context.Context) error {
-	err, _ := ctx.Value(outcomeKey{}).(error)
-	return err
+	switch v := ctx.Value(outcomeKey{}).(type) {
+	case error:
+		return v
+	case *metered:
+		return v.err
+	}
+	return nil
 }
 
 // outcome returns the key, or the reason there is none, of a verified
@@ -567,6 +657,8 @@ func outcome(ctx context.Context) (*keygate.Key, error) {
 		return v, nil
 	case error:
 		return nil, v
+	case *metered:
+		return v.key, v.err
 	}
 	return nil, ErrNoCredential
 }

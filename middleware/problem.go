@@ -37,8 +37,13 @@ const (
 	// CodeRateLimited (429): the key sent too many requests; retry after
 	// the Retry-After header.
 	CodeRateLimited = "rate_limited"
-	// CodeUsageExhausted (429): the key has used up its usage limit.
+	// CodeUsageExhausted (429): the key has used up its usage limit, or
+	// its identity its credits; a metered request whose balance refills
+	// has Retry-After until the refill.
 	CodeUsageExhausted = "usage_exhausted"
+	// CodeInvalidRequest (400): the request's metering is invalid, such as
+	// a cost out of bounds (see [MeterFunc]); its key was not checked.
+	CodeInvalidRequest = "invalid_request"
 	// CodeTooManyFailures (429): the client's address sent too many bad
 	// keys recently (see [Config.FailureLimit]); retry after the
 	// Retry-After header.
@@ -90,6 +95,13 @@ type Problem struct {
 	Workspace    string    `json:"workspace,omitempty"`
 	LatestExpiry time.Time `json:"latest_expiry,omitzero"`
 	Limit        string    `json:"limit,omitempty"`
+	// RateLimit, for CodeRateLimited, names the rate limit that refused
+	// the request when it is not the key's own single limit ("default"):
+	// one of the key's named limits, or of its identity's, shared by the
+	// identity's keys; RateLimitScope says which, "key" or "identity".
+	// Empty otherwise.
+	RateLimit      string `json:"rate_limit,omitempty"`
+	RateLimitScope string `json:"rate_limit_scope,omitempty"`
 	// RetryAfter is when the client may retry (429, 503); zero if unknown.
 	// It is also sent as the Retry-After header, in whole seconds.
 	RetryAfter time.Duration `json:"-"`
@@ -142,6 +154,8 @@ func classify(err error) reason {
 	switch {
 	case errors.Is(err, keygate.ErrUnavailable):
 		return reason{CodeUnavailable, http.StatusServiceUnavailable, "API keys cannot be checked right now; try again later.", noChallenge}
+	case errors.Is(err, keygate.ErrInvalidRequest):
+		return reason{CodeInvalidRequest, http.StatusBadRequest, "The request's cost cannot be metered.", noChallenge}
 	case errors.Is(err, ErrTooManyFailures):
 		return reason{CodeTooManyFailures, http.StatusTooManyRequests, "Too many requests with bad API keys from this address; retry later.", noChallenge}
 	case errors.Is(err, ErrNoCredential):
@@ -173,7 +187,8 @@ func classify(err error) reason {
 // keygate.ErrMalformed or [ErrMalformedCredential], [CodeInvalid] for
 // keygate.ErrInvalid, and so on as documented at [Middleware];
 // [CodeInsufficientPermission] for keygate.ErrForbidden, [CodeUnavailable]
-// for keygate.ErrUnavailable, and [CodeInternal] for any other error.
+// for keygate.ErrUnavailable, [CodeInvalidRequest] for
+// keygate.ErrInvalidRequest, and [CodeInternal] for any other error.
 // It lets a token service answer a remote verification with the codes the
 // middleware would use.
 func Code(err error) string {
