@@ -3,6 +3,7 @@ package keygate_test
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -106,5 +107,59 @@ func TestMeteringOnEveryEngine(t *testing.T) {
 				t.Fatalf("no credits: %v, want ErrUsageExhausted", err)
 			}
 		})
+	}
+}
+
+// TestIdentityChangeReachesOtherInstances: an identity's limits tightened
+// through one instance apply on another that has its key cached, within
+// a second, through PostgreSQL's change feed (which carries identity
+// changes as it carries keys').
+func TestIdentityChangeReachesOtherInstances(t *testing.T) {
+	dsn := os.Getenv("KEYGATE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("KEYGATE_TEST_POSTGRES_DSN is not set")
+	}
+	ctx := context.Background()
+	newInstance, feed := postgresInstances(t, dsn)
+	// control has no feed: it shows the key really is cached.
+	a, b, control := newInstance(nil), newInstance(feed), newInstance(nil)
+	waitListening(t, b)
+	sys := keygate.System()
+	id, err := a.CreateIdentity(ctx, sys, keygate.CreateIdentityRequest{ExternalID: "acme", Limits: keygate.IdentityLimits{
+		RateLimits: []keygate.RateLimit{{Name: "requests", Requests: 1000, Window: time.Hour}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Create(ctx, sys, keygate.CreateRequest{Name: "k", Role: "admin", Expiry: keygate.NeverExpire(), IdentityID: id.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*keygate.Manager{b, control} {
+		if _, err := m.Verify(ctx, c.Token.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := []keygate.RateLimit{{Name: "requests", Requests: 1, Window: time.Hour}}
+	if _, err := a.UpdateIdentity(ctx, sys, id.ID, keygate.UpdateIdentityRequest{RateLimits: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, err := control.VerifyWith(ctx, c.Token.Reveal(), keygate.VerifyOptions{}); err != nil || rep.Limits[0].Limit.Requests != 1000 {
+		t.Fatalf("an instance without a feed applied the change at once (%+v, %v): the key was not cached, so this test proves nothing", rep.Limits, err)
+	}
+	start := time.Now()
+	for {
+		_, rep, err := b.VerifyWith(ctx, c.Token.Reveal(), keygate.VerifyOptions{})
+		if errors.Is(err, keygate.ErrRateLimited) || (err == nil && rep.Limits[0].Limit.Requests == 1) {
+			t.Logf("the identity's new limit applied on the other instance after %v", time.Since(start))
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("the other instance still applies the old limit a second after the change: %+v", rep.Limits)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
