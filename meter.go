@@ -113,6 +113,26 @@ func (m *Manager) VerifyWith(ctx context.Context, token string, opts VerifyOptio
 	return k, rep, err
 }
 
+// VerifyCachedWith is [Manager.VerifyWith] for a token whose key is in
+// the verification cache, as [Manager.VerifyCached] is VerifyFrom's: for
+// a key in the cache it returns what VerifyWith would, metered alike,
+// with known true; for any other token it returns known false and does
+// nothing else (no store lookup, nothing metered or counted). Options out
+// of bounds are an error wrapping [ErrInvalidRequest], with known false.
+func (m *Manager) VerifyCachedWith(ctx context.Context, token string, opts VerifyOptions) (k *Key, rep Report, known bool, err error) {
+	q, err := newQuery(opts.Address, opts.Cost, opts.Limits)
+	if err != nil {
+		return nil, Report{}, false, err
+	}
+	rep.Cost = int(q.cost)
+	q.report = &rep
+	k, err = m.measuredVerify(ctx, token, &q, nil, true)
+	if errors.Is(err, errNotCached) {
+		return nil, Report{}, false, nil
+	}
+	return k, rep, true, err
+}
+
 // verifyQuery is what one verification asks beyond its token.
 type verifyQuery struct {
 	addr netip.Addr

@@ -380,3 +380,28 @@ func TestCostLimiterCounts(t *testing.T) {
 		t.Fatalf("cost 3: %+v, %+v", rl, rep)
 	}
 }
+
+// TestVerifyCachedWith: a cached key is verified and metered; any other
+// token is unknown, with nothing done.
+func TestVerifyCachedWith(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	tok := f.create(t, CreateRequest{Limits: Limits{Uses: int64p(10)}}).Token.Reveal()
+	if _, _, known, err := f.m.VerifyCachedWith(ctx, tok, VerifyOptions{Cost: 2}); known || err != nil {
+		t.Fatalf("before any verification: known %v, %v; want unknown", known, err)
+	}
+	if _, err := f.m.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	k, rep, known, err := f.m.VerifyCachedWith(ctx, tok, VerifyOptions{Cost: 4})
+	if !known || err != nil || k == nil || rep.Uses == nil || rep.Uses.Remaining != 5 {
+		t.Fatalf("cached: %v, %+v, known %v, %v; want 5 uses left", k, rep.Uses, known, err)
+	}
+	if _, _, known, err := f.m.VerifyCachedWith(ctx, tok, VerifyOptions{Cost: 6}); !known || !errors.Is(err, ErrUsageExhausted) {
+		t.Fatalf("cost 6 of 5: known %v, %v; want ErrUsageExhausted", known, err)
+	}
+	if _, _, known, err := f.m.VerifyCachedWith(ctx, tok, VerifyOptions{Cost: -1}); known || !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("cost -1: known %v, %v; want ErrInvalidRequest", known, err)
+	}
+}

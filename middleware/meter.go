@@ -24,6 +24,17 @@ type MeteredVerifier interface {
 	VerifyWith(ctx context.Context, token string, opts keygate.VerifyOptions) (*keygate.Key, keygate.Report, error)
 }
 
+// CachedMeteredVerifier is an optional interface of a [MeteredVerifier]
+// that meters a token without a store lookup when it can, as a
+// [CachedVerifier] verifies one: *keygate.Manager implements it (see
+// keygate.Manager.VerifyCachedWith). With [Config.FailureLimit], a
+// metered request of a throttled client whose key it holds passes, with
+// every check and its metering applied; without it, every metered
+// request of a throttled client is refused unverified.
+type CachedMeteredVerifier interface {
+	VerifyCachedWith(ctx context.Context, token string, opts keygate.VerifyOptions) (k *keygate.Key, rep keygate.Report, known bool, err error)
+}
+
 // Metering is what verifying one request takes from its key's limits:
 // what a [MeterFunc] returns.
 type Metering struct {

@@ -398,3 +398,35 @@ func TestMeteredAfterUnmeteredVerify(t *testing.T) {
 		t.Errorf("handler called %d times, want never", n)
 	}
 }
+
+// TestMeteredThrottledClient: a metered request of a throttled client
+// passes when its key is cached, metered as any other, and is refused
+// unverified otherwise.
+func TestMeteredThrottledClient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	mw := newMiddleware(t, middleware.Config{Verifier: f.m, Now: f.clock.Now, Meter: tokensMeter,
+		FailureLimit: middleware.FailureLimit{Failures: 3, Window: time.Hour}})
+	h := mw.RequireKey(okHandler())
+	good, gc := f.create(t, keygate.CreateRequest{Name: "good", Role: "admin", Limits: keygate.Limits{Uses: int64p(10)}})
+	cold, _ := f.create(t, keygate.CreateRequest{Name: "cold", Role: "admin"})
+	const shared = "127.0.0.1:4000"
+	if res := serve(t, h, from(shared, "X-API-Key", good, "X-Tokens", "2")); res.status != http.StatusOK {
+		t.Fatalf("a good key: %d, want 200", res.status)
+	}
+	for range 3 {
+		serve(t, h, from(shared, "X-API-Key", "kg_garbage", "X-Tokens", "1"))
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", good, "X-Tokens", "3")); res.status != http.StatusOK {
+		t.Errorf("a cached key from the throttled address: %d %q, want 200", res.status, res.problem.Code)
+	}
+	if n := f.usesLeft(t, gc.Key.ID); n != 5 {
+		t.Errorf("uses left: %d, want 5 (2 then 3 taken)", n)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", good, "X-Tokens", "6")); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeUsageExhausted {
+		t.Errorf("a cached key over its uses from the throttled address: %d %q, want 429 usage_exhausted", res.status, res.problem.Code)
+	}
+	if res := serve(t, h, from(shared, "X-API-Key", cold, "X-Tokens", "1")); res.status != http.StatusTooManyRequests || res.problem.Code != middleware.CodeTooManyFailures {
+		t.Errorf("a key not cached from the throttled address: %d %q, want 429 too_many_failures", res.status, res.problem.Code)
+	}
+}

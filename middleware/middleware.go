@@ -173,8 +173,9 @@ type Config struct {
 	// otherwise), from the client address, and its report is kept for
 	// [ReportFromContext] (and the fields of RateLimitHeaders). A cost out
 	// of bounds is refused 400 invalid_request. A metered request from a
-	// throttled client (FailureLimit) is refused unverified, as a
-	// [CachedVerifier] cannot meter it.
+	// throttled client (FailureLimit) passes only when its key is cached
+	// and the Verifier can meter it from there ([CachedMeteredVerifier]);
+	// it is refused unverified otherwise.
 	//
 	// Meter applies to every route the Middleware verifies; for costs that
 	// differ per route, leave it nil and mount [Middleware.Metered] on
@@ -226,6 +227,9 @@ type Middleware struct {
 	// cached, when the Verifier is a CachedVerifier, verifies the tokens
 	// of a throttled client that it needs no lookup for.
 	cached func(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, bool, error)
+	// cachedWith, when the Verifier is a CachedMeteredVerifier, meters
+	// them.
+	cachedWith func(ctx context.Context, token string, opts keygate.VerifyOptions) (*keygate.Key, keygate.Report, bool, error)
 	// rateHeaders is Config.RateLimitHeaders; rateStatus, with it and a
 	// Verifier that reports them, tells what is left of a key's rate limit.
 	rateHeaders bool
@@ -257,6 +261,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if c, ok := cfg.Verifier.(CachedVerifier); ok {
 		m.cached = c.VerifyCached
+	}
+	if c, ok := cfg.Verifier.(CachedMeteredVerifier); ok {
+		m.cachedWith = c.VerifyCachedWith
 	}
 	if r, ok := cfg.Verifier.(ExerciseRecorder); ok {
 		m.exercised = r.Exercised
@@ -498,8 +505,15 @@ func (m *Middleware) verify(r *http.Request, mt *meter, rep *keygate.Report) any
 	var key *keygate.Key
 	if wait, blocked := m.throttle.Blocked(addr); blocked {
 		known := false
-		if m.cached != nil && mt == nil {
+		switch {
+		case mt == nil && m.cached != nil:
 			key, known, err = m.cached(r.Context(), token, addr)
+		case mt != nil && m.cachedWith != nil:
+			var opts keygate.VerifyOptions
+			if opts, err = mt.options(r, addr); err != nil {
+				return err
+			}
+			key, *rep, known, err = m.cachedWith(r.Context(), token, opts)
 		}
 		if !known {
 			return &failureError{wait: wait}
