@@ -55,6 +55,13 @@
 // 503 with Retry-After), telling its Logger when the server cannot be
 // used.
 //
+// [Verifier.VerifyWith] has keygate.Manager.VerifyWith's signature: a
+// verification with a cost and named on-demand rate limits, returning the
+// keygate.Report of what the server took, the same as a local Manager's.
+// Nothing metered is cached: verifications with a cost or limits, and
+// verdicts that checked a limit or drew from uses or credits, always reach
+// the server.
+//
 // Every method takes a context first and returns a [*Response] (the
 // *http.Response plus [Response.Next] and [Response.RetryAfter]) whenever
 // the server answered, even with an error.

@@ -181,6 +181,14 @@ func FuzzVerifierResponse(f *testing.F) {
 		{200, `{"valid":true,"key":` + key + `,"limits":{"rate":{"requests":5,"window":"1m"}}},"rate_limit":{"requests":5,"window":"1m0s","remaining":3,"reset":"24s"}}`},
 		{200, `{"valid":true,"key":` + key + `},"rate_limit":{"requests":5,"window":"1m0s","remaining":9,"reset":"-24s"}}`},
 		{200, `{"valid":false,"code":"rate_limited","retry_after":12,"rate_limit":{"requests":5,"window":"1m0s","remaining":0}}`},
+		{200, `{"valid":false,"code":"rate_limited","retry_after":12,"rate_limit":{"requests":5,"window":"1m0s","remaining":0,"name":"tokens","identity":true}}`},
+		{200, `{"valid":false,"code":"rate_limited","retry_after":12,"rate_limit":{"requests":5,"window":"1m0s","remaining":0,"name":"tokens","identity":true},` +
+			`"report":{"cost":2,"limits":[{"name":"tokens","identity":true,"requests":5,"window":"1m0s","on_demand":true,"allowed":false,"remaining":0,"retry_after":"12s"}]}}`},
+		{200, `{"valid":true,"key":` + key + `},"report":{"cost":2,"limits":[{"name":"default","requests":5,"window":"1m0s","allowed":true,"remaining":-1,"reset":"-3s"}],` +
+			`"uses":{"remaining":3},"credits":{"remaining":-7,"next_refill":"2026-03-01T00:00:00Z"}}}`},
+		{200, `{"valid":false,"code":"usage_exhausted","report":{"cost":9,"credits":{"remaining":4}}}`}, {200, `{"valid":true,"key":` + key + `},"report":{}}`},
+		{400, `{"type":"about:blank","title":"Bad Request","status":400,"code":"invalid_field","detail":"The cost field must be an integer from 1 to 1000000000."}`},
+		{400, `{"code":"invalid_json"}`},
 		{200, `{"valid":true,"key":` + key + `},"permissions":["not a permission"]}`},
 		{200, `{"valid":true,"key":` + key + `},"code":"revoked"}`},
 		{200, `{"valid":true,"key":` + key + `}}{"valid":false,"code":"revoked"}`},
@@ -235,9 +243,11 @@ func FuzzVerifierResponse(f *testing.F) {
 		vs.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		k, err := v.VerifyFrom(ctx, presented.Reveal(), addr)
+		// Verifications with a cost (odd bodies) or without, alike.
+		cost := 1 + len(body)%2
+		k, rep, err := v.VerifyWith(ctx, presented.Reveal(), keygate.VerifyOptions{Address: addr, Cost: cost})
 		if (k == nil) == (err == nil) {
-			t.Fatalf("VerifyFrom = %v, %v; want a key or an error", k, err)
+			t.Fatalf("VerifyWith = %v, %v; want a key or an error", k, err)
 		}
 		if err != nil && (strings.Contains(err.Error(), own.Reveal()) || strings.Contains(err.Error(), presented.Reveal())) {
 			t.Fatalf("error %q shows a token", err)
@@ -291,14 +301,34 @@ func FuzzVerifierResponse(f *testing.F) {
 		case verdict:
 			var rl *keygate.RateLimitError
 			if res.Code == middleware.CodeRateLimited {
-				if !errors.As(err, &rl) || rl.RetryAfter < 0 {
-					t.Fatalf("%d %q: %v, want a RateLimitError that is not negative", code, body, err)
+				if !errors.As(err, &rl) || rl.RetryAfter < 0 || rl.Name == "" {
+					t.Fatalf("%d %q: %v, want a RateLimitError that is not negative and names its limit", code, body, err)
+				}
+				if res.RateLimit != nil && res.RateLimit.Name != "" && (res.Report == nil || len(res.Report.Limits) == 0) &&
+					(rl.Name != res.RateLimit.Name || rl.Identity != res.RateLimit.Identity) {
+					t.Fatalf("%d %q: refused by %q (identity %v), not the verdict's limit", code, body, rl.Name, rl.Identity)
 				}
 			} else if !errors.Is(err, server.ErrorsFor(res.Code)[0]) {
 				t.Fatalf("%d %q: %v, want %v", code, body, err, server.ErrorsFor(res.Code)[0])
 			}
+		case cost > 1 && code == http.StatusBadRequest && errors.Is(err, keygate.ErrInvalidRequest):
+			// The server refused the cost: the caller's mistake.
 		default:
 			t.Fatalf("%d %q: %v, want ErrUnavailable for a response that is no verdict", code, body, err)
+		}
+		if valid || verdict {
+			want := cost
+			if res.Report != nil {
+				want = res.Report.Cost
+			}
+			if rep.Cost != want {
+				t.Fatalf("%d %q: report's cost %d, want %d", code, body, rep.Cost, want)
+			}
+			for _, l := range rep.Limits {
+				if l.Reset < 0 || l.RetryAfter < 0 {
+					t.Fatalf("%d %q: report's limit %+v has a negative duration", code, body, l)
+				}
+			}
 		}
 	})
 }

@@ -21,7 +21,8 @@ const maxPlainVerdict = 64 << 10
 // parseVerdict decodes body into v as json.Unmarshal would, and reports
 // true, when body is one plain verdict amid JSON whitespace: objects whose
 // members are those of VerifyResponse, Key, Limits, RateLimit,
-// NamedRateLimit, Refill and RateStatus, spelled as their tags are and each at most once; strings of
+// NamedRateLimit, Refill, RateStatus, VerifyReport, LimitReport and
+// Balance, spelled as their tags are and each at most once; strings of
 // valid UTF-8 without escapes or control characters; integers without
 // fraction or exponent that fit their field; true and false. It reports
 // false, leaving v unchanged, for any other body (null, escapes, unknown
@@ -51,6 +52,9 @@ func parseVerdict(body []byte, v *VerifyResponse) bool {
 		case "rate_limit":
 			out.RateLimit = new(server.RateStatus)
 			return p.rateStatus(out.RateLimit)
+		case "report":
+			out.Report = new(server.VerifyReport)
+			return p.report(out.Report)
 		}
 		return false
 	})
@@ -422,6 +426,91 @@ func (p *scanner) rateStatus(st *server.RateStatus) bool {
 			}
 			st.Reset = &d
 			return true
+		case "name":
+			return p.string(&st.Name)
+		case "identity":
+			return p.bool(&st.Identity)
+		}
+		return false
+	})
+}
+
+// report reads a VerifyReport into r.
+func (p *scanner) report(r *server.VerifyReport) bool {
+	return p.object(func(name string) bool {
+		switch name {
+		case "cost":
+			return p.intField(&r.Cost)
+		case "limits":
+			return p.limitReports(&r.Limits)
+		case "uses":
+			r.Uses = new(server.Balance)
+			return p.balance(r.Uses)
+		case "credits":
+			r.Credits = new(server.Balance)
+			return p.balance(r.Credits)
+		}
+		return false
+	})
+}
+
+// limitReports reads an array of limit reports into lrs: a new slice,
+// empty and not nil for [], as encoding/json makes it.
+func (p *scanner) limitReports(lrs *[]server.LimitReport) bool {
+	if !p.next('[') {
+		return false
+	}
+	out := []server.LimitReport{}
+	if !p.next(']') {
+		for {
+			var l server.LimitReport
+			ok := p.object(func(name string) bool {
+				switch name {
+				case "name":
+					return p.string(&l.Name)
+				case "identity":
+					return p.bool(&l.Identity)
+				case "requests":
+					return p.intField(&l.Requests)
+				case "window":
+					return p.duration(&l.Window)
+				case "on_demand":
+					return p.bool(&l.OnDemand)
+				case "allowed":
+					return p.bool(&l.Allowed)
+				case "remaining":
+					return p.intField(&l.Remaining)
+				case "reset":
+					return p.duration(&l.Reset)
+				case "retry_after":
+					return p.duration(&l.RetryAfter)
+				}
+				return false
+			})
+			if !ok {
+				return false
+			}
+			out = append(out, l)
+			if p.next(']') {
+				break
+			}
+			if !p.next(',') {
+				return false
+			}
+		}
+	}
+	*lrs = out
+	return true
+}
+
+// balance reads a Balance into b.
+func (p *scanner) balance(b *server.Balance) bool {
+	return p.object(func(name string) bool {
+		switch name {
+		case "remaining":
+			return p.int(&b.Remaining, 64)
+		case "next_refill":
+			return p.time(&b.NextRefill)
 		}
 		return false
 	})

@@ -35,6 +35,15 @@ func FuzzParseVerdict(f *testing.F) {
 		`{"key":{"limits":{"rate_limits":[{"name":"a","name":"b"}]}}}`, `{"key":{"limits":{"rate_limits":[{"on_demand":1}]}}}`,
 		`{"key":{"limits":{"uses_refill":{}}}}`, `{"key":{"limits":{"uses_refill":null}}}`, `{"key":{"limits":{"uses_refill":{"day":1.5}}}}`,
 		`{"key":{"limits":{"uses_refilled_at":"yesterday"}}}`, `{"key":{"limits":{"rate_limits":[{"name":"a"},]}}}`,
+		`{"valid":true,"key":` + key + `,"report":{"cost":3,"limits":[{"name":"default","requests":5,"window":"1m0s","allowed":true,"remaining":2,"reset":"36s"},` +
+			`{"name":"tokens","identity":true,"requests":100,"window":"1h0m0s","on_demand":true,"allowed":true,"remaining":-1}],` +
+			`"uses":{"remaining":7},"credits":{"remaining":4997,"next_refill":"2026-08-01T00:00:00Z"}}}`,
+		`{"valid":false,"code":"rate_limited","retry_after":36,"rate_limit":{"requests":2,"window":"1h0m0s","remaining":0,"name":"exports","identity":true},` +
+			`"report":{"cost":2,"limits":[{"name":"exports","requests":2,"window":"1h0m0s","on_demand":true,"allowed":false,"remaining":0,"retry_after":"35m0.5s"}]}}`,
+		`{"report":{}}`, `{"report":null}`, `{"report":{"limits":[]}}`, `{"report":{"limits":null}}`, `{"report":{"limits":[{}],"uses":{},"credits":null}}`,
+		`{"report":{"cost":1.5}}`, `{"report":{"cost":1,"cost":2}}`, `{"report":{"limits":[{"reset":"soon"}]}}`, `{"report":{"limits":[{"allowed":1}]}}`,
+		`{"report":{"uses":{"next_refill":"2026-02-30T00:00:00Z"}}}`, `{"report":{"credits":{"remaining":99999999999999999999}}}`,
+		`{"rate_limit":{"name":"x","identity":false}}`, `{"rate_limit":{"identity":"true"}}`,
 	} {
 		f.Add([]byte(body), -1)
 		f.Add([]byte(body), len(body)/2)

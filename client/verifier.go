@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,10 @@ type VerifierConfig struct {
 	// (not from when its answer arrived, which would stretch it by a slow
 	// answer): a key revoked or changed on the server is still accepted
 	// here for at most this long after the change. Keys with a usage or
-	// rate limit are never cached: every use of those reaches the server.
+	// rate limit (named ones included), keys whose verification checked a
+	// limit or drew from a balance (their identity's), and verifications
+	// with a cost or naming limits ([Verifier.VerifyWith]) are never
+	// cached: every use of those reaches the server.
 	// Default [DefaultVerifierCacheTTL] (10s); negative disables the cache.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long a token the server called unknown,
@@ -106,7 +110,8 @@ type VerifierConfig struct {
 // [VerifierConfig.Logger], rate-limited.
 //
 // A token that is not well formed is refused locally, without a call.
-// Valid keys without usage or rate limits are cached for
+// Valid keys without usage or rate limits, whose verification metered
+// nothing (see [Verifier.VerifyWith]), are cached for
 // [VerifierConfig.CacheTTL] (their expiry and IP allow-list are still
 // checked on every call; a previous secret's verdict carries the end of
 // its grace period as the key's expiry), and unknown, revoked, expired
@@ -168,24 +173,62 @@ func (c *Client) NewVerifier(cfg VerifierConfig) *Verifier {
 // VerifyFrom verifies token, presented from addr (the zero Addr when
 // unknown), as documented at [Verifier].
 func (v *Verifier) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*keygate.Key, error) {
+	k, _, err := v.verify(ctx, token, addr, 0, nil)
+	return k, err
+}
+
+// VerifyWith verifies token as [Verifier.VerifyFrom] does, from
+// opts.Address, with the cost and the on-demand rate limits of opts, and
+// returns besides the key or the error the [keygate.Report] of what the
+// server took: the limits it checked and the balances it drew from, with
+// what is left of each. It has keygate.Manager.VerifyWith's signature, so
+// that middleware can use either through one interface.
+//
+// A verification with a Cost above 1 or naming Limits is never answered
+// from the cache, shares no call with another and fills no cache: every
+// one reaches the server. Nor is any verdict whose report is not empty
+// (one that checked a rate limit or drew from the key's uses or its
+// identity's credits) shared or cached. Options out of bounds, which the
+// server refuses (400 invalid_field), are an error wrapping
+// keygate.ErrInvalidRequest and keygate.ErrInvalidField, with nothing
+// verified, as with a local Manager.
+func (v *Verifier) VerifyWith(ctx context.Context, token string, opts keygate.VerifyOptions) (*keygate.Key, keygate.Report, error) {
+	return v.verify(ctx, token, opts.Address, opts.Cost, opts.Limits)
+}
+
+// verify is VerifyWith, its options spelled out so that VerifyFrom does not
+// build them.
+func (v *Verifier) verify(ctx context.Context, token string, addr netip.Addr, cost int, limits []string) (*keygate.Key, keygate.Report, error) {
 	now := v.now()
 	d := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	if e, ok := v.cache.get(&d, now.UnixNano()); ok {
-		return e.answer(now, addr)
-	}
-	if e, ok := v.refused.get(&d, now.UnixNano()); ok {
-		return e.answer(now, addr)
+	metered := cost != 0 && cost != 1 || len(limits) > 0
+	if !metered {
+		if e, ok := v.cache.get(&d, now.UnixNano()); ok {
+			k, err := e.answer(now, addr)
+			return k, e.report, err
+		}
+		if e, ok := v.refused.get(&d, now.UnixNano()); ok {
+			k, err := e.answer(now, addr)
+			return k, e.report, err
+		}
 	}
 	if _, err := apikey.Parse(token); err != nil && !v.acceptsImported(token) {
-		return nil, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
+		return nil, keygate.Report{Cost: max(cost, 1)}, fmt.Errorf("%w: %w", keygate.ErrMalformed, err)
 	}
-	e, err := v.lookup(ctx, now, token, &d, addr)
+	var e *verdict
+	var err error
+	if metered {
+		e, err = v.call(ctx, now, token, &d, addr, cost, limits)
+	} else {
+		e, err = v.lookup(ctx, now, token, &d, addr)
+	}
 	if err != nil {
-		return nil, err
+		return nil, keygate.Report{}, err
 	}
 	// The key's expiry is checked at the answer's arrival, which a slow
 	// answer may have passed.
-	return e.answer(v.now(), addr)
+	k, err := e.answer(v.now(), addr)
+	return k, e.report, err
 }
 
 // acceptsImported reports whether token, not a keygate token, may be one
@@ -202,6 +245,9 @@ func (v *Verifier) acceptsImported(token string) bool {
 type verdict struct {
 	key *keygate.Key
 	err error
+	// report is what the verification took; a shared verdict's is empty
+	// (its Cost 1).
+	report keygate.Report
 	// expires is when a cached verdict stops being used (Unix nanoseconds).
 	expires int64
 }
@@ -268,7 +314,7 @@ func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d 
 		}
 		// A limited key's every use must reach the server, and a failed
 		// call may have been the leader's own (its context ended).
-		return v.call(ctx, asked, token, d, addr)
+		return v.call(ctx, asked, token, d, addr, 0, nil)
 	}
 	f := &verifyFlight{done: make(chan struct{})}
 	if v.flights == nil {
@@ -284,34 +330,50 @@ func (v *Verifier) lookup(ctx context.Context, asked time.Time, token string, d 
 	}()
 	// Should call panic, f.e stays nil and the waiters ask for
 	// themselves.
-	f.e, f.err = v.call(ctx, asked, token, d, addr)
+	f.e, f.err = v.call(ctx, asked, token, d, addr, 0, nil)
 	return f.e, f.err
 }
 
-// shareable reports whether a verdict may be shared with other requests
-// and cached: any verdict but that of a key with a usage or rate limit,
-// or one that depends on the moment (rate limits, used-up uses).
+// shareable reports whether a verdict of a verification without a cost or
+// limits may be shared with other requests and cached: one whose report
+// is empty (no rate limit checked, neither uses nor credits drawn from),
+// and that is not about a key with a usage or rate limit (named ones
+// included), nor depends on the moment (rate limits, used-up uses).
 func shareable(e *verdict) bool {
+	if r := &e.report; len(r.Limits) > 0 || r.Uses != nil || r.Credits != nil {
+		return false
+	}
 	if e.err != nil {
 		return errors.Is(e.err, keygate.ErrInvalid) || errors.Is(e.err, keygate.ErrRevoked) ||
 			errors.Is(e.err, keygate.ErrExpired) || errors.Is(e.err, keygate.ErrDisabled)
 	}
-	return e.key.RemainingUses == nil && e.key.RateLimit == 0
+	return e.key.RemainingUses == nil && e.key.RateLimit == 0 && len(e.key.RateLimits) == 0
 }
 
-// call asks the server about token and caches what may be cached, for its
-// TTL from asked (when the verification began: the server's answer is as
-// of some moment after it, and a slow answer must not stretch how long it
-// is used). Its error is ErrUnavailable: a verdict about the token is
-// never an error.
-func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr) (*verdict, error) {
-	req := VerifyRequest{Token: token}
+// call asks the server about token, with cost and limits, and, for a
+// verification without them, caches what may be cached, for its TTL from
+// asked (when the verification began: the server's answer is as of some
+// moment after it, and a slow answer must not stretch how long it is
+// used). Its error is ErrUnavailable, or a refusal of cost or limits
+// wrapping keygate.ErrInvalidRequest: a verdict about the token is never
+// an error.
+func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[sha256.Size]byte, addr netip.Addr, cost int, limits []string) (*verdict, error) {
+	req := VerifyRequest{Token: token, Limits: limits}
+	metered := cost != 0 && cost != 1 || len(limits) > 0
+	if cost != 1 {
+		req.Cost = cost // 1 is the default, and keeps the body plain
+	}
 	if addr.IsValid() {
 		req.Address = addr.String()
 	}
 	res, resp, err := v.client.Verify(ctx, req)
 	if err != nil {
 		var er *ErrorResponse
+		if metered && errors.As(err, &er) && resp != nil && resp.StatusCode == http.StatusBadRequest && errors.Is(er, keygate.ErrInvalidRequest) {
+			// The cost or a limit's name is out of bounds: the caller's
+			// mistake, not an outage.
+			return nil, fmt.Errorf("client: verify: %w", er)
+		}
 		if errors.As(err, &er) {
 			// The server refused the call itself (the Verifier's own key,
 			// an outage): never a verdict about the caller's token.
@@ -325,14 +387,14 @@ func (v *Verifier) call(ctx context.Context, asked time.Time, token string, d *[
 		}
 		return nil, v.unavailable(ctx, resp, err)
 	}
-	e, err := fromResponse(res)
+	e, err := fromResponse(res, max(cost, 1))
 	if err != nil {
 		return nil, v.unavailable(ctx, resp, fmt.Errorf("client: verify: %w: %w", keygate.ErrUnavailable, err))
 	}
 	v.outage.ok(ctx)
 	now := asked.UnixNano()
 	switch {
-	case !shareable(e):
+	case metered || !shareable(e):
 	case e.err == nil && v.ttl > 0:
 		e.expires = now + int64(v.ttl)
 		v.cache.put(d, e)
@@ -432,22 +494,20 @@ var verdictCodes = map[string]bool{
 	middleware.CodeAddressDenied: true, middleware.CodeInsufficientPermission: true,
 }
 
-// fromResponse converts the server's verdict. A verdict that contradicts
-// itself (valid with a code, or without a key or its id) or has a code no
-// verdict has is an invalid response, which fails closed.
-func fromResponse(res *VerifyResponse) (*verdict, error) {
+// fromResponse converts the server's verdict about a verification of
+// cost. A verdict that contradicts itself (valid with a code, or without a
+// key or its id) or has a code no verdict has is an invalid response,
+// which fails closed.
+func fromResponse(res *VerifyResponse, cost int) (*verdict, error) {
+	rep := report(res.Report, cost)
 	if !res.Valid {
 		if !verdictCodes[res.Code] {
 			return nil, fmt.Errorf("%w: a verdict without a code or with an unknown one", ErrInvalidResponse)
 		}
 		if res.Code == middleware.CodeRateLimited {
-			rl := &keygate.RateLimitError{RetryAfter: seconds(max(res.RetryAfter, 0))}
-			if st, ok := rateStatus(res.RateLimit); ok {
-				rl.Limit, rl.Reset = st.RateLimit, st.Reset
-			}
-			return &verdict{err: rl}, nil
+			return &verdict{err: rateLimitError(res, &rep), report: rep}, nil
 		}
-		return &verdict{err: fmt.Errorf("client: verify: %w", server.ErrorsFor(res.Code)[0])}, nil
+		return &verdict{err: fmt.Errorf("client: verify: %w", server.ErrorsFor(res.Code)[0]), report: rep}, nil
 	}
 	if res.Key == nil || res.Key.ID == uuid.Nil || res.Code != "" {
 		return nil, fmt.Errorf("%w: a valid verdict without a key id, or with a code", ErrInvalidResponse)
@@ -466,7 +526,72 @@ func fromResponse(res *VerifyResponse) (*verdict, error) {
 		// request's own.
 		k = k.WithReportedRate(st)
 	}
-	return &verdict{key: k}, nil
+	return &verdict{key: k, report: rep}, nil
+}
+
+// rateLimitError returns the refusal of a rate_limited verdict res, whose
+// report is rep: the limit that refused, as a local Manager's error has
+// it, taken from the report's refusing limit when it has one.
+func rateLimitError(res *VerifyResponse, rep *keygate.Report) *keygate.RateLimitError {
+	rl := &keygate.RateLimitError{RetryAfter: seconds(max(res.RetryAfter, 0))}
+	if st, ok := rateStatus(res.RateLimit); ok {
+		rl.Limit, rl.Reset = st.RateLimit, st.Reset
+	}
+	if st := res.RateLimit; st != nil {
+		rl.Name, rl.Identity = st.Name, st.Identity
+	}
+	if n := len(rep.Limits); n > 0 && !rep.Limits[n-1].Allowed {
+		last := &rep.Limits[n-1]
+		rl.Limit, rl.Name, rl.Identity = last.Limit, last.Limit.Name, last.Identity
+	}
+	if rl.Name == "" && !rl.Identity {
+		rl.Name = keygate.DefaultRateLimit // a server that names no limit refused with the key's own
+	}
+	switch {
+	case rl.Name == keygate.DefaultRateLimit && !rl.Identity:
+		rl.Limit.Name = "" // as Limits.Rate holds it
+	case rl.Limit.Name == "":
+		rl.Limit.Name = rl.Name
+	}
+	return rl
+}
+
+// rateLimits converts a key's named rate limits; nil for none.
+func rateLimits(rls []server.NamedRateLimit) []keygate.RateLimit {
+	var out []keygate.RateLimit
+	for _, r := range rls {
+		out = append(out, keygate.RateLimit{Name: r.Name, Requests: r.Requests, Window: time.Duration(r.Window), OnDemand: r.OnDemand})
+	}
+	return out
+}
+
+// report converts the report of a verdict about a verification of cost;
+// none (a verification that checked no limit and drew from no balance) is
+// the empty report of that cost.
+func report(r *server.VerifyReport, cost int) keygate.Report {
+	if r == nil {
+		return keygate.Report{Cost: cost}
+	}
+	out := keygate.Report{Cost: r.Cost, Uses: balance(r.Uses), Credits: balance(r.Credits)}
+	if len(r.Limits) > 0 {
+		out.Limits = make([]keygate.LimitReport, len(r.Limits))
+		for i, l := range r.Limits {
+			out.Limits[i] = keygate.LimitReport{
+				Limit:    keygate.RateLimit{Name: l.Name, Requests: l.Requests, Window: time.Duration(l.Window), OnDemand: l.OnDemand},
+				Identity: l.Identity, Allowed: l.Allowed, Remaining: l.Remaining,
+				Reset: max(time.Duration(l.Reset), 0), RetryAfter: max(time.Duration(l.RetryAfter), 0),
+			}
+		}
+	}
+	return out
+}
+
+// balance converts a balance of a report; nil stays nil.
+func balance(b *server.Balance) *keygate.Balance {
+	if b == nil {
+		return nil
+	}
+	return &keygate.Balance{Remaining: b.Remaining, NextRefill: b.NextRefill}
 }
 
 var _ middleware.RateStatusReporter = (*Verifier)(nil)
@@ -509,13 +634,18 @@ func record(k *Key, rec *store.Key) error {
 		Hint:          k.Hint,
 		RateLimit:     k.Limits.Rate.Requests,
 		RateWindow:    time.Duration(k.Limits.Rate.Window),
+		RateLimits:    rateLimits(k.Limits.RateLimits),
 		RemainingUses: k.Limits.UsesRemaining,
+		RefilledAt:    k.Limits.UsesRefilledAt,
 		CreatedAt:     k.CreatedAt,
 		UpdatedAt:     k.UpdatedAt,
 		ExpiresAt:     k.ExpiresAt,
 		LastUsedAt:    k.LastUsedAt,
 		RevokedAt:     k.RevokedAt,
 		Version:       k.Version,
+	}
+	if r := k.Limits.UsesRefill; r != nil {
+		rec.Refill = &store.Refill{Amount: r.Amount, Every: store.Period(r.Every), Day: r.Day}
 	}
 	for _, s := range k.Limits.AllowedCIDRs {
 		p, err := netip.ParsePrefix(s)

@@ -16,6 +16,14 @@ type (
 	VerifyRequest = server.VerifyRequest
 	// VerifyResponse is the server's verdict about a token.
 	VerifyResponse = server.VerifyResponse
+	// VerifyReport is what a verification took, in a VerifyResponse
+	// ([Verifier.VerifyWith] returns it as a keygate.Report).
+	VerifyReport = server.VerifyReport
+	// LimitReport is what is left of one rate limit, in a VerifyReport.
+	LimitReport = server.LimitReport
+	// Balance is what is left of a key's uses or an identity's credits,
+	// in a VerifyReport.
+	Balance = server.Balance
 	// Role is a role keys may be given.
 	Role = server.Role
 	// RoleList is the list of roles.

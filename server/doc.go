@@ -94,6 +94,14 @@
 // only ever about the caller, the body or the store. A verification is a
 // use of the key like any other: limits, last used.
 //
+// A verification may have a cost ([VerifyRequest].Cost, 1 to
+// keygate.MaxCost) and name on-demand rate limits (Limits): the verdict's
+// [VerifyReport] then says what it took from each rate limit checked and
+// what is left of them, of the key's uses and of its identity's credits
+// (keygate.Manager.VerifyWith's Report), and a rate_limited verdict's
+// rate_limit names the limit that refused ("name", "identity"). A bad
+// cost or limit name is a 400 invalid_field.
+//
 // # Refusals that say why
 //
 // A 403 forbidden names the bound that refused the caller (from

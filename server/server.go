@@ -334,7 +334,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	if err := s.decodeVerify(w, r, &in); err != nil {
 		return err
 	}
-	req := keygate.VerifyRequest{Token: in.Token, Permission: in.Permission, Workspace: in.Workspace}
+	req := keygate.VerifyRequest{Token: in.Token, Permission: in.Permission, Workspace: in.Workspace, Cost: in.Cost, Limits: in.Limits}
+	if err := checkMeter(&in); err != nil {
+		return err
+	}
 	if in.Address != "" {
 		addr, err := netip.ParseAddr(in.Address)
 		if err != nil {
@@ -356,6 +359,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 			out.RetryAfter = max(int64(math.Ceil(rl.RetryAfter.Seconds())), 1)
 			if rl.Limit.Requests > 0 {
 				out.RateLimit = rateStatus(keygate.RateStatus{RateLimit: rl.Limit, Reset: rl.Reset}, rl.Reset > 0)
+				out.RateLimit.Name, out.RateLimit.Identity = rl.Name, rl.Identity
 			}
 		}
 	} else {
@@ -377,6 +381,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 			out.RateLimit = rateStatus(st, true)
 		}
 	}
+	out.Report = verifyReport(&v.Report)
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
 	body, err := appendVerdict((*bp)[:0], &out, perms)
@@ -389,6 +394,67 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, by keygate.Princ
 	}
 	writeBody(w, http.StatusOK, body)
 	return nil
+}
+
+// checkMeter checks the cost and the limit names of in, as
+// keygate.VerifyOptions bounds them, with details that never quote them.
+func checkMeter(in *VerifyRequest) error {
+	if in.Cost < 0 || in.Cost > keygate.MaxCost {
+		return invalidField(fmt.Sprintf("The cost field must be an integer from 1 to %d.", keygate.MaxCost))
+	}
+	if len(in.Limits) > MaxVerifyLimits {
+		return invalidField(fmt.Sprintf("The limits field names at most %d rate limits.", MaxVerifyLimits))
+	}
+	for i, name := range in.Limits {
+		if !limitName(name) {
+			return invalidField(fmt.Sprintf("limits[%d] is not a rate limit's name: 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter.",
+				i, keygate.MaxRateLimitName))
+		}
+	}
+	return nil
+}
+
+// limitName reports whether s may name a rate limit, as keygate checks
+// it (the OpenAPI document's RateLimitName).
+func limitName(s string) bool {
+	if s == "" || len(s) > keygate.MaxRateLimitName || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// verifyReport returns r for the wire; nil when it checked no rate limit
+// and drew from no balance.
+func verifyReport(r *keygate.Report) *VerifyReport {
+	if len(r.Limits) == 0 && r.Uses == nil && r.Credits == nil {
+		return nil
+	}
+	out := &VerifyReport{Cost: r.Cost, Uses: balance(r.Uses), Credits: balance(r.Credits)}
+	if len(r.Limits) > 0 {
+		out.Limits = make([]LimitReport, len(r.Limits))
+		for i, l := range r.Limits {
+			name := l.Limit.Name
+			if name == "" && !l.Identity {
+				name = keygate.DefaultRateLimit
+			}
+			out.Limits[i] = LimitReport{Name: name, Identity: l.Identity, Requests: l.Limit.Requests, Window: Duration(l.Limit.Window),
+				OnDemand: l.Limit.OnDemand, Allowed: l.Allowed, Remaining: l.Remaining, Reset: Duration(l.Reset), RetryAfter: Duration(l.RetryAfter)}
+		}
+	}
+	return out
+}
+
+// balance returns b for the wire; nil stays nil.
+func balance(b *keygate.Balance) *Balance {
+	if b == nil {
+		return nil
+	}
+	return &Balance{Remaining: b.Remaining, NextRefill: b.NextRefill}
 }
 
 // rateStatus returns st for the wire; its Reset only when withReset.

@@ -70,6 +70,81 @@ func appendVerdict(b []byte, v *VerifyResponse, perms permission.Set) ([]byte, e
 			b = append(b, `,"reset":`...)
 			b = st.Reset.appendJSON(b)
 		}
+		if st.Name != "" {
+			b = append(b, `,"name":`...)
+			b = appendString(b, st.Name)
+		}
+		if st.Identity {
+			b = append(b, `,"identity":true`...)
+		}
+		b = append(b, '}')
+	}
+	if r := v.Report; r != nil {
+		b = append(b, `,"report":`...)
+		var err error
+		if b, err = r.appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSON appends r as json.Marshal encodes it.
+func (r *VerifyReport) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"cost":`...)
+	b = strconv.AppendInt(b, int64(r.Cost), 10)
+	if len(r.Limits) > 0 {
+		b = append(b, `,"limits":[`...)
+		for i := range r.Limits {
+			l := &r.Limits[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendString(b, l.Name)
+			if l.Identity {
+				b = append(b, `,"identity":true`...)
+			}
+			b = append(b, `,"requests":`...)
+			b = strconv.AppendInt(b, int64(l.Requests), 10)
+			b = append(b, `,"window":`...)
+			b = l.Window.appendJSON(b)
+			if l.OnDemand {
+				b = append(b, `,"on_demand":true`...)
+			}
+			b = append(b, `,"allowed":`...)
+			b = strconv.AppendBool(b, l.Allowed)
+			b = append(b, `,"remaining":`...)
+			b = strconv.AppendInt(b, int64(l.Remaining), 10)
+			if l.Reset != 0 {
+				b = append(b, `,"reset":`...)
+				b = l.Reset.appendJSON(b)
+			}
+			if l.RetryAfter != 0 {
+				b = append(b, `,"retry_after":`...)
+				b = l.RetryAfter.appendJSON(b)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	for _, f := range [...]struct {
+		name string
+		bal  *Balance
+	}{{`,"uses":`, r.Uses}, {`,"credits":`, r.Credits}} {
+		if f.bal == nil {
+			continue
+		}
+		b = append(b, f.name...)
+		b = append(b, `{"remaining":`...)
+		b = strconv.AppendInt(b, f.bal.Remaining, 10)
+		if !f.bal.NextRefill.IsZero() {
+			b = append(b, `,"next_refill":`...)
+			var err error
+			if b, err = appendTime(b, f.bal.NextRefill); err != nil {
+				return nil, err
+			}
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func FuzzVerdictEncoding(f *testing.F) {
 	f.Add(true, "n", "d", "o", "", "", "", "=", int64(253402300800), int64(-62135596801), int64(1), int64(1)<<62, -1, int64(-1), "", "", int64(-3), true)
 	f.Add(true, "in an identity", "acme", "tiger", "viewer", "kg_AbCd…", "", "plan=pro", int64(1767225600), int64(0), int64(0), int64(4), 0, int64(0), "*:read", "", int64(0), false)
 	f.Add(true, "named limits", "acme", "month", "tokens", "kg_AbCd…", "", "exports \"<x>\"", int64(1767225600), int64(0), int64(0), int64(6), 31, int64(3600e9), "*:read", "", int64(0), true)
+	f.Add(true, "metered", "acme", "tiger", "default tokens", "kg_AbCd…", "", "", int64(1767225600), int64(7), int64(1767225600), int64(9), 3, int64(60e9), "*:read", "", int64(5), false)
+	f.Add(false, "refused", "", "month", "tokens", "", "", "", int64(1767225600), int64(0), int64(0), int64(10), 100, int64(3600e9), "", "rate_limited", int64(30), true)
 	f.Fuzz(func(t *testing.T, valid bool, name, desc, workspace, role, hint, scopes, metadata string,
 		created, expires, lastUsed, version int64, uses int, window int64, perms, code string, retry int64, withRate bool) {
 		var v VerifyResponse
@@ -89,6 +92,27 @@ func FuzzVerdictEncoding(f *testing.F) {
 				v.RateLimit.Reset = &reset
 			}
 		}
+		if version%7 == 2 || version%7 == 3 {
+			// A report, its strings and numbers drawn as any other.
+			r := &VerifyReport{Cost: uses}
+			for i, name := range strings.Fields(role + " " + workspace) {
+				r.Limits = append(r.Limits, LimitReport{Name: name, Identity: i%2 == 1, Requests: uses + i, Window: Duration(window),
+					OnDemand: i%3 == 1, Allowed: i%2 == 0, Remaining: int(retry) - i, Reset: Duration(window / int64(i+2)), RetryAfter: Duration(retry * int64(i))})
+			}
+			if expires != 0 {
+				r.Uses = &Balance{Remaining: expires, NextRefill: time.Unix(lastUsed, 0)}
+				if lastUsed == 0 {
+					r.Uses.NextRefill = time.Time{}
+				}
+			}
+			if version%7 == 3 {
+				r.Credits = &Balance{Remaining: created, NextRefill: time.Unix(created, 0).In(time.FixedZone("y", int(retry%100000)))}
+			}
+			v.Report = r
+		}
+		if withRate && len(role)%2 == 1 {
+			v.RateLimit.Name, v.RateLimit.Identity = role, len(workspace)%2 == 1
+		}
 		v.Permissions = strings.Fields(perms)
 		check := func(got []byte, gotErr error, want *VerifyResponse) {
 			t.Helper()
@@ -127,6 +151,7 @@ func FuzzVerifyRequestDecoding(f *testing.F) {
 		`{"token":"a\xff"}`, `{"token":null}`, `{"token":1}`, `{"token":"a",}`, `{"token":"a"}x`, `{"token":"a"}{}`, `[]`, `null`,
 		`{"token":"a","extra":"b"}`, `{"token":"a"` + strings.Repeat(" ", 2000) + `}`, `{"token":"` + strings.Repeat("x", 1100) + `"}`,
 		`{"token":"a"}` + strings.Repeat(" ", 70<<10), `{"address":"::1","workspace":""}`, `{"token":"a\tb"}`, "{\"token\":\"a\"}\x00",
+		`{"token":"a","cost":3,"limits":["tokens","exports"]}`, `{"token":"a","cost":0,"limits":[]}`, `{"token":"a","cost":1.5}`, `{"token":"a","limits":"x"}`,
 	} {
 		f.Add([]byte(body), int64(0), -1)
 		f.Add([]byte(body), int64(16), 5)
@@ -152,7 +177,7 @@ func FuzzVerifyRequestDecoding(f *testing.F) {
 		var want, got VerifyRequest
 		wantErr := s.decode(httptest.NewRecorder(), request(), &want)
 		gotErr := s.decodeVerify(httptest.NewRecorder(), request(), &got)
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("body %q: decodeVerify gave %+v, decode %+v", body, got, want)
 		}
 		if (gotErr == nil) != (wantErr == nil) {

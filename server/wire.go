@@ -271,11 +271,24 @@ type VerifyRequest struct {
 	// "203.0.113.7", checked against the key's IP allow-list; a key with
 	// one is not valid without it.
 	Address string `json:"address,omitempty"`
+	// Cost is what the verification takes from each rate limit it is
+	// checked against, from the key's uses and from its identity's
+	// credits: 1 to keygate.MaxCost; 0 (absent) means 1.
+	Cost int `json:"cost,omitempty"`
+	// Limits names the on-demand rate limits, of the key and of its
+	// identity, that apply to this verification besides the always-on
+	// ones: at most [MaxVerifyLimits] rate limit names. A name neither has
+	// is ignored.
+	Limits []string `json:"limits,omitempty"`
 }
 
+// MaxVerifyLimits is the most on-demand rate limits one verification may
+// name in [VerifyRequest].Limits (keygate.VerifyOptions' bound).
+const MaxVerifyLimits = 2 * keygate.MaxRateLimits
+
 // VerifyResponse is the body of a POST /keys/verify response: the verdict
-// about the token. A valid token has Valid, Key, Permissions and
-// SuperAdmin; another has Code (one of package middleware's: malformed,
+// about the token, and the Report of what it took. A valid token has Valid,
+// Key, Permissions and SuperAdmin; another has Code (one of package middleware's: malformed,
 // invalid, expired, revoked, disabled, usage_exhausted, rate_limited with
 // RetryAfter, address_denied, insufficient_permission). A key the caller
 // may not verify is answered as an unknown token, "invalid".
@@ -299,6 +312,59 @@ type VerifyResponse struct {
 	// this use (a valid verdict) or the limit that refused it
 	// ("rate_limited", with Remaining 0).
 	RateLimit *RateStatus `json:"rate_limit,omitempty"`
+	// Report is what the verification took from the limits it was
+	// checked against and the balances it drew from, with what is left of
+	// each, on success and on refusal alike (keygate.Report); omitted when
+	// it checked no rate limit and drew from no balance.
+	Report *VerifyReport `json:"report,omitempty"`
+}
+
+// VerifyReport is what a verification took, in a [VerifyResponse]: its
+// cost, the rate limits it was checked against, in the order they were
+// (the key's, then its identity's; a refusing one last), and what is left
+// of the key's uses and of its identity's credits.
+type VerifyReport struct {
+	Cost   int           `json:"cost"`
+	Limits []LimitReport `json:"limits,omitempty"`
+	// Uses is the key's balance of uses; omitted when it has no usage
+	// limit.
+	Uses *Balance `json:"uses,omitempty"`
+	// Credits is the key's identity's balance of credits; omitted when it
+	// has none.
+	Credits *Balance `json:"credits,omitempty"`
+}
+
+// LimitReport is what is left of one rate limit after a verification
+// (keygate.LimitReport).
+type LimitReport struct {
+	// Name is the limit's name: "default" for a key's own (Limits.Rate).
+	Name string `json:"name"`
+	// Identity says that the limit is the key's identity's, shared by its
+	// keys, rather than the key's own.
+	Identity bool `json:"identity,omitempty"`
+	// Requests per Window is the limit.
+	Requests int      `json:"requests"`
+	Window   Duration `json:"window"`
+	OnDemand bool     `json:"on_demand,omitempty"`
+	// Allowed says whether the verification's cost was taken from it.
+	Allowed bool `json:"allowed"`
+	// Remaining is how many units the limit has left now, one request
+	// after another; -1 when the server's rate limiter cannot tell.
+	Remaining int `json:"remaining"`
+	// Reset is how long until the whole limit is available again (omitted
+	// when it is, or when unknown); RetryAfter, for the limit that refused
+	// the verification, how long until its cost would be allowed.
+	Reset      Duration `json:"reset,omitzero"`
+	RetryAfter Duration `json:"retry_after,omitzero"`
+}
+
+// Balance is what is left of a key's uses or an identity's credits after
+// a verification (keygate.Balance).
+type Balance struct {
+	Remaining int64 `json:"remaining"`
+	// NextRefill is when the balance is next set to its refill's amount;
+	// omitted when it never refills.
+	NextRefill time.Time `json:"next_refill,omitzero"`
 }
 
 // RateStatus is what is left of a key's rate limit, in a [VerifyResponse].
@@ -311,6 +377,12 @@ type RateStatus struct {
 	// Reset is how long until the whole limit is available again; nil when
 	// the server does not know it (a refusal by a shared rate limiter).
 	Reset *Duration `json:"reset,omitempty"`
+	// Name and Identity, for "rate_limited", say which limit refused:
+	// Name is "default" for a key's own, or one of its or its identity's
+	// named limits, and Identity says it is the identity's, shared by its
+	// keys. Both are omitted in a valid verdict, about the key's own.
+	Name     string `json:"name,omitempty"`
+	Identity bool   `json:"identity,omitempty"`
 }
 
 // Role is a role keys may be given, in the body of GET /roles.

@@ -644,6 +644,19 @@ func TestOpenAPIConformance(t *testing.T) {
 	oneUse := f.Token(t, keygate.CreateRequest{Name: "one-use", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Uses: &one}})
 	oneRate := f.Token(t, keygate.CreateRequest{Name: "one-rate", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Rate: keygate.RateLimit{Requests: 1, Window: time.Hour}}})
 	fenced := f.Token(t, keygate.CreateRequest{Name: "fenced", Workspace: "w", Role: "viewer", Limits: keygate.Limits{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	// Keys metered with a cost: uses, a default and an on-demand limit;
+	// an identity's credits and limits.
+	ten := int64(10)
+	metered := f.Token(t, keygate.CreateRequest{Name: "metered", Workspace: "w", Role: "viewer", Limits: keygate.Limits{Uses: &ten,
+		Rate:       keygate.RateLimit{Requests: 100, Window: time.Minute},
+		RateLimits: []keygate.RateLimit{{Name: "exports", Requests: 2, Window: time.Hour, OnDemand: true}}}})
+	payer, err := f.Manager.CreateIdentity(ctx, keygate.System(), keygate.CreateIdentityRequest{ExternalID: "payer", Workspace: "w",
+		Limits: keygate.IdentityLimits{RateLimits: []keygate.RateLimit{{Name: "tokens", Requests: 100, Window: time.Hour, OnDemand: true}},
+			Credits: &keygate.Credits{Remaining: 50, Refill: &keygate.Refill{Amount: 50, Every: store.PeriodDay}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paying := f.Token(t, keygate.CreateRequest{Name: "paying", Workspace: "w", Role: "viewer", IdentityID: payer.ID})
 	neverSeen := f.Token(t, keygate.CreateRequest{Name: "never-seen", Workspace: "w", Role: "viewer"}) // verified only while lookups fail
 	verifyBody := func(token string, more string) string { return `{"token":"` + token + `"` + more + `}` }
 	target := f.Key(t, keygate.CreateRequest{Name: "target", Workspace: "w", Role: "viewer"}).Key.ID.String()
@@ -800,6 +813,25 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "verify from outside an allow-list", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(fenced, `,"address":"192.0.2.1"`), status: 200},
 		{name: "verify while lookups fail", method: "POST", path: "/keys/verify", token: admin, body: verifyBody(neverSeen, ""),
 			outage: lookupsDown, status: 503, code: "unavailable"},
+		{name: "verify with a cost", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"cost":3`), status: 200},
+		{name: "verify naming an on-demand limit", method: "POST", path: "/keys/verify", token: verifier,
+			body: verifyBody(metered, `,"cost":2,"limits":["exports","elsewhere"]`), status: 200},
+		{name: "verify over a named limit", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"limits":["exports"]`), status: 200},
+		{name: "verify over the uses with a cost", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"cost":9`), status: 200},
+		{name: "verify drawing credits", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(paying, `,"cost":40,"limits":["tokens"]`), status: 200},
+		{name: "verify over the credits", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(paying, `,"cost":40`), status: 200},
+		{name: "verify over an identity's limit", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(paying, `,"cost":70,"limits":["tokens"]`), status: 200},
+		{name: "verify with a cost of 0", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"cost":0`),
+			request: violates, status: 200},
+		{name: "verify with a negative cost", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"cost":-1`),
+			request: violates, status: 400, code: "invalid_field"},
+		{name: "verify with too high a cost", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"cost":1000000001`),
+			request: violates, status: 400, code: "invalid_field"},
+		{name: "verify naming a bad limit", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(metered, `,"limits":["Exports"]`),
+			request: violates, status: 400, code: "invalid_field"},
+		{name: "verify naming too many limits", method: "POST", path: "/keys/verify", token: verifier,
+			body:    verifyBody(metered, `,"limits":[`+strings.TrimSuffix(strings.Repeat(`"a",`, server.MaxVerifyLimits+1), ",")+`]`),
+			request: violates, status: 400, code: "invalid_field"},
 		{name: "verify without apikey:verify", method: "POST", path: "/keys/verify", token: manager, body: verifyBody(manager, ""), status: 403, code: "forbidden"},
 		{name: "verify without a token", method: "POST", path: "/keys/verify", token: verifier, body: `{}`, request: violates, status: 200},
 		{name: "verify with a bad permission", method: "POST", path: "/keys/verify", token: verifier, body: verifyBody(manager, `,"permission":"cluster"`),
