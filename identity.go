@@ -560,7 +560,7 @@ func validRateLimits(rls []RateLimit) error {
 		return bad("more than %d rate limits", MaxRateLimits)
 	}
 	for i, r := range rls {
-		if !validLimitName(r.Name) {
+		if !ValidLimitName(r.Name) {
 			return bad("a rate limit's name must be 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter", MaxRateLimitName)
 		}
 		if slices.ContainsFunc(rls[:i], func(o RateLimit) bool { return o.Name == r.Name }) {
@@ -595,8 +595,10 @@ func validRefill(r *Refill) error {
 	return nil
 }
 
-// validLimitName reports whether s may name a rate limit.
-func validLimitName(s string) bool {
+// ValidLimitName reports whether s may name a rate limit: 1 to
+// MaxRateLimitName bytes of lowercase letters, digits, '_', '-' and '.',
+// starting with a letter.
+func ValidLimitName(s string) bool {
 	if s == "" || len(s) > MaxRateLimitName || s[0] < 'a' || s[0] > 'z' {
 		return false
 	}

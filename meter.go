@@ -15,8 +15,9 @@ import (
 // MaxCost is the largest cost of one verification ([VerifyOptions.Cost]).
 const MaxCost = 1_000_000_000
 
-// maxLimitNames bounds the on-demand limits one verification may name.
-const maxLimitNames = 2 * MaxRateLimits
+// MaxVerifyLimits bounds the on-demand rate limits one verification may
+// name ([VerifyOptions].Limits): those of its key and of its identity.
+const MaxVerifyLimits = 2 * MaxRateLimits
 
 // VerifyOptions are the options of one verification with
 // [Manager.VerifyWith].
@@ -100,7 +101,7 @@ type Balance struct {
 // it (across instances); without one, in this process.
 //
 // Options out of bounds (a negative Cost or one above MaxCost, more than
-// 32 names, a name no limit could have) are an error wrapping
+// MaxVerifyLimits names, a name no limit could have) are an error wrapping
 // [ErrInvalidRequest], with nothing verified.
 func (m *Manager) VerifyWith(ctx context.Context, token string, opts VerifyOptions) (*Key, Report, error) {
 	q, err := newQuery(opts.Address, opts.Cost, opts.Limits)
@@ -156,12 +157,12 @@ func newQuery(addr netip.Addr, cost int, limits []string) (verifyQuery, error) {
 	case cost < 0 || cost > MaxCost:
 		return verifyQuery{}, bad("a verification's cost must be 1 to %d", MaxCost)
 	}
-	if len(limits) > maxLimitNames {
-		return verifyQuery{}, bad("a verification names at most %d limits", maxLimitNames)
+	if len(limits) > MaxVerifyLimits {
+		return verifyQuery{}, bad("a verification names at most %d limits", MaxVerifyLimits)
 	}
-	for _, n := range limits {
-		if !validLimitName(n) {
-			return verifyQuery{}, bad("%q cannot name a rate limit", n)
+	for i, n := range limits {
+		if !ValidLimitName(n) { // the name is not quoted: it may be anything a caller sent
+			return verifyQuery{}, bad("limits[%d] cannot name a rate limit (1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter)", i, MaxRateLimitName)
 		}
 	}
 	return verifyQuery{addr: addr, cost: int64(cost), names: limits}, nil

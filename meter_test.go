@@ -91,7 +91,7 @@ func TestVerifyOptionsBounds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, CreateRequest{Limits: Limits{Uses: int64p(5)}})
-	names := make([]string, maxLimitNames+1)
+	names := make([]string, MaxVerifyLimits+1)
 	for i := range names {
 		names[i] = "n"
 	}

@@ -406,26 +406,12 @@ func checkMeter(in *VerifyRequest) error {
 		return invalidField(fmt.Sprintf("The limits field names at most %d rate limits.", MaxVerifyLimits))
 	}
 	for i, name := range in.Limits {
-		if !limitName(name) {
+		if !keygate.ValidLimitName(name) {
 			return invalidField(fmt.Sprintf("limits[%d] is not a rate limit's name: 1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter.",
 				i, keygate.MaxRateLimitName))
 		}
 	}
 	return nil
-}
-
-// limitName reports whether s may name a rate limit, as keygate checks
-// it (the OpenAPI document's RateLimitName).
-func limitName(s string) bool {
-	if s == "" || len(s) > keygate.MaxRateLimitName || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // verifyReport returns r for the wire; nil when it checked no rate limit

@@ -282,9 +282,9 @@ type VerifyRequest struct {
 	Limits []string `json:"limits,omitempty"`
 }
 
-// MaxVerifyLimits is the most on-demand rate limits one verification may
+// MaxVerifyLimits is keygate.MaxVerifyLimits: the most on-demand rate limits one verification may
 // name in [VerifyRequest].Limits (keygate.VerifyOptions' bound).
-const MaxVerifyLimits = 2 * keygate.MaxRateLimits
+const MaxVerifyLimits = keygate.MaxVerifyLimits
 
 // VerifyResponse is the body of a POST /keys/verify response: the verdict
 // about the token, and the Report of what it took. A valid token has Valid,
