@@ -159,7 +159,8 @@ func BenchmarkVerifyUsage(b *testing.B) {
 // of a key with one always-on rate limit of 1e9 a second (never refusing),
 // held in turn as the key's own "default" limit, as one of its named
 // limits, and as its identity's, counted in this process: what a rate
-// limit costs, and that an identity's costs no more than the key's own.
+// limit costs, and that an identity's costs no more than the key's own;
+// then of a key whose identity has credits, spent in the memory store.
 func BenchmarkVerifyMetered(b *testing.B) {
 	ctx := context.Background()
 	p := mustPerm(b, "cluster:read")
@@ -174,6 +175,10 @@ func BenchmarkVerifyMetered(b *testing.B) {
 		{"own-named", func(_ *fixture, req *CreateRequest) { req.Limits.RateLimits = []RateLimit{named} }},
 		{"identity", func(f *fixture, req *CreateRequest) {
 			req.IdentityID = f.identity(b, CreateIdentityRequest{Workspace: req.Workspace, Limits: IdentityLimits{RateLimits: []RateLimit{named}}}).ID
+		}},
+		// A balance is spent in the store: here the memory store's lock.
+		{"identity-credits", func(f *fixture, req *CreateRequest) {
+			req.IdentityID = f.identity(b, CreateIdentityRequest{Workspace: req.Workspace, Limits: IdentityLimits{Credits: &Credits{Remaining: MaxCredits}}}).ID
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -190,4 +195,29 @@ func BenchmarkVerifyMetered(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyWithReport is VerifyWith of a key with a named rate
+// limit, asking for a report (what a middleware that sets RateLimit
+// headers does), next to Verify of the same key.
+func BenchmarkVerifyWithReport(b *testing.B) {
+	ctx := context.Background()
+	f := newFixture(b)
+	tok := f.create(b, CreateRequest{Limits: Limits{RateLimits: []RateLimit{{Name: "requests", Requests: 1_000_000_000, Window: time.Second}}}}).Token.Reveal()
+	b.Run("Verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.m.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("VerifyWith", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, rep, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Cost: 3}); err != nil || len(rep.Limits) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
 }

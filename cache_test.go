@@ -352,8 +352,8 @@ func TestAdmitSummaryMatchesFullChecks(t *testing.T) {
 		for _, now := range times {
 			full := *e
 			full.live = math.MinInt64
-			wantKey, wantReason, wantErr := f.m.admit(ctx, &full, now, &verifyQuery{cost: 1})
-			gotKey, gotReason, gotErr := f.m.admit(ctx, e, now, &verifyQuery{cost: 1})
+			wantKey, wantReason, wantErr := f.m.admit(ctx, &full, now, netip.Addr{}, nil)
+			gotKey, gotReason, gotErr := f.m.admit(ctx, e, now, netip.Addr{}, nil)
 			// A usage-limited key is returned as a copy per request.
 			sameKey := gotKey == wantKey || gotKey != nil && wantKey != nil && !c.fast && gotKey.ID == wantKey.ID
 			if !sameKey || gotReason != wantReason || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {

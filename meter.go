@@ -104,13 +104,13 @@ type Balance struct {
 // MaxVerifyLimits names, a name no limit could have) are an error wrapping
 // [ErrInvalidRequest], with nothing verified.
 func (m *Manager) VerifyWith(ctx context.Context, token string, opts VerifyOptions) (*Key, Report, error) {
-	q, err := newQuery(opts.Address, opts.Cost, opts.Limits)
+	q, err := newQuery(opts.Cost, opts.Limits)
 	if err != nil {
 		return nil, Report{}, err
 	}
 	rep := Report{Cost: int(q.cost)}
 	q.report = &rep
-	k, err := m.measuredVerify(ctx, token, &q, nil, false)
+	k, err := m.measuredVerify(ctx, token, opts.Address, &q, nil, false)
 	return k, rep, err
 }
 
@@ -121,22 +121,23 @@ func (m *Manager) VerifyWith(ctx context.Context, token string, opts VerifyOptio
 // nothing else (no store lookup, nothing metered or counted). Options out
 // of bounds are an error wrapping [ErrInvalidRequest], with known false.
 func (m *Manager) VerifyCachedWith(ctx context.Context, token string, opts VerifyOptions) (k *Key, rep Report, known bool, err error) {
-	q, err := newQuery(opts.Address, opts.Cost, opts.Limits)
+	q, err := newQuery(opts.Cost, opts.Limits)
 	if err != nil {
 		return nil, Report{}, false, err
 	}
 	rep.Cost = int(q.cost)
 	q.report = &rep
-	k, err = m.measuredVerify(ctx, token, &q, nil, true)
+	k, err = m.measuredVerify(ctx, token, opts.Address, &q, nil, true)
 	if errors.Is(err, errNotCached) {
 		return nil, Report{}, false, nil
 	}
 	return k, rep, true, err
 }
 
-// verifyQuery is what one verification asks beyond its token.
+// verifyQuery is what one verification asks beyond its token and
+// address; nil for [Manager.Verify]'s (a cost of 1, nothing named, no
+// report).
 type verifyQuery struct {
-	addr netip.Addr
 	// cost is 1 or more.
 	cost int64
 	// names are the on-demand limits that apply.
@@ -145,9 +146,9 @@ type verifyQuery struct {
 	report *Report
 }
 
-// newQuery returns the query of a verification from addr with cost (0
+// newQuery returns the query of a verification with cost (0
 // meaning 1) naming limits, or an error wrapping ErrInvalidRequest.
-func newQuery(addr netip.Addr, cost int, limits []string) (verifyQuery, error) {
+func newQuery(cost int, limits []string) (verifyQuery, error) {
 	bad := func(format string, args ...any) error {
 		return errorf("%w: %w: "+format, append([]any{ErrInvalidRequest, ErrInvalidField}, args...)...)
 	}
@@ -165,7 +166,7 @@ func newQuery(addr netip.Addr, cost int, limits []string) (verifyQuery, error) {
 			return verifyQuery{}, bad("limits[%d] cannot name a rate limit (1 to %d lowercase letters, digits, '_', '-' or '.', starting with a letter)", i, MaxRateLimitName)
 		}
 	}
-	return verifyQuery{addr: addr, cost: int64(cost), names: limits}, nil
+	return verifyQuery{cost: int64(cost), names: limits}, nil
 }
 
 // applies reports whether l applies to the verification: always-on, or

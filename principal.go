@@ -356,13 +356,14 @@ type Key struct {
 	// of the key in this process; nil when the Manager counts none (and
 	// for a Key from NewKey).
 	usage *usageCounter
-	// meter holds the key's named rate limits and its identity's limits,
-	// as its verifications apply them; nil when it has none.
-	meter *keyMeter
 	// viaPrev records that this Key was verified with the record's
 	// previous secret, valid until PrevExpiresAt.
 	viaPrev bool
 	store.Key
+	// meter holds the key's named rate limits and its identity's limits,
+	// as its verifications apply them; nil when it has none. It follows
+	// the record, off the lines a cached verification reads.
+	meter *keyMeter
 }
 
 // NewKey returns a Key for a record verified elsewhere, such as by a

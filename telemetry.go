@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -355,23 +356,23 @@ func (m *Manager) closeTelemetry() {
 // outcome and timed while the instruments record. While they do not, it
 // makes no call but the clock's and verify. A verification that
 // cachedOnly cut short (errNotCached) is not counted.
-func (m *Manager) measuredVerify(ctx context.Context, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) measuredVerify(ctx context.Context, token string, addr netip.Addr, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	now := m.now()
 	if n := now.UnixNano(); m.tel.gate.idle(n) || !m.tel.gate.recording(n) {
-		return m.verify(ctx, now, false, token, q, visible, cachedOnly)
+		return m.verify(ctx, now, false, token, addr, q, visible, cachedOnly)
 	}
-	return m.recordedVerify(ctx, now, token, q, visible, cachedOnly)
+	return m.recordedVerify(ctx, now, token, addr, q, visible, cachedOnly)
 }
 
 // recordedVerify is verify at now, counted by outcome and timed.
-func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) recordedVerify(ctx context.Context, now time.Time, token string, addr netip.Addr, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	t := &m.tel
 	var start time.Time
 	timed := t.verifyDuration.Enabled(ctx)
 	if timed {
 		start = time.Now()
 	}
-	k, err := m.verify(ctx, now, true, token, q, visible, cachedOnly)
+	k, err := m.verify(ctx, now, true, token, addr, q, visible, cachedOnly)
 	if cachedOnly && errors.Is(err, errNotCached) {
 		return k, err
 	}

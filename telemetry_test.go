@@ -344,7 +344,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		m, tok := benchKey(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			k, err := m.verify(ctx, m.now(), false, tok, &verifyQuery{cost: 1}, nil, false)
+			k, err := m.verify(ctx, m.now(), false, tok, netip.Addr{}, nil, nil, false)
 			if err != nil || m.Authorize(k, p, "tiger") != nil {
 				b.Fatal("denied")
 			}

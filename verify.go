@@ -40,8 +40,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 // Revocation, expiry, the address, the rate limit and the usage limit are
 // checked on every call, cached or not.
 func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr) (*Key, error) {
-	q := verifyQuery{addr: addr, cost: 1}
-	return m.measuredVerify(ctx, token, &q, nil, false)
+	return m.measuredVerify(ctx, token, addr, nil, nil, false)
 }
 
 // VerifyCached is [Manager.VerifyFrom] for a token whose key is in the
@@ -58,8 +57,7 @@ func (m *Manager) VerifyFrom(ctx context.Context, token string, addr netip.Addr)
 // a guessed token is never in the cache. It allocates nothing on a hit of
 // a key without a usage limit.
 func (m *Manager) VerifyCached(ctx context.Context, token string, addr netip.Addr) (k *Key, known bool, err error) {
-	q := verifyQuery{addr: addr, cost: 1}
-	k, err = m.measuredVerify(ctx, token, &q, nil, true)
+	k, err = m.measuredVerify(ctx, token, addr, nil, nil, true)
 	if errors.Is(err, errNotCached) {
 		return nil, false, nil
 	}
@@ -76,7 +74,7 @@ var errNotCached = errors.New("keygate: not in the verification cache")
 // says whether the caches' lookups are counted (see recordGate). With
 // cachedOnly, a token whose key is not in the cache is errNotCached, with
 // nothing done (see VerifyCached).
-func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
+func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token string, addr netip.Addr, q *verifyQuery, visible func(*Key) bool, cachedOnly bool) (*Key, error) {
 	var d digest
 	var e *cacheEntry
 	ok := false
@@ -136,7 +134,7 @@ func (m *Manager) verify(ctx context.Context, now time.Time, counted bool, token
 		m.audit(ctx, EventVerificationFailed, &e.key.Key, "", "invalid")
 		return nil, ErrInvalid
 	}
-	k, reason, err := m.admit(ctx, e, now, q)
+	k, reason, err := m.admit(ctx, e, now, addr, q)
 	if err != nil {
 		var rec *store.Key
 		if e.key != nil {
@@ -252,13 +250,13 @@ func (m *Manager) VerifyFor(ctx context.Context, by Principal, req VerifyRequest
 	if err := validFilter("workspace", req.Workspace); err != nil {
 		return Verdict{}, err
 	}
-	q, err := newQuery(req.Address, req.Cost, req.Limits)
+	q, err := newQuery(req.Cost, req.Limits)
 	if err != nil {
 		return Verdict{}, err
 	}
 	rep := Report{Cost: int(q.cost)}
 	q.report = &rep
-	k, err := m.measuredVerify(ctx, req.Token, &q, func(k *Key) bool {
+	k, err := m.measuredVerify(ctx, req.Token, req.Address, &q, func(k *Key) bool {
 		if !by.Allows(m.verifyKeys, k.Workspace) {
 			return false
 		}
@@ -588,8 +586,8 @@ func (m *Manager) staleDigest(rec *store.Key) bool {
 // The metering follows the checks of the key itself, in the order
 // VerifyWith documents: the key's rate limits, its identity's, its uses,
 // its identity's credits.
-func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, q *verifyQuery) (*Key, string, error) {
-	if now.UnixNano() < e.live && len(q.names) == 0 {
+func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr netip.Addr, q *verifyQuery) (*Key, string, error) {
+	if now.UnixNano() < e.live && (q == nil || len(q.names) == 0) {
 		m.touch(e.key, now)
 		return e.key, "", nil
 	}
@@ -605,8 +603,11 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, q *ve
 		return nil, "expired", ErrExpired
 	case k.viaPrev && !now.Before(k.PrevExpiresAt):
 		return nil, "invalid", ErrInvalid
-	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(q.addr):
+	case len(k.AllowedCIDRs) > 0 && !k.allowsAddr(addr):
 		return nil, "address_denied", ErrAddressDenied
+	}
+	if q == nil {
+		q = &verifyQuery{cost: 1} // Verify's: a cost of 1, no report
 	}
 	if k.RateLimit > 0 {
 		if reason, err := m.allow(ctx, k, now, q); err != nil {
