@@ -153,3 +153,64 @@ func BenchmarkRecordUsage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSpend measures what a verification of a metered key writes:
+// SpendUses of a key's uses (the guarded UPDATE of the fast path) and
+// SpendCredits of an identity's, next to ConsumeUse; and, "refill", a
+// spend that finds a refill due (the locked read and write of the slow
+// path), each spend a day after the last.
+func BenchmarkSpend(b *testing.B) {
+	for _, e := range engines() {
+		b.Run(e.name, func(b *testing.B) {
+			s, _, _ := benchStore(b, e)
+			ctx := b.Context()
+			now := time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC)
+			key := func(refill *store.Refill) uuid.UUID {
+				k := testKey("spend-" + uuid.NewString())
+				n := int64(1 << 60)
+				k.RemainingUses, k.Refill, k.RefilledAt = &n, refill, now
+				if err := s.Create(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+				return k.ID
+			}
+			plain := key(nil)
+			id := &store.Identity{ID: uuid.Must(uuid.NewV7()), ExternalID: "bench", CreatedAt: now, UpdatedAt: now,
+				Credits: &store.Credits{Remaining: 1 << 60, RefilledAt: now}}
+			if err := s.CreateIdentity(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("ConsumeUse", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.ConsumeUse(ctx, plain); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("SpendUses", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.SpendUses(ctx, plain, 3, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("SpendCredits", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.SpendCredits(ctx, id.ID, 3, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			daily := key(&store.Refill{Amount: 1000, Every: store.PeriodDay})
+			at := now
+			b.Run("SpendUses-refill", func(b *testing.B) {
+				for b.Loop() {
+					at = at.Add(24 * time.Hour)
+					if _, err := s.SpendUses(ctx, daily, 3, at); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
