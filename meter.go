@@ -330,7 +330,7 @@ func (m *Manager) allowNamed(ctx context.Context, subject uuid.UUID, l *meteredL
 	var d LimitDecision
 	switch cl, shared := m.limiter.(CostLimiter); {
 	case cost > l.Requests:
-		d = LimitDecision{RetryAfter: l.Window}
+		d = tooCostly(l.RateLimit, l.state, shared, now)
 	case shared:
 		if d, err = cl.AllowN(ctx, subject, l.Name, l.RateLimit, cost); err != nil {
 			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
@@ -339,6 +339,17 @@ func (m *Manager) allowNamed(ctx context.Context, subject uuid.UUID, l *meteredL
 		d = l.state.decide(l.RateLimit, cost, now.UnixNano())
 	}
 	return q.limitDecided(l.RateLimit, identity, d)
+}
+
+// tooCostly is the decision of a cost above all of limit l: refused
+// without asking the limiter, with what is left of l in this process
+// (state, unless a shared limiter counts it: then unknown, -1).
+func tooCostly(l RateLimit, state *keyState, shared bool, now time.Time) LimitDecision {
+	d := LimitDecision{RetryAfter: l.Window, Remaining: -1}
+	if !shared && state != nil {
+		d.Remaining, d.Reset = state.status(l.Requests, l.Window, now.UnixNano())
+	}
+	return d
 }
 
 // limitDecided reports decision d of limit l (the identity's with

@@ -44,7 +44,7 @@ func TestNamedLimitsWithCost(t *testing.T) {
 	if rl := rateErr(t, "cost 4", err); rl.Name != "requests" || rl.Identity || rl.RetryAfter != time.Minute {
 		t.Fatalf("cost 4 under a limit of 3: %+v, want refused by requests, retry after its window", rl)
 	}
-	if rep.Cost != 4 || len(rep.Limits) != 1 || rep.Limits[0].Allowed || rep.Limits[0].Limit != requests {
+	if rep.Cost != 4 || len(rep.Limits) != 1 || rep.Limits[0].Allowed || rep.Limits[0].Limit != requests || rep.Limits[0].Remaining != 3 {
 		t.Fatalf("report of a refusal: %+v, want the refusing limit", rep)
 	}
 	for i, cost := range []int{1, 2} {

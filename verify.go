@@ -695,7 +695,7 @@ func (m *Manager) allowDefault(ctx context.Context, k *Key, limit RateLimit, now
 	var d LimitDecision
 	switch cl, shared := m.limiter.(CostLimiter); {
 	case cost > limit.Requests:
-		d = LimitDecision{RetryAfter: limit.Window}
+		d = tooCostly(limit, k.state, m.limiter != nil, now)
 	case m.limiter == nil:
 		d = k.state.decide(limit, cost, now.UnixNano())
 	case shared:

@@ -81,3 +81,13 @@ func TestUpdateOptions(t *testing.T) {
 		t.Errorf("request:\n got %+v\nwant %+v", req, want)
 	}
 }
+
+func TestRoundUp(t *testing.T) {
+	for in, want := range map[time.Duration]time.Duration{
+		0: 0, 43165999364: 43200 * time.Millisecond, time.Hour: time.Hour, 1: 100 * time.Millisecond,
+	} {
+		if got := roundUp(in); got != want {
+			t.Errorf("roundUp(%v) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -150,10 +150,10 @@ func printReport(w io.Writer, r *client.VerifyReport) error {
 			line += " (on demand)"
 		}
 		if l.Reset > 0 {
-			line += fmt.Sprintf(", whole again in %v", time.Duration(l.Reset))
+			line += fmt.Sprintf(", whole again in %v", roundUp(time.Duration(l.Reset)))
 		}
 		if !l.Allowed {
-			line += fmt.Sprintf(", refused: retry in %v", time.Duration(l.RetryAfter))
+			line += fmt.Sprintf(", refused: retry in %v", roundUp(time.Duration(l.RetryAfter)))
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -167,6 +167,13 @@ func printReport(w io.Writer, r *client.VerifyReport) error {
 		fmt.Fprintf(w, "%s: %d left, next refill %s\n", b.name, b.bal.Remaining, when(b.bal.NextRefill, "never"))
 	}
 	return nil
+}
+
+// roundUp rounds d up to a tenth of a second, for people: "43.2s", not
+// "43.165999364s" (up, so that a retry after it is never early).
+func roundUp(d time.Duration) time.Duration {
+	const step = 100 * time.Millisecond
+	return (d + step - 1) / step * step
 }
 
 // limitLabel names a rate limit for people: the key's own, or its
