@@ -47,8 +47,8 @@ type Report struct {
 	// Cost is the verification's cost.
 	Cost int
 	// Limits are the rate limits checked, in the order they were: the
-	// key's "default", its other always-on limits and the on-demand ones
-	// named, then its identity's likewise.
+	// key's "default", its other limits that apply (always-on, or on
+	// demand and named) in the key's order, then its identity's likewise.
 	Limits []LimitReport
 	// Uses is the key's balance of uses, nil when it has no usage limit.
 	Uses *Balance
@@ -207,7 +207,11 @@ type meteredLimit struct {
 // dropped, with every cached key it holds, when the identity changes
 // (see Manager.identChanged).
 type identEntry struct {
-	id      uuid.UUID
+	id uuid.UUID
+	// expires is when the entry is loaded again for a key loaded after it
+	// (the Manager's clock, Unix nanoseconds): a change of the identity
+	// that no change feed reports applies within a cache TTL, as a key's.
+	expires int64
 	limits  []meteredLimit
 	credits *Refill // the credits' refill
 	// hasCredits says that the identity has credits.
@@ -247,14 +251,15 @@ func (m *Manager) meterOf(rec *store.Key, ie *identEntry) *keyMeter {
 }
 
 // identEntry returns the entry of identity id, loading it from the store
-// when it is not held, and records that key keyID was loaded with it. An
+// when it is not held or has expired, and records that key keyID was
+// loaded with it at now. An
 // identity the store does not hold (deleted as the key was unlinked from
 // it) has no entry (nil). Only a store failure is an error
 // ([ErrUnavailable]).
-func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID) (*identEntry, error) {
+func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID, now time.Time) (*identEntry, error) {
 	is := &m.idents
 	is.mu.Lock()
-	if ie := is.m[id]; ie != nil {
+	if ie := is.m[id]; ie != nil && now.UnixNano() < ie.expires {
 		ie.keys[keyID] = struct{}{}
 		is.mu.Unlock()
 		return ie, nil
@@ -272,7 +277,7 @@ func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID) (*identEn
 	if err != nil {
 		return nil, errorf("keygate: look up identity: %w: %w", ErrUnavailable, err)
 	}
-	ie := &identEntry{id: id, keys: map[uuid.UUID]struct{}{keyID: {}}}
+	ie := &identEntry{id: id, expires: now.Add(m.keyTTL()).UnixNano(), keys: map[uuid.UUID]struct{}{keyID: {}}}
 	for _, l := range rec.RateLimits {
 		ie.limits = append(ie.limits, meteredLimit{RateLimit: l, state: m.states.named(id, l.Name)})
 	}
@@ -281,12 +286,20 @@ func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID) (*identEn
 	}
 	is.mu.Lock()
 	defer is.mu.Unlock()
-	if cur := is.m[id]; cur != nil {
+	cur := is.m[id]
+	if cur != nil && now.UnixNano() < cur.expires {
 		cur.keys[keyID] = struct{}{}
 		return cur, nil
 	}
 	if is.gen != gen {
 		return ie, nil // for this load only
+	}
+	if cur != nil {
+		// Keys cached with the expired entry are still dropped when the
+		// identity changes.
+		for k := range cur.keys {
+			ie.keys[k] = struct{}{}
+		}
 	}
 	if is.m == nil {
 		is.m = make(map[uuid.UUID]*identEntry)

@@ -405,3 +405,39 @@ func TestVerifyCachedWith(t *testing.T) {
 		t.Fatalf("cost -1: known %v, %v; want ErrInvalidRequest", known, err)
 	}
 }
+
+// TestIdentityChangeWithoutFeed: an instance that hears of no change
+// applies an identity's new limits once its cached entry expires, as it
+// applies a key's: within CacheTTL, not never.
+func TestIdentityChangeWithoutFeed(t *testing.T) {
+	t.Parallel()
+	a := newFixture(t, func(c *Config) { c.CacheTTL = time.Minute })
+	b := newFixture(t, func(c *Config) { c.Store, c.Now, c.CacheTTL = a.store, a.clock.Now, time.Minute })
+	ctx := context.Background()
+	id := a.identity(t, CreateIdentityRequest{Limits: IdentityLimits{RateLimits: []RateLimit{{Name: "requests", Requests: 1000, Window: time.Hour}}}})
+	tok := a.create(t, CreateRequest{Expiry: NeverExpire(), IdentityID: id.ID}).Token.Reveal()
+	requests := func(m *Manager) int {
+		t.Helper()
+		_, rep, err := m.VerifyWith(ctx, tok, VerifyOptions{})
+		if err != nil && !errors.Is(err, ErrRateLimited) {
+			t.Fatal(err)
+		}
+		return rep.Limits[0].Limit.Requests
+	}
+	if n := requests(b.m); n != 1000 {
+		t.Fatalf("limit %d, want 1000", n)
+	}
+	one := []RateLimit{{Name: "requests", Requests: 1, Window: time.Hour}}
+	if _, err := a.m.UpdateIdentity(ctx, System(), id.ID, UpdateIdentityRequest{RateLimits: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests(b.m); n != 1000 {
+		t.Fatalf("at once, without a feed: limit %d, want the cached 1000 (else this test proves nothing)", n)
+	}
+	for range 3 { // the key's cache entry expires, and the identity's with it
+		a.clock.Advance(time.Minute)
+		if n := requests(b.m); n != 1 {
+			t.Fatalf("a cache TTL later: limit %d, want 1", n)
+		}
+	}
+}

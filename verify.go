@@ -466,7 +466,7 @@ func (m *Manager) load(ctx context.Context, tok apikey.Token, d *digest, now tim
 		}
 		var ie *identEntry
 		if rec.IdentityID != uuid.Nil && m.identities != nil {
-			if ie, err = m.identEntry(ctx, rec.IdentityID, rec.ID); err != nil {
+			if ie, err = m.identEntry(ctx, rec.IdentityID, rec.ID, now); err != nil {
 				return nil, err
 			}
 		}
