@@ -103,8 +103,11 @@ type Config struct {
 	// Default zero: no ceiling.
 	MaxLifetime time.Duration
 	// RateLimiter, when set, enforces keys' rate limits, for example across
-	// every instance sharing a Redis; see [RateLimiter]. Default: an exact
-	// limiter per process.
+	// every instance sharing a Redis; see [RateLimiter]. A [CostLimiter]
+	// (the Redis one is) also counts named limits, keys' and identities',
+	// with a cost; a plain RateLimiter counts only keys' "default" limits,
+	// the others being counted in the process. Default: an exact limiter
+	// per process.
 	RateLimiter RateLimiter
 	// ImportedTokens, when set, lets keys imported from another system
 	// with [Manager.Import] by their plaintext verify: it reports whether

@@ -64,8 +64,10 @@ func (e *RateLimitError) Is(target error) bool {
 // allowed; when it is not, retryAfter says how long until it would be. An
 // error fails the verification closed, as [ErrUnavailable], unless the
 // implementation chooses otherwise. It is called on every verification of
-// a rate-limited key (never for keys without one), concurrently, and must
-// be safe for concurrent use.
+// a key with a "default" rate limit (never for keys without one; a
+// [CostLimiter]'s AllowN is called instead for a verification with a cost
+// or a report, [Manager.VerifyWith]'s), concurrently, and must be safe for
+// concurrent use.
 type RateLimiter interface {
 	Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (retryAfter time.Duration, allowed bool, err error)
 }
