@@ -233,6 +233,7 @@ func (m *Manager) GetIdentity(ctx context.Context, by Principal, id uuid.UUID) (
 		return nil, d
 	}
 	m.exercised(by.keyID, m.viewKeys, rec.Workspace)
+	identityAsDue(rec, m.clock())
 	return rec, nil
 }
 
@@ -262,6 +263,10 @@ func (m *Manager) ListIdentities(ctx context.Context, by Principal, req Identity
 	page, err := m.identities.ListIdentities(ctx, req)
 	if err != nil {
 		return nil, m.identityError("list identities", err)
+	}
+	now := m.clock()
+	for _, id := range page.Identities {
+		identityAsDue(id, now)
 	}
 	return page, nil
 }

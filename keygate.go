@@ -584,7 +584,10 @@ func (m *Manager) newRecord(ctx context.Context, by *Principal, req *CreateReque
 }
 
 // Get returns the key with the given id, if by holds apikey:view in its
-// workspace.
+// workspace. Uses whose refill is due are shown refilled, as the next
+// verification finds them (it writes the refill); so are they by
+// [Manager.List], and an identity's credits by [Manager.GetIdentity] and
+// [Manager.ListIdentities].
 func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (_ *store.Key, err error) {
 	ctx, span := m.startSpan(ctx, "Get", id)
 	defer endSpan(span, &err)
@@ -601,6 +604,7 @@ func (m *Manager) Get(ctx context.Context, by Principal, id uuid.UUID) (_ *store
 		return nil, d
 	}
 	m.exercised(by.keyID, m.viewKeys, rec.Workspace)
+	keyAsDue(rec, m.clock())
 	return rec, nil
 }
 
@@ -703,6 +707,10 @@ func (m *Manager) List(ctx context.Context, by Principal, req ListRequest) (_ *s
 	page, err := m.store.List(ctx, req)
 	if err != nil {
 		return nil, m.storeError("list keys", err)
+	}
+	now := m.clock()
+	for _, k := range page.Keys {
+		keyAsDue(k, now)
 	}
 	return page, nil
 }

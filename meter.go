@@ -464,3 +464,21 @@ func nextRefill(r *Refill, now time.Time) time.Time {
 	}
 	return r.Next(now)
 }
+
+// keyAsDue shows the uses of k, a record about to be returned to a caller,
+// as the next verification finds them: refilled to the refill's amount,
+// at its last boundary, when a refill is due (the store writes it only at
+// that verification).
+func keyAsDue(k *store.Key, now time.Time) {
+	if k.RemainingUses != nil && k.Refill != nil && k.Refill.Due(k.RefilledAt, now) {
+		n := k.Refill.Amount
+		k.RemainingUses, k.RefilledAt = &n, k.Refill.Last(now)
+	}
+}
+
+// identityAsDue is keyAsDue for an identity's credits.
+func identityAsDue(id *store.Identity, now time.Time) {
+	if c := id.Credits; c != nil && c.Refill != nil && c.Refill.Due(c.RefilledAt, now) {
+		c.Remaining, c.RefilledAt = c.Refill.Amount, c.Refill.Last(now)
+	}
+}

@@ -441,3 +441,47 @@ func TestIdentityChangeWithoutFeed(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancesShownAsDue: a balance whose refill is due is shown refilled
+// by Get, List, GetIdentity and ListIdentities, as the next verification
+// finds it, without being written.
+func TestBalancesShownAsDue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	// The clock is 2026-11-22T10:00Z.
+	id := f.identity(t, CreateIdentityRequest{Limits: IdentityLimits{Credits: &Credits{Remaining: 3, Refill: &Refill{Amount: 50, Every: store.PeriodDay}}}})
+	c := f.create(t, CreateRequest{Expiry: NeverExpire(), IdentityID: id.ID, Limits: Limits{Uses: int64p(2), Refill: &Refill{Amount: 9, Every: store.PeriodMonth, Day: 1}}})
+	check := func(what string, uses, credits int64) {
+		t.Helper()
+		k, err := f.m.Get(ctx, System(), c.Key.ID)
+		if err != nil || *k.RemainingUses != uses {
+			t.Errorf("%s: Get: %v uses, %v; want %d", what, k.RemainingUses, err, uses)
+		}
+		page, err := f.m.List(ctx, System(), ListRequest{IdentityID: id.ID})
+		if err != nil || len(page.Keys) != 1 || *page.Keys[0].RemainingUses != uses {
+			t.Errorf("%s: List: %+v, %v; want %d uses", what, page, err, uses)
+		}
+		got, err := f.m.GetIdentity(ctx, System(), id.ID)
+		if err != nil || got.Credits.Remaining != credits {
+			t.Errorf("%s: GetIdentity: %+v, %v; want %d credits", what, got, err, credits)
+		}
+		ids, err := f.m.ListIdentities(ctx, System(), IdentityListRequest{})
+		if err != nil || len(ids.Identities) != 1 || ids.Identities[0].Credits.Remaining != credits {
+			t.Errorf("%s: ListIdentities: %+v, %v; want %d credits", what, ids, err, credits)
+		}
+	}
+	check("before any boundary", 2, 3)
+	f.clock.Advance(14 * time.Hour) // 2026-11-23T00:00Z: the credits' boundary
+	check("past the credits' boundary", 2, 50)
+	f.clock.Advance(8 * 24 * time.Hour) // December 1st: the uses' too
+	check("past both", 9, 50)
+	stored, err := f.store.Get(ctx, c.Key.ID)
+	if err != nil || *stored.RemainingUses != 2 {
+		t.Fatalf("stored uses: %v, %v; want 2 (nothing written)", stored.RemainingUses, err)
+	}
+	if _, rep, err := f.m.VerifyWith(ctx, c.Token.Reveal(), VerifyOptions{Cost: 4}); err != nil || rep.Uses.Remaining != 5 || rep.Credits.Remaining != 46 {
+		t.Fatalf("a verification: %+v, %+v, %v; want 5 uses and 46 credits left", rep.Uses, rep.Credits, err)
+	}
+	check("after a verification", 5, 46)
+}

@@ -75,7 +75,7 @@ func (c *Console) identityView(q *request, rec *store.Identity) *identityView {
 	}
 	v.Rates = rateViews(rec.RateLimits)
 	if cr := rec.Credits; cr != nil {
-		v.Credits, v.CreditsSet = balanceText(cr.Remaining, cr.Refill, cr.RefilledAt, q.now), at(cr.RefilledAt, q.now)
+		v.Credits, v.CreditsSet = balanceText(cr.Remaining), at(cr.RefilledAt, q.now)
 		v.Refill = refillWhen(cr.Refill, q.now)
 	}
 	return v
@@ -91,13 +91,8 @@ func rateViews(rls []store.RateLimit) []rateView {
 }
 
 // balanceText writes a balance of uses or credits as the pages show it:
-// "500 left", or, when its refill is due (the first use after the
-// boundary applies it), the amount it is refilled to, as the next use
-// sees it.
-func balanceText(remaining int64, r *store.Refill, refilledAt, now time.Time) string {
-	if r != nil && r.Due(refilledAt, now) {
-		return fmt.Sprintf("%d left (refilled)", r.Amount)
-	}
+// "500 left" (the Manager shows a balance whose refill is due refilled).
+func balanceText(remaining int64) string {
 	return strconv.FormatInt(remaining, 10) + " left"
 }
 

@@ -126,7 +126,7 @@ func (c *Console) view(q *request, rec *store.Key) *keyView {
 		v.Rate = fmt.Sprintf("%d per %s", rec.RateLimit, windowName(rec.RateWindow))
 	}
 	if rec.RemainingUses != nil {
-		v.Uses = balanceText(*rec.RemainingUses, rec.Refill, rec.RefilledAt, q.now)
+		v.Uses = balanceText(*rec.RemainingUses)
 	}
 	v.Rates, v.Refill = rateViews(rec.RateLimits), refillWhen(rec.Refill, q.now)
 	if rec.IdentityID != uuid.Nil {
