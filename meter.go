@@ -216,8 +216,8 @@ type identEntry struct {
 	credits *Refill // the credits' refill
 	// hasCredits says that the identity has credits.
 	hasCredits bool
-	// keys are the ids of the keys loaded with the entry, guarded by the
-	// Manager's identMu.
+	// keys are the ids of the keys loaded with the entry, guarded by
+	// idents.mu.
 	keys map[uuid.UUID]struct{}
 }
 
@@ -252,10 +252,9 @@ func (m *Manager) meterOf(rec *store.Key, ie *identEntry) *keyMeter {
 
 // identEntry returns the entry of identity id, loading it from the store
 // when it is not held or has expired, and records that key keyID was
-// loaded with it at now. An
-// identity the store does not hold (deleted as the key was unlinked from
-// it) has no entry (nil). Only a store failure is an error
-// ([ErrUnavailable]).
+// loaded with it at now. An identity the store does not hold (deleted as
+// the key was unlinked from it) has no entry (nil). Only a store failure
+// is an error ([ErrUnavailable]).
 func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID, now time.Time) (*identEntry, error) {
 	is := &m.idents
 	is.mu.Lock()
@@ -311,8 +310,9 @@ func (m *Manager) identEntry(ctx context.Context, id, keyID uuid.UUID, now time.
 // identChanged drops the entry of identity id, if any, and the cached
 // keys loaded with it, so that the identity's next verification loads
 // its limits as they are now. uuid.Nil drops every entry (the cache is
-// being cleared too). An id that is a key's, not an identity's, is a
-// no-op here.
+// being cleared too). For an id that is a key's, not an identity's, it
+// only keeps loads under way from caching (the key's own invalidation
+// does that too).
 func (m *Manager) identChanged(id uuid.UUID) {
 	is := &m.idents
 	is.mu.Lock()
