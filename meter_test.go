@@ -335,6 +335,8 @@ func TestOnDemandOnlyKeyStaysFast(t *testing.T) {
 type costLimiter struct {
 	mu    sync.Mutex
 	calls []string
+	// down makes AllowN fail, as a Redis that is gone.
+	down atomic.Bool
 }
 
 func (l *costLimiter) Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (time.Duration, bool, error) {
@@ -348,6 +350,9 @@ func (l *costLimiter) AllowN(ctx context.Context, subject uuid.UUID, name string
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls = append(l.calls, name+" "+subject.String())
+	if l.down.Load() {
+		return LimitDecision{}, errors.New("limiter down")
+	}
 	return LimitDecision{Allowed: cost <= 2, Remaining: 7, RetryAfter: time.Second}, nil
 }
 
@@ -378,6 +383,11 @@ func TestCostLimiterCounts(t *testing.T) {
 	_, rep, err = f.m.VerifyWith(ctx, c.Token.Reveal(), VerifyOptions{Cost: 3})
 	if rl := rateErr(t, "cost 3", err); rl.Name != DefaultRateLimit || rl.RetryAfter != time.Second || len(rep.Limits) != 1 {
 		t.Fatalf("cost 3: %+v, %+v", rl, rep)
+	}
+	// The limiter gone: refused as unavailable, never let through.
+	l.down.Store(true)
+	if k, _, err := f.m.VerifyWith(ctx, c.Token.Reveal(), VerifyOptions{}); k != nil || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("with the limiter down: %v, %v; want ErrUnavailable", k, err)
 	}
 }
 
