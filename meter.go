@@ -334,35 +334,40 @@ func (m *Manager) identChanged(id uuid.UUID) {
 	}
 }
 
-// allowNamed takes q's cost from the named limit l of subject (the key's
-// id, or its identity's with identity true). On refusal it returns the
-// audit reason and a *RateLimitError.
-func (m *Manager) allowNamed(ctx context.Context, subject uuid.UUID, l *meteredLimit, identity bool, now time.Time, q *verifyQuery) (_ string, err error) {
+// allowLimit takes q's cost from limit l of subject (the key's id, or
+// its identity's with identity true), whose in-process state is state. A
+// CostLimiter counts every limit; a plain RateLimiter only a key's
+// "default" (one request whatever the cost, what is left unknown); this
+// process counts the rest. A cost above the whole limit is refused
+// without asking. On refusal it returns the audit reason and a
+// *RateLimitError.
+func (m *Manager) allowLimit(ctx context.Context, subject uuid.UUID, l RateLimit, state *keyState, identity bool, now time.Time, q *verifyQuery) (_ string, err error) {
 	defer func() { m.tel.rateDecision(ctx, err) }()
+	cl, costly := m.limiter.(CostLimiter)
+	plain := m.limiter != nil && !costly && !identity && l.Name == DefaultRateLimit
 	cost := int(q.cost)
 	var d LimitDecision
-	switch cl, shared := m.limiter.(CostLimiter); {
+	switch {
 	case cost > l.Requests:
-		d = tooCostly(l.RateLimit, l.state, shared, now)
-	case shared:
-		if d, err = cl.AllowN(ctx, subject, l.Name, l.RateLimit, cost); err != nil {
+		d = LimitDecision{RetryAfter: l.Window, Remaining: -1}
+		if !costly && !plain {
+			d.Remaining, d.Reset = state.status(l.Requests, l.Window, now.UnixNano())
+		}
+	case costly:
+		if d, err = cl.AllowN(ctx, subject, l.Name, l, cost); err != nil {
 			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
 		}
+	case plain:
+		unnamed := l
+		unnamed.Name = "" // as Allow has always been given it
+		if d.RetryAfter, d.Allowed, err = m.limiter.Allow(ctx, subject, unnamed); err != nil {
+			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
+		}
+		d.Remaining = -1
 	default:
-		d = l.state.decide(l.RateLimit, cost, now.UnixNano())
+		d = state.decide(l, cost, now.UnixNano())
 	}
-	return q.limitDecided(l.RateLimit, identity, d)
-}
-
-// tooCostly is the decision of a cost above all of limit l: refused
-// without asking the limiter, with what is left of l in this process
-// (state, unless a shared limiter counts it: then unknown, -1).
-func tooCostly(l RateLimit, state *keyState, shared bool, now time.Time) LimitDecision {
-	d := LimitDecision{RetryAfter: l.Window, Remaining: -1}
-	if !shared && state != nil {
-		d.Remaining, d.Reset = state.status(l.Requests, l.Window, now.UnixNano())
-	}
-	return d
+	return q.limitDecided(l, identity, d)
 }
 
 // limitDecided reports decision d of limit l (the identity's with

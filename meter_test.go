@@ -495,3 +495,35 @@ func TestBalancesShownAsDue(t *testing.T) {
 	}
 	check("after a verification", 5, 46)
 }
+
+// plainLimiter is a RateLimiter that is not a CostLimiter, counting its
+// calls and allowing all.
+type plainLimiter struct{ calls atomic.Int64 }
+
+func (l *plainLimiter) Allow(ctx context.Context, id uuid.UUID, limit RateLimit) (time.Duration, bool, error) {
+	l.calls.Add(1)
+	if limit.Name != "" {
+		return 0, false, errors.New("the default limit is given unnamed, as it always was")
+	}
+	return 0, true, nil
+}
+
+// TestPlainRateLimiterWithCost: a RateLimiter that takes no cost counts a
+// key's "default" limit, one request whatever the cost, what is left
+// unknown; the named limits count in this process.
+func TestPlainRateLimiterWithCost(t *testing.T) {
+	t.Parallel()
+	l := &plainLimiter{}
+	f := newFixture(t, func(c *Config) { c.RateLimiter = l })
+	c := f.create(t, CreateRequest{Limits: Limits{
+		Rate: RateLimit{Requests: 5, Window: time.Second}, RateLimits: []RateLimit{{Name: "tokens", Requests: 9, Window: time.Hour}},
+	}})
+	_, rep, err := f.m.VerifyWith(context.Background(), c.Token.Reveal(), VerifyOptions{Cost: 3})
+	if err != nil || l.calls.Load() != 1 || len(rep.Limits) != 2 || rep.Limits[0].Remaining != -1 || rep.Limits[1].Remaining != 6 {
+		t.Fatalf("VerifyWith: %+v, %v, %d Allow calls; want one Allow, default unknown, tokens 6 left", rep.Limits, err, l.calls.Load())
+	}
+	// A cost above the whole default is refused without asking.
+	if _, _, err := f.m.VerifyWith(context.Background(), c.Token.Reveal(), VerifyOptions{Cost: 6}); !errors.Is(err, ErrRateLimited) || l.calls.Load() != 1 {
+		t.Fatalf("cost 6 of 5: %v, %d Allow calls; want ErrRateLimited and none more", err, l.calls.Load())
+	}
+}

@@ -618,7 +618,7 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 	if km != nil {
 		for i := range km.own {
 			if l := &km.own[i]; q.applies(&l.RateLimit) {
-				if reason, err := m.allowNamed(ctx, k.ID, l, false, now, q); err != nil {
+				if reason, err := m.allowLimit(ctx, k.ID, l.RateLimit, l.state, false, now, q); err != nil {
 					return nil, reason, err
 				}
 			}
@@ -626,7 +626,7 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 		if ie := km.ident; ie != nil {
 			for i := range ie.limits {
 				if l := &ie.limits[i]; q.applies(&l.RateLimit) {
-					if reason, err := m.allowNamed(ctx, ie.id, l, true, now, q); err != nil {
+					if reason, err := m.allowLimit(ctx, ie.id, l.RateLimit, l.state, true, now, q); err != nil {
 						return nil, reason, err
 					}
 				}
@@ -658,11 +658,12 @@ func (m *Manager) admit(ctx context.Context, e *cacheEntry, now time.Time, addr 
 // audit reason and the error. A RateLimiter that is not a CostLimiter
 // takes one request whatever the cost.
 func (m *Manager) allow(ctx context.Context, k *Key, now time.Time, q *verifyQuery) (_ string, err error) {
+	if q.cost > 1 || q.report != nil {
+		// What is left is asked for: see allowLimit.
+		return m.allowLimit(ctx, k.ID, RateLimit{Name: DefaultRateLimit, Requests: k.RateLimit, Window: k.RateWindow}, k.state, false, now, q)
+	}
 	defer func() { m.tel.rateDecision(ctx, err) }()
 	limit := RateLimit{Requests: k.RateLimit, Window: k.RateWindow}
-	if q.cost > 1 || q.report != nil {
-		return m.allowDefault(ctx, k, limit, now, q)
-	}
 	if m.limiter == nil {
 		if wait, ok := k.state.allow(k.RateLimit, k.RateWindow, now.UnixNano()); !ok {
 			// The refused request's slot would have ended wait past the
@@ -684,31 +685,4 @@ func (m *Manager) allow(ctx context.Context, k *Key, now time.Time, q *verifyQue
 		return "rate_limited", &RateLimitError{RetryAfter: wait, Limit: limit, Name: DefaultRateLimit}
 	}
 	return "", nil
-}
-
-// allowDefault is allow for a verification with a cost or a report: it
-// takes the cost and learns what is left, in this process or from a
-// CostLimiter.
-func (m *Manager) allowDefault(ctx context.Context, k *Key, limit RateLimit, now time.Time, q *verifyQuery) (string, error) {
-	limit.Name = DefaultRateLimit
-	cost := int(q.cost)
-	var d LimitDecision
-	switch cl, shared := m.limiter.(CostLimiter); {
-	case cost > limit.Requests:
-		d = tooCostly(limit, k.state, m.limiter != nil, now)
-	case m.limiter == nil:
-		d = k.state.decide(limit, cost, now.UnixNano())
-	case shared:
-		var err error
-		if d, err = cl.AllowN(ctx, k.ID, DefaultRateLimit, limit, cost); err != nil {
-			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
-		}
-	default:
-		wait, ok, err := m.limiter.Allow(ctx, k.ID, limit)
-		if err != nil {
-			return "unavailable", errorf("keygate: rate limiter: %w: %w", ErrUnavailable, err)
-		}
-		d = LimitDecision{Allowed: ok, Remaining: -1, RetryAfter: wait}
-	}
-	return q.limitDecided(limit, false, d)
 }
