@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -303,9 +304,10 @@ func TestMeteringWithAPlainStore(t *testing.T) {
 }
 
 // TestOnDemandOnlyKeyStaysFast: a key whose only limits are on demand is
-// admitted from its summary unless a verification names one. (Not
-// parallel: AllocsPerRun needs the process to itself.)
+// admitted from its summary unless a verification names one, and that a
+// key with an always-on one is not.
 func TestOnDemandOnlyKeyStaysFast(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	exports := RateLimit{Name: "exports", Requests: 1, Window: time.Hour, OnDemand: true}
@@ -321,12 +323,24 @@ func TestOnDemandOnlyKeyStaysFast(t *testing.T) {
 	if _, _, err := f.m.VerifyWith(ctx, tok, VerifyOptions{Limits: []string{"exports"}}); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("a second export: %v, want ErrRateLimited", err)
 	}
-	if allocs := testing.AllocsPerRun(100, func() {
-		if _, err := f.m.Verify(ctx, tok); err != nil {
-			t.Fatal(err)
+	summarized := func(tok string) bool {
+		t.Helper()
+		d := digestOf(tok)
+		e, ok := f.m.cache.get(&d, f.clock.Now().UnixNano())
+		if !ok {
+			t.Fatal("the key is not cached")
 		}
-	}); allocs != 0 {
-		t.Errorf("Verify of an on-demand-only key allocates %v, want 0", allocs)
+		return e.live != math.MinInt64
+	}
+	if !summarized(tok) {
+		t.Error("a key with only on-demand limits is not admitted from its summary")
+	}
+	always := f.create(t, CreateRequest{Limits: Limits{RateLimits: []RateLimit{{Name: "requests", Requests: 9, Window: time.Hour}}}}).Token.Reveal()
+	if _, err := f.m.Verify(ctx, always); err != nil {
+		t.Fatal(err)
+	}
+	if summarized(always) {
+		t.Error("a key with an always-on named limit is admitted from its summary, unmetered")
 	}
 }
 

@@ -424,11 +424,7 @@ func verifyReport(r *keygate.Report) *VerifyReport {
 	if len(r.Limits) > 0 {
 		out.Limits = make([]LimitReport, len(r.Limits))
 		for i, l := range r.Limits {
-			name := l.Limit.Name
-			if name == "" && !l.Identity {
-				name = keygate.DefaultRateLimit
-			}
-			out.Limits[i] = LimitReport{Name: name, Identity: l.Identity, Requests: l.Limit.Requests, Window: Duration(l.Limit.Window),
+			out.Limits[i] = LimitReport{Name: l.Limit.Name, Identity: l.Identity, Requests: l.Limit.Requests, Window: Duration(l.Limit.Window),
 				OnDemand: l.Limit.OnDemand, Allowed: l.Allowed, Remaining: l.Remaining, Reset: Duration(l.Reset), RetryAfter: Duration(l.RetryAfter)}
 		}
 	}
