@@ -184,7 +184,9 @@ func checkPepper(p Pepper) error {
 		return fmt.Errorf("%w: ID %q is reserved", ErrInvalidPepper, p.ID)
 	}
 	if !validPepperID(p.ID) {
-		return fmt.Errorf("%w: ID %q: want 1..%d of [A-Za-z0-9._-]", ErrInvalidPepper, p.ID, maxPepperIDLength)
+		// Not quoted: an invalid ID may be a key given in its place (an
+		// "id:key" pair written the wrong way round), and errors are logged.
+		return fmt.Errorf("%w: an ID of %d bytes: want 1..%d of [A-Za-z0-9._-]", ErrInvalidPepper, len(p.ID), maxPepperIDLength)
 	}
 	if len(p.Key) < MinPepperKeyLength {
 		return fmt.Errorf("%w: ID %q: key has %d bytes, want at least %d",

@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -163,6 +164,18 @@ func TestZeroHasherFailsClosed(t *testing.T) {
 		if apikey.Equal(sum, sum) {
 			t.Errorf("%s Hasher: Equal(nil sum, nil sum): got true, want false", name)
 		}
+	}
+}
+
+// TestNewHasherQuotesNoInvalidID: an "id:key" pair given the wrong way
+// round makes the key the ID; the error about it does not quote it.
+func TestNewHasherQuotesNoInvalidID(t *testing.T) {
+	t.Parallel()
+	key := testKey(1)
+	id := base64.StdEncoding.EncodeToString(key)
+	_, err := apikey.NewHasher(apikey.Pepper{ID: id, Key: key})
+	if !errors.Is(err, apikey.ErrInvalidPepper) || strings.Contains(err.Error(), id) {
+		t.Fatalf("NewHasher with the key's base64 as ID: %v; want ErrInvalidPepper, not quoting it", err)
 	}
 }
 
