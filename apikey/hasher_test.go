@@ -2,9 +2,9 @@ package apikey_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
